@@ -1,0 +1,39 @@
+//! synthex: continuous synthetic traffic for HTTP services, exported as Prometheus metrics, and
+//! bounded load tests on the same scenarios.
+//!
+//! # Layout
+//! - [`config`]: reads and validates the YAML file into the domain model ([`scenario`]).
+//! - [`scenario`]: the validated model every mode runs on (targets, scenarios, expectations).
+//! - [`template`]: request templates that vary per send (`{{ int 1..9 }}`, `{{ choice [..] }}`).
+//! - [`outcome`]: what one request produced, passed from the probe to the metrics.
+//! - [`probe`]: sends one request with reqwest, times its phases and checks expectations.
+//! - [`scheduler`]: the daemon's open-model arrival schedule with its in-flight cap.
+//! - [`metrics`]: the Prometheus registry and every synthex metric, including windowed quantiles.
+//! - [`window`]: the sliding window of HDR histograms behind the summary and the status page.
+//! - [`exporter`]: the hyper server for `/metrics`, `/`, `/-/healthy` and `/-/ready`.
+//! - [`status_page`]: the human-readable status page served at `/`.
+//! - [`sampler`]: host and watched-process resource gauges from sysinfo.
+//! - [`stats_poller`]: gauges from the target's own JSON stats endpoint.
+//! - [`demo_target`]: the built-in demo service.
+//! - [`daemon`]: wires the above into `synthex run`.
+//! - [`shutdown`]: SIGINT/SIGTERM handling.
+//! - [`logging`]: tracing-subscriber set-up in logfmt or JSON.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod config;
+pub mod daemon;
+pub mod demo_target;
+pub mod exporter;
+pub mod logging;
+pub mod metrics;
+pub mod outcome;
+pub mod probe;
+pub mod sampler;
+pub mod scenario;
+pub mod scheduler;
+pub mod shutdown;
+pub mod stats_poller;
+pub mod status_page;
+pub mod template;
+pub mod window;

@@ -1,0 +1,247 @@
+//! The validated domain model that every mode runs on.
+//!
+//! `config::load` turns the YAML file into these types once, at start-up: every string that has a
+//! structure (URL, method, header, duration, regex, template) is parsed here, so the scheduler,
+//! probe and metrics never see raw config and never fail on it at run time.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use http::{HeaderMap, HeaderName, HeaderValue, Method};
+use regex::Regex;
+use reqwest::Url;
+
+use crate::template::Template;
+
+/// Everything one `synthex` process runs: global settings, the targets with their scenarios, and
+/// the resource sampling. Built by `config::load`.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file this was loaded from, named in logs and on the status page.
+    pub source: PathBuf,
+    /// Settings that apply to every target.
+    pub global: Global,
+    /// The services to probe, in file order.
+    pub targets: Vec<Target>,
+    /// Host and watched-process resource sampling.
+    pub resources: Resources,
+}
+
+/// Process-wide settings (`global:` in the file).
+#[derive(Debug, Clone)]
+pub struct Global {
+    /// Constant labels added to every synthex metric (e.g. `env: prod`), sorted by name.
+    pub labels: BTreeMap<String, String>,
+    /// Quantiles exported by the `synthex_request_latency_seconds` summary, each in (0, 1).
+    pub quantiles: Vec<f64>,
+    /// Sliding window of the summary quantiles and the cache hit ratio.
+    pub quantile_window: Duration,
+    /// Upper bounds (seconds, strictly increasing) of `synthex_request_duration_seconds`.
+    pub buckets: Vec<f64>,
+    /// Largest response body read; a longer body fails the request with reason `body`.
+    pub max_body_bytes: u64,
+    /// Header that marks synthetic requests so the service can exclude them from business
+    /// metrics (default `X-Synthetic: 1`); `None` when the config disables it.
+    pub marker_header: Option<(HeaderName, HeaderValue)>,
+    /// Largest fraction of the period by which a slot's start is shifted at random, so sidecars
+    /// started together do not synchronise (default 0.1).
+    pub jitter: f64,
+    /// How long shutdown waits for in-flight requests before giving up on them.
+    pub shutdown_grace: Duration,
+}
+
+/// One service under watch (`targets[]`).
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// Label value `target` on every metric of this target; unique, `[a-zA-Z0-9_.-]+`.
+    pub name: String,
+    /// Scenario paths are joined onto this URL.
+    pub base_url: Url,
+    /// Arrival rate of synthetic requests, spread over all scenarios by weight.
+    pub rate: Rate,
+    /// Whole-request timeout (connect, headers and body); always set.
+    pub timeout: Duration,
+    /// Cap on requests of this target in flight at once; a slot beyond it is skipped and counted.
+    pub max_in_flight: usize,
+    /// `false` (default): a fresh connection per request, so DNS, connect and TLS are measured
+    /// every time. `true`: pooled connections, like real clients.
+    pub keep_alive: bool,
+    /// Headers sent with every request of this target (secrets already resolved).
+    pub headers: HeaderMap,
+    /// Explicit proxy; environment proxy variables are never used.
+    pub proxy: Option<Url>,
+    /// How the target's TLS certificate is verified.
+    pub tls: TlsSettings,
+    /// How a response is classified as cache hit or miss.
+    pub cache: CacheRule,
+    /// The target's own JSON stats endpoint, if any.
+    pub stats: Option<StatsEndpoint>,
+    /// Objectives exported as `synthex_objective_*` gauges for the alert rules.
+    pub objectives: Objectives,
+    /// Weighted request scenarios, at least one.
+    pub scenarios: Vec<Scenario>,
+}
+
+/// A request rate, stored as the interval between two arrivals.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Rate {
+    /// Requests per second (`2/s` → 2.0, `30/m` → 0.5).
+    pub per_second: f64,
+}
+
+impl Rate {
+    /// Time between two scheduled requests.
+    pub fn period(&self) -> Duration {
+        Duration::from_secs_f64(1.0 / self.per_second)
+    }
+}
+
+/// TLS verification settings of one target.
+#[derive(Debug, Clone, Default)]
+pub struct TlsSettings {
+    /// Extra PEM CA bundle trusted on top of the system roots (private CAs).
+    pub ca_file: Option<PathBuf>,
+    /// Accept any certificate. Still records the expiry of whatever the peer presents.
+    pub insecure_skip_verify: bool,
+    /// Server name to verify instead of the URL host (SNI is sent for it too).
+    pub server_name: Option<String>,
+}
+
+/// Cache detection: the first listed header present in a response decides hit or miss.
+#[derive(Debug, Clone)]
+pub struct CacheRule {
+    /// Headers looked at, in order (default `X-Cache`, `X-Cache-Status`, `CF-Cache-Status`).
+    pub headers: Vec<HeaderName>,
+    /// A header value matching this is a hit, anything else a miss (default `(?i)\bhit\b`).
+    pub hit: Regex,
+    /// When no cache header is present, `Age > 0` counts as a hit and `Age: 0` as a miss.
+    pub age_is_hit: bool,
+}
+
+/// The target's JSON stats endpoint; each field becomes `synthex_target_stat{target,field}`.
+#[derive(Debug, Clone)]
+pub struct StatsEndpoint {
+    /// Absolute URL (a relative `url:` in the file is joined onto `base_url`).
+    pub url: Url,
+    /// Poll interval.
+    pub interval: Duration,
+    /// `field` label value → JSON pointer (RFC 6901) to a number or boolean.
+    pub fields: BTreeMap<String, String>,
+}
+
+/// Service objectives of one target (all optional); exported, never evaluated here.
+#[derive(Debug, Clone, Default)]
+pub struct Objectives {
+    /// Latency objectives by quantile, e.g. `p95: 50ms` → (0.95, 50 ms).
+    pub latency: Vec<(f64, Duration)>,
+    /// Highest acceptable failure ratio (0–1).
+    pub error_ratio: Option<f64>,
+    /// Availability SLO (0–1), for burn-rate alerts.
+    pub availability: Option<f64>,
+    /// Lowest acceptable cache hit ratio (0–1).
+    pub cache_hit_ratio: Option<f64>,
+}
+
+/// One weighted kind of request (`targets[].scenarios[]`).
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    /// Label value `scenario`; unique within its target.
+    pub name: String,
+    /// Relative weight (≥ 1) in the choice of the next request.
+    pub weight: u32,
+    /// Tags for selecting subsets in load tests.
+    pub tags: Vec<String>,
+    /// What to send.
+    pub request: RequestTemplate,
+    /// What the response must look like to count as a success.
+    pub expect: Expectations,
+}
+
+/// A request whose path, header values and body may vary per send.
+#[derive(Debug, Clone)]
+pub struct RequestTemplate {
+    /// HTTP method.
+    pub method: Method,
+    /// Path and query, joined onto the target's `base_url`.
+    pub path: Template,
+    /// Extra headers of this scenario (override the target's on the same name).
+    pub headers: Vec<(HeaderName, Template)>,
+    /// Request body, if any.
+    pub body: Option<Template>,
+}
+
+/// Checks on a response. A status outside `status` fails with reason `http_status`; any other
+/// miss fails with reason `assertion`.
+#[derive(Debug, Clone)]
+pub struct Expectations {
+    /// Accepted status codes (default: any 2xx).
+    pub status: Vec<StatusMatch>,
+    /// Substrings the body must contain.
+    pub body_contains: Vec<String>,
+    /// Patterns the body must match.
+    pub body_regex: Vec<Regex>,
+    /// JSON pointer → value the body's JSON must hold there.
+    pub json: Vec<(String, serde_json::Value)>,
+    /// Response header checks.
+    pub headers: Vec<HeaderExpectation>,
+    /// A slower response (from scheduled start) is an `assertion` failure.
+    pub max_latency: Option<Duration>,
+}
+
+/// One accepted status: an exact code or a class such as `2xx`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusMatch {
+    /// Exactly this code.
+    Code(u16),
+    /// Any code in `class*100 .. class*100+99`.
+    Class(u16),
+}
+
+impl StatusMatch {
+    /// Whether `code` is accepted.
+    pub fn matches(&self, code: u16) -> bool {
+        match *self {
+            StatusMatch::Code(c) => c == code,
+            StatusMatch::Class(class) => code / 100 == class,
+        }
+    }
+}
+
+/// A response header that must be present, and optionally match a pattern.
+#[derive(Debug, Clone)]
+pub struct HeaderExpectation {
+    /// Header name.
+    pub name: HeaderName,
+    /// Pattern the value must match; `None` = presence is enough.
+    pub matches: Option<Regex>,
+}
+
+/// Resource sampling (`resources:`).
+#[derive(Debug, Clone)]
+pub struct Resources {
+    /// Sampling interval (≥ 1s; sysinfo needs 200 ms between CPU readings).
+    pub interval: Duration,
+    /// Processes of the service synthex sits beside.
+    pub processes: Vec<WatchedProcess>,
+}
+
+/// A watched process group, label value `process`.
+#[derive(Debug, Clone)]
+pub struct WatchedProcess {
+    /// Label value `process`; unique.
+    pub name: String,
+    /// How matching processes are found.
+    pub selector: ProcessSelector,
+}
+
+/// How a watched process is found on each sample.
+#[derive(Debug, Clone)]
+pub enum ProcessSelector {
+    /// Executable name (as in `/proc/PID/comm` or the file name of the exe).
+    Exe(String),
+    /// Regex over the full command line joined by spaces.
+    Cmdline(Regex),
+    /// File holding the pid (re-read each sample, so restarts are followed).
+    PidFile(PathBuf),
+}
