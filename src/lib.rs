@@ -14,6 +14,7 @@
 //! - [`status_page`]: the human-readable status page served at `/`.
 //! - [`sampler`]: host and watched-process resource gauges from sysinfo.
 //! - [`stats_poller`]: gauges from the target's own JSON stats endpoint.
+//! - [`demo`]: `synthex demo`, the demo target and the daemon in one process.
 //! - [`demo_target`]: the built-in demo service.
 //! - [`daemon`]: wires the above into `synthex run`.
 //! - [`shutdown`]: SIGINT/SIGTERM handling.
@@ -23,6 +24,7 @@
 
 pub mod config;
 pub mod daemon;
+pub mod demo;
 pub mod demo_target;
 pub mod exporter;
 pub mod logging;

@@ -1,1 +1,218 @@
-fn main() {}
+//! The `synthex` command line: parses flags in the Prometheus exporters' style, sets up logging,
+//! picks the mode and maps every error to an exit status (0 ok, 1 runtime failure, 2 usage or
+//! config error).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use synthex::demo_target::{self, DemoTarget};
+use synthex::logging::{self, LogFormat, LogLevel};
+use synthex::{config, daemon, demo, shutdown};
+
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (revision ",
+    env!("SYNTHEX_REVISION"),
+    ")"
+);
+
+/// Exit status of a bad flag, a bad config file or a target that cannot be set up.
+const EXIT_CONFIG: u8 = 2;
+/// Exit status of a failure at run time (a port already in use, an I/O error).
+const EXIT_RUNTIME: u8 = 1;
+
+/// Continuous synthetic traffic for HTTP services, exported as Prometheus metrics.
+#[derive(Debug, Parser)]
+#[command(name = "synthex", version = VERSION, propagate_version = true)]
+struct Cli {
+    /// Only log messages with this severity or above (RUST_LOG, when set, refines per module).
+    #[arg(long = "log.level", value_enum, default_value = "info", global = true)]
+    log_level: LogLevel,
+    /// Output format of log messages.
+    #[arg(
+        long = "log.format",
+        value_enum,
+        default_value = "logfmt",
+        global = true
+    )]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the daemon: send the configured synthetic traffic and serve /metrics.
+    Run {
+        /// Path to the configuration file.
+        #[arg(long = "config.file", value_name = "FILE")]
+        config_file: PathBuf,
+        /// Address on which to expose metrics, the status page and health endpoints
+        /// (`:9577` listens on all interfaces).
+        #[arg(
+            long = "web.listen-address",
+            value_name = "ADDR",
+            default_value = ":9577"
+        )]
+        listen_address: String,
+    },
+    /// Validate a configuration file and print what would run; exit 2 if it is invalid.
+    CheckConfig {
+        /// Path to the configuration file.
+        file: PathBuf,
+    },
+    /// Run the built-in demo target and the daemon on config/demo.yml in one process.
+    Demo {
+        /// Address on which to expose metrics and the status page.
+        #[arg(
+            long = "web.listen-address",
+            value_name = "ADDR",
+            default_value = "127.0.0.1:9577"
+        )]
+        listen_address: String,
+        /// A demo config to use instead of the built-in config/demo.yml; its first target's
+        /// base_url says where the demo target listens.
+        #[arg(long = "config.file", value_name = "FILE")]
+        config_file: Option<PathBuf>,
+    },
+    /// Run only the built-in demo target service.
+    DemoTarget {
+        /// Address the demo target listens on.
+        #[arg(long = "listen", value_name = "ADDR", default_value = "127.0.0.1:8089")]
+        listen: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    logging::init(cli.log_level, cli.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            return fail(
+                EXIT_RUNTIME,
+                &format!("cannot start the async runtime: {e}"),
+            );
+        }
+    };
+    runtime.block_on(dispatch(cli.command))
+}
+
+async fn dispatch(command: Command) -> ExitCode {
+    match command {
+        Command::CheckConfig { file } => check_config(&file),
+        Command::Run {
+            config_file,
+            listen_address,
+        } => {
+            let config = match config::load(&config_file) {
+                Ok(c) => c,
+                Err(e) => return fail(EXIT_CONFIG, &e.to_string()),
+            };
+            let listener = match bind(&listen_address).await {
+                Ok(l) => l,
+                Err(e) => return fail(EXIT_RUNTIME, &e),
+            };
+            match daemon::run(config, listener, shutdown::signal()).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e @ daemon::DaemonError::Target { .. }) => fail(EXIT_CONFIG, &e.to_string()),
+                Err(e) => fail(EXIT_RUNTIME, &e.to_string()),
+            }
+        }
+        Command::Demo {
+            listen_address,
+            config_file,
+        } => {
+            let config = match demo::load_config(config_file.as_deref()) {
+                Ok(c) => c,
+                Err(e) => return fail(EXIT_CONFIG, &e.to_string()),
+            };
+            let listener = match bind(&listen_address).await {
+                Ok(l) => l,
+                Err(e) => return fail(EXIT_RUNTIME, &e),
+            };
+            print_demo_banner(&listener);
+            match demo::run(config, listener, shutdown::signal()).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => fail(EXIT_RUNTIME, &format!("{e:#}")),
+            }
+        }
+        Command::DemoTarget { listen } => {
+            let listener = match bind(&listen).await {
+                Ok(l) => l,
+                Err(e) => return fail(EXIT_RUNTIME, &e),
+            };
+            tracing::info!(address = %listen, "demo target listening");
+            let stop = CancellationToken::new();
+            let server = tokio::spawn(demo_target::serve(
+                listener,
+                Arc::new(DemoTarget::new()),
+                stop.clone(),
+            ));
+            shutdown::signal().await;
+            stop.cancel();
+            match server.await {
+                Ok(Ok(())) => ExitCode::SUCCESS,
+                Ok(Err(e)) => fail(EXIT_RUNTIME, &format!("demo target: {e}")),
+                Err(e) => fail(EXIT_RUNTIME, &format!("demo target: {e}")),
+            }
+        }
+    }
+}
+
+fn check_config(file: &Path) -> ExitCode {
+    match config::load(file) {
+        Ok(config) => {
+            print!("{}", config::describe(&config));
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(EXIT_CONFIG, &e.to_string()),
+    }
+}
+
+fn print_demo_banner(listener: &TcpListener) {
+    if let Ok(addr) = listener.local_addr() {
+        eprintln!(
+            "synthex demo: metrics at http://{addr}/metrics, status page at http://{addr}/ (Ctrl-C stops)"
+        );
+    }
+}
+
+/// Binds a listen address given as `host:port`, `[v6]:port` or `:port` (all interfaces, as the
+/// Prometheus exporters accept).
+async fn bind(address: &str) -> Result<TcpListener, String> {
+    let addrs: Vec<SocketAddr> = match address.strip_prefix(':') {
+        Some(port) => {
+            let port: u16 = port
+                .parse()
+                .map_err(|_| format!("listen address {address:?}: expected HOST:PORT or :PORT"))?;
+            vec![SocketAddr::from(([0, 0, 0, 0], port))]
+        }
+        None => tokio::net::lookup_host(address)
+            .await
+            .map_err(|e| format!("listen address {address:?}: expected HOST:PORT or :PORT ({e})"))?
+            .collect(),
+    };
+    let mut last_error = format!("listen address {address:?} resolved to nothing");
+    for addr in addrs {
+        match TcpListener::bind(addr).await {
+            Ok(listener) => return Ok(listener),
+            Err(e) => last_error = format!("cannot listen on {addr}: {e}"),
+        }
+    }
+    Err(last_error)
+}
+
+fn fail(code: u8, message: &str) -> ExitCode {
+    eprintln!("synthex: error: {message}");
+    ExitCode::from(code)
+}

@@ -1,1 +1,359 @@
-//! Placeholder until this module lands.
+//! The daemon's open-model arrival schedule for one target.
+//!
+//! Slot `n` is due at `start + n · period + jitter(n)`, whatever the responses' latency: a slow
+//! target does not slow the schedule down (that would hide the slowness, the coordinated-omission
+//! trap), and it cannot make requests pile up either, because at most `max_in_flight` requests of
+//! a target run at once. A slot that cannot start is counted as skipped, never silently lost:
+//! `in_flight_cap` when the cap is full, `late` when the process itself stalled for longer than a
+//! period (a burst of catch-up requests would hit production harder than the configured rate).
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::{Rng, RngExt};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::metrics::SkipReason;
+use crate::scenario::Target;
+
+/// The timing parameters of one target's schedule, taken from its config.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// Time between two slots.
+    pub period: Duration,
+    /// Largest shift of a slot's start, as a fraction of the period (0 ≤ jitter ≤ 0.5).
+    pub jitter: f64,
+    /// Requests of this target allowed in flight at once.
+    pub max_in_flight: usize,
+    /// Scenario weights, in scenario order.
+    pub weights: Vec<u32>,
+}
+
+impl Plan {
+    /// The plan of `target` with the global jitter fraction.
+    pub fn for_target(target: &Target, jitter: f64) -> Plan {
+        Plan {
+            period: target.rate.period(),
+            jitter,
+            max_in_flight: target.max_in_flight,
+            weights: target.scenarios.iter().map(|s| s.weight).collect(),
+        }
+    }
+}
+
+/// What the schedule drives: starting a request for a slot, and counting a skipped slot.
+pub trait Dispatch: Send + Sync + 'static {
+    /// Runs one request of scenario `scenario` that was due at `due`. The returned future is
+    /// spawned; the in-flight permit is held until it completes.
+    fn dispatch(
+        self: &Arc<Self>,
+        scenario: usize,
+        due: Instant,
+    ) -> impl Future<Output = ()> + Send + 'static;
+    /// Counts a slot that did not start.
+    fn skipped(&self, reason: SkipReason);
+}
+
+/// Runs the schedule until `shutdown` is cancelled. Requests are spawned on `tracker`, so the
+/// caller can wait for the in-flight ones to finish after the schedule stops.
+pub async fn run<D: Dispatch, R: Rng + Send>(
+    plan: Plan,
+    dispatch: Arc<D>,
+    mut rng: R,
+    tracker: TaskTracker,
+    shutdown: CancellationToken,
+) {
+    let picker = WeightedPick::new(&plan.weights);
+    let cap = Arc::new(Semaphore::new(plan.max_in_flight));
+    // A random phase spreads sidecars that start together over the first period.
+    let start = Instant::now() + plan.period.mul_f64(rng.random_range(0.0..1.0));
+    let mut slot: u64 = 0;
+    loop {
+        let due = due_time(start, plan.period, slot, plan.jitter, &mut rng);
+        tokio::select! {
+            biased;
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep_until(due) => {}
+        }
+        slot += 1;
+        if Instant::now().saturating_duration_since(due) > plan.period {
+            dispatch.skipped(SkipReason::Late);
+            continue;
+        }
+        let Ok(permit) = cap.clone().try_acquire_owned() else {
+            dispatch.skipped(SkipReason::InFlightCap);
+            continue;
+        };
+        let scenario = picker.pick(&mut rng);
+        let work = dispatch.dispatch(scenario, due);
+        tracker.spawn(hold_permit(work, permit));
+    }
+}
+
+async fn hold_permit(work: impl Future<Output = ()>, permit: OwnedSemaphorePermit) {
+    work.await;
+    drop(permit);
+}
+
+/// Due time of `slot`: on the fixed grid, shifted by up to ±jitter/2 of a period. The shift does
+/// not accumulate, so the long-run rate is exact.
+fn due_time<R: Rng>(
+    start: Instant,
+    period: Duration,
+    slot: u64,
+    jitter: f64,
+    rng: &mut R,
+) -> Instant {
+    let on_grid = start + period.mul_f64(slot as f64);
+    if jitter <= 0.0 {
+        return on_grid;
+    }
+    let shift = rng.random_range(-jitter / 2.0..=jitter / 2.0);
+    let offset = period.mul_f64(shift.abs());
+    if shift < 0.0 {
+        on_grid.checked_sub(offset).unwrap_or(on_grid)
+    } else {
+        on_grid + offset
+    }
+}
+
+/// Picks a scenario index with probability proportional to its weight.
+#[derive(Debug, Clone)]
+struct WeightedPick {
+    cumulative: Vec<u64>,
+}
+
+impl WeightedPick {
+    fn new(weights: &[u32]) -> WeightedPick {
+        let mut total = 0u64;
+        let cumulative = weights
+            .iter()
+            .map(|&w| {
+                total += u64::from(w.max(1));
+                total
+            })
+            .collect();
+        WeightedPick { cumulative }
+    }
+
+    fn pick<R: Rng>(&self, rng: &mut R) -> usize {
+        let total = self.cumulative.last().copied().unwrap_or(0);
+        if total == 0 {
+            return 0;
+        }
+        let x = rng.random_range(0..total);
+        self.cumulative.partition_point(|&c| c <= x)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+    use rand::rngs::StdRng;
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+    /// Records what the schedule did; each request takes `latency` of (paused) time.
+    struct Recorder {
+        latency: Duration,
+        started: Mutex<Vec<(usize, Instant, Instant)>>,
+        in_flight: AtomicUsize,
+        max_seen: AtomicUsize,
+        skipped_cap: AtomicU64,
+        skipped_late: AtomicU64,
+    }
+
+    impl Recorder {
+        fn new(latency: Duration) -> Arc<Recorder> {
+            Arc::new(Recorder {
+                latency,
+                started: Mutex::new(Vec::new()),
+                in_flight: AtomicUsize::new(0),
+                max_seen: AtomicUsize::new(0),
+                skipped_cap: AtomicU64::new(0),
+                skipped_late: AtomicU64::new(0),
+            })
+        }
+    }
+
+    impl Dispatch for Recorder {
+        fn dispatch(
+            self: &Arc<Self>,
+            scenario: usize,
+            due: Instant,
+        ) -> impl Future<Output = ()> + Send + 'static {
+            self.started
+                .lock()
+                .unwrap()
+                .push((scenario, due, Instant::now()));
+            let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+            self.max_seen.fetch_max(now, Ordering::SeqCst);
+            let me = Arc::clone(self);
+            async move {
+                tokio::time::sleep(me.latency).await;
+                me.in_flight.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+
+        fn skipped(&self, reason: SkipReason) {
+            match reason {
+                SkipReason::InFlightCap => self.skipped_cap.fetch_add(1, Ordering::SeqCst),
+                SkipReason::Late => self.skipped_late.fetch_add(1, Ordering::SeqCst),
+            };
+        }
+    }
+
+    fn plan(per_second: f64, max_in_flight: usize, weights: Vec<u32>) -> Plan {
+        Plan {
+            period: Duration::from_secs_f64(1.0 / per_second),
+            jitter: 0.1,
+            max_in_flight,
+            weights,
+        }
+    }
+
+    async fn run_for(plan: Plan, rec: Arc<Recorder>, length: Duration) -> TaskTracker {
+        let tracker = TaskTracker::new();
+        let token = CancellationToken::new();
+        let task = tokio::spawn(run(
+            plan,
+            rec,
+            StdRng::seed_from_u64(42),
+            tracker.clone(),
+            token.clone(),
+        ));
+        tokio::time::sleep(length).await;
+        token.cancel();
+        task.await.unwrap();
+        tracker
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn holds_its_rate_whatever_the_latency() {
+        for latency_ms in [1, 300] {
+            let rec = Recorder::new(Duration::from_millis(latency_ms));
+            run_for(plan(5.0, 8, vec![1]), rec.clone(), Duration::from_secs(60)).await;
+            let sent = rec.started.lock().unwrap().len() as u64;
+            let skipped =
+                rec.skipped_cap.load(Ordering::SeqCst) + rec.skipped_late.load(Ordering::SeqCst);
+            // 5/s over 60 s, minus at most the random initial phase of one period.
+            assert!(
+                (299..=300).contains(&(sent + skipped)),
+                "latency {latency_ms} ms: {sent} sent + {skipped} skipped"
+            );
+            assert_eq!(skipped, 0);
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn slots_start_at_their_due_time_within_jitter() {
+        let rec = Recorder::new(Duration::from_millis(10));
+        run_for(plan(10.0, 4, vec![1]), rec.clone(), Duration::from_secs(10)).await;
+        let started = rec.started.lock().unwrap();
+        let first = started[0].1;
+        for (n, (_, due, at)) in started.iter().enumerate() {
+            // The timer wheel has millisecond resolution.
+            assert!(
+                *at - *due <= Duration::from_millis(1),
+                "slot {n} started {:?} late",
+                *at - *due
+            );
+            let grid = first + Duration::from_millis(100) * n as u32;
+            let off = if *due > grid {
+                *due - grid
+            } else {
+                grid - *due
+            };
+            // ±5% of a period around the grid, twice for the first slot's own jitter.
+            assert!(
+                off <= Duration::from_millis(10),
+                "slot {n} is {off:?} off the grid"
+            );
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn caps_in_flight_and_counts_the_skipped_slots() {
+        // 10/s against a target that takes 2 s: 20 would be in flight without the cap.
+        let rec = Recorder::new(Duration::from_secs(2));
+        let tracker = run_for(plan(10.0, 3, vec![1]), rec.clone(), Duration::from_secs(30)).await;
+        assert_eq!(rec.max_seen.load(Ordering::SeqCst), 3);
+        let sent = rec.started.lock().unwrap().len() as u64;
+        let skipped = rec.skipped_cap.load(Ordering::SeqCst);
+        assert!(
+            (299..=300).contains(&(sent + skipped)),
+            "{sent} + {skipped}"
+        );
+        // Three slots every 2 s can run.
+        assert!((44..=47).contains(&sent), "{sent} sent");
+        tracker.close();
+        tracker.wait().await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stalled_process_skips_late_slots_instead_of_bursting() {
+        let rec = Recorder::new(Duration::from_millis(1));
+        let tracker = TaskTracker::new();
+        let token = CancellationToken::new();
+        let sched = tokio::spawn(run(
+            plan(10.0, 4, vec![1]),
+            rec.clone(),
+            StdRng::seed_from_u64(1),
+            tracker,
+            token.clone(),
+        ));
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        // Block the (single-threaded) runtime for 3 s of real schedule time.
+        tokio::time::advance(Duration::from_secs(3)).await;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        token.cancel();
+        sched.await.unwrap();
+        let sent = rec.started.lock().unwrap().len() as u64;
+        let late = rec.skipped_late.load(Ordering::SeqCst);
+        assert!(late >= 25, "{late} late slots");
+        assert!((69..=70).contains(&(sent + late)), "{sent} + {late}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn scenario_shares_follow_the_weights() {
+        let rec = Recorder::new(Duration::from_millis(1));
+        run_for(
+            plan(50.0, 4, vec![50, 25, 25]),
+            rec.clone(),
+            Duration::from_secs(200),
+        )
+        .await;
+        let started = rec.started.lock().unwrap();
+        let total = started.len() as f64;
+        for (scenario, share) in [(0, 0.5), (1, 0.25), (2, 0.25)] {
+            let n = started.iter().filter(|(s, _, _)| *s == scenario).count() as f64;
+            assert!(
+                (n / total - share).abs() < 0.02,
+                "scenario {scenario}: {n}/{total}"
+            );
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn stops_scheduling_on_shutdown() {
+        let rec = Recorder::new(Duration::from_millis(1));
+        run_for(plan(10.0, 4, vec![1]), rec.clone(), Duration::from_secs(1)).await;
+        let before = rec.started.lock().unwrap().len();
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        assert_eq!(rec.started.lock().unwrap().len(), before);
+    }
+
+    #[test]
+    fn weighted_pick_maps_ranges_to_indices() {
+        let p = WeightedPick::new(&[2, 1]);
+        assert_eq!(p.cumulative, vec![2, 3]);
+        assert_eq!(p.cumulative.partition_point(|&c| c <= 0), 0);
+        assert_eq!(p.cumulative.partition_point(|&c| c <= 1), 0);
+        assert_eq!(p.cumulative.partition_point(|&c| c <= 2), 1);
+    }
+}

@@ -1,1 +1,29 @@
-//! Placeholder until this module lands.
+//! Process signals that end the daemon: SIGINT (Ctrl-C) and SIGTERM (what Kubernetes and
+//! `docker stop` send). The daemon takes the shutdown as a plain future, so tests end it with a
+//! oneshot instead of a signal.
+
+use tokio::signal::unix::{Signal, SignalKind};
+
+/// Resolves when SIGINT or SIGTERM arrives, and logs which one.
+///
+/// If a handler cannot be installed (which only happens when the process is out of resources), the
+/// future waits on the other signal alone rather than ending the daemon at once.
+pub async fn signal() {
+    let mut term = tokio::signal::unix::signal(SignalKind::terminate()).ok();
+    let mut int = tokio::signal::unix::signal(SignalKind::interrupt()).ok();
+    let which = tokio::select! {
+        Some(()) = recv(&mut term) => "SIGTERM",
+        Some(()) = recv(&mut int) => "SIGINT",
+    };
+    tracing::info!(
+        signal = which,
+        "shutdown requested: stopping the schedule and draining in-flight requests"
+    );
+}
+
+async fn recv(stream: &mut Option<Signal>) -> Option<()> {
+    match stream {
+        Some(s) => s.recv().await,
+        None => std::future::pending().await,
+    }
+}

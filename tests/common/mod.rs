@@ -1,0 +1,146 @@
+//! Helpers shared by the integration tests that run real processes: the synthex binary,
+//! the demo target, Prometheus. Every child is killed when its guard drops, so a failing test
+//! never leaves a process behind.
+#![allow(dead_code)] // each test binary uses its own subset
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A child process killed (and reaped) on drop.
+pub struct Proc {
+    name: String,
+    child: Child,
+}
+
+impl Proc {
+    /// Starts `program` with `args`, its output appended to `log` (shown when a test fails).
+    pub fn spawn(name: &str, program: &str, args: &[&str], log: &Path) -> Proc {
+        let out = std::fs::File::create(log)
+            .unwrap_or_else(|e| panic!("creating {}: {e}", log.display()));
+        let err = out.try_clone().unwrap();
+        let child = Command::new(program)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {name} ({program}): {e}"));
+        Proc {
+            name: name.to_string(),
+            child,
+        }
+    }
+
+    /// Sends SIGTERM and waits up to `limit` for the exit status.
+    pub fn terminate(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+            eprintln!("killed {}", self.name);
+        }
+    }
+}
+
+/// A free TCP port on 127.0.0.1 (bound then released; the tests bind it again at once).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Polls `url` until it answers 200, for at most `limit`.
+pub fn wait_http_ok(url: &str, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    loop {
+        if http_get(url)
+            .map(|(status, _)| status == 200)
+            .unwrap_or(false)
+        {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{url} did not answer 200 within {limit:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A plain GET over a std TCP stream (HTTP/1.0, no keep-alive): status and body. Keeps the
+/// helpers free of an async runtime so tests can call them from any thread.
+pub fn http_get(url: &str) -> std::io::Result<(u16, String)> {
+    http_request("GET", url, "")
+}
+
+/// One HTTP/1.0 request over a std TCP stream: status and body.
+pub fn http_request(method: &str, url: &str, body: &str) -> std::io::Result<(u16, String)> {
+    use std::io::{Read, Write};
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or_else(|| std::io::Error::other("only http:// URLs"))?;
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    let mut stream = std::net::TcpStream::connect(authority)?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(
+        stream,
+        "{method} {path} HTTP/1.0\r\nHost: {authority}\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    let status = response
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("bad response: {response:.80}")))?;
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    Ok((status, body))
+}
+
+/// The synthex binary built for these tests.
+pub fn synthex_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_synthex")
+}
+
+/// Path of a required external tool; fails (never skips) with the install hint when missing.
+pub fn require_tool(name: &str, package: &str) -> String {
+    for dir in ["/usr/bin", "/usr/local/bin", "/bin"] {
+        let path = format!("{dir}/{name}");
+        if Path::new(&path).exists() {
+            return path;
+        }
+    }
+    panic!(
+        "{name} is required for this test: install Debian package `{package}` (scripts/test.sh does)"
+    );
+}
