@@ -1,0 +1,282 @@
+#!/usr/bin/env python3
+"""Performance figures of the synthex daemon, each against a reference measured in the same run.
+
+Runs on 127.0.0.1 only, every phase bounded in time. Needs a release build and Debian's `wrk` and
+`prometheus-blackbox-exporter` (scripts/bench.sh installs them). Prints a Markdown report (the
+README's performance section is a copy of it) and writes it to target/bench/report.md.
+
+Phases:
+  1. latency overhead: wrk (1 connection) and synthex (10 requests/s, fresh and pooled connections)
+     against the demo target's fixed 50 ms endpoint; p50/p99 of each.
+  2. footprint: synthex at 10 requests/s over 3 scenarios with resource sampling on, vs
+     blackbox_exporter probing the same 3 endpoints at the same rate; resident memory and CPU
+     seconds per 1000 requests of each process, read from /proc.
+  3. rate accuracy: synthex at 5 requests/s for two whole minutes; sent + skipped per minute, and
+     the scenario shares against their weights.
+"""
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SYNTHEX = os.path.join(ROOT, "target", "release", "synthex")
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+SHORT = os.environ.get("BENCH_SHORT") == "1"  # quick smoke run of the script itself
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_ok(url, limit=20.0):
+    deadline = time.time() + limit
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    sys.exit(f"{url} did not answer within {limit}s")
+
+
+def get(url):
+    with urllib.request.urlopen(url, timeout=10) as r:
+        return r.read().decode()
+
+
+def cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def rss_bytes(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def samples(text, name):
+    """{labels-string: value} of one metric family's samples."""
+    out = {}
+    for line in text.splitlines():
+        m = re.match(rf"^{re.escape(name)}(\{{[^}}]*\}})? (\S+)$", line)
+        if m:
+            out[m.group(1) or ""] = float(m.group(2))
+    return out
+
+
+def start(args, log):
+    return subprocess.Popen(args, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+
+
+def stop(proc):
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def synthex_config(path, target_port, rate, scenarios, keep_alive=False, watch=False):
+    lines = [
+        "global:",
+        "  quantile_window: 10m",
+        "targets:",
+        "  - name: bench",
+        f"    base_url: http://127.0.0.1:{target_port}",
+        f"    rate: {rate}",
+        "    timeout: 2s",
+        f"    keep_alive: {'true' if keep_alive else 'false'}",
+        "    scenarios:",
+    ]
+    for name, weight, p in scenarios:
+        lines += [f"      - name: {name}", f"        weight: {weight}", f"        request: {{path: \"{p}\"}}"]
+    if watch:
+        lines += ["resources:", "  interval: 5s", "  processes:", "    - {name: target, cmdline: 'synthex demo-target'}"]
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+def run_synthex(tmp, target_port, rate, scenarios, seconds, keep_alive=False, watch=False, on_tick=None):
+    cfg = os.path.join(tmp, f"synthex-{time.time_ns()}.yml")
+    synthex_config(cfg, target_port, rate, scenarios, keep_alive, watch)
+    port = free_port()
+    log = open(os.path.join(tmp, "synthex.log"), "a")
+    proc = start([SYNTHEX, "run", f"--config.file={cfg}", f"--web.listen-address=127.0.0.1:{port}"], log)
+    base = f"http://127.0.0.1:{port}"
+    wait_ok(base + "/-/healthy")
+    cpu0, t0 = cpu_seconds(proc.pid), time.time()
+    if on_tick:
+        on_tick(base, t0, seconds)
+    else:
+        time.sleep(seconds)
+    cpu1 = cpu_seconds(proc.pid)
+    rss = rss_bytes(proc.pid)
+    text = get(base + "/metrics")
+    stop(proc)
+    return text, cpu1 - cpu0, rss
+
+
+def wrk_latency(url, seconds):
+    out = subprocess.run(
+        ["wrk", "-t1", "-c1", f"-d{seconds}s", "--latency", url], capture_output=True, text=True, check=True
+    ).stdout
+    def pct(p):
+        m = re.search(rf"^\s+{p}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+        value, unit = float(m.group(1)), m.group(2)
+        return value * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
+    reqs = int(re.search(r"(\d+) requests in", out).group(1))
+    return pct(50), pct(99), reqs
+
+
+def quantile_ms(text, q, scenario=None):
+    for labels, v in samples(text, "synthex_request_latency_seconds").items():
+        if f'quantile="{q}"' in labels and (scenario is None or f'scenario="{scenario}"' in labels):
+            return v * 1e3
+    return float("nan")
+
+
+def phase_latency(tmp, target_port, report):
+    secs = 10 if SHORT else 30
+    url = f"http://127.0.0.1:{target_port}/delay/50"
+    w50, w99, wreqs = wrk_latency(url, secs)
+    rows = [("wrk 1 connection (keep-alive)", w50, w99, wreqs)]
+    for keep_alive in (False, True):
+        text, _, _ = run_synthex(tmp, target_port, "10/s", [("delay", 1, "/delay/50")], secs * 2, keep_alive)
+        count = sum(samples(text, "synthex_request_latency_seconds_count").values())
+        label = "synthex 10/s, " + ("pooled (keep_alive: true)" if keep_alive else "fresh connection per request")
+        rows.append((label, quantile_ms(text, "0.5"), quantile_ms(text, "0.99"), int(count)))
+    report.append("### Latency overhead on a fixed 50 ms endpoint (demo target `/delay/50`)\n")
+    report.append("| client | p50 ms | p99 ms | Δp50 vs wrk | Δp99 vs wrk | requests |")
+    report.append("|---|---|---|---|---|---|")
+    for name, p50, p99, n in rows:
+        report.append(f"| {name} | {p50:.2f} | {p99:.2f} | {p50 - w50:+.2f} | {p99 - w99:+.2f} | {n} |")
+    report.append("")
+
+
+def blackbox_probe_loop(bb_port, urls, rate, seconds):
+    """Drives blackbox_exporter's /probe at `rate` per second, round-robin over `urls`."""
+    period, t0, n = 1.0 / rate, time.time(), 0
+    errors = 0
+    while time.time() - t0 < seconds:
+        due = t0 + n * period
+        delay = due - time.time()
+        if delay > 0:
+            time.sleep(delay)
+        target = urls[n % len(urls)]
+        try:
+            body = get(f"http://127.0.0.1:{bb_port}/probe?module=http_2xx&target={target}")
+            if "probe_success 1" not in body:
+                errors += 1
+        except OSError:
+            errors += 1
+        n += 1
+    return n, errors
+
+
+def phase_footprint(tmp, target_port, report):
+    secs = 20 if SHORT else 60
+    scenarios = [("orders", 2, "/orders/{{ int 1..1000 }}"), ("cached", 1, "/cached/{{ int 1..50 }}"), ("health", 1, "/health")]
+    text, cpu, rss = run_synthex(tmp, target_port, "10/s", scenarios, secs, watch=True)
+    sent = sum(samples(text, "synthex_requests_total").values())
+    bb_cfg = os.path.join(tmp, "blackbox.yml")
+    with open(bb_cfg, "w") as f:
+        f.write("modules:\n  http_2xx:\n    prober: http\n    timeout: 2s\n")
+    bb_port = free_port()
+    log = open(os.path.join(tmp, "blackbox.log"), "w")
+    bb = start(["prometheus-blackbox-exporter", f"--config.file={bb_cfg}", f"--web.listen-address=127.0.0.1:{bb_port}"], log)
+    wait_ok(f"http://127.0.0.1:{bb_port}/-/healthy")
+    base = f"http://127.0.0.1:{target_port}"
+    urls = [f"{base}/orders/1", f"{base}/cached/1", f"{base}/health"]
+    cpu0 = cpu_seconds(bb.pid)
+    probes, errors = blackbox_probe_loop(bb_port, urls, 10, secs)
+    bb_cpu = cpu_seconds(bb.pid) - cpu0
+    bb_rss = rss_bytes(bb.pid)
+    stop(bb)
+    s_per_k = cpu / sent * 1000 if sent else float("nan")
+    b_per_k = bb_cpu / probes * 1000 if probes else float("nan")
+    report.append(f"### Footprint at 10 requests/s over 3 scenarios, {secs} s, resource sampling on\n")
+    report.append("| process | resident memory MiB | CPU s per 1000 requests | requests |")
+    report.append("|---|---|---|---|")
+    report.append(f"| synthex | {rss / 2**20:.1f} | {s_per_k:.3f} | {int(sent)} |")
+    report.append(f"| blackbox_exporter 0.23 | {bb_rss / 2**20:.1f} | {b_per_k:.3f} | {probes} ({errors} failed) |")
+    report.append(f"\nsynthex CPU per request = **{s_per_k / b_per_k:.2f}×** blackbox_exporter's (goal ≤ 0.33×); "
+                  f"resident memory {rss / 2**20:.1f} MiB (goal ≤ 15 MB).\n")
+
+
+def phase_rate(tmp, target_port, report):
+    minutes = 1 if SHORT else 2
+    weights = [("a", 50, "/health"), ("b", 25, "/orders/1"), ("c", 25, "/cached/1")]
+    snapshots = []
+
+    def tick(base, t0, seconds):
+        # First snapshot after the first period, then one per whole minute.
+        for k in range(minutes + 1):
+            at = t0 + 3 + 60 * k
+            time.sleep(max(0.0, at - time.time()))
+            text = get(base + "/metrics")
+            sent = sum(samples(text, "synthex_requests_total").values())
+            skipped = sum(samples(text, "synthex_requests_skipped_total").values())
+            snapshots.append((time.time(), sent, skipped, text))
+
+    text, _, _ = run_synthex(tmp, target_port, "5/s", weights, 60 * minutes + 5, on_tick=tick)
+    report.append("### Rate accuracy at 5 requests/s (300 per minute scheduled)\n")
+    report.append("| minute | sent | skipped | sent + skipped | error vs schedule |")
+    report.append("|---|---|---|---|---|")
+    for k in range(1, len(snapshots)):
+        (t_a, s_a, k_a, _), (t_b, s_b, k_b, _) = snapshots[k - 1], snapshots[k]
+        total = (s_b - s_a) + (k_b - k_a)
+        expected = 5 * (t_b - t_a)
+        report.append(f"| {k} | {int(s_b - s_a)} | {int(k_b - k_a)} | {int(total)} | {100 * (total - expected) / expected:+.2f} % |")
+    final = samples(snapshots[-1][3], "synthex_requests_total")
+    total = sum(final.values())
+    shares = []
+    for name, weight, _ in weights:
+        n = sum(v for k, v in final.items() if f'scenario="{name}"' in k)
+        shares.append(f"{name}: {100 * n / total:.1f} % (weight {weight} %)")
+    report.append("\nScenario shares: " + ", ".join(shares) + "\n")
+
+
+def main():
+    for tool in ("wrk", "prometheus-blackbox-exporter"):
+        if not shutil.which(tool):
+            sys.exit(f"{tool} missing: run scripts/bench.sh, which installs it")
+    if not os.path.exists(SYNTHEX):
+        sys.exit("no release build: run scripts/bench.sh")
+    tmp = tempfile.mkdtemp(prefix="synthex-bench-")
+    target_port = free_port()
+    target = start([SYNTHEX, "demo-target", f"--listen=127.0.0.1:{target_port}"], open(os.path.join(tmp, "target.log"), "w"))
+    try:
+        wait_ok(f"http://127.0.0.1:{target_port}/health")
+        cpu = open("/proc/cpuinfo").read()
+        model = re.search(r"model name\s*:\s*(.*)", cpu).group(1)
+        report = [f"Measured {time.strftime('%Y-%m-%d')} on {os.cpu_count()} cores ({model}), loopback, release build.\n"]
+        for phase in (phase_latency, phase_footprint, phase_rate):
+            phase(tmp, target_port, report)
+            print("\n".join(report), flush=True) if os.environ.get("BENCH_VERBOSE") else None
+    finally:
+        stop(target)
+    text = "\n".join(report)
+    os.makedirs(os.path.join(ROOT, "target", "bench"), exist_ok=True)
+    with open(os.path.join(ROOT, "target", "bench", "report.md"), "w") as f:
+        f.write(text + "\n")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
