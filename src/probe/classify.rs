@@ -46,7 +46,11 @@ pub(crate) fn failure(error: reqwest::Error, stage: Stage, timeout: Duration) ->
     Failure { reason, message }
 }
 
-fn reason(error: &reqwest::Error, chain: &[&(dyn StdError + 'static)], stage: Stage) -> FailureReason {
+fn reason(
+    error: &reqwest::Error,
+    chain: &[&(dyn StdError + 'static)],
+    stage: Stage,
+) -> FailureReason {
     if error.is_timeout() {
         FailureReason::Timeout
     } else if error.is_dns() {
@@ -92,7 +96,10 @@ fn chain<'a>(error: &'a (dyn StdError + 'static)) -> Vec<&'a (dyn StdError + 'st
         if out.len() >= 16 {
             break;
         }
-        next = match current.downcast_ref::<io::Error>().and_then(io::Error::get_ref) {
+        next = match current
+            .downcast_ref::<io::Error>()
+            .and_then(io::Error::get_ref)
+        {
             Some(inner) => Some(inner as &(dyn StdError + 'static)),
             None => current.source(),
         };
@@ -100,14 +107,28 @@ fn chain<'a>(error: &'a (dyn StdError + 'static)) -> Vec<&'a (dyn StdError + 'st
     out
 }
 
-/// `outer: cause: root cause`, repeated texts dropped, cut to [`MAX_MESSAGE_CHARS`].
+/// Wrapper texts of reqwest and hyper-util that add nothing to the cause below them.
+const NOISE: [&str; 4] = [
+    "client error (",
+    "dns error",
+    "error resolving DNS",
+    "request or response body error",
+];
+
+/// `cause: root cause`, without reqwest's and hyper-util's generic wrapper texts and repeats,
+/// cut to [`MAX_MESSAGE_CHARS`].
 fn describe(chain: &[&(dyn StdError + 'static)]) -> String {
     let mut parts: Vec<String> = Vec::new();
     for error in chain {
         let text = error.to_string();
-        if !text.is_empty() && parts.last().is_none_or(|last| *last != text) {
+        let noise = error.is::<reqwest::Error>() || NOISE.iter().any(|n| text.starts_with(n));
+        if !noise && !text.is_empty() && parts.last().is_none_or(|last| *last != text) {
             parts.push(text);
         }
+    }
+    if parts.is_empty() {
+        // Only wrappers: better a vague message than none.
+        parts = chain.iter().take(1).map(|e| e.to_string()).collect();
     }
     let message = parts.join(": ");
     if message.chars().count() > MAX_MESSAGE_CHARS {

@@ -66,7 +66,8 @@ pub(crate) fn build(
         .connector_layer(ConnectTimingLayer);
     builder = match &target.proxy {
         Some(proxy) => builder.proxy(
-            reqwest::Proxy::all(proxy.as_str()).map_err(|e| ProbeErrorKind::Proxy(e.to_string()))?,
+            reqwest::Proxy::all(proxy.as_str())
+                .map_err(|e| ProbeErrorKind::Proxy(e.to_string()))?,
         ),
         None => builder.no_proxy(),
     };
@@ -89,7 +90,10 @@ fn server_name_alias(target: &Target) -> Option<(String, String)> {
         return None;
     }
     // An IPv6 literal comes bracketed; the resolver wants the bare address.
-    let real_host = url.host_str()?.trim_start_matches('[').trim_end_matches(']');
+    let real_host = url
+        .host_str()?
+        .trim_start_matches('[')
+        .trim_end_matches(']');
     (!real_host.eq_ignore_ascii_case(name)).then(|| (name.clone(), real_host.to_string()))
 }
 

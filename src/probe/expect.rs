@@ -93,8 +93,10 @@ fn check_json(expect: &Expectations, body: &[u8]) -> Option<String> {
         Ok(document) => document,
         Err(e) => return Some(format!("json {first_pointer}: body is not JSON ({e})")),
     };
-    expect.json.iter().find_map(|(pointer, wanted)| {
-        match document.pointer(pointer) {
+    expect
+        .json
+        .iter()
+        .find_map(|(pointer, wanted)| match document.pointer(pointer) {
             Some(found) if json_equal(found, wanted) => None,
             Some(found) => Some(format!(
                 "json {pointer}: expected {}, found {}",
@@ -105,8 +107,7 @@ fn check_json(expect: &Expectations, body: &[u8]) -> Option<String> {
                 "json {pointer}: expected {}, found nothing at that pointer",
                 cut(&wanted.to_string())
             )),
-        }
-    })
+        })
 }
 
 /// JSON equality where numbers compare by value (`5` from YAML equals `5.0` in a body).

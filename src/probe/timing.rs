@@ -51,7 +51,9 @@ pub(crate) struct ConnectionSlot(Arc<Mutex<ConnectionTimes>>);
 impl ConnectionSlot {
     fn lock(&self) -> MutexGuard<'_, ConnectionTimes> {
         // A poisoned lock only means a panic elsewhere mid-update; the timings are still usable.
-        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Turns the recorded instants into phases. `send_start` is when the request was handed to
@@ -130,7 +132,10 @@ impl Resolve for TimedResolver {
             let took = started.elapsed();
             record(|times| times.dns = Some(took));
             let addrs: Vec<SocketAddr> = result
-                .map_err(|source| ResolveError { host: host.clone(), source })?
+                .map_err(|source| ResolveError {
+                    host: host.clone(),
+                    source,
+                })?
                 .collect();
             if addrs.is_empty() {
                 let source = io::Error::new(io::ErrorKind::NotFound, "no addresses");
@@ -150,7 +155,7 @@ struct ResolveError {
 
 impl fmt::Display for ResolveError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "cannot resolve {}: {}", self.host, self.source)
+        write!(f, "cannot resolve {}", self.host)
     }
 }
 

@@ -29,11 +29,17 @@ pub(crate) struct CertExpiry(Mutex<Option<SystemTime>>);
 impl CertExpiry {
     /// The value recorded by the most recent handshake, if any.
     pub(crate) fn get(&self) -> Option<SystemTime> {
-        *self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn set(&self, expiry: SystemTime) {
-        *self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(expiry);
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(expiry);
     }
 }
 
@@ -146,8 +152,7 @@ impl ServerCertVerifier for RecordingVerifier {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        if let Some(expiry) = earliest_not_after(std::iter::once(end_entity).chain(intermediates))
-        {
+        if let Some(expiry) = earliest_not_after(std::iter::once(end_entity).chain(intermediates)) {
             self.expiry.set(expiry);
         }
         let name = self.server_name.as_ref().unwrap_or(server_name);
