@@ -42,9 +42,15 @@ async fn pooled_connection_skips_dns_and_connect() {
     let server = servers::http(|_| reply(200, &[], "ok")).await;
     let mut t = target(&format!("http://localhost:{}", server.port()));
     t.keep_alive = true;
-    let probe = Probe::new(&t, &global()).unwrap();
-    let first = probe.run(&scenario("/"), Instant::now()).await;
-    let second = probe.run(&scenario("/"), Instant::now()).await;
+    // Shared and spawned as the scheduler does it (this also proves the future is Send).
+    let probe = std::sync::Arc::new(Probe::new(&t, &global()).unwrap());
+    let mut outcomes = Vec::new();
+    for _ in 0..2 {
+        let probe = probe.clone();
+        let task = tokio::spawn(async move { probe.run(&scenario("/"), Instant::now()).await });
+        outcomes.push(task.await.unwrap());
+    }
+    let (first, second) = (&outcomes[0], &outcomes[1]);
     assert!(first.phases.dns.is_some() && first.phases.connect.is_some());
     assert_eq!((second.phases.dns, second.phases.connect), (None, None));
     assert!(second.phases.first_byte.is_some() && second.phases.transfer.is_some());
@@ -132,25 +138,25 @@ async fn unaccepted_status_is_http_status_and_redirects_are_not_followed() {
     );
 }
 
+/// A server answering every request with a small JSON body, `text/html` and a cache hit.
+async fn order_server() -> servers::Server {
+    let body = r#"{"id": 7, "status": "pending", "total": 5.0}"#;
+    let headers = [("content-type", "text/html"), ("x-cache", "HIT")];
+    servers::http(move |_| reply(200, &headers, body)).await
+}
+
+fn header_check(name: &'static str, pattern: Option<&str>) -> Vec<HeaderExpectation> {
+    vec![HeaderExpectation {
+        name: http::HeaderName::from_static(name),
+        matches: pattern.map(|p| Regex::new(p).unwrap()),
+    }]
+}
+
 #[tokio::test]
 async fn each_assertion_kind_fails_with_a_clear_message() {
-    let body = r#"{"id": 7, "status": "pending", "total": 5.0}"#;
-    let server = servers::http(move |_| {
-        reply(
-            200,
-            &[("content-type", "text/html"), ("x-cache", "HIT")],
-            body,
-        )
-    })
-    .await;
+    let server = order_server().await;
     let t = target(&format!("http://{}", server.addr));
     let json = |pointer: &str, value| vec![(pointer.to_string(), value)];
-    let header = |name: &'static str, pattern: Option<&str>| {
-        vec![HeaderExpectation {
-            name: http::HeaderName::from_static(name),
-            matches: pattern.map(|p| Regex::new(p).unwrap()),
-        }]
-    };
     type Edit = Box<dyn Fn(&mut Scenario)>;
     let cases: Vec<(Edit, &str)> = vec![
         (
@@ -170,11 +176,13 @@ async fn each_assertion_kind_fails_with_a_clear_message() {
             "json /missing: expected 1, found nothing at that pointer",
         ),
         (
-            Box::new(move |s| s.expect.headers = header("x-trace", None)),
+            Box::new(|s| s.expect.headers = header_check("x-trace", None)),
             "header x-trace missing",
         ),
         (
-            Box::new(move |s| s.expect.headers = header("content-type", Some("^application/json"))),
+            Box::new(|s| {
+                s.expect.headers = header_check("content-type", Some("^application/json"))
+            }),
             r#"header content-type: expected to match "^application/json", found "text/html""#,
         ),
     ];
@@ -184,36 +192,31 @@ async fn each_assertion_kind_fails_with_a_clear_message() {
         let o = run(&t, &s).await;
         assert_eq!(reason(&o), Some(FailureReason::Assertion), "{expected}");
         assert_eq!(message(&o), expected);
-        assert_eq!(
-            o.cache,
-            CacheResult::Hit,
-            "cache is classified even on failure"
-        );
+        assert_eq!(o.cache, CacheResult::Hit, "classified even on failure");
     }
+}
 
+#[tokio::test]
+async fn met_expectations_succeed_and_latency_counts_from_the_schedule() {
+    let server = order_server().await;
+    let t = target(&format!("http://{}", server.addr));
     // Everything met (numbers compare by value: 5 matches 5.0).
     let mut s = scenario("/");
     s.expect.body_contains = vec!["pending".into()];
     s.expect.json = vec![("/id".into(), 7.into()), ("/total".into(), 5.into())];
-    s.expect.headers = header("content-type", Some("^text/"));
+    s.expect.headers = header_check("content-type", Some("^text/"));
     s.expect.max_latency = Some(Duration::from_secs(60));
     assert!(run(&t, &s).await.is_success());
 
-    // Latency counts from the scheduled time, so a slot due 2 s ago misses a 1 s limit.
+    // A slot due 2 s ago misses a 1 s limit, however fast the server is.
     s.expect.max_latency = Some(Duration::from_secs(1));
     let probe = Probe::new(&t, &global()).unwrap();
     let late = probe.run(&s, Instant::now() - Duration::from_secs(2)).await;
     assert_eq!(reason(&late), Some(FailureReason::Assertion));
-    assert!(
-        message(&late).starts_with("latency 2s"),
-        "{}",
-        message(&late)
-    );
-    assert!(
-        message(&late).ends_with("exceeds max_latency 1s"),
-        "{}",
-        message(&late)
-    );
+    let text = message(&late);
+    assert!(text.starts_with("latency 2s"), "{text}");
+    assert!(text.ends_with("exceeds max_latency 1s"), "{text}");
+    assert!(late.latency >= Duration::from_secs(2));
 }
 
 #[tokio::test]
