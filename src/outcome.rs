@@ -21,7 +21,9 @@ pub struct Outcome {
     pub phases: Phases,
     /// Body bytes read (up to the cap).
     pub body_bytes: u64,
-    /// Earliest `notAfter` in the peer certificate chain (HTTPS with a new connection only).
+    /// Earliest `notAfter` in the peer certificate chain of the target's latest TLS handshake,
+    /// kept so requests on pooled connections report it too; `None` before any handshake (and
+    /// always for plain HTTP). Recorded even when verification then fails.
     pub cert_expiry: Option<SystemTime>,
     /// Wall-clock time the request finished, shown on the status page.
     pub finished_at: SystemTime,

@@ -1,0 +1,219 @@
+//! TLS for one target: the rustls client configuration handed to reqwest, and the certificate
+//! verifier that records the earliest `notAfter` of the peer chain.
+//!
+//! The configuration is built here rather than by reqwest so that synthex controls the crypto
+//! provider (ring), the trust roots (system store plus `tls.ca_file`) and verification
+//! (`tls.server_name`, `tls.insecure_skip_verify`), and so it sees every certificate chain the
+//! target presents: expiry is recorded before verification, so an expired or untrusted
+//! certificate still shows its date on the dashboard.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rustls::client::WebPkiServerVerifier;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+
+use super::ProbeErrorKind;
+use crate::scenario::TlsSettings;
+
+/// The earliest certificate expiry the target presented, shared by all its connections.
+/// It keeps the last handshake's value, so requests on pooled connections still report it.
+#[derive(Debug, Default)]
+pub(crate) struct CertExpiry(Mutex<Option<SystemTime>>);
+
+impl CertExpiry {
+    /// The value recorded by the most recent handshake, if any.
+    pub(crate) fn get(&self) -> Option<SystemTime> {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn set(&self, expiry: SystemTime) {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(expiry);
+    }
+}
+
+/// Builds the rustls client configuration of one target. `expiry` receives the chain expiry
+/// on every handshake.
+pub(crate) fn client_config(
+    settings: &TlsSettings,
+    expiry: Arc<CertExpiry>,
+) -> Result<ClientConfig, ProbeErrorKind> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let check = if settings.insecure_skip_verify {
+        Check::AcceptAll
+    } else {
+        let roots = root_store(settings.ca_file.as_deref())?;
+        if roots.is_empty() {
+            // Not a config error: plain-HTTP targets never need roots, and an HTTPS target
+            // reports every request as a `tls` failure with this explanation.
+            Check::NoRoots
+        } else {
+            let verifier =
+                WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+                    .build()
+                    .map_err(|e| ProbeErrorKind::Tls(e.to_string()))?;
+            Check::WebPki(verifier)
+        }
+    };
+    let server_name = match &settings.server_name {
+        Some(name) => Some(
+            ServerName::try_from(name.clone())
+                .map_err(|_| ProbeErrorKind::ServerName(name.clone()))?,
+        ),
+        None => None,
+    };
+    let verifier = RecordingVerifier {
+        check,
+        expiry,
+        server_name,
+        provider: provider.clone(),
+    };
+    let mut config = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ProbeErrorKind::Tls(e.to_string()))?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(verifier))
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+/// System roots (loaded once per process) plus the certificates of `ca_file`.
+fn root_store(ca_file: Option<&Path>) -> Result<RootCertStore, ProbeErrorKind> {
+    let mut roots = RootCertStore::empty();
+    roots.add_parsable_certificates(native_roots().iter().cloned());
+    if let Some(path) = ca_file {
+        let problem = |detail: String| ProbeErrorKind::CaFile {
+            path: path.to_path_buf(),
+            detail,
+        };
+        let mut added = 0;
+        for cert in CertificateDer::pem_file_iter(path).map_err(|e| problem(e.to_string()))? {
+            let cert = cert.map_err(|e| problem(e.to_string()))?;
+            roots.add(cert).map_err(|e| problem(e.to_string()))?;
+            added += 1;
+        }
+        if added == 0 {
+            return Err(problem("no PEM CERTIFICATE block found".to_string()));
+        }
+    }
+    Ok(roots)
+}
+
+fn native_roots() -> &'static [CertificateDer<'static>] {
+    static ROOTS: OnceLock<Vec<CertificateDer<'static>>> = OnceLock::new();
+    ROOTS.get_or_init(|| {
+        let loaded = rustls_native_certs::load_native_certs();
+        for error in &loaded.errors {
+            tracing::warn!(%error, "could not load some system root certificates");
+        }
+        loaded.certs
+    })
+}
+
+/// How the chain itself is judged.
+#[derive(Debug)]
+enum Check {
+    /// Standard WebPKI path building against the trust roots.
+    WebPki(Arc<WebPkiServerVerifier>),
+    /// `insecure_skip_verify`: any chain is accepted (handshake signatures are still checked).
+    AcceptAll,
+    /// No trust roots at all: every chain is refused with an explanation.
+    NoRoots,
+}
+
+/// Verifier that records chain expiry, then delegates to [`Check`], verifying against
+/// `tls.server_name` when set.
+#[derive(Debug)]
+struct RecordingVerifier {
+    check: Check,
+    expiry: Arc<CertExpiry>,
+    server_name: Option<ServerName<'static>>,
+    provider: Arc<CryptoProvider>,
+}
+
+impl ServerCertVerifier for RecordingVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        if let Some(expiry) = earliest_not_after(std::iter::once(end_entity).chain(intermediates)) {
+            self.expiry.set(expiry);
+        }
+        let name = self.server_name.as_ref().unwrap_or(server_name);
+        match &self.check {
+            Check::WebPki(verifier) => {
+                verifier.verify_server_cert(end_entity, intermediates, name, ocsp_response, now)
+            }
+            Check::AcceptAll => Ok(ServerCertVerified::assertion()),
+            Check::NoRoots => Err(rustls::Error::General(
+                "no trusted root certificates: the system store is empty and tls.ca_file is not set"
+                    .to_string(),
+            )),
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+/// The earliest `notAfter` among `certs`; unparsable certificates are skipped (verification
+/// reports them).
+fn earliest_not_after<'a>(
+    certs: impl Iterator<Item = &'a CertificateDer<'a>>,
+) -> Option<SystemTime> {
+    certs
+        .filter_map(|der| x509_parser::parse_x509_certificate(der.as_ref()).ok())
+        .map(|(_, cert)| cert.validity().not_after.timestamp())
+        .min()
+        .map(|secs| match u64::try_from(secs) {
+            Ok(secs) => UNIX_EPOCH + Duration::from_secs(secs),
+            Err(_) => UNIX_EPOCH,
+        })
+}

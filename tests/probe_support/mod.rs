@@ -1,0 +1,109 @@
+//! Test support for tests/probe.rs: domain-model builders (config::load is not available to the
+//! probe's tests) and real servers on 127.0.0.1:0 that record what they received.
+
+#![allow(dead_code)]
+
+pub mod servers;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use http::{HeaderMap, HeaderName, HeaderValue, Method};
+use regex::Regex;
+use reqwest::Url;
+use synthex::outcome::{FailureReason, Outcome};
+use synthex::probe::Probe;
+use synthex::scenario::{
+    CacheRule, Expectations, Global, Objectives, Rate, RequestTemplate, Scenario, StatusMatch,
+    Target, TlsSettings,
+};
+use synthex::template::Template;
+use tokio::time::Instant;
+
+/// One request of `scenario` on a fresh probe of `target`, due now.
+pub async fn run(target: &Target, scenario: &Scenario) -> Outcome {
+    let probe = Probe::new(target, &global()).unwrap();
+    probe.run(scenario, Instant::now()).await
+}
+
+/// The failure reason, `None` on success.
+pub fn reason(outcome: &Outcome) -> Option<FailureReason> {
+    outcome.failure.as_ref().map(|f| f.reason)
+}
+
+/// The failure message, empty on success.
+pub fn message(outcome: &Outcome) -> &str {
+    outcome.failure.as_ref().map_or("", |f| f.message.as_str())
+}
+
+/// Global settings with the documented defaults.
+pub fn global() -> Global {
+    Global {
+        labels: BTreeMap::new(),
+        quantiles: vec![0.5, 0.9, 0.95, 0.99],
+        quantile_window: Duration::from_secs(300),
+        buckets: vec![0.005, 0.01, 0.1, 1.0],
+        max_body_bytes: 1024 * 1024,
+        marker_header: Some((
+            HeaderName::from_static("x-synthetic"),
+            HeaderValue::from_static("1"),
+        )),
+        jitter: 0.1,
+        shutdown_grace: Duration::from_secs(10),
+    }
+}
+
+/// A target at `base_url` with the documented defaults and a 5 s timeout.
+pub fn target(base_url: &str) -> Target {
+    Target {
+        name: "api".to_string(),
+        base_url: Url::parse(base_url).unwrap(),
+        rate: Rate { per_second: 1.0 },
+        timeout: Duration::from_secs(5),
+        max_in_flight: 4,
+        keep_alive: false,
+        headers: HeaderMap::new(),
+        proxy: None,
+        tls: TlsSettings::default(),
+        cache: CacheRule {
+            headers: ["x-cache", "x-cache-status", "cf-cache-status"]
+                .into_iter()
+                .map(HeaderName::from_static)
+                .collect(),
+            hit: Regex::new(r"(?i)\bhit\b").unwrap(),
+            age_is_hit: false,
+        },
+        stats: None,
+        objectives: Objectives::default(),
+        scenarios: Vec::new(),
+    }
+}
+
+/// A GET scenario of `path` (a template) expecting any 2xx.
+pub fn scenario(path: &str) -> Scenario {
+    Scenario {
+        name: "s".to_string(),
+        weight: 1,
+        tags: Vec::new(),
+        request: RequestTemplate {
+            method: Method::GET,
+            path: Template::parse(path).unwrap(),
+            headers: Vec::new(),
+            body: None,
+        },
+        expect: Expectations {
+            status: vec![StatusMatch::Class(2)],
+            body_contains: Vec::new(),
+            body_regex: Vec::new(),
+            json: Vec::new(),
+            headers: Vec::new(),
+            max_latency: None,
+        },
+    }
+}
+
+/// A free port on 127.0.0.1 with nothing listening: bound, then released.
+pub fn refused_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
