@@ -3,7 +3,8 @@
 //!
 //! The syntax is checked while the YAML is read (so a malformed reference gets a line and
 //! column); the lookup happens afterwards through a caller-supplied function, so tests never
-//! touch the process environment. `$${` writes a literal `${`; any other `$` is literal.
+//! touch the process environment. `${VAR:-default}` uses `default` when `VAR` is unset or empty
+//! (as in the shell and docker compose). `$${` writes a literal `${`; any other `$` is literal.
 
 /// How the loader reads environment variables: the process environment in production, a fixed
 /// table in tests.
@@ -24,7 +25,10 @@ pub struct EnvText {
 #[derive(Clone, PartialEq, Eq)]
 enum Part {
     Literal(String),
-    Var(String),
+    Var {
+        name: String,
+        default: Option<String>,
+    },
 }
 
 impl EnvText {
@@ -47,7 +51,10 @@ impl EnvText {
             let close = after
                 .find('}')
                 .ok_or("unclosed `${`: expected `${NAME}` (write `$${` for a literal `${`)")?;
-            let name = &after[..close];
+            let (name, default) = match after[..close].split_once(":-") {
+                Some((name, default)) => (name, Some(default.to_string())),
+                None => (&after[..close], None),
+            };
             if !is_var_name(name) {
                 return Err(format!(
                     "invalid environment variable name {}: expected letters, digits and _ \
@@ -58,7 +65,8 @@ impl EnvText {
             if !literal.is_empty() {
                 parts.push(Part::Literal(std::mem::take(&mut literal)));
             }
-            parts.push(Part::Var(name.to_string()));
+            let name = name.to_string();
+            parts.push(Part::Var { name, default });
             rest = &after[close + 1..];
         }
         literal.push_str(rest);
@@ -74,19 +82,28 @@ impl EnvText {
         for part in &self.parts {
             match part {
                 Part::Literal(text) => out.push_str(text),
-                Part::Var(_) => return None,
+                Part::Var { .. } => return None,
             }
         }
         Some(out)
     }
 
-    /// The value with every reference replaced; `Err` names the first variable that is unset.
+    /// The value with every reference replaced; `Err` names the first variable that is unset
+    /// and has no default.
     pub fn expand(&self, env: EnvLookup<'_>) -> Result<String, String> {
         let mut out = String::new();
         for part in &self.parts {
             match part {
                 Part::Literal(text) => out.push_str(text),
-                Part::Var(name) => out.push_str(&env(name).ok_or_else(|| name.clone())?),
+                Part::Var { name, default } => {
+                    let value = match (env(name), default) {
+                        (Some(value), Some(_)) if !value.is_empty() => value,
+                        (Some(value), None) => value,
+                        (_, Some(default)) => default.clone(),
+                        (None, None) => return Err(name.clone()),
+                    };
+                    out.push_str(&value);
+                }
             }
         }
         Ok(out)
@@ -99,7 +116,14 @@ impl EnvText {
             .iter()
             .map(|part| match part {
                 Part::Literal(text) => text.replace("${", "$${"),
-                Part::Var(name) => format!("${{{name}}}"),
+                Part::Var {
+                    name,
+                    default: None,
+                } => format!("${{{name}}}"),
+                Part::Var {
+                    name,
+                    default: Some(default),
+                } => format!("${{{name}:-{default}}}"),
             })
             .collect()
     }
@@ -132,6 +156,21 @@ mod tests {
         assert_eq!(text.as_written(), "Bearer ${TOKEN} costs $5, $${LITERAL}");
         let plain = EnvText::parse("no refs $here").unwrap();
         assert_eq!(plain.as_literal().as_deref(), Some("no refs $here"));
+    }
+
+    #[test]
+    fn defaults_apply_when_unset_or_empty() {
+        let text = EnvText::parse("${TOKEN:-x}/${NOPE:-fallback}/${EMPTY:-e}/${EMPTY}").unwrap();
+        let env = |name: &str| match name {
+            "TOKEN" => Some("t".to_string()),
+            "EMPTY" => Some(String::new()),
+            _ => None,
+        };
+        assert_eq!(text.expand(&env).unwrap(), "t/fallback/e/");
+        assert_eq!(
+            text.as_written(),
+            "${TOKEN:-x}/${NOPE:-fallback}/${EMPTY:-e}/${EMPTY}"
+        );
     }
 
     #[test]

@@ -147,7 +147,12 @@ pub fn load_str_with_env(
             path: source.to_path_buf(),
         });
     }
-    let file: file::ConfigFile = serde_yaml::from_str(text).map_err(|e| parse_error(source, &e))?;
+    // A first pass that accepts any YAML, so a syntax error is reported as such even when it
+    // truncates a mapping that would otherwise be reported first as missing a field.
+    serde_yaml::from_str::<serde::de::IgnoredAny>(text)
+        .map_err(|e| parse_error(source, &e, "invalid YAML: "))?;
+    let file: file::ConfigFile =
+        serde_yaml::from_str(text).map_err(|e| parse_error(source, &e, ""))?;
     validate::check(&file).map_err(|e| e.in_file(source))?;
     let ctx = build::Context {
         dir: source.parent().map(Path::to_path_buf).unwrap_or_default(),
@@ -156,21 +161,17 @@ pub fn load_str_with_env(
     build::config(file, source, &ctx).map_err(|e| e.in_file(source))
 }
 
-/// Moves serde_yaml's trailing " at line L column C" to the front as `file:L:C:`, and marks
-/// YAML syntax errors as such (serde_yaml shows those as `Error { kind: … }` in `Debug`).
-fn parse_error(source: &Path, error: &serde_yaml::Error) -> ConfigError {
+/// Moves serde_yaml's trailing " at line L column C" to the front as `file:L:C:`.
+fn parse_error(source: &Path, error: &serde_yaml::Error, prefix: &str) -> ConfigError {
     let location = error.location().map(|at| (at.line(), at.column()));
     let mut message = error.to_string();
     if let Some((line, column)) = location {
         message = message.replacen(&format!(" at line {line} column {column}"), "", 1);
     }
-    if format!("{error:?}").starts_with("Error {") {
-        message = format!("invalid YAML: {message}");
-    }
     ConfigError::Parse {
         path: source.to_path_buf(),
         location,
-        message,
+        message: format!("{prefix}{message}"),
     }
 }
 

@@ -90,11 +90,13 @@ pub fn parse_ratio(text: &str) -> Result<f64, String> {
     let expected = "expected a percentage such as 1% or 99.9%, or a number between 0 and 1";
     let invalid = || format!("invalid ratio {}: {expected}", quote(text));
     if let Some(percent) = trimmed.strip_suffix('%') {
-        let value = parse_plain_number(percent).ok_or_else(invalid)?;
-        if value > 100.0 {
+        parse_plain_number(percent).ok_or_else(invalid)?;
+        let value =
+            parse_plain_number(&shift_two_places_left(percent.trim())).ok_or_else(invalid)?;
+        if value > 1.0 {
             return Err(format!("invalid ratio {}: at most 100%", quote(text)));
         }
-        return Ok(value / 100.0);
+        return Ok(value);
     }
     let value = parse_plain_number(trimmed).ok_or_else(invalid)?;
     if value > 1.0 {
@@ -105,6 +107,15 @@ pub fn parse_ratio(text: &str) -> Result<f64, String> {
         ));
     }
     Ok(value)
+}
+
+/// Divides a decimal by 100 in its text, so `99.9%` becomes exactly the double nearest 0.999
+/// (dividing the parsed 99.9 by 100 gives 0.9990000000000001).
+fn shift_two_places_left(decimal: &str) -> String {
+    let (whole, fraction) = decimal.split_once('.').unwrap_or((decimal, ""));
+    let whole = format!("{whole:0>3}");
+    let (integer, hundredths) = whole.split_at(whole.len() - 2);
+    format!("{integer}.{hundredths}{fraction}")
 }
 
 /// A finite, non-negative decimal number without sign, exponent or unit.
@@ -222,7 +233,10 @@ mod tests {
     #[test]
     fn ratios_accept_percent_or_fraction() {
         assert_eq!(parse_ratio("1%"), Ok(0.01));
-        assert!((parse_ratio("99.9%").unwrap() - 0.999).abs() < 1e-12);
+        assert_eq!(parse_ratio("99.9%"), Ok(0.999));
+        assert_eq!(parse_ratio("0.5%"), Ok(0.005));
+        assert_eq!(parse_ratio("100%"), Ok(1.0));
+        assert_eq!(parse_ratio("99.99%"), Ok(0.9999));
         assert_eq!(parse_ratio("0.25"), Ok(0.25));
         assert_eq!(parse_ratio("1"), Ok(1.0));
         assert_eq!(parse_ratio("0%"), Ok(0.0));
