@@ -291,6 +291,11 @@ fn the_shipped_example_loads_with_the_documented_values() {
         Some(Duration::from_millis(500))
     );
     assert!(api.scenarios[2].request.body.is_some());
+}
+
+#[test]
+fn the_shipped_example_second_target_and_resources() {
+    let config = load(Path::new("config/synthex.yml")).unwrap();
     let admin = &config.targets[1];
     assert_eq!(admin.rate.per_second, 0.5);
     let basic = admin.headers["authorization"].to_str().unwrap();

@@ -168,25 +168,26 @@ fn target(out: &mut Out, target: &Target) {
     );
     tls(out, &target.tls);
     cache(out, &target.cache);
-    if let Some(stats) = &target.stats {
-        out.row(
-            2,
-            "stats",
-            format!(
-                "{} every {}",
-                url_text(&stats.url),
-                format_duration(stats.interval)
-            ),
-        );
-        for (field, pointer) in &stats.fields {
-            out.more(2, format!("{field} = {}", quote(pointer)));
-        }
+    if let Some(endpoint) = &target.stats {
+        stats(out, endpoint);
     }
     out.row(2, "objectives", or_none(objectives(&target.objectives)));
     let total: u64 = target.scenarios.iter().map(|s| u64::from(s.weight)).sum();
     for scenario_config in &target.scenarios {
         out.blank();
         scenario(out, scenario_config, total, target.rate.per_second);
+    }
+}
+
+fn stats(out: &mut Out, stats: &StatsEndpoint) {
+    let every = format_duration(stats.interval);
+    out.row(
+        2,
+        "stats",
+        format!("{} every {every}", url_text(&stats.url)),
+    );
+    for (field, pointer) in &stats.fields {
+        out.more(2, format!("{field} = {}", quote(pointer)));
     }
 }
 
