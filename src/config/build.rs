@@ -272,3 +272,35 @@ fn resources(file: ResourcesFile, ctx: &Context<'_>) -> Resources {
         processes: processes.collect(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn objective_thresholds_merge_into_sorted_unique_buckets() {
+        let merged = merge_buckets(&[0.05, 0.1, 1.0], [0.12, 0.05, 0.1 + 1e-12].into_iter());
+        assert_eq!(merged, [0.05, 0.1, 0.12, 1.0]);
+        let from_duration = Duration::from_millis(250).as_secs_f64();
+        assert_eq!(
+            merge_buckets(&DEFAULT_BUCKETS, [from_duration].into_iter()).len(),
+            18
+        );
+    }
+
+    #[test]
+    fn stats_paths_append_to_the_base_path() {
+        let join = |base: &str, url: &str| {
+            stats_url(&Url::parse(base).unwrap(), url)
+                .unwrap()
+                .to_string()
+        };
+        assert_eq!(join("http://h:1", "/stats"), "http://h:1/stats");
+        assert_eq!(
+            join("http://h/api/", "/stats?x=1"),
+            "http://h/api/stats?x=1"
+        );
+        assert_eq!(join("http://h/api?k=v", "/stats"), "http://h/api/stats");
+        assert_eq!(join("http://h/api", "https://other/s"), "https://other/s");
+    }
+}

@@ -229,11 +229,17 @@ fn cache(out: &mut Out, cache: &CacheRule) {
     }
 }
 
+/// The `pNN` key a quantile was written as (0.95 → `p95`, 0.999 → `p999`).
+fn objective_key(quantile: f64) -> String {
+    let digits = format_number(quantile);
+    format!("p{}", digits.strip_prefix("0.").unwrap_or(&digits))
+}
+
 fn objectives(objectives: &Objectives) -> String {
     let mut parts: Vec<String> = objectives
         .latency
         .iter()
-        .map(|(q, limit)| format!("p{} {}", format_number(q * 100.0), format_duration(*limit)))
+        .map(|(q, limit)| format!("{} {}", objective_key(*q), format_duration(*limit)))
         .collect();
     let ratios = [
         ("error ratio", objectives.error_ratio),
@@ -326,5 +332,42 @@ fn resources(out: &mut Out, resources: &Resources) {
             ProcessSelector::PidFile(path) => format!("pid from {}", path.display()),
         };
         out.row(2, &format!("process {}", process.name), selector);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_in_urls_and_sensitive_headers_are_redacted() {
+        let url = Url::parse("http://probe:hunter2@proxy:3128/").unwrap();
+        assert_eq!(url_text(&url), "http://probe:<redacted>@proxy:3128/");
+        let plain = Url::parse("http://probe@proxy:3128/").unwrap();
+        assert_eq!(url_text(&plain), "http://probe@proxy:3128/");
+        let mut value = HeaderValue::from_static("Bearer hunter2");
+        assert_eq!(header_text(&value), "Bearer hunter2");
+        value.set_sensitive(true);
+        assert_eq!(header_text(&value), "<redacted>");
+    }
+
+    #[test]
+    fn objective_keys_read_as_written() {
+        assert_eq!(objective_key(0.95), "p95");
+        assert_eq!(objective_key(0.999), "p999");
+        assert_eq!(objective_key(0.5), "p5");
+    }
+
+    #[test]
+    fn rows_align_values_in_one_column() {
+        let mut out = Out::default();
+        out.row(0, "config file", "x.yml");
+        out.row(2, "rate", "2/s");
+        out.row(4, "weight", 1);
+        out.more(4, "next");
+        assert_eq!(
+            out.text,
+            "config file         x.yml\n  rate              2/s\n    weight          1\n                    next\n"
+        );
     }
 }

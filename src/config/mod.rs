@@ -1,14 +1,14 @@
 //! Reads the YAML config file and turns it into the validated domain model ([`crate::scenario`]).
 //!
 //! Loading runs in three steps, each owning one class of error:
-//! 1. [`file`]: serde structs mirroring the YAML. Unknown keys are refused, and every value is
-//!    parsed into its typed kind *while* the YAML is read ([`scalar`], [`kinds`], [`text`],
-//!    [`collections`]), so the message names the file, line and column of the value.
-//! 2. [`validate`]: rules across fields and list items, reported with the field path.
-//! 3. [`build`]: defaults, `${VAR}` expansion and secret files ([`env`], [`secrets`]), and the
+//! 1. `file`: serde structs mirroring the YAML. Unknown keys are refused, and every value is
+//!    parsed into its typed kind *while* the YAML is read (`scalar`, `kinds`, `text`,
+//!    `collections`), so the message names the file, line and column of the value.
+//! 2. `validate`: rules across fields and list items, reported with the field path.
+//! 3. `build`: defaults, `${VAR}` expansion and secret files ([`mod@env`], `secrets`), and the
 //!    domain types.
 //!
-//! [`describe`] renders what `check-config` prints. No message, and no `describe` output,
+//! [`describe()`] renders what `check-config` prints. No message, and no `describe` output,
 //! ever contains a secret's value.
 
 mod build;
