@@ -1,0 +1,373 @@
+//! What `synthex check-config` prints: the loaded config as a person reads it, with defaults
+//! filled in and each scenario's share of its target's rate worked out.
+//!
+//! Secrets never appear: target header values (where tokens and passwords end up) and
+//! passwords inside URLs print as `<redacted>`.
+
+use std::fmt::Display;
+
+use http::HeaderValue;
+use reqwest::Url;
+
+use super::units::{
+    format_bytes, format_duration, format_number, format_percent, format_rate, quote,
+};
+use crate::scenario::*;
+
+/// Column where values start, so every section lines up.
+const VALUE_COLUMN: usize = 20;
+
+/// What a secret prints as.
+const REDACTED: &str = "<redacted>";
+
+/// Renders `config` as aligned plain text: source, global settings, each target with its
+/// scenarios, then resource sampling.
+pub fn describe(config: &Config) -> String {
+    let mut out = Out::default();
+    out.row(0, "config file", config.source.display());
+    out.blank();
+    global(&mut out, &config.global);
+    for target_config in &config.targets {
+        out.blank();
+        target(&mut out, target_config);
+    }
+    out.blank();
+    resources(&mut out, &config.resources);
+    out.text
+}
+
+#[derive(Default)]
+struct Out {
+    text: String,
+}
+
+impl Out {
+    /// One `label value` line, the label indented by `indent` and the value aligned.
+    fn row(&mut self, indent: usize, label: &str, value: impl Display) {
+        let width = VALUE_COLUMN.saturating_sub(indent + 1).max(label.len());
+        let line = format!("{:indent$}{label:<width$} {value}", "");
+        self.text.push_str(line.trim_end());
+        self.text.push('\n');
+    }
+
+    /// A section heading.
+    fn heading(&mut self, indent: usize, title: &str) {
+        self.text.push_str(&format!("{:indent$}{title}\n", ""));
+    }
+
+    /// A value under the previous row's, with no label.
+    fn more(&mut self, indent: usize, value: impl Display) {
+        self.row(indent, "", value);
+    }
+
+    fn blank(&mut self) {
+        self.text.push('\n');
+    }
+}
+
+fn list<T: Display>(items: impl IntoIterator<Item = T>) -> String {
+    items
+        .into_iter()
+        .map(|item| item.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn global(out: &mut Out, global: &Global) {
+    out.heading(0, "global");
+    let labels = list(
+        global
+            .labels
+            .iter()
+            .map(|(k, v)| format!("{k}={}", quote(v))),
+    );
+    out.row(
+        2,
+        "labels",
+        if labels.is_empty() {
+            "none".into()
+        } else {
+            labels
+        },
+    );
+    out.row(
+        2,
+        "quantiles",
+        list(global.quantiles.iter().map(|q| format_number(*q))),
+    );
+    out.row(
+        2,
+        "quantile window",
+        format_duration(global.quantile_window),
+    );
+    let buckets = list(global.buckets.iter().map(|b| format_number(*b)));
+    out.row(2, "buckets", format!("{buckets} (seconds)"));
+    out.row(2, "max body", format_bytes(global.max_body_bytes));
+    let marker = match &global.marker_header {
+        Some((name, value)) => format!("{name}: {}", header_text(value)),
+        None => "none".to_string(),
+    };
+    out.row(2, "marker header", marker);
+    out.row(
+        2,
+        "jitter",
+        format!("{} of the period", format_percent(global.jitter)),
+    );
+    out.row(2, "shutdown grace", format_duration(global.shutdown_grace));
+}
+
+/// A header value as text, or `<redacted>` when it is sensitive.
+fn header_text(value: &HeaderValue) -> String {
+    match (value.is_sensitive(), value.to_str()) {
+        (true, _) => REDACTED.to_string(),
+        (false, Ok(text)) => text.to_string(),
+        (false, Err(_)) => "<binary>".to_string(),
+    }
+}
+
+/// A URL with any password replaced by `<redacted>`.
+fn url_text(url: &Url) -> String {
+    match url.password() {
+        Some(password) => {
+            url.as_str()
+                .replacen(&format!(":{password}@"), &format!(":{REDACTED}@"), 1)
+        }
+        None => url.to_string(),
+    }
+}
+
+fn target(out: &mut Out, target: &Target) {
+    out.heading(0, &format!("target {}", target.name));
+    out.row(2, "base url", url_text(&target.base_url));
+    let period = format_duration(round_to_micros(target.rate.period()));
+    out.row(
+        2,
+        "rate",
+        format!(
+            "{} (one request every {period})",
+            format_rate(target.rate.per_second)
+        ),
+    );
+    out.row(2, "timeout", format_duration(target.timeout));
+    out.row(2, "max in flight", target.max_in_flight);
+    let keep_alive = match target.keep_alive {
+        true => "yes (pooled connections)",
+        false => "no (a fresh connection per request)",
+    };
+    out.row(2, "keep-alive", keep_alive);
+    let headers = target
+        .headers
+        .iter()
+        .map(|(name, value)| format!("{name}: {}", header_text(value)));
+    out.row(2, "headers", or_none(list(headers)));
+    let proxy = target.proxy.as_ref().map(url_text);
+    out.row(
+        2,
+        "proxy",
+        proxy.unwrap_or_else(|| "none (proxy variables are ignored)".into()),
+    );
+    tls(out, &target.tls);
+    cache(out, &target.cache);
+    if let Some(endpoint) = &target.stats {
+        stats(out, endpoint);
+    }
+    out.row(2, "objectives", or_none(objectives(&target.objectives)));
+    let total: u64 = target.scenarios.iter().map(|s| u64::from(s.weight)).sum();
+    for scenario_config in &target.scenarios {
+        out.blank();
+        scenario(out, scenario_config, total, target.rate.per_second);
+    }
+}
+
+fn stats(out: &mut Out, stats: &StatsEndpoint) {
+    let every = format_duration(stats.interval);
+    out.row(
+        2,
+        "stats",
+        format!("{} every {every}", url_text(&stats.url)),
+    );
+    for (field, pointer) in &stats.fields {
+        out.more(2, format!("{field} = {}", quote(pointer)));
+    }
+}
+
+fn or_none(text: String) -> String {
+    if text.is_empty() {
+        "none".to_string()
+    } else {
+        text
+    }
+}
+
+/// Keeps periods such as 1/3 s readable (`333ms 333us` rather than nanoseconds).
+fn round_to_micros(duration: std::time::Duration) -> std::time::Duration {
+    std::time::Duration::from_micros(duration.as_micros().min(u128::from(u64::MAX)) as u64)
+}
+
+fn tls(out: &mut Out, tls: &TlsSettings) {
+    let mut parts = vec![match &tls.ca_file {
+        Some(ca) => format!("system roots and {}", ca.display()),
+        None => "system roots".to_string(),
+    }];
+    if let Some(name) = &tls.server_name {
+        parts.push(format!("verify as {name}"));
+    }
+    if tls.insecure_skip_verify {
+        parts = vec!["certificate NOT verified (insecure_skip_verify)".to_string()];
+    }
+    out.row(2, "tls", parts.join(", "));
+}
+
+fn cache(out: &mut Out, cache: &CacheRule) {
+    out.row(2, "cache headers", list(&cache.headers));
+    out.more(
+        2,
+        format!("hit when a value matches {}", quote(cache.hit.as_str())),
+    );
+    if cache.age_is_hit {
+        out.more(2, "otherwise Age > 0 is a hit, Age: 0 a miss");
+    }
+}
+
+/// The `pNN` key a quantile was written as (0.95 → `p95`, 0.999 → `p999`).
+fn objective_key(quantile: f64) -> String {
+    let digits = format_number(quantile);
+    format!("p{}", digits.strip_prefix("0.").unwrap_or(&digits))
+}
+
+fn objectives(objectives: &Objectives) -> String {
+    let mut parts: Vec<String> = objectives
+        .latency
+        .iter()
+        .map(|(q, limit)| format!("{} {}", objective_key(*q), format_duration(*limit)))
+        .collect();
+    let ratios = [
+        ("error ratio", objectives.error_ratio),
+        ("availability", objectives.availability),
+        ("cache hit ratio", objectives.cache_hit_ratio),
+    ];
+    for (name, ratio) in ratios {
+        if let Some(ratio) = ratio {
+            parts.push(format!("{name} {}", format_percent(ratio)));
+        }
+    }
+    parts.join(", ")
+}
+
+fn scenario(out: &mut Out, scenario: &Scenario, total_weight: u64, target_rate: f64) {
+    out.heading(2, &format!("scenario {}", scenario.name));
+    let share = f64::from(scenario.weight) / total_weight.max(1) as f64;
+    out.row(
+        4,
+        "weight",
+        format!(
+            "{} ({} of requests, {}/s)",
+            scenario.weight,
+            format_percent(share),
+            format_number(target_rate * share)
+        ),
+    );
+    let request = &scenario.request;
+    out.row(4, "request", format!("{} {}", request.method, request.path));
+    for (name, value) in &request.headers {
+        out.row(4, "header", format!("{name}: {value}"));
+    }
+    if let Some(body) = &request.body {
+        out.row(4, "body", body);
+    }
+    expectations(out, &scenario.expect);
+    if !scenario.tags.is_empty() {
+        out.row(4, "tags", list(&scenario.tags));
+    }
+}
+
+fn status_text(status: &StatusMatch) -> String {
+    match status {
+        StatusMatch::Code(code) => code.to_string(),
+        StatusMatch::Class(class) => format!("{class}xx"),
+    }
+}
+
+fn expectations(out: &mut Out, expect: &Expectations) {
+    out.row(
+        4,
+        "expect",
+        format!("status {}", list(expect.status.iter().map(status_text))),
+    );
+    for text in &expect.body_contains {
+        out.more(4, format!("body contains {}", quote(text)));
+    }
+    for pattern in &expect.body_regex {
+        out.more(4, format!("body matches {}", quote(pattern.as_str())));
+    }
+    for (pointer, value) in &expect.json {
+        out.more(4, format!("json {} = {value}", quote(pointer)));
+    }
+    for header in &expect.headers {
+        match &header.matches {
+            Some(pattern) => out.more(
+                4,
+                format!("header {} matches {}", header.name, quote(pattern.as_str())),
+            ),
+            None => out.more(4, format!("header {} present", header.name)),
+        }
+    }
+    if let Some(limit) = expect.max_latency {
+        out.more(4, format!("latency at most {}", format_duration(limit)));
+    }
+}
+
+fn resources(out: &mut Out, resources: &Resources) {
+    out.heading(0, "resources");
+    out.row(2, "interval", format_duration(resources.interval));
+    if resources.processes.is_empty() {
+        out.row(2, "processes", "none (host gauges only)");
+    }
+    for process in &resources.processes {
+        let selector = match &process.selector {
+            ProcessSelector::Exe(exe) => format!("executable {}", quote(exe)),
+            ProcessSelector::Cmdline(regex) => {
+                format!("command line matching {}", quote(regex.as_str()))
+            }
+            ProcessSelector::PidFile(path) => format!("pid from {}", path.display()),
+        };
+        out.row(2, &format!("process {}", process.name), selector);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_in_urls_and_sensitive_headers_are_redacted() {
+        let url = Url::parse("http://probe:hunter2@proxy:3128/").unwrap();
+        assert_eq!(url_text(&url), "http://probe:<redacted>@proxy:3128/");
+        let plain = Url::parse("http://probe@proxy:3128/").unwrap();
+        assert_eq!(url_text(&plain), "http://probe@proxy:3128/");
+        let mut value = HeaderValue::from_static("Bearer hunter2");
+        assert_eq!(header_text(&value), "Bearer hunter2");
+        value.set_sensitive(true);
+        assert_eq!(header_text(&value), "<redacted>");
+    }
+
+    #[test]
+    fn objective_keys_read_as_written() {
+        assert_eq!(objective_key(0.95), "p95");
+        assert_eq!(objective_key(0.999), "p999");
+        assert_eq!(objective_key(0.5), "p5");
+    }
+
+    #[test]
+    fn rows_align_values_in_one_column() {
+        let mut out = Out::default();
+        out.row(0, "config file", "x.yml");
+        out.row(2, "rate", "2/s");
+        out.row(4, "weight", 1);
+        out.more(4, "next");
+        assert_eq!(
+            out.text,
+            "config file         x.yml\n  rate              2/s\n    weight          1\n                    next\n"
+        );
+    }
+}

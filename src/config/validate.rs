@@ -1,0 +1,189 @@
+//! Checks across fields and list items, run on the parsed file before the domain model is
+//! built. Each rule has one message naming the field path and the offending value; single
+//! values were already checked (with their line and column) while the YAML was read.
+
+use super::FieldError;
+use super::file::{ConfigFile, GlobalFile, ProcessFile, TargetFile};
+use super::units::{format_number, quote};
+
+/// Runs every cross-field rule; the first violation is returned.
+pub fn check(file: &ConfigFile) -> Result<(), FieldError> {
+    check_global(&file.global)?;
+    if file.targets.is_empty() {
+        return Err(FieldError::new(
+            "targets",
+            "at least one target is required, found none",
+        ));
+    }
+    let names: Vec<&str> = file.targets.iter().map(|t| t.name.0.as_str()).collect();
+    if let Some((first, again)) = first_duplicate(&names) {
+        return Err(FieldError::new(
+            format!("targets[{again}].name"),
+            format!(
+                "duplicate target name {}: already used by targets[{first}]",
+                quote(names[again])
+            ),
+        ));
+    }
+    for (index, target) in file.targets.iter().enumerate() {
+        check_target(&format!("targets[{index}]"), target)?;
+    }
+    check_processes(&file.resources.processes)
+}
+
+/// Indices of the first name that repeats an earlier one: (earlier, repeat).
+fn first_duplicate<T: PartialEq>(items: &[T]) -> Option<(usize, usize)> {
+    items.iter().enumerate().find_map(|(again, item)| {
+        let first = items[..again].iter().position(|earlier| earlier == item)?;
+        Some((first, again))
+    })
+}
+
+fn check_global(global: &GlobalFile) -> Result<(), FieldError> {
+    if let Some(quantiles) = &global.quantiles {
+        let values: Vec<f64> = quantiles.iter().map(|q| q.0).collect();
+        if values.is_empty() {
+            return Err(FieldError::new(
+                "global.quantiles",
+                "at least one quantile is required, found an empty list",
+            ));
+        }
+        if let Some((_, again)) = first_duplicate(&values) {
+            return Err(FieldError::new(
+                format!("global.quantiles[{again}]"),
+                format!("duplicate quantile {}", format_number(values[again])),
+            ));
+        }
+    }
+    if let Some(buckets) = &global.buckets {
+        if buckets.is_empty() {
+            return Err(FieldError::new(
+                "global.buckets",
+                "at least one bucket is required, found an empty list",
+            ));
+        }
+        for (index, pair) in buckets.windows(2).enumerate() {
+            if pair[1].0 <= pair[0].0 {
+                return Err(FieldError::new(
+                    format!("global.buckets[{}]", index + 1),
+                    format!(
+                        "buckets must be strictly increasing, found {} after {}",
+                        format_number(pair[1].0),
+                        format_number(pair[0].0)
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn check_target(path: &str, target: &TargetFile) -> Result<(), FieldError> {
+    check_auth(path, target)?;
+    if let Some(cache) = &target.cache
+        && cache.header.is_some()
+        && cache.headers.is_some()
+    {
+        return Err(FieldError::new(
+            format!("{path}.cache"),
+            "both `header` and `headers` are set: expected one of them",
+        ));
+    }
+    if let Some(stats) = &target.stats
+        && stats.fields.0.is_empty()
+    {
+        return Err(FieldError::new(
+            format!("{path}.stats.fields"),
+            "at least one field is required, found none",
+        ));
+    }
+    if target.scenarios.is_empty() {
+        return Err(FieldError::new(
+            format!("{path}.scenarios"),
+            "at least one scenario is required, found none",
+        ));
+    }
+    let names: Vec<&str> = target.scenarios.iter().map(|s| s.name.0.as_str()).collect();
+    if let Some((_, again)) = first_duplicate(&names) {
+        return Err(FieldError::new(
+            format!("{path}.scenarios[{again}].name"),
+            format!(
+                "duplicate scenario name {} in target {}",
+                quote(names[again]),
+                quote(&target.name.0)
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// At most one source of the `Authorization` header, and one source per secret.
+fn check_auth(path: &str, target: &TargetFile) -> Result<(), FieldError> {
+    let conflict =
+        |field: &str, message: &str| Err(FieldError::new(format!("{path}.{field}"), message));
+    if target.bearer_token.is_some() && target.bearer_token_file.is_some() {
+        return conflict(
+            "bearer_token_file",
+            "both `bearer_token` and `bearer_token_file` are set: expected one of them",
+        );
+    }
+    let bearer = target.bearer_token.is_some() || target.bearer_token_file.is_some();
+    if bearer && target.basic_auth.is_some() {
+        return conflict(
+            "basic_auth",
+            "both a bearer token and `basic_auth` are set: expected one of them",
+        );
+    }
+    let has_header = target
+        .headers
+        .0
+        .iter()
+        .any(|(name, _)| name == http::header::AUTHORIZATION);
+    if has_header && (bearer || target.basic_auth.is_some()) {
+        return conflict(
+            "headers.authorization",
+            "an Authorization header is set along with bearer_token or basic_auth: expected one of them",
+        );
+    }
+    match &target.basic_auth {
+        Some(auth) if auth.password.is_some() == auth.password_file.is_some() => conflict(
+            "basic_auth",
+            "expected exactly one of `password` or `password_file`",
+        ),
+        _ => Ok(()),
+    }
+}
+
+fn check_processes(processes: &[ProcessFile]) -> Result<(), FieldError> {
+    for (index, process) in processes.iter().enumerate() {
+        let set: Vec<&str> = [
+            ("exe", process.exe.is_some()),
+            ("cmdline", process.cmdline.is_some()),
+            ("pid_file", process.pid_file.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(key, present)| present.then_some(key))
+        .collect();
+        if set.len() != 1 {
+            let found = match set.is_empty() {
+                true => "none".to_string(),
+                false => set.join(" and "),
+            };
+            return Err(FieldError::new(
+                format!("resources.processes[{index}]"),
+                format!("expected exactly one of exe, cmdline or pid_file, found {found}"),
+            ));
+        }
+    }
+    let names: Vec<&str> = processes.iter().map(|p| p.name.0.as_str()).collect();
+    match first_duplicate(&names) {
+        Some((first, again)) => Err(FieldError::new(
+            format!("resources.processes[{again}].name"),
+            format!(
+                "duplicate process name {}: already used by resources.processes[{first}]",
+                quote(names[again])
+            ),
+        )),
+        None => Ok(()),
+    }
+}
