@@ -141,9 +141,10 @@ fn register_objectives(targets: &[Target], registry: &Registry) -> prometheus::R
     let latency = GaugeVec::new(
         Opts::new(
             "synthex_objective_latency_seconds",
-            "Latency objective of the target at the given quantile, from the config.",
+            "Latency objective of the target at quantile slo_quantile, from the config \
+             (not `quantile`: that label is reserved for summaries).",
         ),
-        &["target", "quantile"],
+        &["target", "slo_quantile"],
     )?;
     let error_ratio = ratio_gauge(
         "synthex_objective_error_ratio",

@@ -50,7 +50,8 @@ pub(super) struct ScenarioSlot {
     /// Indexed like [`PHASES`]; created at first use so reused connections add no empty
     /// dns/connect histograms.
     pub(super) phases: [OnceLock<Histogram>; 4],
-    /// `target="…", scenario="…"` for the scrape-time summary.
+    /// `scenario="…", target="…"` (sorted by name, as the prometheus crate orders its own) for
+    /// the scrape-time summary.
     pub(super) labels: Vec<LabelPair>,
     pub(super) state: Mutex<ScenarioState>,
 }
@@ -116,7 +117,7 @@ fn build_target(
                 cache: [CacheResult::Hit, CacheResult::Miss, CacheResult::Unknown]
                     .map(|c| families.cache.with_label_values(&[name, s, c.as_str()])),
                 phases: Default::default(),
-                labels: vec![label("target", name), label("scenario", s)],
+                labels: vec![label("scenario", s), label("target", name)],
                 state: Mutex::new(ScenarioState {
                     window: Window::new(window, WINDOW_SLOTS, now),
                     sum_seconds: 0.0,
