@@ -4,103 +4,53 @@
 //!
 //! Run: `cargo bench --bench metrics_render`
 
+#[path = "../tests/metrics/support.rs"]
+mod support;
+
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant, SystemTime};
 
-use http::Method;
-use regex::Regex;
 use synthex::metrics::Metrics;
 use synthex::outcome::{CacheResult, Failure, FailureReason, Outcome, Phases};
-use synthex::scenario::{
-    CacheRule, Config, Expectations, Global, Objectives, Rate, RequestTemplate, Resources,
-    Scenario, StatusMatch, Target, TlsSettings,
-};
-use synthex::template::Template;
+use synthex::scenario::{Config, Objectives};
 
 const TARGETS: usize = 10;
 const SCENARIOS: usize = 10;
 const OUTCOMES_PER_SCENARIO: usize = 1000;
 const ITERATIONS: usize = 500;
 
-fn scenario(index: usize) -> Scenario {
-    Scenario {
-        name: format!("scenario_{index}"),
-        weight: 1,
-        tags: vec![],
-        request: RequestTemplate {
-            method: Method::GET,
-            path: Template::literal("/"),
-            headers: vec![],
-            body: None,
-        },
-        expect: Expectations {
-            status: vec![StatusMatch::Class(2)],
-            body_contains: vec![],
-            body_regex: vec![],
-            json: vec![],
-            headers: vec![],
-            max_latency: None,
-        },
-    }
-}
-
-fn target(index: usize) -> Target {
-    Target {
-        name: format!("target_{index}"),
-        base_url: "http://127.0.0.1:8080/".parse().expect("static URL"),
-        rate: Rate { per_second: 10.0 },
-        timeout: Duration::from_secs(5),
-        max_in_flight: 4,
-        keep_alive: false,
-        headers: Default::default(),
-        proxy: None,
-        tls: TlsSettings::default(),
-        cache: CacheRule {
-            headers: vec![],
-            hit: Regex::new(r"(?i)\bhit\b").expect("static regex"),
-            age_is_hit: false,
-        },
-        stats: None,
-        objectives: Objectives {
-            latency: vec![
-                (0.95, Duration::from_millis(50)),
-                (0.99, Duration::from_millis(200)),
-            ],
-            error_ratio: Some(0.01),
-            availability: Some(0.999),
-            cache_hit_ratio: Some(0.8),
-        },
-        scenarios: (0..SCENARIOS).map(scenario).collect(),
-    }
-}
-
+/// 10 targets × 10 scenarios with every objective, the default buckets and a global label.
 fn config() -> Config {
-    Config {
-        source: "bench.yml".into(),
-        global: Global {
-            labels: BTreeMap::from([("env".to_string(), "bench".to_string())]),
-            quantiles: vec![0.5, 0.9, 0.95, 0.99],
-            quantile_window: Duration::from_secs(300),
-            buckets: vec![
-                0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.75, 1.0,
-                1.5, 2.5, 5.0, 10.0,
-            ],
-            max_body_bytes: 1 << 20,
-            marker_header: None,
-            jitter: 0.1,
-            shutdown_grace: Duration::from_secs(10),
-        },
-        targets: (0..TARGETS).map(target).collect(),
-        resources: Resources {
-            interval: Duration::from_secs(5),
-            processes: vec![],
-        },
-    }
+    let targets = (0..TARGETS)
+        .map(|t| {
+            let scenarios = (0..SCENARIOS)
+                .map(|s| support::scenario(&format!("scenario_{s}"), 1))
+                .collect();
+            let mut target = support::target(&format!("target_{t}"), 10.0, scenarios);
+            target.objectives = Objectives {
+                latency: vec![
+                    (0.95, Duration::from_millis(50)),
+                    (0.99, Duration::from_millis(200)),
+                ],
+                error_ratio: Some(0.01),
+                availability: Some(0.999),
+                cache_hit_ratio: Some(0.8),
+            };
+            target
+        })
+        .collect();
+    let mut config = support::config(targets);
+    config.global.labels = BTreeMap::from([("env".to_string(), "bench".to_string())]);
+    config.global.buckets = vec![
+        0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.75, 1.0, 1.5, 2.5,
+        5.0, 10.0,
+    ];
+    config
 }
 
 fn outcome(i: usize) -> Outcome {
     let ms = |n: u64| Some(Duration::from_micros(n));
-    let failed = i % 50 == 0;
+    let failed = i.is_multiple_of(50);
     Outcome {
         latency: Duration::from_micros(2_000 + (i as u64 * 7919) % 400_000),
         status: Some(if failed { 503 } else { 200 }),
@@ -147,10 +97,9 @@ fn main() {
         })
         .collect();
     times.sort();
-    let start = Instant::now();
-    for _ in 0..100 {
-        std::hint::black_box(metrics.registry().gather());
-    }
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let mean = times.iter().sum::<Duration>() / ITERATIONS as u32;
+    let p99 = times[(ITERATIONS * 99).div_ceil(100) - 1];
     println!(
         "metrics_render: {} scenarios, {} lines, {} KiB per render, {ITERATIONS} renders",
         TARGETS * SCENARIOS,

@@ -1,101 +1,45 @@
 //! The exporter over real TCP on 127.0.0.1: content types, health and readiness, the status page
 //! (names, escaping, failures), 404/405/HEAD, and graceful shutdown ending `serve`.
 
-use std::collections::BTreeMap;
+#[path = "metrics/support.rs"]
+mod support;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
-use http::Method;
 use regex::Regex;
 use reqwest::{Client, StatusCode};
 use synthex::exporter::{AppState, serve};
 use synthex::metrics::Metrics;
-use synthex::outcome::{CacheResult, Failure, FailureReason, Outcome, Phases};
-use synthex::scenario::{
-    CacheRule, Config, Expectations, Global, Objectives, Rate, RequestTemplate, Resources,
-    Scenario, StatusMatch, Target, TlsSettings,
-};
-use synthex::template::Template;
+use synthex::outcome::{CacheResult, FailureReason, Outcome};
+use synthex::scenario::Config;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-fn scenario(name: &str) -> Scenario {
-    Scenario {
-        name: name.to_string(),
-        weight: 1,
-        tags: vec![],
-        request: RequestTemplate {
-            method: Method::GET,
-            path: Template::literal("/"),
-            headers: vec![],
-            body: None,
-        },
-        expect: Expectations {
-            status: vec![StatusMatch::Class(2)],
-            body_contains: vec![],
-            body_regex: vec![],
-            json: vec![],
-            headers: vec![],
-            max_latency: None,
-        },
-    }
-}
+use support::{config as config_of, failed, ok, scenario, target};
 
 fn config() -> Config {
-    let target = Target {
-        name: "shop-api".to_string(),
-        base_url: "http://127.0.0.1:9/".parse().unwrap(),
-        rate: Rate { per_second: 2.0 },
-        timeout: Duration::from_secs(5),
-        max_in_flight: 4,
-        keep_alive: false,
-        headers: Default::default(),
-        proxy: None,
-        tls: TlsSettings::default(),
-        cache: CacheRule {
-            headers: vec![],
-            hit: Regex::new(r"(?i)\bhit\b").unwrap(),
-            age_is_hit: false,
-        },
-        stats: None,
-        objectives: Objectives::default(),
-        scenarios: vec![scenario("order_status"), scenario("product_info")],
-    };
-    Config {
-        source: "exporter-test.yml".into(),
-        global: Global {
-            labels: BTreeMap::new(),
-            quantiles: vec![0.5, 0.9, 0.95, 0.99],
-            quantile_window: Duration::from_secs(300),
-            buckets: vec![0.01, 0.1, 1.0],
-            max_body_bytes: 1 << 20,
-            marker_header: None,
-            jitter: 0.1,
-            shutdown_grace: Duration::from_secs(10),
-        },
-        targets: vec![target],
-        resources: Resources {
-            interval: Duration::from_secs(5),
-            processes: vec![],
-        },
-    }
+    let mut config = config_of(vec![target(
+        "shop-api",
+        2.0,
+        vec![scenario("order_status", 1), scenario("product_info", 1)],
+    )]);
+    config.source = "exporter-test.yml".into();
+    config
 }
 
+/// A 12 ms cache hit, successful or failed.
 fn outcome(status: u16, failure: Option<(FailureReason, &str)>) -> Outcome {
+    let base = match failure {
+        Some((reason, message)) => failed(Some(status), reason, message),
+        None => ok(Duration::from_millis(12)),
+    };
     Outcome {
         latency: Duration::from_millis(12),
-        status: Some(status),
-        failure: failure.map(|(reason, message)| Failure {
-            reason,
-            message: message.to_string(),
-        }),
         cache: CacheResult::Hit,
-        phases: Phases::default(),
-        body_bytes: 2,
-        cert_expiry: None,
-        finished_at: SystemTime::now(),
+        ..base
     }
 }
 
@@ -209,6 +153,7 @@ async fn status_page_shows_targets_scenarios_and_escaped_failures() {
         "order_status",
         "product_info",
         "exporter-test.yml",
+        "http://127.0.0.1:8080", // origin only: no user info, path or query
         "<meta http-equiv=\"refresh\" content=\"5\">",
         "<a href=\"/metrics\">",
         "assertion",
@@ -224,6 +169,10 @@ async fn status_page_shows_targets_scenarios_and_escaped_failures() {
         );
     }
     assert!(!page.contains("<script>"), "unescaped markup:\n{page}");
+    assert!(
+        !page.contains("secret") && !page.contains("token"),
+        "credentials leaked"
+    );
     // The failure's time is UTC RFC 3339 to the second.
     let time = Regex::new(r"<td>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ</td>").unwrap();
     assert!(time.is_match(&page), "no failure time:\n{page}");

@@ -2,328 +2,21 @@
 //! quantiles accurate to 1% against an exact sort, ageing out of old samples, cache ratio, and
 //! `promtool check metrics` on the encoded text.
 
+#[path = "metrics/support.rs"]
+mod support;
+#[path = "metrics/window.rs"]
+mod window;
+
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use http::Method;
-use prometheus::proto::{Metric, MetricFamily};
-use regex::Regex;
 use synthex::metrics::{Metrics, SkipReason};
-use synthex::outcome::{CacheResult, Failure, FailureReason, Outcome, Phases};
-use synthex::scenario::{
-    CacheRule, Config, Expectations, Global, Objectives, Rate, RequestTemplate, Resources,
-    Scenario, StatusMatch, Target, TlsSettings,
-};
-use synthex::template::Template;
+use synthex::outcome::{CacheResult, FailureReason, Outcome, Phases};
+use synthex::scenario::Objectives;
 
-// ---------------------------------------------------------------------------------------------
-// Config and outcome builders
-
-fn scenario(name: &str, weight: u32) -> Scenario {
-    Scenario {
-        name: name.to_string(),
-        weight,
-        tags: vec![],
-        request: RequestTemplate {
-            method: Method::GET,
-            path: Template::literal("/"),
-            headers: vec![],
-            body: None,
-        },
-        expect: Expectations {
-            status: vec![StatusMatch::Class(2)],
-            body_contains: vec![],
-            body_regex: vec![],
-            json: vec![],
-            headers: vec![],
-            max_latency: None,
-        },
-    }
-}
-
-fn target(name: &str, per_second: f64, scenarios: Vec<Scenario>) -> Target {
-    Target {
-        name: name.to_string(),
-        base_url: "http://user:secret@127.0.0.1:8080/base?token=x"
-            .parse()
-            .unwrap(),
-        rate: Rate { per_second },
-        timeout: Duration::from_secs(5),
-        max_in_flight: 4,
-        keep_alive: false,
-        headers: Default::default(),
-        proxy: None,
-        tls: TlsSettings::default(),
-        cache: CacheRule {
-            headers: vec![],
-            hit: Regex::new(r"(?i)\bhit\b").unwrap(),
-            age_is_hit: false,
-        },
-        stats: None,
-        objectives: Objectives::default(),
-        scenarios,
-    }
-}
-
-fn config(targets: Vec<Target>) -> Config {
-    Config {
-        source: "test.yml".into(),
-        global: Global {
-            labels: BTreeMap::new(),
-            quantiles: vec![0.5, 0.9, 0.95, 0.99],
-            quantile_window: Duration::from_secs(300),
-            buckets: vec![
-                0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-            ],
-            max_body_bytes: 1 << 20,
-            marker_header: None,
-            jitter: 0.1,
-            shutdown_grace: Duration::from_secs(10),
-        },
-        targets,
-        resources: Resources {
-            interval: Duration::from_secs(5),
-            processes: vec![],
-        },
-    }
-}
-
-/// One target `api` with scenarios `read` (weight 3) and `write` (weight 1) at 2/s.
-fn api_config() -> Config {
-    config(vec![target(
-        "api",
-        2.0,
-        vec![scenario("read", 3), scenario("write", 1)],
-    )])
-}
-
-fn ok(latency: Duration) -> Outcome {
-    Outcome {
-        latency,
-        status: Some(200),
-        failure: None,
-        cache: CacheResult::Unknown,
-        phases: Phases::default(),
-        body_bytes: 10,
-        cert_expiry: None,
-        finished_at: SystemTime::now(),
-    }
-}
-
-fn failed(status: Option<u16>, reason: FailureReason, message: &str) -> Outcome {
-    Outcome {
-        status,
-        failure: Some(Failure {
-            reason,
-            message: message.to_string(),
-        }),
-        ..ok(Duration::from_millis(20))
-    }
-}
-
-fn cached(cache: CacheResult) -> Outcome {
-    Outcome {
-        cache,
-        ..ok(Duration::from_millis(5))
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Reading the registry
-
-fn family(metrics: &Metrics, name: &str) -> Option<MetricFamily> {
-    metrics
-        .registry()
-        .gather()
-        .into_iter()
-        .find(|f| f.name() == name)
-}
-
-fn has_labels(metric: &Metric, labels: &[(&str, &str)]) -> bool {
-    labels.iter().all(|(name, value)| {
-        metric
-            .get_label()
-            .iter()
-            .any(|l| l.name() == *name && l.value() == *value)
-    })
-}
-
-/// The counter or gauge value of the series with (at least) these labels.
-fn value(metrics: &Metrics, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    let family = family(metrics, name)?;
-    let metric = family.get_metric().iter().find(|m| has_labels(m, labels))?;
-    Some(match name {
-        n if n.ends_with("_total") => metric.get_counter().get_value(),
-        _ => metric.get_gauge().get_value(),
-    })
-}
-
-/// `(quantile → value, sum, count)` of the latency summary of one scenario.
-fn summary(metrics: &Metrics, target: &str, scenario: &str) -> (Vec<(f64, f64)>, f64, u64) {
-    let family = family(metrics, "synthex_request_latency_seconds").expect("summary family");
-    let metric = family
-        .get_metric()
-        .iter()
-        .find(|m| has_labels(m, &[("target", target), ("scenario", scenario)]))
-        .expect("summary series");
-    let s = metric.get_summary();
-    let quantiles = s
-        .get_quantile()
-        .iter()
-        .map(|q| (q.quantile(), q.value()))
-        .collect();
-    (quantiles, s.sample_sum(), s.sample_count())
-}
-
-fn quantile(metrics: &Metrics, target: &str, scenario: &str, q: f64) -> f64 {
-    summary(metrics, target, scenario)
-        .0
-        .into_iter()
-        .find(|(qq, _)| *qq == q)
-        .map(|(_, v)| v)
-        .expect("configured quantile")
-}
-
-fn encoded(metrics: &Metrics) -> String {
-    String::from_utf8(metrics.encode().unwrap()).unwrap()
-}
-
-// ---------------------------------------------------------------------------------------------
-// Quantiles and the window
-
-/// Deterministic uniform numbers in (0, 1) (splitmix64), so the sample is the same every run.
-struct Uniform(u64);
-
-impl Uniform {
-    fn next(&mut self) -> f64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
-        ((z >> 11) as f64 + 0.5) / (1u64 << 53) as f64
-    }
-}
-
-#[test]
-fn windowed_quantiles_are_within_one_percent_of_an_exact_sort() {
-    let metrics = Metrics::new(&api_config()).unwrap();
-    // Log-normal latencies (median 20 ms, long right tail up to seconds), like a real service.
-    let mut uniform = Uniform(42);
-    let mut sample: Vec<f64> = (0..100_000)
-        .map(|_| {
-            let (u1, u2) = (uniform.next(), uniform.next());
-            let normal = (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos();
-            0.020 * (0.9 * normal).exp()
-        })
-        .collect();
-    for &seconds in &sample {
-        metrics.record(0, 0, &ok(Duration::from_secs_f64(seconds)));
-    }
-    sample.sort_by(f64::total_cmp);
-    let (quantiles, sum, count) = summary(&metrics, "api", "read");
-    assert_eq!(quantiles.len(), 4);
-    for (q, value) in quantiles {
-        // Nearest-rank quantile of the exact sample.
-        let rank = ((q * sample.len() as f64).ceil() as usize).max(1);
-        let exact = sample[rank - 1];
-        let error = (value - exact).abs() / exact;
-        assert!(
-            error <= 0.01,
-            "q{q}: exported {value}, exact {exact}, error {:.3}%",
-            error * 100.0
-        );
-    }
-    assert_eq!(count, 100_000);
-    let exact_sum: f64 = sample.iter().sum();
-    assert!(
-        (sum - exact_sum).abs() / exact_sum < 1e-6,
-        "sum {sum} vs {exact_sum}"
-    );
-}
-
-#[tokio::test(start_paused = true)]
-async fn old_samples_leave_the_window_but_sum_and_count_stay_cumulative() {
-    let mut cfg = api_config();
-    cfg.global.quantile_window = Duration::from_secs(60);
-    let metrics = Metrics::new(&cfg).unwrap();
-    for _ in 0..100 {
-        metrics.record(0, 0, &ok(Duration::from_millis(10)));
-        metrics.record(0, 0, &cached(CacheResult::Hit));
-    }
-    tokio::time::advance(Duration::from_secs(30)).await;
-    for _ in 0..100 {
-        metrics.record(0, 0, &ok(Duration::from_millis(500)));
-        metrics.record(0, 0, &cached(CacheResult::Miss));
-    }
-    let near = |a: f64, b: f64| (a - b).abs() / b < 0.01;
-    // 400 samples: 100 × 5 ms, 100 × 10 ms, 100 × 5 ms, 100 × 500 ms.
-    assert!(near(quantile(&metrics, "api", "read", 0.5), 0.005));
-    assert!(near(quantile(&metrics, "api", "read", 0.99), 0.5));
-    assert_eq!(
-        value(&metrics, "synthex_cache_hit_ratio", &[("target", "api")]),
-        Some(0.5)
-    );
-
-    // At 60 s the first 12 s slot (the 10 ms and hit samples) has left the 60 s window.
-    tokio::time::advance(Duration::from_secs(30)).await;
-    assert!(near(quantile(&metrics, "api", "read", 0.5), 0.005));
-    assert!(near(quantile(&metrics, "api", "read", 0.9), 0.5));
-    assert_eq!(
-        value(&metrics, "synthex_cache_hit_ratio", &[("target", "api")]),
-        Some(0.0)
-    );
-    let (_, sum, count) = summary(&metrics, "api", "read");
-    assert_eq!(count, 400);
-    assert!((sum - (100.0 * 0.010 + 100.0 * 0.5 + 200.0 * 0.005)).abs() < 1e-9);
-
-    // After another window nothing is left: quantiles NaN (as the Go client), no cache ratio,
-    // but _sum and _count keep counting since start.
-    tokio::time::advance(Duration::from_secs(60)).await;
-    let (quantiles, _, count) = summary(&metrics, "api", "read");
-    assert!(quantiles.iter().all(|(_, v)| v.is_nan()), "{quantiles:?}");
-    assert_eq!(count, 400);
-    assert_eq!(
-        value(&metrics, "synthex_cache_hit_ratio", &[("target", "api")]),
-        None
-    );
-    let status = metrics.status();
-    assert_eq!(status.targets[0].scenarios[0].counts.requests, 0);
-    assert_eq!(status.targets[0].scenarios[0].quantiles, [None, None, None]);
-}
-
-#[test]
-fn summary_renders_quantiles_sum_and_count_with_global_labels() {
-    let mut cfg = api_config();
-    cfg.global.labels.insert("env".into(), "prod".into());
-    let metrics = Metrics::new(&cfg).unwrap();
-    for ms in [10, 20, 30] {
-        metrics.record(0, 1, &ok(Duration::from_millis(ms)));
-    }
-    let text = encoded(&metrics);
-    assert!(
-        text.contains("# TYPE synthex_request_latency_seconds summary\n"),
-        "{text}"
-    );
-    let series = r#"{scenario="write",target="api",env="prod""#;
-    for q in ["0.5", "0.9", "0.95", "0.99"] {
-        let line = format!("synthex_request_latency_seconds{series},quantile=\"{q}\"}} ");
-        assert!(text.contains(&line), "missing {line}\n{text}");
-    }
-    assert!(text.contains(&format!(
-        "synthex_request_latency_seconds_sum{series}}} 0.06"
-    )));
-    assert!(text.contains(&format!(
-        "synthex_request_latency_seconds_count{series}}} 3\n"
-    )));
-    // The global label is on every sample, ours and the process collector's.
-    for line in text.lines().filter(|l| !l.starts_with('#')) {
-        assert!(line.contains(r#"env="prod""#), "no global label: {line}");
-    }
-    assert!(text.contains("process_resident_memory_bytes{"), "{text}");
-}
+use support::*;
 
 // ---------------------------------------------------------------------------------------------
 // Counters, gauges and pre-created series
@@ -685,4 +378,58 @@ fn encoded_metrics_pass_promtool_check_metrics() {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
+}
+
+#[test]
+fn fast_text_path_matches_the_registry_and_text_encoder() {
+    let mut cfg = api_config();
+    cfg.global.labels.insert("env".into(), "prod".into());
+    cfg.targets
+        .push(target("other", 0.5, vec![scenario("only", 1)]));
+    let metrics = Metrics::new(&cfg).unwrap();
+    let full = Outcome {
+        phases: Phases {
+            dns: Some(Duration::from_micros(200)),
+            connect: Some(Duration::from_millis(1)),
+            first_byte: Some(Duration::from_millis(30)),
+            transfer: Some(Duration::from_millis(3)),
+        },
+        cache: CacheResult::Miss,
+        ..ok(Duration::from_millis(35))
+    };
+    metrics.record(0, 0, &full);
+    metrics.record(0, 0, &cached(CacheResult::Hit));
+    metrics.record(
+        0,
+        1,
+        &failed(None, FailureReason::Connect, "connection refused"),
+    );
+    metrics.record(
+        1,
+        0,
+        &failed(Some(500), FailureReason::HttpStatus, "got 500"),
+    );
+    metrics.record_skip(1, SkipReason::InFlightCap);
+    // The process collector's values move between two calls; everything else must be identical.
+    let lines = |text: &str| {
+        let mut lines: Vec<String> = text
+            .lines()
+            .filter(|l| !l.contains("process_"))
+            .map(String::from)
+            .collect();
+        lines.sort();
+        lines
+    };
+    let fast = encoded(&metrics);
+    let slow = prometheus::TextEncoder::new()
+        .encode_to_string(&metrics.registry().gather())
+        .unwrap();
+    assert_eq!(lines(&fast), lines(&slow));
+    assert!(fast.contains(
+        "synthex_request_phase_duration_seconds_bucket{phase=\"first_byte\",scenario=\"read\",target=\"api\",env=\"prod\",le=\"0.05\"} 1\n"
+    ), "{fast}");
+    // Each family appears once, with its HELP and TYPE right before its samples.
+    for family in ["synthex_request_duration_seconds", "synthex_requests_total"] {
+        assert_eq!(fast.matches(&format!("# TYPE {family} ")).count(), 1);
+    }
 }

@@ -1,62 +1,23 @@
-//! The plain prometheus metric families (counters, gauges, histograms) and their registration.
-//! The windowed families live in [`super::collector`]; the config-derived constant gauges
-//! (build info, schedule, objectives) are set here once at start-up.
+//! The per-target prometheus families (skips, in-flight, certificate expiry, up) and the
+//! config-derived constant gauges (build info, schedule, objectives), set once at start-up.
+//! The per-scenario families live in [`super::collector`].
 
-use prometheus::{
-    Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts,
-    Registry,
-};
+use prometheus::{Gauge, GaugeVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
 
 use crate::scenario::{Config, Target};
 
-/// Labels of the per-scenario families.
-const TARGET_SCENARIO: &[&str] = &["target", "scenario"];
-
-/// Every plain family, registered in the registry at construction.
+/// The plain per-target families, registered in the registry at construction.
 pub(super) struct Families {
-    pub(super) duration: HistogramVec,
-    pub(super) phase: HistogramVec,
-    pub(super) requests: IntCounterVec,
-    pub(super) failures: IntCounterVec,
     pub(super) skipped: IntCounterVec,
     pub(super) in_flight: IntGaugeVec,
     pub(super) cert_expiry: GaugeVec,
     pub(super) target_up: IntGaugeVec,
-    pub(super) cache: IntCounterVec,
 }
 
 impl Families {
     /// Creates and registers the families; nothing is exported until a label set exists.
-    pub(super) fn register(config: &Config, registry: &Registry) -> prometheus::Result<Families> {
-        let buckets = config.global.buckets.clone();
+    pub(super) fn register(registry: &Registry) -> prometheus::Result<Families> {
         let families = Families {
-            duration: HistogramVec::new(
-                HistogramOpts::new(
-                    "synthex_request_duration_seconds",
-                    "Latency of synthetic requests from their scheduled start to the end of the body.",
-                )
-                .buckets(buckets.clone()),
-                TARGET_SCENARIO,
-            )?,
-            phase: HistogramVec::new(
-                HistogramOpts::new(
-                    "synthex_request_phase_duration_seconds",
-                    "Duration of each request phase (dns, connect incl. TLS, first_byte, transfer); \
-                     dns and connect only on new connections.",
-                )
-                .buckets(buckets),
-                &["target", "scenario", "phase"],
-            )?,
-            requests: counter_vec(
-                "synthex_requests_total",
-                "Synthetic requests finished, by HTTP status code (0 when no response arrived).",
-                &["target", "scenario", "code"],
-            )?,
-            failures: counter_vec(
-                "synthex_request_failures_total",
-                "Synthetic requests that failed, by failure reason.",
-                &["target", "scenario", "reason"],
-            )?,
             skipped: counter_vec(
                 "synthex_requests_skipped_total",
                 "Scheduled request slots that were not started, by reason.",
@@ -83,21 +44,11 @@ impl Families {
                 ),
                 &["target"],
             )?,
-            cache: counter_vec(
-                "synthex_cache_requests_total",
-                "Synthetic responses by cache classification (hit, miss, unknown).",
-                &["target", "scenario", "result"],
-            )?,
         };
-        registry.register(Box::new(families.duration.clone()))?;
-        registry.register(Box::new(families.phase.clone()))?;
-        registry.register(Box::new(families.requests.clone()))?;
-        registry.register(Box::new(families.failures.clone()))?;
         registry.register(Box::new(families.skipped.clone()))?;
         registry.register(Box::new(families.in_flight.clone()))?;
         registry.register(Box::new(families.cert_expiry.clone()))?;
         registry.register(Box::new(families.target_up.clone()))?;
-        registry.register(Box::new(families.cache.clone()))?;
         Ok(families)
     }
 }

@@ -16,21 +16,25 @@
 
 mod collector;
 mod families;
+mod series;
+mod sink;
 mod state;
 pub mod status;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, UNIX_EPOCH};
 
 use prometheus::{Encoder, IntGauge, Registry, TextEncoder};
 use tokio::time::Instant;
 
-use self::collector::WindowCollector;
+use self::collector::RequestCollector;
 use self::families::Families;
-use self::state::TargetSlot;
+use self::series::{Bounds, Labels};
+use self::sink::TextSink;
+use self::state::{TargetSlot, lock};
 use self::status::StatusSnapshot;
 use crate::outcome::Outcome;
 use crate::scenario::Config;
@@ -68,6 +72,12 @@ pub struct Metrics {
     registry: Registry,
     families: Families,
     targets: Arc<[TargetSlot]>,
+    bounds: Arc<Bounds>,
+    requests: Arc<RequestCollector>,
+    /// The global labels as text (`env="prod"`), for the families written without the registry.
+    global_labels: String,
+    /// Size of the last encoding, to allocate the next one in one go.
+    last_size: AtomicUsize,
     source: PathBuf,
     window: Duration,
     /// Returned by [`Metrics::in_flight`] for an index that names no target, so a caller bug
@@ -87,23 +97,37 @@ impl Metrics {
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         let registry = Registry::new_custom(None, (!labels.is_empty()).then_some(labels))?;
-        let families = Families::register(config, &registry)?;
+        let families = Families::register(&registry)?;
         families::register_constants(config, &registry)?;
-        let window = config.global.quantile_window;
+        let bounds = Arc::new(Bounds::new(&config.global.buckets));
         let targets: Arc<[TargetSlot]> =
-            state::build(config, &families, window, Instant::now()).into();
-        let collector = WindowCollector::new(targets.clone(), config.global.quantiles.clone())?;
-        registry.register(Box::new(collector))?;
+            state::build(config, &families, &bounds, Instant::now()).into();
+        let requests = Arc::new(RequestCollector::new(
+            targets.clone(),
+            bounds.clone(),
+            config.global.quantiles.clone(),
+        )?);
+        registry.register(Box::new(SharedCollector(requests.clone())))?;
         #[cfg(target_os = "linux")]
         registry.register(Box::new(
             prometheus::process_collector::ProcessCollector::for_self(),
         ))?;
+        let global: Vec<(&str, &str)> = config
+            .global
+            .labels
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
         Ok(Metrics {
             registry,
             families,
             targets,
+            bounds,
+            requests,
+            global_labels: Labels::new(&global).text,
+            last_size: AtomicUsize::new(64 * 1024),
             source: config.source.clone(),
-            window,
+            window: config.global.quantile_window,
             detached_in_flight: IntGauge::new("synthex_detached_in_flight", "unregistered")?,
         })
     }
@@ -124,19 +148,19 @@ impl Metrics {
             tracing::warn!(target = %t.name, scenario_index = scenario, "metrics: record for unknown scenario");
             return;
         };
-        s.record(&t.name, &self.families, outcome, Instant::now());
-        t.remember_failure(scenario, outcome);
+        lock(&s.state).record(&self.bounds, outcome, Instant::now());
+        t.remember_failure(&s.name, outcome);
         t.lazy
             .up
             .get_or_init(|| self.families.target_up.with_label_values(&[&t.name]))
             .set(i64::from(outcome.is_success()));
-        if let Some(expiry) = outcome.cert_expiry {
-            if let Ok(since_epoch) = expiry.duration_since(UNIX_EPOCH) {
-                t.lazy
-                    .cert_expiry
-                    .get_or_init(|| self.families.cert_expiry.with_label_values(&[&t.name]))
-                    .set(since_epoch.as_secs_f64());
-            }
+        if let Some(expiry) = outcome.cert_expiry
+            && let Ok(since_epoch) = expiry.duration_since(UNIX_EPOCH)
+        {
+            t.lazy
+                .cert_expiry
+                .get_or_init(|| self.families.cert_expiry.with_label_values(&[&t.name]))
+                .set(since_epoch.as_secs_f64());
         }
         t.has_result.store(true, Ordering::Relaxed);
     }
@@ -160,11 +184,17 @@ impl Metrics {
             .map_or(&self.detached_in_flight, |t| &t.in_flight)
     }
 
-    /// Everything in the registry, in the Prometheus text format 0.0.4.
+    /// Everything in the registry, in the Prometheus text format 0.0.4. The per-scenario
+    /// families are written straight from their state; the rest goes through the registry.
     pub fn encode(&self) -> Result<Vec<u8>, prometheus::Error> {
-        let families = self.registry.gather();
-        let mut buffer = Vec::with_capacity(64 * 1024);
-        TextEncoder::new().encode(&families, &mut buffer)?;
+        let others = collector::without_request_families(|| self.registry.gather());
+        let mut buffer = Vec::with_capacity(self.last_size.load(Ordering::Relaxed) + 4096);
+        TextEncoder::new().encode(&others, &mut buffer)?;
+        self.requests.walk(
+            &mut TextSink::new(&mut buffer, &self.global_labels),
+            Instant::now(),
+        );
+        self.last_size.store(buffer.len(), Ordering::Relaxed);
         Ok(buffer)
     }
 
@@ -183,5 +213,18 @@ impl Metrics {
             self.window,
             Instant::now(),
         )
+    }
+}
+
+/// Registers the request collector while [`Metrics`] keeps its own handle for the text path.
+struct SharedCollector(Arc<RequestCollector>);
+
+impl prometheus::core::Collector for SharedCollector {
+    fn desc(&self) -> Vec<&prometheus::core::Desc> {
+        self.0.desc()
+    }
+
+    fn collect(&self) -> Vec<prometheus::proto::MetricFamily> {
+        self.0.collect()
     }
 }

@@ -1,19 +1,21 @@
-//! Per-target and per-scenario state: pre-built label handles (so recording never formats a
-//! label) and the mutable window and status data behind one mutex per scenario.
+//! Per-target and per-scenario state: label sets built once at start-up (so recording never
+//! formats a label) and each scenario's counters, histograms, window and last result behind one
+//! mutex, so a record is one short uncontended lock and a scrape reads a consistent scenario.
 
 use std::collections::VecDeque;
 use std::sync::atomic::AtomicBool;
-use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use prometheus::proto::LabelPair;
-use prometheus::{Histogram, IntCounter, IntGauge};
+use prometheus::{IntCounter, IntGauge};
 use tokio::time::Instant;
 
+use super::collector::CACHE_RESULTS;
 use super::families::{Families, LazyTargetSeries};
+use super::series::{Bounds, HistogramData, Labels};
 use super::status::{FailureRecord, LastResult};
 use super::{PHASES, SkipReason, WINDOW_SLOTS};
-use crate::outcome::{CacheResult, FailureReason, Outcome};
+use crate::outcome::{FailureReason, Outcome};
 use crate::scenario::{Config, Target};
 use crate::window::Window;
 
@@ -27,43 +29,48 @@ pub(super) struct TargetSlot {
     pub(super) origin: String,
     pub(super) rate: f64,
     pub(super) scenarios: Vec<ScenarioSlot>,
+    /// Indexed in-flight cap, late.
     pub(super) skipped: [IntCounter; 2],
     pub(super) in_flight: IntGauge,
     pub(super) lazy: LazyTargetSeries,
     /// Newest last.
     pub(super) failures: Mutex<VecDeque<FailureRecord>>,
     pub(super) has_result: AtomicBool,
-    /// `target="…"` for the scrape-time cache hit ratio gauge.
-    pub(super) label: LabelPair,
+    /// `target="…"`.
+    pub(super) labels: Labels,
 }
 
-/// One scenario's handles and shared state.
+/// One scenario's labels and state.
 pub(super) struct ScenarioSlot {
     pub(super) name: String,
     /// This scenario's share of the target rate, by weight.
     pub(super) rate: f64,
-    pub(super) duration: Histogram,
-    /// Indexed like [`FailureReason::ALL`].
-    pub(super) failures: [IntCounter; 8],
-    /// Indexed hit, miss, unknown.
-    pub(super) cache: [IntCounter; 3],
-    /// Indexed like [`PHASES`]; created at first use so reused connections add no empty
-    /// dns/connect histograms.
-    pub(super) phases: [OnceLock<Histogram>; 4],
-    /// `scenario="…", target="…"` (sorted by name, as the prometheus crate orders its own) for
-    /// the scrape-time summary.
-    pub(super) labels: Vec<LabelPair>,
+    /// `scenario="…",target="…"` (sorted by name, as the prometheus crate orders labels).
+    pub(super) labels: Labels,
     pub(super) state: Mutex<ScenarioState>,
+}
+
+/// Requests of one status code.
+pub(super) struct CodeCount {
+    pub(super) code: u16,
+    /// The `code` label value, formatted once when the code first appears.
+    pub(super) label: String,
+    pub(super) count: u64,
 }
 
 /// What changes on every record of one scenario.
 pub(super) struct ScenarioState {
     pub(super) window: Window,
-    /// Cumulative since start, like the Go client's summary `_sum` and `_count`.
-    pub(super) sum_seconds: f64,
-    pub(super) count: u64,
-    /// `synthex_requests_total` handles by status code, created as codes appear.
-    pub(super) codes: Vec<(u16, IntCounter)>,
+    /// Since start; its sum and count are also the summary's `_sum` and `_count`.
+    pub(super) duration: HistogramData,
+    /// Indexed like [`PHASES`]; `None` until the phase is first seen, so reused connections
+    /// export no empty dns/connect histograms.
+    pub(super) phases: [Option<HistogramData>; 4],
+    pub(super) codes: Vec<CodeCount>,
+    /// Indexed like [`FailureReason::ALL`].
+    pub(super) failures: [u64; 8],
+    /// Indexed like [`CACHE_RESULTS`].
+    pub(super) cache: [u64; 3],
     pub(super) last: Option<LastResult>,
 }
 
@@ -73,30 +80,25 @@ pub(super) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-fn label(name: &str, value: &str) -> LabelPair {
-    let mut pair = LabelPair::default();
-    pair.set_name(name.to_string());
-    pair.set_value(value.to_string());
-    pair
-}
-
-/// Builds every target's handles, pre-creating the series that must start at zero.
+/// Builds every target's state; the per-target counters are created (at zero) here.
 pub(super) fn build(
     config: &Config,
     families: &Families,
-    window: Duration,
+    bounds: &Bounds,
     now: Instant,
 ) -> Vec<TargetSlot> {
+    let window = config.global.quantile_window;
     config
         .targets
         .iter()
-        .map(|target| build_target(target, families, window, now))
+        .map(|target| build_target(target, families, bounds, window, now))
         .collect()
 }
 
 fn build_target(
     target: &Target,
     families: &Families,
+    bounds: &Bounds,
     window: Duration,
     now: Instant,
 ) -> TargetSlot {
@@ -105,27 +107,19 @@ fn build_target(
     let scenarios = target
         .scenarios
         .iter()
-        .map(|scenario| {
-            let share = f64::from(scenario.weight) / total_weight.max(1.0);
-            let s = scenario.name.as_str();
-            ScenarioSlot {
-                name: scenario.name.clone(),
-                rate: target.rate.per_second * share,
-                duration: families.duration.with_label_values(&[name, s]),
-                failures: FailureReason::ALL
-                    .map(|r| families.failures.with_label_values(&[name, s, r.as_str()])),
-                cache: [CacheResult::Hit, CacheResult::Miss, CacheResult::Unknown]
-                    .map(|c| families.cache.with_label_values(&[name, s, c.as_str()])),
+        .map(|scenario| ScenarioSlot {
+            name: scenario.name.clone(),
+            rate: target.rate.per_second * f64::from(scenario.weight) / total_weight.max(1.0),
+            labels: Labels::new(&[("scenario", &scenario.name), ("target", name)]),
+            state: Mutex::new(ScenarioState {
+                window: Window::new(window, WINDOW_SLOTS, now),
+                duration: HistogramData::new(bounds),
                 phases: Default::default(),
-                labels: vec![label("scenario", s), label("target", name)],
-                state: Mutex::new(ScenarioState {
-                    window: Window::new(window, WINDOW_SLOTS, now),
-                    sum_seconds: 0.0,
-                    count: 0,
-                    codes: Vec::new(),
-                    last: None,
-                }),
-            }
+                codes: Vec::new(),
+                failures: [0; 8],
+                cache: [0; 3],
+                last: None,
+            }),
         })
         .collect();
     TargetSlot {
@@ -139,63 +133,46 @@ fn build_target(
         lazy: LazyTargetSeries::default(),
         failures: Mutex::new(VecDeque::with_capacity(RECENT_FAILURES)),
         has_result: AtomicBool::new(false),
-        label: label("target", name),
+        labels: Labels::new(&[("target", name)]),
     }
 }
 
-impl ScenarioSlot {
-    /// Updates this scenario's counters, histograms, window and last result.
-    pub(super) fn record(
-        &self,
-        target: &str,
-        families: &Families,
-        outcome: &Outcome,
-        now: Instant,
-    ) {
-        let seconds = outcome.latency.as_secs_f64();
-        self.duration.observe(seconds);
+impl ScenarioState {
+    /// Adds one outcome to every per-scenario series, the window and the last result.
+    pub(super) fn record(&mut self, bounds: &Bounds, outcome: &Outcome, now: Instant) {
+        self.duration.observe(bounds, outcome.latency.as_secs_f64());
         for (phase, took) in outcome.phases.iter() {
             if let Some(index) = PHASES.iter().position(|p| *p == phase) {
                 self.phases[index]
-                    .get_or_init(|| {
-                        families
-                            .phase
-                            .with_label_values(&[target, &self.name, phase])
-                    })
-                    .observe(took.as_secs_f64());
+                    .get_or_insert_with(|| HistogramData::new(bounds))
+                    .observe(bounds, took.as_secs_f64());
             }
         }
-        if let Some(failure) = &outcome.failure {
-            if let Some(i) = FailureReason::ALL.iter().position(|r| *r == failure.reason) {
-                self.failures[i].inc();
-            }
+        if let Some(failure) = &outcome.failure
+            && let Some(i) = FailureReason::ALL.iter().position(|r| *r == failure.reason)
+        {
+            self.failures[i] += 1;
         }
-        let cache_index = match outcome.cache {
-            CacheResult::Hit => 0,
-            CacheResult::Miss => 1,
-            CacheResult::Unknown => 2,
-        };
-        self.cache[cache_index].inc();
-
-        let mut state = lock(&self.state);
-        state
-            .window
-            .record(now, outcome.latency, outcome.is_success(), outcome.cache);
-        state.sum_seconds += seconds;
-        state.count += 1;
+        if let Some(i) = CACHE_RESULTS.iter().position(|c| *c == outcome.cache) {
+            self.cache[i] += 1;
+        }
         let code = outcome.status.unwrap_or(0);
-        match state.codes.iter().find(|(c, _)| *c == code) {
-            Some((_, counter)) => counter.inc(),
-            None => {
-                let counter =
-                    families
-                        .requests
-                        .with_label_values(&[target, &self.name, &code.to_string()]);
-                counter.inc();
-                state.codes.push((code, counter));
-            }
+        // Kept sorted by code, so the exposition is stable from scrape to scrape.
+        let index = self.codes.partition_point(|c| c.code < code);
+        match self.codes.get_mut(index) {
+            Some(entry) if entry.code == code => entry.count += 1,
+            _ => self.codes.insert(
+                index,
+                CodeCount {
+                    code,
+                    label: code.to_string(),
+                    count: 1,
+                },
+            ),
         }
-        state.last = Some(LastResult {
+        self.window
+            .record(now, outcome.latency, outcome.is_success(), outcome.cache);
+        self.last = Some(LastResult {
             finished_at: outcome.finished_at,
             status: outcome.status,
             failure: outcome.failure.clone(),
@@ -206,7 +183,7 @@ impl ScenarioSlot {
 
 impl TargetSlot {
     /// Keeps the failure for the status page, dropping the oldest beyond [`RECENT_FAILURES`].
-    pub(super) fn remember_failure(&self, scenario: usize, outcome: &Outcome) {
+    pub(super) fn remember_failure(&self, scenario: &str, outcome: &Outcome) {
         let Some(failure) = &outcome.failure else {
             return;
         };
@@ -216,11 +193,7 @@ impl TargetSlot {
         }
         ring.push_back(FailureRecord {
             at: outcome.finished_at,
-            scenario: self
-                .scenarios
-                .get(scenario)
-                .map(|s| s.name.clone())
-                .unwrap_or_default(),
+            scenario: scenario.to_string(),
             reason: failure.reason,
             message: failure.message.clone(),
         });
