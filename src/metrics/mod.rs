@@ -1,10 +1,13 @@
 //! The prometheus registry and every synthex request metric.
 //!
-//! [`Metrics`] owns the registry (the sampler and stats poller register into it too), the plain
-//! families ([`families`]), the scrape-time windowed summary and cache ratio ([`collector`]) and
-//! the per-target status data behind the status page ([`status`]). Targets and scenarios are
-//! addressed by their index in the config, and every label set is built once at start-up, so
-//! [`Metrics::record`] is a few atomic adds and one short per-scenario lock.
+//! [`Metrics`] owns the registry (the sampler and stats poller register into it too), the
+//! per-target prometheus families and config gauges (`families`), the per-scenario families read
+//! at scrape time (`collector`: histograms, windowed summary, counters, cache ratio) and the
+//! status data behind the status page ([`status`]). Targets and scenarios are addressed by their
+//! index in the config and every label set is built once at start-up, so [`Metrics::record`] is
+//! one short per-scenario lock plus a few atomic adds, with no string formatting (except a
+//! status code's label, once per new code). [`Metrics::encode`] writes the per-scenario families
+//! straight to text, which keeps a 100-scenario scrape at about 2 ms.
 //!
 //! Exported families (names are a contract with dashboards and alert rules):
 //! `synthex_request_duration_seconds`, `synthex_request_latency_seconds`,
