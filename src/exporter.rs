@@ -51,7 +51,7 @@ pub struct AppState {
 }
 
 /// Serves HTTP on `listener` until `shutdown` is cancelled, then drains open requests (at
-/// most [`DRAIN_LIMIT`]) and returns. Accept errors are logged and retried, never fatal: the
+/// most 5 s) and returns. Accept errors are logged and retried, never fatal: the
 /// exporter must outlive a transient file-descriptor shortage.
 pub async fn serve(
     listener: TcpListener,
