@@ -1,1 +1,217 @@
-//! Placeholder until this module lands.
+//! The human-readable status page served at `/`: for each target and scenario the configured
+//! rate, the last result, window quantiles, error and cache hit ratios, and the target's last
+//! failures with time, reason and message (what blackbox_exporter's debug log would tell, but
+//! always there). One self-contained HTML document: no scripts, no external assets, reloads
+//! itself every 5 s. Every value that comes from config or a response is HTML-escaped.
+
+use std::fmt::{self, Write};
+use std::time::Duration;
+
+use crate::metrics::status::{LastResult, ScenarioStatus, StatusSnapshot, TargetStatus};
+
+const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:1.5em;color:#222}\
+table{border-collapse:collapse;margin:.5em 0 1.5em}\
+th,td{border:1px solid #ccc;padding:.25em .6em;text-align:left;vertical-align:top}\
+th{background:#f3f3f3}td.num{text-align:right;font-variant-numeric:tabular-nums}\
+.ok{color:#17702a}.fail{color:#b00020}.muted{color:#777}";
+
+/// Renders the page. `ready` is the daemon's readiness, shown in the header.
+pub fn render(snapshot: &StatusSnapshot, ready: bool) -> String {
+    let mut out = String::with_capacity(16 * 1024);
+    // Writing into a String cannot fail.
+    let _ = write_page(&mut out, snapshot, ready);
+    out
+}
+
+fn write_page(out: &mut String, snapshot: &StatusSnapshot, ready: bool) -> fmt::Result {
+    writeln!(
+        out,
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <meta http-equiv=\"refresh\" content=\"5\">\n<title>synthex</title>\n\
+         <style>{STYLE}</style>\n</head>\n<body>"
+    )?;
+    writeln!(
+        out,
+        "<h1>synthex {}</h1>\n<p>Config <code>{}</code> · window {} · {} · \
+         <a href=\"/metrics\">Metrics</a> · <a href=\"/-/healthy\">Health</a> · \
+         <a href=\"/-/ready\">Readiness</a></p>",
+        escape(env!("CARGO_PKG_VERSION")),
+        escape(&snapshot.source.display().to_string()),
+        humantime::format_duration(snapshot.window),
+        if ready {
+            "<span class=\"ok\">ready</span>"
+        } else {
+            "<span class=\"fail\">not ready</span>"
+        },
+    )?;
+    for target in &snapshot.targets {
+        write_target(out, target)?;
+    }
+    writeln!(out, "</body>\n</html>")
+}
+
+fn write_target(out: &mut String, target: &TargetStatus) -> fmt::Result {
+    writeln!(
+        out,
+        "<h2>{}</h2>\n<p><code>{}</code> · rate {} · window error ratio {} · \
+         window cache hit ratio {}</p>",
+        escape(&target.name),
+        escape(&target.origin),
+        rate(target.rate_per_second),
+        ratio(target.counts.error_ratio()),
+        ratio(target.counts.cache_hit_ratio()),
+    )?;
+    writeln!(
+        out,
+        "<table>\n<tr><th>Scenario</th><th>Rate</th><th>Last result</th><th>p50</th>\
+         <th>p95</th><th>p99</th><th>Requests (window)</th><th>Error ratio</th>\
+         <th>Cache hit ratio</th></tr>"
+    )?;
+    for scenario in &target.scenarios {
+        write_scenario(out, scenario)?;
+    }
+    writeln!(out, "</table>")?;
+    write_failures(out, target)
+}
+
+fn write_scenario(out: &mut String, scenario: &ScenarioStatus) -> fmt::Result {
+    let [p50, p95, p99] = scenario.quantiles;
+    writeln!(
+        out,
+        "<tr><td>{}</td><td class=\"num\">{}</td><td>{}</td><td class=\"num\">{}</td>\
+         <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
+         <td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+        escape(&scenario.name),
+        rate(scenario.rate_per_second),
+        last_result(scenario.last.as_ref()),
+        latency(p50),
+        latency(p95),
+        latency(p99),
+        scenario.counts.requests,
+        ratio(scenario.counts.error_ratio()),
+        ratio(scenario.counts.cache_hit_ratio()),
+    )
+}
+
+fn write_failures(out: &mut String, target: &TargetStatus) -> fmt::Result {
+    if target.recent_failures.is_empty() {
+        let note = if target.has_result {
+            "No failures since start."
+        } else {
+            "No results yet."
+        };
+        return writeln!(out, "<p class=\"muted\">{note}</p>");
+    }
+    writeln!(
+        out,
+        "<h3>Last failures of {}</h3>\n<table>\n<tr><th>Time (UTC)</th><th>Scenario</th>\
+         <th>Reason</th><th>Message</th></tr>",
+        escape(&target.name)
+    )?;
+    for failure in &target.recent_failures {
+        writeln!(
+            out,
+            "<tr><td>{}</td><td>{}</td><td class=\"fail\">{}</td><td>{}</td></tr>",
+            humantime::format_rfc3339_seconds(failure.at),
+            escape(&failure.scenario),
+            failure.reason,
+            escape(&failure.message),
+        )?;
+    }
+    writeln!(out, "</table>")
+}
+
+fn last_result(last: Option<&LastResult>) -> String {
+    let Some(last) = last else {
+        return "<span class=\"muted\">none yet</span>".to_string();
+    };
+    let status = last
+        .status
+        .map_or_else(|| "no response".to_string(), |s| s.to_string());
+    let verdict = match &last.failure {
+        None => "<span class=\"ok\">ok</span>".to_string(),
+        Some(failure) => format!(
+            "<span class=\"fail\" title=\"{}\">{}</span>",
+            escape(&failure.message),
+            failure.reason
+        ),
+    };
+    format!(
+        "{verdict} · {status} · {} · {}",
+        latency(Some(last.latency)),
+        humantime::format_rfc3339_seconds(last.finished_at)
+    )
+}
+
+fn rate(per_second: f64) -> String {
+    if per_second >= 1.0 {
+        format!("{}/s", trim(per_second))
+    } else {
+        format!("{}/m", trim(per_second * 60.0))
+    }
+}
+
+/// A number with at most 3 decimals and no trailing zeros.
+fn trim(value: f64) -> String {
+    let text = format!("{value:.3}");
+    text.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
+fn latency(value: Option<Duration>) -> String {
+    match value {
+        Some(d) => format!("{:.1} ms", d.as_secs_f64() * 1000.0),
+        None => "–".to_string(),
+    }
+}
+
+fn ratio(value: Option<f64>) -> String {
+    match value {
+        Some(r) => format!("{:.2}%", r * 100.0),
+        None => "–".to_string(),
+    }
+}
+
+/// Escapes text for HTML element content and quoted attribute values.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escape_covers_markup_and_quotes() {
+        assert_eq!(
+            escape(r#"<a href="x">'&'</a>"#),
+            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
+        );
+    }
+
+    #[test]
+    fn rates_read_naturally() {
+        assert_eq!(rate(2.0), "2/s");
+        assert_eq!(rate(12.5), "12.5/s");
+        assert_eq!(rate(0.5), "30/m");
+        assert_eq!(rate(1.0 / 60.0), "1/m");
+    }
+
+    #[test]
+    fn missing_values_show_a_dash() {
+        assert_eq!(latency(None), "–");
+        assert_eq!(ratio(None), "–");
+        assert_eq!(latency(Some(Duration::from_micros(12_345))), "12.3 ms");
+        assert_eq!(ratio(Some(0.0123)), "1.23%");
+    }
+}

@@ -1,9 +1,0 @@
-//! Placeholder until this module lands.
-/// Placeholder.
-#[derive(Debug, Clone, Copy)]
-pub enum SkipReason {
-    /// Placeholder.
-    InFlightCap,
-    /// Placeholder.
-    Late,
-}

@@ -1,0 +1,233 @@
+//! The prometheus registry and every synthex request metric.
+//!
+//! [`Metrics`] owns the registry (the sampler and stats poller register into it too), the
+//! per-target prometheus families and config gauges (`families`), the per-scenario families read
+//! at scrape time (`collector`: histograms, windowed summary, counters, cache ratio) and the
+//! status data behind the status page ([`status`]). Targets and scenarios are addressed by their
+//! index in the config and every label set is built once at start-up, so [`Metrics::record`] is
+//! one short per-scenario lock plus a few atomic adds, with no string formatting (except a
+//! status code's label, once per new code). [`Metrics::encode`] writes the per-scenario families
+//! straight to text, which keeps a 100-scenario scrape at about 2 ms.
+//!
+//! Exported families (names are a contract with dashboards and alert rules):
+//! `synthex_request_duration_seconds`, `synthex_request_latency_seconds`,
+//! `synthex_requests_total`, `synthex_request_failures_total`, `synthex_requests_skipped_total`,
+//! `synthex_in_flight_requests`, `synthex_request_phase_duration_seconds`,
+//! `synthex_tls_cert_expiry_timestamp_seconds`, `synthex_target_up`,
+//! `synthex_cache_requests_total`, `synthex_cache_hit_ratio`, `synthex_build_info`,
+//! `synthex_schedule_requests_per_second`, `synthex_objective_*`, and the standard `process_*`.
+
+mod collector;
+mod families;
+mod series;
+mod sink;
+mod state;
+pub mod status;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, UNIX_EPOCH};
+
+use prometheus::{Encoder, IntGauge, Registry, TextEncoder};
+use tokio::time::Instant;
+
+use self::collector::RequestCollector;
+use self::families::Families;
+use self::series::{Bounds, Labels};
+use self::sink::TextSink;
+use self::state::{TargetSlot, lock};
+use self::status::StatusSnapshot;
+use crate::outcome::Outcome;
+use crate::scenario::Config;
+
+/// Slots in each sliding window: a 5 m window ages out in 1 m steps, like the Go client's
+/// default summary age buckets.
+pub const WINDOW_SLOTS: usize = 5;
+
+/// `phase` label values, in the order the probe reports them.
+pub const PHASES: [&str; 4] = ["dns", "connect", "first_byte", "transfer"];
+
+/// Why a scheduled slot was not started: the `reason` label of `synthex_requests_skipped_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SkipReason {
+    /// `max_in_flight` requests of the target were already running.
+    InFlightCap,
+    /// The slot was missed by more than its period because the process stalled (suspended,
+    /// starved of CPU); sending a burst of catch-up requests would distort the target's load.
+    Late,
+}
+
+impl SkipReason {
+    /// The label value.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            SkipReason::InFlightCap => "in_flight_cap",
+            SkipReason::Late => "late",
+        }
+    }
+}
+
+/// Every synthex request metric plus the status page data, shared by the scheduler (writing)
+/// and the exporter (reading).
+pub struct Metrics {
+    registry: Registry,
+    families: Families,
+    targets: Arc<[TargetSlot]>,
+    bounds: Arc<Bounds>,
+    requests: Arc<RequestCollector>,
+    /// The global labels as text (`env="prod"`), for the families written without the registry.
+    global_labels: String,
+    /// Size of the last encoding, to allocate the next one in one go.
+    last_size: AtomicUsize,
+    source: PathBuf,
+    window: Duration,
+    /// Returned by [`Metrics::in_flight`] for an index that names no target, so a caller bug
+    /// costs a wrong gauge rather than a panic; never registered.
+    detached_in_flight: IntGauge,
+}
+
+impl Metrics {
+    /// Builds the registry with the config's global labels and pre-creates every series that
+    /// must start at zero (request durations, failures by reason, skips by reason, cache
+    /// results), so `rate()` and `increase()` work from the first scrape.
+    pub fn new(config: &Config) -> Result<Metrics, prometheus::Error> {
+        let labels: HashMap<String, String> = config
+            .global
+            .labels
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let registry = Registry::new_custom(None, (!labels.is_empty()).then_some(labels))?;
+        let families = Families::register(&registry)?;
+        families::register_constants(config, &registry)?;
+        let bounds = Arc::new(Bounds::new(&config.global.buckets));
+        let targets: Arc<[TargetSlot]> =
+            state::build(config, &families, &bounds, Instant::now()).into();
+        let requests = Arc::new(RequestCollector::new(
+            targets.clone(),
+            bounds.clone(),
+            config.global.quantiles.clone(),
+        )?);
+        registry.register(Box::new(SharedCollector(requests.clone())))?;
+        #[cfg(target_os = "linux")]
+        registry.register(Box::new(
+            prometheus::process_collector::ProcessCollector::for_self(),
+        ))?;
+        let global: Vec<(&str, &str)> = config
+            .global
+            .labels
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        Ok(Metrics {
+            registry,
+            families,
+            targets,
+            bounds,
+            requests,
+            global_labels: Labels::new(&global).text,
+            last_size: AtomicUsize::new(64 * 1024),
+            source: config.source.clone(),
+            window: config.global.quantile_window,
+            detached_in_flight: IntGauge::new("synthex_detached_in_flight", "unregistered")?,
+        })
+    }
+
+    /// The registry, for other collectors (resource sampler, stats poller) to register into.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// Records one finished request of `config.targets[target].scenarios[scenario]`.
+    /// Cheap and thread-safe: counters are atomics, the window is behind a per-scenario lock.
+    pub fn record(&self, target: usize, scenario: usize, outcome: &Outcome) {
+        let Some(t) = self.targets.get(target) else {
+            tracing::warn!(target_index = target, "metrics: record for unknown target");
+            return;
+        };
+        let Some(s) = t.scenarios.get(scenario) else {
+            tracing::warn!(target = %t.name, scenario_index = scenario, "metrics: record for unknown scenario");
+            return;
+        };
+        lock(&s.state).record(&self.bounds, outcome, Instant::now());
+        t.remember_failure(&s.name, outcome);
+        t.lazy
+            .up
+            .get_or_init(|| self.families.target_up.with_label_values(&[&t.name]))
+            .set(i64::from(outcome.is_success()));
+        if let Some(expiry) = outcome.cert_expiry
+            && let Ok(since_epoch) = expiry.duration_since(UNIX_EPOCH)
+        {
+            t.lazy
+                .cert_expiry
+                .get_or_init(|| self.families.cert_expiry.with_label_values(&[&t.name]))
+                .set(since_epoch.as_secs_f64());
+        }
+        t.has_result.store(true, Ordering::Relaxed);
+    }
+
+    /// Counts a scheduled slot of `config.targets[target]` that was not started.
+    pub fn record_skip(&self, target: usize, reason: SkipReason) {
+        if let Some(t) = self.targets.get(target) {
+            let index = match reason {
+                SkipReason::InFlightCap => 0,
+                SkipReason::Late => 1,
+            };
+            t.skipped[index].inc();
+        }
+    }
+
+    /// The in-flight gauge of `config.targets[target]`; the scheduler increments it when a
+    /// request starts and decrements it when it ends.
+    pub fn in_flight(&self, target: usize) -> &IntGauge {
+        self.targets
+            .get(target)
+            .map_or(&self.detached_in_flight, |t| &t.in_flight)
+    }
+
+    /// Everything in the registry, in the Prometheus text format 0.0.4. The per-scenario
+    /// families are written straight from their state; the rest goes through the registry.
+    pub fn encode(&self) -> Result<Vec<u8>, prometheus::Error> {
+        let others = collector::without_request_families(|| self.registry.gather());
+        let mut buffer = Vec::with_capacity(self.last_size.load(Ordering::Relaxed) + 4096);
+        TextEncoder::new().encode(&others, &mut buffer)?;
+        self.requests.walk(
+            &mut TextSink::new(&mut buffer, &self.global_labels),
+            Instant::now(),
+        );
+        self.last_size.store(buffer.len(), Ordering::Relaxed);
+        Ok(buffer)
+    }
+
+    /// Whether every target has at least one finished request: the daemon's readiness.
+    pub fn has_results(&self) -> bool {
+        self.targets
+            .iter()
+            .all(|t| t.has_result.load(Ordering::Relaxed))
+    }
+
+    /// A copy of what the status page shows, as of now.
+    pub fn status(&self) -> StatusSnapshot {
+        status::snapshot(
+            &self.targets,
+            self.source.clone(),
+            self.window,
+            Instant::now(),
+        )
+    }
+}
+
+/// Registers the request collector while [`Metrics`] keeps its own handle for the text path.
+struct SharedCollector(Arc<RequestCollector>);
+
+impl prometheus::core::Collector for SharedCollector {
+    fn desc(&self) -> Vec<&prometheus::core::Desc> {
+        self.0.desc()
+    }
+
+    fn collect(&self) -> Vec<prometheus::proto::MetricFamily> {
+        self.0.collect()
+    }
+}

@@ -1,0 +1,201 @@
+//! Per-target and per-scenario state: label sets built once at start-up (so recording never
+//! formats a label) and each scenario's counters, histograms, window and last result behind one
+//! mutex, so a record is one short uncontended lock and a scrape reads a consistent scenario.
+
+use std::collections::VecDeque;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use prometheus::{IntCounter, IntGauge};
+use tokio::time::Instant;
+
+use super::collector::CACHE_RESULTS;
+use super::families::{Families, LazyTargetSeries};
+use super::series::{Bounds, HistogramData, Labels};
+use super::status::{FailureRecord, LastResult};
+use super::{PHASES, SkipReason, WINDOW_SLOTS};
+use crate::outcome::{FailureReason, Outcome};
+use crate::scenario::{Config, Target};
+use crate::window::Window;
+
+/// Failures kept per target for the status page.
+pub(super) const RECENT_FAILURES: usize = 20;
+
+/// One target's handles and shared state.
+pub(super) struct TargetSlot {
+    pub(super) name: String,
+    /// Scheme, host and port of the base URL; never user info, path or query (may hold secrets).
+    pub(super) origin: String,
+    pub(super) rate: f64,
+    pub(super) scenarios: Vec<ScenarioSlot>,
+    /// Indexed in-flight cap, late.
+    pub(super) skipped: [IntCounter; 2],
+    pub(super) in_flight: IntGauge,
+    pub(super) lazy: LazyTargetSeries,
+    /// Newest last.
+    pub(super) failures: Mutex<VecDeque<FailureRecord>>,
+    pub(super) has_result: AtomicBool,
+    /// `target="…"`.
+    pub(super) labels: Labels,
+}
+
+/// One scenario's labels and state.
+pub(super) struct ScenarioSlot {
+    pub(super) name: String,
+    /// This scenario's share of the target rate, by weight.
+    pub(super) rate: f64,
+    /// `scenario="…",target="…"` (sorted by name, as the prometheus crate orders labels).
+    pub(super) labels: Labels,
+    pub(super) state: Mutex<ScenarioState>,
+}
+
+/// Requests of one status code.
+pub(super) struct CodeCount {
+    pub(super) code: u16,
+    /// The `code` label value, formatted once when the code first appears.
+    pub(super) label: String,
+    pub(super) count: u64,
+}
+
+/// What changes on every record of one scenario.
+pub(super) struct ScenarioState {
+    pub(super) window: Window,
+    /// Since start; its sum and count are also the summary's `_sum` and `_count`.
+    pub(super) duration: HistogramData,
+    /// Indexed like [`PHASES`]; `None` until the phase is first seen, so reused connections
+    /// export no empty dns/connect histograms.
+    pub(super) phases: [Option<HistogramData>; 4],
+    pub(super) codes: Vec<CodeCount>,
+    /// Indexed like [`FailureReason::ALL`].
+    pub(super) failures: [u64; 8],
+    /// Indexed like [`CACHE_RESULTS`].
+    pub(super) cache: [u64; 3],
+    pub(super) last: Option<LastResult>,
+}
+
+/// Locks a mutex even if a panicking thread poisoned it: the data are counters and samples,
+/// still meaningful, and metrics must keep flowing.
+pub(super) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Builds every target's state; the per-target counters are created (at zero) here.
+pub(super) fn build(
+    config: &Config,
+    families: &Families,
+    bounds: &Bounds,
+    now: Instant,
+) -> Vec<TargetSlot> {
+    let window = config.global.quantile_window;
+    config
+        .targets
+        .iter()
+        .map(|target| build_target(target, families, bounds, window, now))
+        .collect()
+}
+
+fn build_target(
+    target: &Target,
+    families: &Families,
+    bounds: &Bounds,
+    window: Duration,
+    now: Instant,
+) -> TargetSlot {
+    let name = target.name.as_str();
+    let total_weight: f64 = target.scenarios.iter().map(|s| f64::from(s.weight)).sum();
+    let scenarios = target
+        .scenarios
+        .iter()
+        .map(|scenario| ScenarioSlot {
+            name: scenario.name.clone(),
+            rate: target.rate.per_second * f64::from(scenario.weight) / total_weight.max(1.0),
+            labels: Labels::new(&[("scenario", &scenario.name), ("target", name)]),
+            state: Mutex::new(ScenarioState {
+                window: Window::new(window, WINDOW_SLOTS, now),
+                duration: HistogramData::new(bounds),
+                phases: Default::default(),
+                codes: Vec::new(),
+                failures: [0; 8],
+                cache: [0; 3],
+                last: None,
+            }),
+        })
+        .collect();
+    TargetSlot {
+        name: target.name.clone(),
+        origin: target.base_url.origin().ascii_serialization(),
+        rate: target.rate.per_second,
+        scenarios,
+        skipped: [SkipReason::InFlightCap, SkipReason::Late]
+            .map(|r| families.skipped.with_label_values(&[name, r.as_str()])),
+        in_flight: families.in_flight.with_label_values(&[name]),
+        lazy: LazyTargetSeries::default(),
+        failures: Mutex::new(VecDeque::with_capacity(RECENT_FAILURES)),
+        has_result: AtomicBool::new(false),
+        labels: Labels::new(&[("target", name)]),
+    }
+}
+
+impl ScenarioState {
+    /// Adds one outcome to every per-scenario series, the window and the last result.
+    pub(super) fn record(&mut self, bounds: &Bounds, outcome: &Outcome, now: Instant) {
+        self.duration.observe(bounds, outcome.latency.as_secs_f64());
+        for (phase, took) in outcome.phases.iter() {
+            if let Some(index) = PHASES.iter().position(|p| *p == phase) {
+                self.phases[index]
+                    .get_or_insert_with(|| HistogramData::new(bounds))
+                    .observe(bounds, took.as_secs_f64());
+            }
+        }
+        if let Some(failure) = &outcome.failure
+            && let Some(i) = FailureReason::ALL.iter().position(|r| *r == failure.reason)
+        {
+            self.failures[i] += 1;
+        }
+        if let Some(i) = CACHE_RESULTS.iter().position(|c| *c == outcome.cache) {
+            self.cache[i] += 1;
+        }
+        let code = outcome.status.unwrap_or(0);
+        // Kept sorted by code, so the exposition is stable from scrape to scrape.
+        let index = self.codes.partition_point(|c| c.code < code);
+        match self.codes.get_mut(index) {
+            Some(entry) if entry.code == code => entry.count += 1,
+            _ => self.codes.insert(
+                index,
+                CodeCount {
+                    code,
+                    label: code.to_string(),
+                    count: 1,
+                },
+            ),
+        }
+        self.window
+            .record(now, outcome.latency, outcome.is_success(), outcome.cache);
+        self.last = Some(LastResult {
+            finished_at: outcome.finished_at,
+            status: outcome.status,
+            failure: outcome.failure.clone(),
+            latency: outcome.latency,
+        });
+    }
+}
+
+impl TargetSlot {
+    /// Keeps the failure for the status page, dropping the oldest beyond [`RECENT_FAILURES`].
+    pub(super) fn remember_failure(&self, scenario: &str, outcome: &Outcome) {
+        let Some(failure) = &outcome.failure else {
+            return;
+        };
+        let mut ring = lock(&self.failures);
+        if ring.len() == RECENT_FAILURES {
+            ring.pop_front();
+        }
+        ring.push_back(FailureRecord {
+            at: outcome.finished_at,
+            scenario: scenario.to_string(),
+            reason: failure.reason,
+            message: failure.message.clone(),
+        });
+    }
+}

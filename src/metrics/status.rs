@@ -1,0 +1,131 @@
+//! A point-in-time copy of what the status page shows, taken under the metrics' locks and then
+//! rendered without them, so a slow page never holds up recording.
+
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, SystemTime};
+
+use tokio::time::Instant;
+
+use super::state::{TargetSlot, lock};
+use crate::outcome::{Failure, FailureReason};
+use crate::window::Counts;
+
+/// Quantiles shown on the status page, whatever the exported summary uses.
+pub const STATUS_QUANTILES: [f64; 3] = [0.5, 0.95, 0.99];
+
+/// The most recent result of one scenario.
+#[derive(Debug, Clone)]
+pub struct LastResult {
+    /// When the request finished (wall clock).
+    pub finished_at: SystemTime,
+    /// HTTP status, when a response head arrived.
+    pub status: Option<u16>,
+    /// Why it failed; `None` on success.
+    pub failure: Option<Failure>,
+    /// Latency from the scheduled start.
+    pub latency: Duration,
+}
+
+/// One remembered failure of a target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailureRecord {
+    /// When the request finished (wall clock).
+    pub at: SystemTime,
+    /// Scenario name.
+    pub scenario: String,
+    /// Failure class.
+    pub reason: FailureReason,
+    /// What happened, as the probe described it.
+    pub message: String,
+}
+
+/// Everything the status page shows.
+#[derive(Debug, Clone)]
+pub struct StatusSnapshot {
+    /// The config file the daemon runs.
+    pub source: PathBuf,
+    /// Length of the sliding window of quantiles and ratios.
+    pub window: Duration,
+    /// Targets in config order.
+    pub targets: Vec<TargetStatus>,
+}
+
+/// Status of one target.
+#[derive(Debug, Clone)]
+pub struct TargetStatus {
+    /// Target name.
+    pub name: String,
+    /// Scheme, host and port of the base URL (no credentials, path or query).
+    pub origin: String,
+    /// Configured requests per second over all scenarios.
+    pub rate_per_second: f64,
+    /// Whether any request of this target has finished yet.
+    pub has_result: bool,
+    /// Window counts summed over the scenarios.
+    pub counts: Counts,
+    /// Scenarios in config order.
+    pub scenarios: Vec<ScenarioStatus>,
+    /// The last failures, newest first.
+    pub recent_failures: Vec<FailureRecord>,
+}
+
+/// Status of one scenario.
+#[derive(Debug, Clone)]
+pub struct ScenarioStatus {
+    /// Scenario name.
+    pub name: String,
+    /// This scenario's share of the target rate, by weight.
+    pub rate_per_second: f64,
+    /// The most recent result, if any.
+    pub last: Option<LastResult>,
+    /// Window latencies at [`STATUS_QUANTILES`]; `None` with an empty window.
+    pub quantiles: [Option<Duration>; 3],
+    /// Window request, failure and cache counts.
+    pub counts: Counts,
+}
+
+/// Copies the status of every target as of `now`.
+pub(super) fn snapshot(
+    targets: &[TargetSlot],
+    source: PathBuf,
+    window: Duration,
+    now: Instant,
+) -> StatusSnapshot {
+    let targets = targets
+        .iter()
+        .map(|target| {
+            let scenarios: Vec<ScenarioStatus> = target
+                .scenarios
+                .iter()
+                .map(|scenario| {
+                    let mut state = lock(&scenario.state);
+                    let q = state.window.quantiles(now, &STATUS_QUANTILES);
+                    ScenarioStatus {
+                        name: scenario.name.clone(),
+                        rate_per_second: scenario.rate,
+                        last: state.last.clone(),
+                        quantiles: [q[0], q[1], q[2]],
+                        counts: state.window.counts(now),
+                    }
+                })
+                .collect();
+            let mut counts = Counts::default();
+            scenarios.iter().for_each(|s| counts.add(&s.counts));
+            TargetStatus {
+                name: target.name.clone(),
+                origin: target.origin.clone(),
+                rate_per_second: target.rate,
+                has_result: target.has_result.load(Ordering::Relaxed),
+                counts,
+                scenarios,
+                recent_failures: lock(&target.failures).iter().rev().cloned().collect(),
+            }
+        })
+        .collect();
+    StatusSnapshot {
+        source,
+        window,
+        targets,
+    }
+}

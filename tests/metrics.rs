@@ -1,0 +1,435 @@
+//! The metrics layer against its contract: exact names and labels, pre-created series, windowed
+//! quantiles accurate to 1% against an exact sort, ageing out of old samples, cache ratio, and
+//! `promtool check metrics` on the encoded text.
+
+#[path = "metrics/support.rs"]
+mod support;
+#[path = "metrics/window.rs"]
+mod window;
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use synthex::metrics::{Metrics, SkipReason};
+use synthex::outcome::{CacheResult, FailureReason, Outcome, Phases};
+use synthex::scenario::Objectives;
+
+use support::*;
+
+// ---------------------------------------------------------------------------------------------
+// Counters, gauges and pre-created series
+
+#[test]
+fn zero_series_exist_before_the_first_request() {
+    let metrics = Metrics::new(&api_config()).unwrap();
+    for scenario in ["read", "write"] {
+        for reason in FailureReason::ALL {
+            let labels = [
+                ("target", "api"),
+                ("scenario", scenario),
+                ("reason", reason.as_str()),
+            ];
+            assert_eq!(
+                value(&metrics, "synthex_request_failures_total", &labels),
+                Some(0.0),
+                "{scenario}/{reason}"
+            );
+        }
+        for result in ["hit", "miss", "unknown"] {
+            let labels = [
+                ("target", "api"),
+                ("scenario", scenario),
+                ("result", result),
+            ];
+            assert_eq!(
+                value(&metrics, "synthex_cache_requests_total", &labels),
+                Some(0.0)
+            );
+        }
+    }
+    for reason in ["in_flight_cap", "late"] {
+        let labels = [("target", "api"), ("reason", reason)];
+        assert_eq!(
+            value(&metrics, "synthex_requests_skipped_total", &labels),
+            Some(0.0)
+        );
+    }
+    let text = encoded(&metrics);
+    assert!(
+        text.contains(
+            "synthex_request_duration_seconds_count{scenario=\"read\",target=\"api\"} 0\n"
+        )
+    );
+    assert!(text.contains("synthex_in_flight_requests{target=\"api\"} 0\n"));
+    // Nothing observed yet, so no claims: no up, no expiry, no cache ratio, no phases.
+    for absent in [
+        "synthex_target_up",
+        "synthex_tls_cert_expiry_timestamp_seconds",
+        "synthex_cache_hit_ratio",
+        "synthex_request_phase_duration_seconds",
+        "synthex_requests_total",
+    ] {
+        assert!(
+            !text.contains(&format!("{absent}{{")),
+            "{absent} present early"
+        );
+    }
+    assert!(!metrics.has_results());
+}
+
+#[test]
+fn requests_are_counted_by_code_and_failures_by_reason() {
+    let metrics = Metrics::new(&api_config()).unwrap();
+    for _ in 0..3 {
+        metrics.record(0, 0, &ok(Duration::from_millis(5)));
+    }
+    for _ in 0..2 {
+        metrics.record(
+            0,
+            0,
+            &failed(Some(503), FailureReason::HttpStatus, "got 503"),
+        );
+    }
+    metrics.record(
+        0,
+        0,
+        &failed(None, FailureReason::Timeout, "timed out after 5s"),
+    );
+    let read =
+        |extra: (&'static str, &'static str)| [("target", "api"), ("scenario", "read"), extra];
+    let requests = |code| value(&metrics, "synthex_requests_total", &read(("code", code)));
+    assert_eq!(requests("200"), Some(3.0));
+    assert_eq!(requests("503"), Some(2.0));
+    assert_eq!(requests("0"), Some(1.0));
+    let failures = |reason| {
+        value(
+            &metrics,
+            "synthex_request_failures_total",
+            &read(("reason", reason)),
+        )
+    };
+    assert_eq!(failures("http_status"), Some(2.0));
+    assert_eq!(failures("timeout"), Some(1.0));
+    assert_eq!(failures("connect"), Some(0.0));
+    assert_eq!(
+        value(&metrics, "synthex_target_up", &[("target", "api")]),
+        Some(0.0)
+    );
+    metrics.record(0, 1, &ok(Duration::from_millis(5)));
+    assert_eq!(
+        value(&metrics, "synthex_target_up", &[("target", "api")]),
+        Some(1.0)
+    );
+    let histogram = family(&metrics, "synthex_request_duration_seconds").unwrap();
+    let read_series = histogram
+        .get_metric()
+        .iter()
+        .find(|m| has_labels(m, &[("scenario", "read")]))
+        .unwrap();
+    assert_eq!(read_series.get_histogram().get_sample_count(), 6);
+
+    metrics.record_skip(0, SkipReason::InFlightCap);
+    metrics.record_skip(0, SkipReason::InFlightCap);
+    metrics.record_skip(0, SkipReason::Late);
+    let skipped = |reason| {
+        value(
+            &metrics,
+            "synthex_requests_skipped_total",
+            &[("target", "api"), ("reason", reason)],
+        )
+    };
+    assert_eq!(skipped("in_flight_cap"), Some(2.0));
+    assert_eq!(skipped("late"), Some(1.0));
+    metrics.in_flight(0).inc();
+    metrics.in_flight(0).inc();
+    metrics.in_flight(0).dec();
+    assert_eq!(
+        value(&metrics, "synthex_in_flight_requests", &[("target", "api")]),
+        Some(1.0)
+    );
+    // Out-of-range indices are ignored, not a panic.
+    metrics.record(7, 0, &ok(Duration::from_millis(1)));
+    metrics.record(0, 9, &ok(Duration::from_millis(1)));
+    metrics.record_skip(3, SkipReason::Late);
+    metrics.in_flight(3).inc();
+}
+
+#[test]
+fn cache_hit_ratio_covers_classified_responses_of_all_scenarios() {
+    let cfg = config(vec![
+        target("cdn", 1.0, vec![scenario("a", 1), scenario("b", 1)]),
+        target("nocache", 1.0, vec![scenario("x", 1)]),
+    ]);
+    let metrics = Metrics::new(&cfg).unwrap();
+    metrics.record(0, 0, &cached(CacheResult::Hit));
+    metrics.record(0, 0, &cached(CacheResult::Hit));
+    metrics.record(0, 1, &cached(CacheResult::Hit));
+    metrics.record(0, 1, &cached(CacheResult::Miss));
+    for _ in 0..5 {
+        metrics.record(0, 1, &cached(CacheResult::Unknown));
+        metrics.record(1, 0, &cached(CacheResult::Unknown));
+    }
+    assert_eq!(
+        value(&metrics, "synthex_cache_hit_ratio", &[("target", "cdn")]),
+        Some(0.75)
+    );
+    assert_eq!(
+        value(
+            &metrics,
+            "synthex_cache_hit_ratio",
+            &[("target", "nocache")]
+        ),
+        None
+    );
+    let cache = |scenario, result| {
+        value(
+            &metrics,
+            "synthex_cache_requests_total",
+            &[
+                ("target", "cdn"),
+                ("scenario", scenario),
+                ("result", result),
+            ],
+        )
+    };
+    assert_eq!(cache("a", "hit"), Some(2.0));
+    assert_eq!(cache("b", "miss"), Some(1.0));
+    assert_eq!(cache("b", "unknown"), Some(5.0));
+    assert!(metrics.has_results());
+}
+
+#[test]
+fn phases_cert_expiry_and_config_gauges_are_exported() {
+    let mut cfg = api_config();
+    cfg.targets[0].objectives = Objectives {
+        latency: vec![
+            (0.95, Duration::from_millis(50)),
+            (0.99, Duration::from_millis(200)),
+        ],
+        error_ratio: Some(0.01),
+        availability: Some(0.999),
+        cache_hit_ratio: Some(0.8),
+    };
+    let metrics = Metrics::new(&cfg).unwrap();
+    let expiry = UNIX_EPOCH + Duration::from_secs(1_900_000_000);
+    let outcome = Outcome {
+        phases: Phases {
+            dns: Some(Duration::from_micros(300)),
+            connect: Some(Duration::from_millis(2)),
+            first_byte: Some(Duration::from_millis(15)),
+            transfer: None,
+        },
+        cert_expiry: Some(expiry),
+        ..ok(Duration::from_millis(18))
+    };
+    metrics.record(0, 0, &outcome);
+    let phases = family(&metrics, "synthex_request_phase_duration_seconds").unwrap();
+    let mut seen: Vec<&str> = phases
+        .get_metric()
+        .iter()
+        .flat_map(|m| {
+            m.get_label()
+                .iter()
+                .filter(|l| l.name() == "phase")
+                .map(|l| l.value())
+        })
+        .collect();
+    seen.sort();
+    assert_eq!(seen, ["connect", "dns", "first_byte"]);
+    let t = [("target", "api")];
+    assert_eq!(
+        value(&metrics, "synthex_tls_cert_expiry_timestamp_seconds", &t),
+        Some(1_900_000_000.0)
+    );
+    assert_eq!(
+        value(&metrics, "synthex_schedule_requests_per_second", &t),
+        Some(2.0)
+    );
+    assert_eq!(
+        value(
+            &metrics,
+            "synthex_objective_latency_seconds",
+            &[("target", "api"), ("slo_quantile", "0.95")]
+        ),
+        Some(0.05)
+    );
+    assert_eq!(
+        value(&metrics, "synthex_objective_error_ratio", &t),
+        Some(0.01)
+    );
+    assert_eq!(
+        value(&metrics, "synthex_objective_availability_ratio", &t),
+        Some(0.999)
+    );
+    assert_eq!(
+        value(&metrics, "synthex_objective_cache_hit_ratio", &t),
+        Some(0.8)
+    );
+    let build = family(&metrics, "synthex_build_info").unwrap();
+    let labels: BTreeMap<&str, &str> = build.get_metric()[0]
+        .get_label()
+        .iter()
+        .map(|l| (l.name(), l.value()))
+        .collect();
+    assert_eq!(labels.len(), 2);
+    assert_eq!(labels["version"], env!("CARGO_PKG_VERSION"));
+    assert!(!labels["revision"].is_empty());
+    assert_eq!(build.get_metric()[0].get_gauge().get_value(), 1.0);
+}
+
+#[test]
+fn status_keeps_last_result_per_scenario_and_twenty_newest_failures() {
+    let metrics = Metrics::new(&api_config()).unwrap();
+    for i in 0..25 {
+        metrics.record(
+            0,
+            1,
+            &failed(Some(500), FailureReason::HttpStatus, &format!("fail {i}")),
+        );
+    }
+    metrics.record(0, 0, &ok(Duration::from_millis(7)));
+    let status = metrics.status();
+    let api = &status.targets[0];
+    assert_eq!(
+        api.origin, "http://127.0.0.1:8080",
+        "no credentials, path or query"
+    );
+    assert_eq!(api.rate_per_second, 2.0);
+    assert_eq!(api.scenarios[0].rate_per_second, 1.5);
+    assert_eq!(api.scenarios[1].rate_per_second, 0.5);
+    let last_read = api.scenarios[0].last.as_ref().unwrap();
+    assert_eq!(
+        (last_read.status, last_read.failure.is_none()),
+        (Some(200), true)
+    );
+    assert_eq!(last_read.latency, Duration::from_millis(7));
+    let last_write = api.scenarios[1].last.as_ref().unwrap();
+    assert_eq!(last_write.failure.as_ref().unwrap().message, "fail 24");
+    assert_eq!(api.recent_failures.len(), 20);
+    assert_eq!(api.recent_failures[0].message, "fail 24");
+    assert_eq!(api.recent_failures[19].message, "fail 5");
+    assert_eq!(api.recent_failures[0].scenario, "write");
+    assert_eq!(api.recent_failures[0].reason, FailureReason::HttpStatus);
+    assert_eq!(api.counts.requests, 26);
+    assert_eq!(api.counts.error_ratio(), Some(25.0 / 26.0));
+}
+
+// ---------------------------------------------------------------------------------------------
+// promtool
+
+#[test]
+fn encoded_metrics_pass_promtool_check_metrics() {
+    let promtool = "/usr/bin/promtool";
+    assert!(
+        std::path::Path::new(promtool).exists(),
+        "{promtool} is missing: install the Debian package `prometheus` (apt-get install prometheus)"
+    );
+    let mut cfg = api_config();
+    cfg.global.labels.insert("env".into(), "test".into());
+    cfg.targets[0].objectives.latency = vec![(0.95, Duration::from_millis(50))];
+    cfg.targets[0].objectives.error_ratio = Some(0.01);
+    // A scenario without results exports NaN quantiles and zero counters: promtool must accept that.
+    cfg.targets[0].scenarios.push(scenario("idle", 1));
+    let metrics = Metrics::new(&cfg).unwrap();
+    let full = Outcome {
+        phases: Phases {
+            dns: Some(Duration::from_micros(200)),
+            connect: Some(Duration::from_millis(1)),
+            first_byte: Some(Duration::from_millis(9)),
+            transfer: Some(Duration::from_micros(400)),
+        },
+        cert_expiry: Some(SystemTime::now() + Duration::from_secs(86_400 * 30)),
+        cache: CacheResult::Hit,
+        ..ok(Duration::from_millis(11))
+    };
+    metrics.record(0, 0, &full);
+    metrics.record(
+        0,
+        1,
+        &failed(
+            Some(404),
+            FailureReason::HttpStatus,
+            "expected 2xx, got 404",
+        ),
+    );
+    metrics.record_skip(0, SkipReason::Late);
+    let text = encoded(&metrics);
+    assert!(text.contains(r#"scenario="idle",target="api",env="test",quantile="0.5"} NaN"#));
+
+    let mut child = Command::new(promtool)
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "promtool check metrics failed:\nstdout: {}\nstderr: {}\n---\n{text}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn fast_text_path_matches_the_registry_and_text_encoder() {
+    let mut cfg = api_config();
+    cfg.global.labels.insert("env".into(), "prod".into());
+    cfg.targets
+        .push(target("other", 0.5, vec![scenario("only", 1)]));
+    let metrics = Metrics::new(&cfg).unwrap();
+    let full = Outcome {
+        phases: Phases {
+            dns: Some(Duration::from_micros(200)),
+            connect: Some(Duration::from_millis(1)),
+            first_byte: Some(Duration::from_millis(30)),
+            transfer: Some(Duration::from_millis(3)),
+        },
+        cache: CacheResult::Miss,
+        ..ok(Duration::from_millis(35))
+    };
+    metrics.record(0, 0, &full);
+    metrics.record(0, 0, &cached(CacheResult::Hit));
+    metrics.record(
+        0,
+        1,
+        &failed(None, FailureReason::Connect, "connection refused"),
+    );
+    metrics.record(
+        1,
+        0,
+        &failed(Some(500), FailureReason::HttpStatus, "got 500"),
+    );
+    metrics.record_skip(1, SkipReason::InFlightCap);
+    // The process collector's values move between two calls; everything else must be identical.
+    let lines = |text: &str| {
+        let mut lines: Vec<String> = text
+            .lines()
+            .filter(|l| !l.contains("process_"))
+            .map(String::from)
+            .collect();
+        lines.sort();
+        lines
+    };
+    let fast = encoded(&metrics);
+    let slow = prometheus::TextEncoder::new()
+        .encode_to_string(&metrics.registry().gather())
+        .unwrap();
+    assert_eq!(lines(&fast), lines(&slow));
+    assert!(fast.contains(
+        "synthex_request_phase_duration_seconds_bucket{phase=\"first_byte\",scenario=\"read\",target=\"api\",env=\"prod\",le=\"0.05\"} 1\n"
+    ), "{fast}");
+    // Each family appears once, with its HELP and TYPE right before its samples.
+    for family in ["synthex_request_duration_seconds", "synthex_requests_total"] {
+        assert_eq!(fast.matches(&format!("# TYPE {family} ")).count(), 1);
+    }
+}
