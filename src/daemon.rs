@@ -72,15 +72,17 @@ pub async fn run(
     let server = tokio::spawn(exporter::serve(listener, state, serve_stop.clone()));
 
     background.spawn(sampler.run(schedule_stop.clone()));
-    for target in &config.targets {
+    for runner in &runners {
+        let target = &config.targets[runner.index];
         if let Some(endpoint) = &target.stats {
-            let (stats, name, endpoint, stop) = (
+            let (stats, runner, name, endpoint, stop) = (
                 Arc::clone(&stats),
+                Arc::clone(runner),
                 target.name.clone(),
                 endpoint.clone(),
                 schedule_stop.clone(),
             );
-            background.spawn(async move { stats.run(&name, &endpoint, stop).await });
+            background.spawn(async move { stats.run(&name, &endpoint, &runner.probe, stop).await });
         }
     }
     for runner in runners {

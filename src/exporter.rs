@@ -9,38 +9,21 @@
 //! `HEAD` works wherever `GET` does; any other method gets 405 with an `Allow` header, any other
 //! path 404. Shutdown stops accepting, lets requests in progress finish, then returns.
 
-use std::convert::Infallible;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
-use bytes::Bytes;
-use http::header::{ALLOW, CACHE_CONTROL, CONTENT_TYPE};
+use http::header::{ALLOW, CACHE_CONTROL};
 use http::{HeaderValue, Method, Request, Response, StatusCode};
-use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::http_server::{self, Body, body, text};
 use crate::metrics::Metrics;
 use crate::status_page;
 
 /// Content-Type of `/metrics`: Prometheus 3 fails a scrape without a known one.
 pub const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
-
-/// A client that has not sent its request head by then is dropped, so idle or slow connections
-/// cannot pile up.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Longest wait for requests in progress at shutdown; a scrape never takes that long.
-const DRAIN_LIMIT: Duration = Duration::from_secs(5);
-
-/// Pause after a failed `accept` (e.g. out of file descriptors) so the loop does not spin.
-const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 /// What the handlers read.
 pub struct AppState {
@@ -58,47 +41,11 @@ pub async fn serve(
     state: Arc<AppState>,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    let graceful = GracefulShutdown::new();
-    let mut builder = http1::Builder::new();
-    builder
-        .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT);
-    loop {
-        let accepted = tokio::select! {
-            _ = shutdown.cancelled() => break,
-            accepted = listener.accept() => accepted,
-        };
-        let stream = match accepted {
-            Ok((stream, _peer)) => stream,
-            Err(error) => {
-                tracing::warn!(%error, "exporter: accept failed");
-                tokio::time::sleep(ACCEPT_BACKOFF).await;
-                continue;
-            }
-        };
-        let state = state.clone();
-        let service = service_fn(move |request| {
-            let state = state.clone();
-            async move { Ok::<_, Infallible>(handle(&request, &state)) }
-        });
-        let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
-        tokio::spawn(async move {
-            if let Err(error) = connection.await {
-                tracing::debug!(%error, "exporter: connection ended with an error");
-            }
-        });
-    }
-    drop(listener);
-    if tokio::time::timeout(DRAIN_LIMIT, graceful.shutdown())
-        .await
-        .is_err()
-    {
-        tracing::warn!(
-            limit = ?DRAIN_LIMIT,
-            "exporter: gave up waiting for open connections at shutdown"
-        );
-    }
-    Ok(())
+    http_server::serve("exporter", listener, shutdown, move |request| {
+        let response = handle(&request, &state);
+        async move { response }
+    })
+    .await
 }
 
 /// The endpoints, for routing and the 405 answer.
@@ -109,7 +56,7 @@ enum Endpoint {
     Ready,
 }
 
-fn handle(request: &Request<Incoming>, state: &AppState) -> Response<Full<Bytes>> {
+fn handle(request: &Request<Incoming>, state: &AppState) -> Response<Body> {
     let endpoint = match request.uri().path() {
         "/metrics" => Endpoint::Metrics,
         "/" => Endpoint::Status,
@@ -144,7 +91,7 @@ fn handle(request: &Request<Incoming>, state: &AppState) -> Response<Full<Bytes>
     }
 }
 
-fn metrics(metrics: &Metrics) -> Response<Full<Bytes>> {
+fn metrics(metrics: &Metrics) -> Response<Body> {
     match metrics.encode() {
         Ok(encoded) => body(StatusCode::OK, METRICS_CONTENT_TYPE, encoded.into()),
         Err(error) => {
@@ -155,21 +102,4 @@ fn metrics(metrics: &Metrics) -> Response<Full<Bytes>> {
             )
         }
     }
-}
-
-fn text(status: StatusCode, message: &str) -> Response<Full<Bytes>> {
-    body(
-        status,
-        "text/plain; charset=utf-8",
-        Bytes::copy_from_slice(message.as_bytes()),
-    )
-}
-
-fn body(status: StatusCode, content_type: &'static str, content: Bytes) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(content));
-    *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
-    response
 }

@@ -11,6 +11,7 @@
 //! - [`metrics`]: the Prometheus registry and every synthex metric, including windowed quantiles.
 //! - [`window`]: the sliding window of HDR histograms behind the summary and the status page.
 //! - [`exporter`]: the hyper server for `/metrics`, `/`, `/-/healthy` and `/-/ready`.
+//! - [`http_server`]: the hardened accept loop both built-in HTTP services run on.
 //! - [`status_page`]: the human-readable status page served at `/`.
 //! - [`sampler`]: host and watched-process resource gauges from sysinfo.
 //! - [`stats_poller`]: gauges from the target's own JSON stats endpoint.
@@ -27,6 +28,7 @@ pub mod daemon;
 pub mod demo;
 pub mod demo_target;
 pub mod exporter;
+pub mod http_server;
 pub mod logging;
 pub mod metrics;
 pub mod outcome;

@@ -145,7 +145,11 @@ impl WeightedPick {
         if total == 0 {
             return 0;
         }
-        let x = rng.random_range(0..total);
+        self.index_of(rng.random_range(0..total))
+    }
+
+    /// The scenario whose weight range holds `x` (`0 ≤ x < total`).
+    fn index_of(&self, x: u64) -> usize {
         self.cumulative.partition_point(|&c| c <= x)
     }
 }
@@ -352,8 +356,8 @@ mod tests {
     fn weighted_pick_maps_ranges_to_indices() {
         let p = WeightedPick::new(&[2, 1]);
         assert_eq!(p.cumulative, vec![2, 3]);
-        assert_eq!(p.cumulative.partition_point(|&c| c <= 0), 0);
-        assert_eq!(p.cumulative.partition_point(|&c| c <= 1), 0);
-        assert_eq!(p.cumulative.partition_point(|&c| c <= 2), 1);
+        assert_eq!(p.index_of(0), 0);
+        assert_eq!(p.index_of(1), 0);
+        assert_eq!(p.index_of(2), 1);
     }
 }

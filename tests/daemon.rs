@@ -16,7 +16,9 @@ use synthex::{config, daemon};
 /// A server that misbehaves according to the request path.
 async fn hostile_server(listener: TcpListener) {
     loop {
-        let Ok((stream, _)) = listener.accept().await else { return };
+        let Ok((stream, _)) = listener.accept().await else {
+            return;
+        };
         tokio::spawn(misbehave(stream));
     }
 }
@@ -38,12 +40,16 @@ async fn misbehave(mut stream: TcpStream) {
         }
         "/hang" => tokio::time::sleep(Duration::from_secs(30)).await,
         "/reset" => {
-            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\npartial").await;
-            let _ = stream.set_linger(Some(Duration::ZERO));
+            let _ = stream
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\npartial")
+                .await;
+            let _ = stream.set_zero_linger();
         }
         _ => {
             // A body far beyond the cap, streamed until the client stops reading.
-            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 104857600\r\n\r\n").await;
+            let _ = stream
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 104857600\r\n\r\n")
+                .await;
             let chunk = vec![b'x'; 64 * 1024];
             for _ in 0..1600 {
                 if stream.write_all(&chunk).await.is_err() {
@@ -92,12 +98,17 @@ async fn hostile_target_fails_with_the_right_reasons_while_the_rest_keeps_going(
     let good_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let good_port = good_listener.local_addr().unwrap().port();
     let stop_target = CancellationToken::new();
-    tokio::spawn(demo_target::serve(good_listener, Arc::new(DemoTarget::new()), stop_target.clone()));
+    tokio::spawn(demo_target::serve(
+        good_listener,
+        Arc::new(DemoTarget::new()),
+        stop_target.clone(),
+    ));
     let bad_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let bad_port = bad_listener.local_addr().unwrap().port();
     tokio::spawn(hostile_server(bad_listener));
 
-    let config = config::load_str(&config_text(good_port, bad_port), Path::new("test.yml")).unwrap();
+    let config =
+        config::load_str(&config_text(good_port, bad_port), Path::new("test.yml")).unwrap();
     let web = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let web_addr = web.local_addr().unwrap();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -111,7 +122,12 @@ async fn hostile_target_fails_with_the_right_reasons_while_the_rest_keeps_going(
     // /metrics answers throughout, however the bad target behaves.
     let mut text = String::new();
     while started.elapsed() < Duration::from_secs(8) {
-        let response = client.get(&metrics_url).timeout(Duration::from_secs(2)).send().await.unwrap();
+        let response = client
+            .get(&metrics_url)
+            .timeout(Duration::from_secs(2))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status(), 200);
         text = response.text().await.unwrap();
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -120,18 +136,46 @@ async fn hostile_target_fails_with_the_right_reasons_while_the_rest_keeps_going(
 
     let good = sum(&text, "synthex_requests_total", &["target=\"good\""]);
     let expected = 20.0 * elapsed;
-    assert!(good >= expected * 0.85 && good <= expected * 1.05, "good target: {good} requests in {elapsed:.1}s");
-    assert_eq!(sum(&text, "synthex_request_failures_total", &["target=\"good\""]), 0.0);
+    assert!(
+        good >= expected * 0.85 && good <= expected * 1.05,
+        "good target: {good} requests in {elapsed:.1}s"
+    );
+    assert_eq!(
+        sum(
+            &text,
+            "synthex_request_failures_total",
+            &["target=\"good\""]
+        ),
+        0.0
+    );
 
-    for (scenario, reason) in [("garbage", "other"), ("hang", "timeout"), ("reset", "body"), ("huge", "body")] {
+    for (scenario, reason) in [
+        ("garbage", "other"),
+        ("hang", "timeout"),
+        ("reset", "body"),
+        ("huge", "body"),
+    ] {
         let s = format!("scenario=\"{scenario}\"");
-        let failed = sum(&text, "synthex_request_failures_total", &[&s, &format!("reason=\"{reason}\"")]);
+        let failed = sum(
+            &text,
+            "synthex_request_failures_total",
+            &[&s, &format!("reason=\"{reason}\"")],
+        );
         let all = sum(&text, "synthex_request_failures_total", &[&s]);
-        assert!(failed > 0.0, "{scenario} never failed with reason {reason}:\n{text}");
+        assert!(
+            failed > 0.0,
+            "{scenario} never failed with reason {reason}:\n{text}"
+        );
         assert_eq!(failed, all, "{scenario} failed with other reasons too");
     }
     // A hanging target fills the in-flight cap: slots are skipped and counted, never queued.
-    assert!(sum(&text, "synthex_requests_skipped_total", &["target=\"bad\"", "reason=\"in_flight_cap\""]) > 0.0);
+    assert!(
+        sum(
+            &text,
+            "synthex_requests_skipped_total",
+            &["target=\"bad\"", "reason=\"in_flight_cap\""]
+        ) > 0.0
+    );
     assert!(sum(&text, "synthex_in_flight_requests", &["target=\"bad\""]) <= 2.0);
     assert_eq!(sum(&text, "synthex_target_up", &["target=\"good\""]), 1.0);
     assert_eq!(sum(&text, "synthex_target_up", &["target=\"bad\""]), 0.0);
@@ -139,6 +183,9 @@ async fn hostile_target_fails_with_the_right_reasons_while_the_rest_keeps_going(
     // Shutdown drains within the grace period and returns Ok.
     stop_tx.send(()).unwrap();
     let finished = tokio::time::timeout(Duration::from_secs(10), daemon).await;
-    finished.expect("daemon stops within the grace period").unwrap().unwrap();
+    finished
+        .expect("daemon stops within the grace period")
+        .unwrap()
+        .unwrap();
     stop_target.cancel();
 }

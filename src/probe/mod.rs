@@ -24,6 +24,7 @@ use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue};
+use reqwest::Url;
 use thiserror::Error;
 use tokio::time::Instant;
 
@@ -170,6 +171,24 @@ impl Probe {
             body_bytes: exchange.body_bytes,
             cert_expiry: self.cert_expiry.get(),
             finished_at: SystemTime::now(),
+        }
+    }
+
+    /// GETs `url` with this target's client and base headers (credentials, marker, TLS
+    /// settings, proxy), reading at most `max_body_bytes`: for side requests such as the
+    /// target's stats endpoint, which must reach the service exactly as the probes do.
+    pub async fn fetch(&self, url: Url) -> Result<(u16, Vec<u8>), Failure> {
+        let mut request = reqwest::Request::new(http::Method::GET, url);
+        *request.headers_mut() = self.endpoint.headers.clone();
+        let response = self
+            .client
+            .execute(request)
+            .await
+            .map_err(|error| classify::failure(error, Stage::Head, self.timeout))?;
+        let status = response.status().as_u16();
+        match self.read_body(response).await {
+            (body, _, None) => Ok((status, body)),
+            (_, _, Some(failure)) => Err(failure),
         }
     }
 
