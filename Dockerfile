@@ -1,0 +1,31 @@
+# syntax=docker/dockerfile:1
+# synthex container image: a Rust builder stage and a small distroless runtime stage.
+#
+#   docker build -t synthex:0.1.0 .
+#   docker run --rm -p 9577:9577 -v "$PWD/config/demo.yml:/etc/synthex/synthex.yml:ro" synthex:0.1.0
+#
+# The runtime image has no shell, curl or wget, so a container healthcheck cannot run inside it;
+# probe /-/healthy and /-/ready from outside (Kubernetes probes, Prometheus `up`).
+
+FROM rust:1.95-bookworm AS builder
+WORKDIR /src
+COPY Cargo.toml Cargo.lock build.rs ./
+COPY benches benches
+COPY config config
+COPY src src
+# build.rs embeds `git rev-parse HEAD` as the revision of synthex_build_info and --version;
+# .git is therefore part of the build context (see .dockerignore) and only of this stage.
+COPY .git .git
+RUN --mount=type=cache,target=/usr/local/cargo/registry \
+    --mount=type=cache,target=/src/target \
+    cargo build --release --locked \
+    && install -D -m 0755 target/release/synthex /out/synthex
+
+# cc-debian12: glibc, libgcc and CA certificates (for HTTPS targets), same Debian as the builder.
+FROM gcr.io/distroless/cc-debian12:nonroot
+COPY --from=builder /out/synthex /usr/local/bin/synthex
+# The distroless "nonroot" user (uid 65532); never root.
+USER 65532:65532
+EXPOSE 9577
+ENTRYPOINT ["/usr/local/bin/synthex"]
+CMD ["run", "--config.file=/etc/synthex/synthex.yml"]
