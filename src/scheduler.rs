@@ -47,7 +47,8 @@ impl Plan {
 
 /// What the schedule drives: starting a request for a slot, and counting a skipped slot.
 pub trait Dispatch: Send + Sync + 'static {
-    /// Runs one request of scenario `scenario` that was due at `due`. The returned future is
+    /// Runs one request of scenario `scenario` whose latency runs from `due` (the slot's due
+    /// time, or its actual start when the timer fired only slightly late). The returned future is
     /// spawned; the in-flight permit is held until it completes.
     fn dispatch(
         self: &Arc<Self>,
@@ -89,7 +90,7 @@ pub async fn run<D: Dispatch, R: Rng + Send>(
             continue;
         };
         let scenario = picker.pick(&mut rng);
-        let work = dispatch.dispatch(scenario, due);
+        let work = dispatch.dispatch(scenario, measured_start(due, Instant::now()));
         tracker.spawn(hold_permit(work, permit));
     }
 }
@@ -97,6 +98,23 @@ pub async fn run<D: Dispatch, R: Rng + Send>(
 async fn hold_permit(work: impl Future<Output = ()>, permit: OwnedSemaphorePermit) {
     work.await;
     drop(permit);
+}
+
+/// How late a timer may fire without the process being stalled: tokio's timer has a 1 ms
+/// resolution and the OS adds its wake-up latency on top.
+const TIMER_SLACK: Duration = Duration::from_millis(2);
+
+/// Where a request's latency starts. A slot that starts within [`TIMER_SLACK`] of its due time
+/// is measured from its actual start, so the prober's own timer resolution never inflates the
+/// numbers (it would add about a millisecond to every request). A later start means synthex
+/// itself was held up, and then latency runs from the due time, so the stall shows in the
+/// numbers instead of hiding (coordinated omission).
+fn measured_start(due: Instant, started: Instant) -> Instant {
+    if started.saturating_duration_since(due) <= TIMER_SLACK {
+        started.max(due)
+    } else {
+        due
+    }
 }
 
 /// Due time of `slot`: on the fixed grid, shifted by up to ±jitter/2 of a period. The shift does
@@ -350,6 +368,16 @@ mod tests {
         let before = rec.started.lock().unwrap().len();
         tokio::time::sleep(Duration::from_secs(5)).await;
         assert_eq!(rec.started.lock().unwrap().len(), before);
+    }
+
+    #[test]
+    fn latency_starts_at_the_due_time_only_when_the_start_was_held_up() {
+        let due = Instant::now();
+        let timer_late = due + Duration::from_micros(1_500);
+        assert_eq!(measured_start(due, timer_late), timer_late);
+        assert_eq!(measured_start(due, due), due);
+        let stalled = due + Duration::from_millis(30);
+        assert_eq!(measured_start(due, stalled), due);
     }
 
     #[test]

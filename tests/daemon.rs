@@ -116,6 +116,8 @@ async fn hostile_target_fails_with_the_right_reasons_while_the_rest_keeps_going(
         let _ = stop_rx.await;
     }));
 
+    // reqwest is built without a bundled crypto provider; plain HTTP still needs one installed.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
     let metrics_url = format!("http://{web_addr}/metrics");
     let started = Instant::now();
