@@ -191,7 +191,7 @@ def blackbox_probe_loop(bb_port, urls, rate, seconds):
 
 def phase_footprint(tmp, target_port, report):
     secs = 20 if SHORT else 60
-    scenarios = [("orders", 2, "/orders/{{ int 1..1000 }}"), ("cached", 1, "/cached/{{ int 1..50 }}"), ("health", 1, "/health")]
+    scenarios = [("orders", 2, "/orders/{{ int 1..1000 }}"), ("cached", 1, "/cache/{{ int 1..50 }}"), ("health", 1, "/health")]
     text, cpu, rss = run_synthex(tmp, target_port, "10/s", scenarios, secs, watch=True)
     sent = sum(samples(text, "synthex_requests_total").values())
     bb_cfg = os.path.join(tmp, "blackbox.yml")
@@ -202,7 +202,7 @@ def phase_footprint(tmp, target_port, report):
     bb = start(["prometheus-blackbox-exporter", f"--config.file={bb_cfg}", f"--web.listen-address=127.0.0.1:{bb_port}"], log)
     wait_ok(f"http://127.0.0.1:{bb_port}/-/healthy")
     base = f"http://127.0.0.1:{target_port}"
-    urls = [f"{base}/orders/1", f"{base}/cached/1", f"{base}/health"]
+    urls = [f"{base}/orders/1", f"{base}/cache/1", f"{base}/health"]
     cpu0 = cpu_seconds(bb.pid)
     probes, errors = blackbox_probe_loop(bb_port, urls, 10, secs)
     bb_cpu = cpu_seconds(bb.pid) - cpu0
@@ -221,7 +221,7 @@ def phase_footprint(tmp, target_port, report):
 
 def phase_rate(tmp, target_port, report):
     minutes = 1 if SHORT else 2
-    weights = [("a", 50, "/health"), ("b", 25, "/orders/1"), ("c", 25, "/cached/1")]
+    weights = [("a", 50, "/health"), ("b", 25, "/orders/1"), ("c", 25, "/cache/1")]
     snapshots = []
 
     def tick(base, t0, seconds):

@@ -63,6 +63,15 @@ pub struct Fault {
     pub delay: Duration,
 }
 
+impl Fault {
+    fn to_json(self) -> serde_json::Value {
+        serde_json::json!({
+            "error_ratio": self.error_ratio,
+            "delay_ms": u64::try_from(self.delay.as_millis()).unwrap_or(u64::MAX),
+        })
+    }
+}
+
 impl Default for DemoTarget {
     fn default() -> Self {
         DemoTarget::new()
@@ -177,7 +186,7 @@ impl DemoTarget {
                 Ok(fault) => {
                     tracing::info!(
                         error_ratio = fault.error_ratio,
-                        delay_ms = fault.delay.as_millis() as u64,
+                        delay_ms = u64::try_from(fault.delay.as_millis()).unwrap_or(u64::MAX),
                         "demo target: fault set"
                     );
                     self.set_fault(fault)
@@ -186,15 +195,7 @@ impl DemoTarget {
             },
             _ => return text(StatusCode::METHOD_NOT_ALLOWED, "use GET, PUT or DELETE\n"),
         }
-        let fault = self.fault();
-        json(
-            StatusCode::OK,
-            format!(
-                "{{\"error_ratio\":{},\"delay_ms\":{}}}",
-                fault.error_ratio,
-                fault.delay.as_millis()
-            ),
-        )
+        json(StatusCode::OK, self.fault().to_json().to_string())
     }
 
     /// A miss stores the key; a hit within the TTL reports the entry's age.
@@ -249,7 +250,7 @@ impl DemoTarget {
             "in_flight": self.in_flight.load(Ordering::Relaxed),
             "healthy": fault == Fault::default(),
             "cache": {"hits": hits, "misses": misses, "hit_ratio": hit_ratio, "entries": entries},
-            "fault": {"error_ratio": fault.error_ratio, "delay_ms": fault.delay.as_millis() as u64},
+            "fault": fault.to_json(),
         });
         json(StatusCode::OK, stats.to_string())
     }
