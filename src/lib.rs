@@ -15,6 +15,7 @@
 //! - [`status_page`]: the human-readable status page served at `/`.
 //! - [`sampler`]: host and watched-process resource gauges from sysinfo.
 //! - [`stats_poller`]: gauges from the target's own JSON stats endpoint.
+//! - [`report`]: load-test reports: the serialisable model, renderers, thresholds, merge.
 //! - [`demo`]: `synthex demo`, the demo target and the daemon in one process.
 //! - [`demo_target`]: the built-in demo service.
 //! - [`daemon`]: wires the above into `synthex run`.
@@ -33,6 +34,7 @@ pub mod logging;
 pub mod metrics;
 pub mod outcome;
 pub mod probe;
+pub mod report;
 pub mod sampler;
 pub mod scenario;
 pub mod scheduler;

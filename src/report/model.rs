@@ -1,0 +1,395 @@
+//! The load-test report: everything a run produced, as one serialisable value.
+//!
+//! This is the JSON report's schema (versioned by [`SCHEMA_VERSION`]) and the input of every
+//! renderer (summary table, CSV, Markdown, HTML), of `synthex report merge` and of baseline
+//! comparison. Latencies are kept as HDR histograms serialised bucket by bucket
+//! ([`LatencyHistogram`]), never as precomputed percentiles, so shard reports merge exactly and
+//! any percentile can be computed again from a saved report.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+
+/// Version of the JSON schema below; bumped on any incompatible change.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Significant decimal digits of every latency histogram: a relative error ≤ 0.1%.
+pub const SIGNIFICANT_DIGITS: u8 = 3;
+
+/// One load-test run (or the exact merge of several shards' runs).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    /// [`SCHEMA_VERSION`] of the writer; readers refuse a version they do not know.
+    pub schema_version: u32,
+    /// synthex version that ran the test.
+    pub synthex_version: String,
+    /// The config file the scenarios came from.
+    pub config: String,
+    /// What was run: profile name (or file) and the load model.
+    pub plan: PlanSummary,
+    /// Wall-clock start, Unix seconds.
+    pub started_at: f64,
+    /// Length of the run, seconds (shorter than planned when interrupted).
+    pub duration_seconds: f64,
+    /// The run was stopped early (Ctrl-C); its numbers cover what ran.
+    pub interrupted: bool,
+    /// The shards this report covers (`[{index: 0, count: 1}]` for a plain run); a merge lists
+    /// every shard it merged.
+    pub shards: Vec<Shard>,
+    /// One entry per scenario that ran, in config order (target, then scenario).
+    pub scenarios: Vec<ScenarioStats>,
+    /// Failures grouped by scenario, reason and message, most frequent first.
+    pub failures: Vec<FailureGroup>,
+    /// One entry per interval (`timeline_interval_seconds` long) from the start.
+    pub timeline: Vec<Interval>,
+    /// Length of one timeline interval, seconds.
+    pub timeline_interval_seconds: f64,
+    /// Host and watched-process resource samples, one series per source host and process.
+    pub resources: Vec<ResourceSeries>,
+    /// Thresholds evaluated at the end of the run, pass or fail.
+    pub thresholds: Vec<ThresholdResult>,
+    /// The breaking-point search, when the run was a stress run.
+    pub breaking_point: Option<BreakingPoint>,
+}
+
+/// The load plan as run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlanSummary {
+    /// Profile name (`light`, `spike`, …) or the profile file's path.
+    pub profile: String,
+    /// `closed` (virtual users) or `open` (arrival rate).
+    pub model: LoadModel,
+    /// The stages, in order.
+    pub stages: Vec<StageSummary>,
+}
+
+/// The two load models.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LoadModel {
+    /// Virtual users, each looping over scenarios with think time.
+    Closed,
+    /// Requests start at an arrival rate whatever the latency.
+    Open,
+}
+
+/// One stage: over `duration_seconds`, move linearly to `target` users or requests/s.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StageSummary {
+    /// Stage length, seconds.
+    pub duration_seconds: f64,
+    /// Users (closed model) or requests per second (open model) at the end of the stage.
+    pub target: f64,
+}
+
+/// One shard of a distributed run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Shard {
+    /// 0-based index.
+    pub index: u32,
+    /// Number of shards the load was split into.
+    pub count: u32,
+}
+
+/// Totals of one scenario over the whole run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScenarioStats {
+    /// Target name from the config.
+    pub target: String,
+    /// Scenario name from the config.
+    pub scenario: String,
+    /// HTTP method (Locust's `Type` column).
+    pub method: String,
+    /// Finished requests, successful or not.
+    pub requests: u64,
+    /// Of which failed.
+    pub failures: u64,
+    /// Response body bytes read, for the average content size.
+    pub body_bytes: u64,
+    /// Responses by cache result.
+    pub cache_hits: u64,
+    /// Responses classified as cache misses.
+    pub cache_misses: u64,
+    /// Latency of every finished request (failed ones included, as Locust does).
+    pub latency: LatencyHistogram,
+}
+
+/// Failures of one scenario with the same reason and message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FailureGroup {
+    /// Target name.
+    pub target: String,
+    /// Scenario name.
+    pub scenario: String,
+    /// HTTP method.
+    pub method: String,
+    /// Failure class (`timeout`, `http_status`, …).
+    pub reason: String,
+    /// The message, e.g. `expected status 200, got 503`.
+    pub message: String,
+    /// How many requests failed this way.
+    pub occurrences: u64,
+}
+
+/// What happened during one timeline interval, all scenarios together.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Interval {
+    /// Interval start, seconds since the run started.
+    pub offset_seconds: f64,
+    /// Virtual users running at the end of the interval (closed model; 0 in the open model).
+    pub users: u64,
+    /// Scheduled arrival rate at the end of the interval (open model; 0 in the closed model).
+    pub target_rate: f64,
+    /// Requests finished in the interval.
+    pub requests: u64,
+    /// Of which failed.
+    pub failures: u64,
+    /// Latency of the requests finished in the interval.
+    pub latency: LatencyHistogram,
+}
+
+/// A series of resource samples from one host (and optionally one watched process group).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResourceSeries {
+    /// Which shard (host) sampled it.
+    pub shard: u32,
+    /// `host`, or the watched process group's name from the config.
+    pub source: String,
+    /// Samples in time order.
+    pub samples: Vec<ResourceSample>,
+}
+
+/// One resource sample.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ResourceSample {
+    /// Seconds since the run started.
+    pub offset_seconds: f64,
+    /// CPU usage: host busy ratio 0–1 over all cores, or for a process CPU seconds per second.
+    pub cpu_ratio: f64,
+    /// Memory in use (host) or resident memory (process), bytes.
+    pub memory_bytes: u64,
+}
+
+/// One threshold's verdict.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ThresholdResult {
+    /// The threshold as written, e.g. `p95 < 50ms` or `order_status: error_rate < 1%`.
+    pub expression: String,
+    /// The measured value, in the threshold's unit (seconds, ratio or requests/s).
+    pub measured: Option<f64>,
+    /// Whether it held; a threshold on a scenario without requests fails.
+    pub passed: bool,
+    /// Human-readable verdict, e.g. `p95 62.1ms is 12.1ms over 50ms`.
+    pub detail: String,
+}
+
+/// The result of a breaking-point search.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BreakingPoint {
+    /// Highest arrival rate whose step met every threshold; `None` when the first step broke.
+    pub highest_passing_rate: Option<f64>,
+    /// The rate of the first step that broke, if any step broke.
+    pub breaking_rate: Option<f64>,
+    /// What broke first there, e.g. `p95 < 200ms` or `error_rate 12% > 5%`.
+    pub first_broken: Option<String>,
+    /// One point per step: the rate → latency and error curve.
+    pub steps: Vec<BreakingStep>,
+}
+
+/// One step of the breaking-point search.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BreakingStep {
+    /// Scheduled arrival rate, requests/s.
+    pub target_rate: f64,
+    /// Achieved rate of finished requests, requests/s.
+    pub achieved_rate: f64,
+    /// 95th percentile latency, seconds.
+    pub p95_seconds: Option<f64>,
+    /// Failed share of the step's requests.
+    pub error_ratio: Option<f64>,
+    /// Whether every threshold held in this step.
+    pub passed: bool,
+}
+
+/// An HDR latency histogram in microseconds, serialised as its non-empty buckets so that it
+/// can be merged exactly: `[[value_us, count], …]`, where `value_us` is the highest value
+/// equivalent to the bucket (re-recording it lands in the same bucket).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "SerializedHistogram", into = "SerializedHistogram")]
+pub struct LatencyHistogram {
+    histogram: Histogram<u64>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct SerializedHistogram {
+    significant_digits: u8,
+    buckets: Vec<(u64, u64)>,
+}
+
+impl Default for LatencyHistogram {
+    fn default() -> Self {
+        LatencyHistogram::new()
+    }
+}
+
+impl LatencyHistogram {
+    /// An empty histogram that grows to fit any latency.
+    pub fn new() -> LatencyHistogram {
+        let mut histogram = Histogram::new(SIGNIFICANT_DIGITS)
+            .expect("3 significant digits is within the HDR limit of 0..=5");
+        histogram.auto(true);
+        LatencyHistogram { histogram }
+    }
+
+    /// Adds one latency.
+    pub fn record(&mut self, latency: Duration) {
+        let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
+        self.record_n(micros, 1);
+    }
+
+    fn record_n(&mut self, micros: u64, count: u64) {
+        // An auto-resizing histogram only refuses values beyond its u64 range; clamp those.
+        if self.histogram.record_n(micros, count).is_err() {
+            self.histogram.saturating_record_n(micros, count);
+        }
+    }
+
+    /// Adds every sample of `other` (exact: bucket counts add up).
+    pub fn merge(&mut self, other: &LatencyHistogram) {
+        for (value, count) in other.buckets() {
+            self.record_n(value, count);
+        }
+    }
+
+    /// Number of samples.
+    pub fn count(&self) -> u64 {
+        self.histogram.len()
+    }
+
+    /// The latency at quantile `q` (0–1), `None` when empty.
+    pub fn quantile(&self, q: f64) -> Option<Duration> {
+        (!self.histogram.is_empty())
+            .then(|| Duration::from_micros(self.histogram.value_at_quantile(q)))
+    }
+
+    /// Smallest recorded latency.
+    pub fn min(&self) -> Option<Duration> {
+        (!self.histogram.is_empty()).then(|| Duration::from_micros(self.histogram.min()))
+    }
+
+    /// Largest recorded latency (to histogram precision).
+    pub fn max(&self) -> Option<Duration> {
+        (!self.histogram.is_empty()).then(|| Duration::from_micros(self.histogram.max()))
+    }
+
+    /// Mean latency.
+    pub fn mean(&self) -> Option<Duration> {
+        (!self.histogram.is_empty()).then(|| Duration::from_secs_f64(self.histogram.mean() / 1e6))
+    }
+
+    /// Non-empty buckets as `(highest equivalent value in µs, count)`, ascending.
+    pub fn buckets(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+        self.histogram.iter_recorded().map(|v| {
+            (
+                self.histogram.highest_equivalent(v.value_iterated_to()),
+                v.count_at_value(),
+            )
+        })
+    }
+}
+
+impl From<LatencyHistogram> for SerializedHistogram {
+    fn from(h: LatencyHistogram) -> SerializedHistogram {
+        SerializedHistogram {
+            significant_digits: SIGNIFICANT_DIGITS,
+            buckets: h.buckets().collect(),
+        }
+    }
+}
+
+impl TryFrom<SerializedHistogram> for LatencyHistogram {
+    type Error = String;
+
+    fn try_from(s: SerializedHistogram) -> Result<LatencyHistogram, String> {
+        if s.significant_digits != SIGNIFICANT_DIGITS {
+            return Err(format!(
+                "histogram with {} significant digits, expected {SIGNIFICANT_DIGITS}",
+                s.significant_digits
+            ));
+        }
+        let mut histogram = LatencyHistogram::new();
+        for (value, count) in s.buckets {
+            histogram.record_n(value, count);
+        }
+        Ok(histogram)
+    }
+}
+
+/// Per-scenario lookup key, `(target, scenario)`.
+pub type ScenarioKey = (String, String);
+
+impl Report {
+    /// Totals over every scenario: requests, failures and the merged latency histogram.
+    pub fn total(&self) -> (u64, u64, LatencyHistogram) {
+        let mut latency = LatencyHistogram::new();
+        let (mut requests, mut failures) = (0, 0);
+        for s in &self.scenarios {
+            requests += s.requests;
+            failures += s.failures;
+            latency.merge(&s.latency);
+        }
+        (requests, failures, latency)
+    }
+
+    /// Scenarios by `(target, scenario)`.
+    pub fn scenario_map(&self) -> BTreeMap<ScenarioKey, &ScenarioStats> {
+        self.scenarios
+            .iter()
+            .map(|s| ((s.target.clone(), s.scenario.clone()), s))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_histogram_survives_json_and_merges_exactly() {
+        let mut a = LatencyHistogram::new();
+        let mut b = LatencyHistogram::new();
+        for ms in 1..=100u64 {
+            a.record(Duration::from_millis(ms));
+            b.record(Duration::from_micros(ms * 1_234));
+        }
+        b.record(Duration::from_secs(30));
+        let json = serde_json::to_string(&a).unwrap();
+        let back: LatencyHistogram = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, a);
+
+        let mut merged = back;
+        merged.merge(&b);
+        let mut union = LatencyHistogram::new();
+        for ms in 1..=100u64 {
+            union.record(Duration::from_millis(ms));
+            union.record(Duration::from_micros(ms * 1_234));
+        }
+        union.record(Duration::from_secs(30));
+        assert_eq!(merged, union);
+        assert_eq!(merged.count(), 201);
+        for q in [0.5, 0.95, 0.99, 1.0] {
+            assert_eq!(merged.quantile(q), union.quantile(q));
+        }
+    }
+
+    #[test]
+    fn a_histogram_with_another_precision_is_refused() {
+        let error = serde_json::from_str::<LatencyHistogram>(
+            r#"{"significant_digits": 2, "buckets": [[1000, 1]]}"#,
+        )
+        .unwrap_err();
+        assert!(error.to_string().contains("expected 3"), "{error}");
+    }
+}
