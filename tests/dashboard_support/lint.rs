@@ -9,7 +9,9 @@ use super::{
     variable_query, variables,
 };
 
+/// The datasource uid every panel and query must use: the template variable.
 pub const DS_UID: &str = "${datasource}";
+/// Units a panel may declare.
 pub const ALLOWED_UNITS: &[&str] = &[
     "s",
     "ms",
@@ -26,8 +28,12 @@ pub const ALLOWED_UNITS: &[&str] = &[
 pub const RATE_FUNCTIONS: &[&str] = &["rate", "irate", "increase"];
 /// Grafana's built-in variables the queries may use.
 pub const BUILTINS: &[&str] = &["__rate_interval", "__interval", "__range"];
+/// Query variables the dashboard must offer, in dependency order.
 pub const TEMPLATE_VARS: &[&str] = &["job", "instance", "target", "scenario"];
 
+/// One `datasource` variable; `job`, `instance`, `target`, `scenario` as dashboard-linter wants
+/// them (query, `$datasource`, refresh on time change, multi, All = `.+`), each using only
+/// variables defined before it.
 pub fn lint_templating(file: &str, d: &Value) {
     let vars = d["templating"]["list"].as_array().expect("templating.list");
     let ds: Vec<&Value> = vars.iter().filter(|v| v["type"] == "datasource").collect();
@@ -71,6 +77,8 @@ pub fn lint_templating(file: &str, d: &Value) {
     }
 }
 
+/// Unique ids, grid rectangles inside 24 columns without overlap, title, description, the
+/// datasource variable on the panel and each query, and a unit.
 pub fn lint_panels(file: &str, d: &Value) {
     let all = panels(d);
     let mut ids = BTreeSet::new();
@@ -154,6 +162,8 @@ pub fn lint_unit(file: &str, title: &str, p: &Value) {
     }
 }
 
+/// Ranges are `$__rate_interval`, selectors filter on `$job` and `$instance`, counter series sit
+/// inside rate/increase, and only defined variables are used.
 pub fn lint_queries(file: &str, d: &Value) {
     let types = documented_metrics();
     let defined: BTreeSet<String> = d["templating"]["list"]

@@ -8,6 +8,8 @@ use serde_json::Value;
 
 use crate::common::http_get;
 
+/// A config touching every panel: objectives, a stats endpoint, cache hits, 30 % failures, an
+/// HTTPS target (certificate expiry) and a watched process.
 pub fn synthex_config(target_port: u16, tls_port: u16, ca_file: &Path) -> String {
     format!(
         r#"
@@ -56,6 +58,7 @@ resources:
     )
 }
 
+/// Percent-encoding for a query string value.
 pub fn urlencode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
@@ -80,6 +83,7 @@ pub fn substitute(expr: &str, values: &BTreeMap<&str, String>) -> String {
     out
 }
 
+/// A GET on Prometheus' HTTP API that must answer 200 with status success.
 pub fn api(prometheus: &str, path_and_query: &str) -> Value {
     let (status, body) = http_get(&format!("{prometheus}{path_and_query}")).unwrap();
     let json: Value = serde_json::from_str(&body)

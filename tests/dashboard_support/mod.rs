@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
+/// Every dashboard JSON under grafana/dashboards/, sorted by path; none may use import-only
+/// `__inputs`.
 pub fn dashboards() -> Vec<(PathBuf, Value)> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("grafana/dashboards");
     let mut out: Vec<(PathBuf, Value)> = std::fs::read_dir(&dir)
@@ -44,6 +46,7 @@ pub fn panels(dashboard: &Value) -> Vec<&Value> {
     out
 }
 
+/// Rows only group panels: no queries, no unit.
 pub fn is_row(panel: &Value) -> bool {
     panel["type"] == "row"
 }
@@ -73,8 +76,10 @@ pub fn queries(dashboard: &Value) -> Vec<(String, String)> {
 // A small PromQL scanner: enough to find metric selectors, their matchers, the function each one
 // sits in, and range durations. Strings are skipped, so label values never look like names.
 
+/// One metric selector found in an expression.
 #[derive(Debug)]
 pub struct Selector {
+    /// The metric name.
     pub metric: String,
     /// Raw text between the braces ("" when there are none).
     pub matchers: String,
@@ -82,6 +87,7 @@ pub struct Selector {
     pub enclosing: String,
 }
 
+/// The metric selectors of `expr` and the text of its range brackets.
 pub fn scan(expr: &str) -> (Vec<Selector>, Vec<String>) {
     let chars: Vec<char> = expr.chars().collect();
     let mut selectors = vec![];
@@ -147,6 +153,7 @@ pub fn scan(expr: &str) -> (Vec<Selector>, Vec<String>) {
     (selectors, ranges)
 }
 
+/// Whether `matchers` holds `label=~"$label"`.
 pub fn has_matcher(matchers: &str, label: &str) -> bool {
     matchers.contains(&format!("{label}=~\"${label}\""))
 }
