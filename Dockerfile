@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # synthex container image: a Rust builder stage and a small distroless runtime stage.
 #
-#   docker build -t synthex:0.1.0 .
+#   docker build --build-arg SYNTHEX_REVISION="$(git rev-parse --short=12 HEAD)" -t synthex:0.1.0 .
 #   docker run --rm -p 9577:9577 -v "$PWD/config/demo.yml:/etc/synthex/synthex.yml:ro" synthex:0.1.0
 #
 # The runtime image has no shell, curl or wget, so a container healthcheck cannot run inside it;
@@ -13,9 +13,8 @@ COPY Cargo.toml Cargo.lock build.rs ./
 COPY benches benches
 COPY config config
 COPY src src
-# build.rs embeds `git rev-parse HEAD` as the revision of synthex_build_info and --version;
-# .git is therefore part of the build context (see .dockerignore) and only of this stage.
-COPY .git .git
+# build.rs embeds this as the revision of synthex_build_info and --version (no .git in here).
+ARG SYNTHEX_REVISION=unknown
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
     cargo build --release --locked \
