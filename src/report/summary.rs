@@ -1,0 +1,181 @@
+//! The end-of-run summary printed on stdout: the table teams paste into their reports (per
+//! scenario and total), resource usage during the run, grades with the overall score,
+//! thresholds, failures and the breaking point, with a loud INTERRUPTED when the run was cut.
+
+use std::io::{self, Write};
+
+use super::format;
+use super::grade::Grades;
+use super::model::Report;
+use super::table::{self, HEADERS};
+
+/// How many failure groups the summary lists (the reports keep them all).
+const FAILURES_SHOWN: usize = 10;
+
+/// Writes the summary of `report` to `out`.
+pub fn render(report: &Report, grades: &Grades, out: &mut impl Write) -> io::Result<()> {
+    let note = table::interrupted_note(report);
+    if let Some(note) = &note {
+        writeln!(out, "*** {note} ***\n")?;
+    }
+    writeln!(out, "synthex load test: {}\n", table::headline(report))?;
+    let mut rows = vec![HEADERS.map(String::from).to_vec()];
+    rows.extend(table::rows(report).iter().map(table::Row::cells));
+    write_lines(out, &format::align(&rows))?;
+
+    let usage = table::usage_cells(report);
+    if usage.len() > 1 {
+        writeln!(out, "\nResource usage")?;
+        write_lines(out, &format::align(&usage))?;
+    }
+
+    writeln!(out, "\nGrades (overall score {}/100)", grades.score)?;
+    let grade_rows: Vec<Vec<String>> = grades
+        .signals
+        .iter()
+        .map(|g| {
+            let name = g.signal.name().to_string();
+            vec![name, g.signal.show(g.value), g.grade.to_string()]
+        })
+        .collect();
+    write_lines(out, &format::align(&grade_rows))?;
+
+    if !report.thresholds.is_empty() {
+        let passed = report.thresholds.iter().filter(|t| t.passed).count();
+        writeln!(
+            out,
+            "\nThresholds ({passed} of {} passed)",
+            report.thresholds.len()
+        )?;
+        for t in &report.thresholds {
+            let mark = table::mark(t.passed);
+            writeln!(out, "  {mark} {}  ({})", t.expression, t.detail)?;
+        }
+    }
+
+    if !report.failures.is_empty() {
+        writeln!(out, "\nFailures")?;
+        let with_target = table::several_targets(report);
+        let mut rows = vec![
+            ["Count", "Scenario", "Reason", "Message"]
+                .map(String::from)
+                .to_vec(),
+        ];
+        rows.extend(report.failures.iter().take(FAILURES_SHOWN).map(|f| {
+            let name = table::scenario_label(with_target, &f.target, &f.scenario);
+            vec![
+                f.occurrences.to_string(),
+                name,
+                f.reason.clone(),
+                f.message.clone(),
+            ]
+        }));
+        write_lines(out, &format::align(&rows))?;
+        if report.failures.len() > FAILURES_SHOWN {
+            let more = report.failures.len() - FAILURES_SHOWN;
+            writeln!(out, "  … and {more} more kinds (see the reports)")?;
+        }
+    }
+
+    if let Some(bp) = &report.breaking_point {
+        writeln!(
+            out,
+            "\nBreaking point: {}",
+            table::breaking_point_sentence(bp)
+        )?;
+    }
+    if let Some(note) = &note {
+        writeln!(out, "\n*** {note} ***")?;
+    }
+    Ok(())
+}
+
+fn write_lines(out: &mut impl Write, lines: &[String]) -> io::Result<()> {
+    for line in lines {
+        writeln!(out, "  {line}")?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::grade::{GradeScale, grade};
+    use crate::report::model::ThresholdResult;
+    use crate::report::testing;
+
+    fn rendered(report: &Report) -> String {
+        let mut out = Vec::new();
+        render(report, &grade(report, &GradeScale::default()), &mut out).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn the_table_has_every_scenario_a_total_and_aligned_columns() {
+        let text = rendered(&testing::report());
+        let lines: Vec<&str> = text.lines().collect();
+        let header = lines
+            .iter()
+            .position(|l| l.trim_start().starts_with("Name"))
+            .unwrap();
+        let table = &lines[header..header + 5];
+        for name in [
+            "Name",
+            "api/order_status",
+            "api/search",
+            "web/home",
+            "Total",
+        ] {
+            assert!(
+                table.iter().any(|l| l.trim_start().starts_with(name)),
+                "{name}: {text}"
+            );
+        }
+        // Right-aligned columns: every row ends at the same column.
+        let width = table[0].chars().count();
+        assert!(table.iter().all(|l| l.chars().count() == width), "{text}");
+        assert!(table[4].contains(" 600 "), "total requests: {}", table[4]);
+        assert!(text.contains("Resource usage"), "{text}");
+        assert!(text.contains("Grades (overall score 75/100)"), "{text}");
+        assert!(text.contains("expected status 200, got 503"), "{text}");
+        assert!(!text.contains("INTERRUPTED"));
+        assert!(!text.contains("Thresholds"));
+    }
+
+    #[test]
+    fn thresholds_show_pass_and_fail_with_detail() {
+        let mut report = testing::report();
+        report.thresholds = vec![
+            ThresholdResult {
+                expression: "p95 < 50ms".into(),
+                measured: Some(0.0621),
+                passed: false,
+                detail: "p95 62.1ms is 12.1ms over 50ms".into(),
+            },
+            ThresholdResult {
+                expression: "rps > 10".into(),
+                measured: Some(60.0),
+                passed: true,
+                detail: "rps 60 > 10".into(),
+            },
+        ];
+        let text = rendered(&report);
+        assert!(text.contains("Thresholds (1 of 2 passed)"), "{text}");
+        assert!(
+            text.contains("✗ p95 < 50ms  (p95 62.1ms is 12.1ms over 50ms)"),
+            "{text}"
+        );
+        assert!(text.contains("✓ rps > 10  (rps 60 > 10)"), "{text}");
+    }
+
+    #[test]
+    fn an_interrupted_run_says_so_first_and_last() {
+        let mut report = testing::report();
+        report.interrupted = true;
+        report.duration_seconds = 4.2;
+        let text = rendered(&report);
+        let note = "*** INTERRUPTED: stopped after 4.2s of 10s planned; the numbers cover only what ran ***";
+        assert!(text.starts_with(note), "{text}");
+        assert!(text.trim_end().ends_with(note), "{text}");
+    }
+}

@@ -1,0 +1,331 @@
+//! The numbers every human-facing renderer shows: one [`Row`] per scenario plus a Total row,
+//! and the resource usage of each sampled source, computed once here so that the summary table,
+//! the Markdown and the HTML report cannot disagree.
+
+use super::format;
+use super::model::{
+    BreakingPoint, LatencyHistogram, LoadModel, Report, ResourceSeries, ScenarioStats,
+};
+
+/// Column headers matching [`Row::cells`].
+pub const HEADERS: [&str; 12] = [
+    "Name",
+    "Requests",
+    "Failures",
+    "Failure %",
+    "RPS",
+    "Min",
+    "Mean",
+    "p50",
+    "p95",
+    "p99",
+    "Max",
+    "P99/P95",
+];
+
+/// Latency statistics of a row, seconds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Latency {
+    /// Fastest request.
+    pub min: f64,
+    /// Mean latency.
+    pub mean: f64,
+    /// Median.
+    pub p50: f64,
+    /// 95th percentile.
+    pub p95: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// Slowest request.
+    pub max: f64,
+}
+
+impl Latency {
+    /// Statistics of a histogram, `None` when it is empty.
+    pub fn of(histogram: &LatencyHistogram) -> Option<Latency> {
+        let secs = |d: Option<std::time::Duration>| d.map(|d| d.as_secs_f64());
+        Some(Latency {
+            min: secs(histogram.min())?,
+            mean: secs(histogram.mean())?,
+            p50: secs(histogram.quantile(0.50))?,
+            p95: secs(histogram.quantile(0.95))?,
+            p99: secs(histogram.quantile(0.99))?,
+            max: secs(histogram.max())?,
+        })
+    }
+
+    /// P99/P95: how far the tail runs beyond the 95th percentile (1.0 is a flat tail).
+    pub fn consistency(&self) -> Option<f64> {
+        format::ratio(self.p99, self.p95)
+    }
+}
+
+/// One line of the summary table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    /// Scenario label (see [`label`]) or `Total`.
+    pub name: String,
+    /// Finished requests.
+    pub requests: u64,
+    /// Failed requests.
+    pub failures: u64,
+    /// Requests per second over the run.
+    pub rps: f64,
+    /// Latency statistics; `None` without requests.
+    pub latency: Option<Latency>,
+}
+
+impl Row {
+    fn new(name: String, requests: u64, failures: u64, hist: &LatencyHistogram, secs: f64) -> Row {
+        Row {
+            name,
+            requests,
+            failures,
+            rps: format::ratio(requests as f64, secs).unwrap_or(0.0),
+            latency: Latency::of(hist),
+        }
+    }
+
+    /// Failed share of the requests, `None` without requests.
+    pub fn failure_ratio(&self) -> Option<f64> {
+        format::ratio(self.failures as f64, self.requests as f64)
+    }
+
+    /// The row as display cells, in [`HEADERS`] order (`-` where there is no value).
+    pub fn cells(&self) -> Vec<String> {
+        let dash = || "-".to_string();
+        let mut cells = vec![
+            self.name.clone(),
+            self.requests.to_string(),
+            self.failures.to_string(),
+            self.failure_ratio().map_or_else(dash, format::percent),
+            format::rate(self.rps),
+        ];
+        match self.latency {
+            Some(l) => {
+                cells.extend([l.min, l.mean, l.p50, l.p95, l.p99, l.max].map(format::duration));
+                cells.push(
+                    l.consistency()
+                        .map_or_else(dash, |c| format::decimals(c, 2)),
+                );
+            }
+            None => cells.extend(std::iter::repeat_with(dash).take(7)),
+        }
+        cells
+    }
+}
+
+/// Whether the report covers more than one target, so labels need the target name.
+pub fn several_targets(report: &Report) -> bool {
+    report
+        .scenarios
+        .windows(2)
+        .any(|pair| pair[0].target != pair[1].target)
+}
+
+/// A scenario's display name: `scenario`, or `target/scenario` when the report has several targets.
+pub fn label(report: &Report, stats: &ScenarioStats) -> String {
+    scenario_label(several_targets(report), &stats.target, &stats.scenario)
+}
+
+/// `target/scenario` when `with_target`, else `scenario`.
+pub fn scenario_label(with_target: bool, target: &str, scenario: &str) -> String {
+    if with_target {
+        format!("{target}/{scenario}")
+    } else {
+        scenario.to_string()
+    }
+}
+
+/// One row per scenario in report order, then the Total row.
+pub fn rows(report: &Report) -> Vec<Row> {
+    let secs = report.duration_seconds;
+    let mut rows: Vec<Row> = report
+        .scenarios
+        .iter()
+        .map(|s| Row::new(label(report, s), s.requests, s.failures, &s.latency, secs))
+        .collect();
+    let (requests, failures, latency) = report.total();
+    rows.push(Row::new("Total".into(), requests, failures, &latency, secs));
+    rows
+}
+
+/// Minimum, mean and maximum of a series of values.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Spread {
+    /// Smallest value.
+    pub min: f64,
+    /// Arithmetic mean.
+    pub avg: f64,
+    /// Largest value.
+    pub max: f64,
+}
+
+impl Spread {
+    /// The spread of `values`, `None` when there are none.
+    pub fn of(values: impl Iterator<Item = f64>) -> Option<Spread> {
+        let (mut min, mut max, mut sum, mut n) = (f64::INFINITY, f64::NEG_INFINITY, 0.0, 0usize);
+        for v in values {
+            min = min.min(v);
+            max = max.max(v);
+            sum += v;
+            n += 1;
+        }
+        (n > 0).then(|| Spread {
+            min,
+            avg: sum / n as f64,
+            max,
+        })
+    }
+}
+
+/// Resource usage of one sampled source over the run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Usage {
+    /// `host` or the process group, prefixed with the shard when the report has several.
+    pub source: String,
+    /// CPU ratio spread (host: busy share of all cores; process: cores used).
+    pub cpu: Spread,
+    /// Memory spread, bytes.
+    pub memory: Spread,
+}
+
+/// A resource series' display name: its source, with the shard when there are several shards.
+pub fn series_label(report: &Report, series: &ResourceSeries) -> String {
+    if report.shards.len() > 1 {
+        format!("shard {} {}", series.shard, series.source)
+    } else {
+        series.source.clone()
+    }
+}
+
+/// Usage of every resource series that has samples, in report order.
+pub fn usage(report: &Report) -> Vec<Usage> {
+    report
+        .resources
+        .iter()
+        .filter_map(|series| {
+            Some(Usage {
+                source: series_label(report, series),
+                cpu: Spread::of(series.samples.iter().map(|s| s.cpu_ratio))?,
+                memory: Spread::of(series.samples.iter().map(|s| s.memory_bytes as f64))?,
+            })
+        })
+        .collect()
+}
+
+/// Resource usage as display rows: header first, then one row per source.
+pub fn usage_cells(report: &Report) -> Vec<Vec<String>> {
+    let header = [
+        "Source", "CPU min", "CPU avg", "CPU max", "Mem min", "Mem avg", "Mem max",
+    ];
+    let mut rows = vec![header.map(String::from).to_vec()];
+    for u in usage(report) {
+        let mut row = vec![u.source];
+        row.extend([u.cpu.min, u.cpu.avg, u.cpu.max].map(format::percent));
+        row.extend([u.memory.min, u.memory.avg, u.memory.max].map(format::bytes));
+        rows.push(row);
+    }
+    rows
+}
+
+/// One line saying what ran: `profile light, closed model, 10s, config config/demo.yml`.
+pub fn headline(report: &Report) -> String {
+    let model = match report.plan.model {
+        LoadModel::Closed => "closed model (virtual users)",
+        LoadModel::Open => "open model (arrival rate)",
+    };
+    let mut line = format!(
+        "profile {}, {model}, {}, config {}",
+        report.plan.profile,
+        format::duration(report.duration_seconds),
+        report.config
+    );
+    if report.shards.len() > 1 {
+        line.push_str(&format!(", {} shards merged", report.shards.len()));
+    }
+    line
+}
+
+/// The warning shown when the run was stopped early, `None` for a complete run.
+pub fn interrupted_note(report: &Report) -> Option<String> {
+    let planned: f64 = report.plan.stages.iter().map(|s| s.duration_seconds).sum();
+    report.interrupted.then(|| {
+        format!(
+            "INTERRUPTED: stopped after {} of {} planned; the numbers cover only what ran",
+            format::duration(report.duration_seconds),
+            format::duration(planned)
+        )
+    })
+}
+
+/// The breaking-point verdict in one sentence.
+pub fn breaking_point_sentence(bp: &BreakingPoint) -> String {
+    let held = bp.highest_passing_rate.map_or_else(
+        || "no step held".to_string(),
+        |rate| {
+            format!(
+                "highest rate that held: {} req/s",
+                format::decimals(rate, 1)
+            )
+        },
+    );
+    match (bp.breaking_rate, &bp.first_broken) {
+        (Some(rate), Some(what)) => format!(
+            "{held}; broke at {} req/s on {what}",
+            format::decimals(rate, 1)
+        ),
+        (Some(rate), None) => format!("{held}; broke at {} req/s", format::decimals(rate, 1)),
+        (None, _) => format!("{held}; nothing broke"),
+    }
+}
+
+/// `✓` for a passed threshold, `✗` for a failed one.
+pub fn mark(passed: bool) -> &'static str {
+    if passed { "✓" } else { "✗" }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::testing;
+
+    #[test]
+    fn rows_cover_each_scenario_and_the_total() {
+        let report = testing::report();
+        let rows = rows(&report);
+        assert_eq!(rows.len(), report.scenarios.len() + 1);
+        let total = rows.last().unwrap();
+        assert_eq!(total.name, "Total");
+        assert_eq!(
+            total.requests,
+            rows[..rows.len() - 1]
+                .iter()
+                .map(|r| r.requests)
+                .sum::<u64>()
+        );
+        assert_eq!(total.rps, total.requests as f64 / report.duration_seconds);
+        let cells = total.cells();
+        assert_eq!(cells.len(), HEADERS.len());
+        assert_eq!(rows[0].name, "api/order_status");
+    }
+
+    #[test]
+    fn an_empty_scenario_shows_dashes() {
+        let row = Row::new("x".into(), 0, 0, &LatencyHistogram::new(), 10.0);
+        assert_eq!(
+            row.cells()[3..],
+            ["-", "0.0", "-", "-", "-", "-", "-", "-", "-"]
+        );
+    }
+
+    #[test]
+    fn usage_spreads_each_series() {
+        let report = testing::report();
+        let usage = usage(&report);
+        assert_eq!(usage.len(), 1);
+        assert_eq!(usage[0].source, "host");
+        assert!(usage[0].cpu.min <= usage[0].cpu.avg && usage[0].cpu.avg <= usage[0].cpu.max);
+        assert_eq!(Spread::of(std::iter::empty()), None);
+    }
+}

@@ -1,0 +1,191 @@
+//! Test support: [`Report`]s built from raw request samples, so tests can compare a merge of
+//! shard reports with one report of the union of their samples.
+//!
+//! Compiled only for the unit tests; the integration tests include this same file with
+//! `#[path = "../src/report/testing.rs"] mod testing;` next to a `mod model` that re-exports
+//! `synthex::report::model`, which is why it names the model through `super::model`.
+#![allow(dead_code)] // each test crate uses its own subset
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use super::model::{
+    FailureGroup, Interval, LatencyHistogram, LoadModel, PlanSummary, Report, ResourceSample,
+    ResourceSeries, SCHEMA_VERSION, ScenarioStats, Shard, StageSummary,
+};
+
+/// One finished request.
+#[derive(Debug, Clone, Copy)]
+pub struct Sample {
+    /// Target name.
+    pub target: &'static str,
+    /// Scenario name.
+    pub scenario: &'static str,
+    /// Seconds since the start.
+    pub at: f64,
+    /// Latency, µs.
+    pub latency_us: u64,
+    /// `(reason, message)` when the request failed.
+    pub failure: Option<(&'static str, &'static str)>,
+    /// Body bytes.
+    pub bytes: u64,
+}
+
+/// Length of every test run, seconds (one timeline interval per second).
+pub const DURATION: f64 = 10.0;
+
+/// 600 deterministic samples over 10 s on three scenarios of two targets, with some failures.
+pub fn samples() -> Vec<Sample> {
+    const SCENARIOS: [(&str, &str, u64); 3] = [
+        ("api", "order_status", 20_000),
+        ("api", "search", 45_000),
+        ("web", "home", 3_000),
+    ];
+    (0..600u64)
+        .map(|i| {
+            let (target, scenario, base) = SCENARIOS[(i % 3) as usize];
+            let failure = match i % 37 {
+                0 => Some(("http_status", "expected status 200, got 503")),
+                18 => Some(("timeout", "no response within 5s")),
+                _ => None,
+            };
+            Sample {
+                target,
+                scenario,
+                at: i as f64 / 60.0,
+                latency_us: base + (i * 7919) % 20_000,
+                failure,
+                bytes: 100 + i % 50,
+            }
+        })
+        .collect()
+}
+
+/// The report of a run that produced `samples`, with `users` users in every interval.
+pub fn build(
+    samples: &[Sample],
+    shards: Vec<Shard>,
+    users: u64,
+    resources: Vec<ResourceSeries>,
+) -> Report {
+    let mut scenarios: Vec<ScenarioStats> = Vec::new();
+    let mut failures: BTreeMap<(String, String, String, String), u64> = BTreeMap::new();
+    let mut timeline: Vec<Interval> = (0..DURATION as usize)
+        .map(|i| Interval {
+            offset_seconds: i as f64,
+            users,
+            target_rate: 0.0,
+            requests: 0,
+            failures: 0,
+            latency: LatencyHistogram::new(),
+        })
+        .collect();
+    for s in samples {
+        let latency = Duration::from_micros(s.latency_us);
+        let position = scenarios
+            .iter()
+            .position(|x| x.target == s.target && x.scenario == s.scenario);
+        let stats = match position {
+            Some(p) => &mut scenarios[p],
+            None => {
+                scenarios.push(empty_stats(s.target, s.scenario));
+                let last = scenarios.len() - 1;
+                &mut scenarios[last]
+            }
+        };
+        stats.requests += 1;
+        stats.body_bytes += s.bytes;
+        stats.latency.record(latency);
+        let interval = &mut timeline[s.at as usize];
+        interval.requests += 1;
+        interval.latency.record(latency);
+        if let Some((reason, message)) = s.failure {
+            stats.failures += 1;
+            interval.failures += 1;
+            let key = (
+                s.target.into(),
+                s.scenario.into(),
+                reason.into(),
+                message.into(),
+            );
+            *failures.entry(key).or_default() += 1;
+        }
+    }
+    let mut failures: Vec<FailureGroup> = failures
+        .into_iter()
+        .map(
+            |((target, scenario, reason, message), occurrences)| FailureGroup {
+                target,
+                scenario,
+                method: "GET".into(),
+                reason,
+                message,
+                occurrences,
+            },
+        )
+        .collect();
+    failures.sort_by(|a, b| b.occurrences.cmp(&a.occurrences));
+    Report {
+        schema_version: SCHEMA_VERSION,
+        synthex_version: "0.1.0".into(),
+        config: "config/demo.yml".into(),
+        plan: PlanSummary {
+            profile: "light".into(),
+            model: LoadModel::Closed,
+            stages: vec![StageSummary {
+                duration_seconds: DURATION,
+                target: 10.0,
+            }],
+        },
+        started_at: 1_700_000_000.0,
+        duration_seconds: DURATION,
+        interrupted: false,
+        shards,
+        scenarios,
+        failures,
+        timeline,
+        timeline_interval_seconds: 1.0,
+        resources,
+        thresholds: Vec::new(),
+        breaking_point: None,
+    }
+}
+
+fn empty_stats(target: &str, scenario: &str) -> ScenarioStats {
+    ScenarioStats {
+        target: target.into(),
+        scenario: scenario.into(),
+        method: "GET".into(),
+        requests: 0,
+        failures: 0,
+        body_bytes: 0,
+        cache_hits: 0,
+        cache_misses: 0,
+        latency: LatencyHistogram::new(),
+    }
+}
+
+/// A host resource series of one sample per second sampled by `shard`.
+pub fn host_series(shard: u32) -> ResourceSeries {
+    ResourceSeries {
+        shard,
+        source: "host".into(),
+        samples: (0..DURATION as u64)
+            .map(|i| ResourceSample {
+                offset_seconds: i as f64,
+                cpu_ratio: 0.2 + 0.05 * i as f64 + 0.01 * f64::from(shard),
+                memory_bytes: (512 + 8 * i) * 1024 * 1024,
+            })
+            .collect(),
+    }
+}
+
+/// A plain single-shard report of [`samples`] with 10 users and one host series.
+pub fn report() -> Report {
+    build(
+        &samples(),
+        vec![Shard { index: 0, count: 1 }],
+        10,
+        vec![host_series(0)],
+    )
+}
