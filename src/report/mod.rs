@@ -14,9 +14,11 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
+pub mod csv;
 pub mod format;
 pub mod grade;
 pub mod json;
+pub mod merge;
 pub mod model;
 pub mod summary;
 pub mod table;

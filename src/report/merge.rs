@@ -1,0 +1,315 @@
+//! Exact merge of shard reports (`synthex report merge`): the shards of one distributed run,
+//! each a [`Report`] of its part of the users or rate, become one report as if one machine had
+//! run it all.
+//!
+//! Counts and HDR histograms add up bucket by bucket, so every percentile of the merge is the
+//! percentile of the union of the samples. Timeline intervals are aligned by index (offset ÷
+//! interval length); users and target rates add up across shards. Resource series are kept side
+//! by side (each names its shard). Thresholds are left empty for the caller to evaluate again on
+//! the merged numbers. A breaking-point search is not exactly mergeable (its steps keep no
+//! histograms): step rates add up, p95 is the worst shard's and the error ratio is weighted by
+//! achieved rate.
+
+use std::collections::BTreeSet;
+
+use super::format;
+use super::model::{
+    BreakingPoint, BreakingStep, FailureGroup, Interval, LatencyHistogram, Report, ScenarioStats,
+};
+
+/// Why shard reports cannot be merged.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum MergeError {
+    /// Nothing to merge.
+    #[error("no reports to merge")]
+    Empty,
+    /// The reports were written with different schema versions.
+    #[error(
+        "reports have different schema versions ({0} and {1}); merge reports from one synthex version"
+    )]
+    SchemaVersion(u32, u32),
+    /// The reports come from different runs.
+    #[error("reports are from different runs: {0}; merge only the shards of one run")]
+    DifferentRun(String),
+    /// Two reports cover the same shard.
+    #[error("shard {0} appears twice; each shard's report must be merged once")]
+    DuplicateShard(u32),
+}
+
+/// Merges the reports of the shards of one run.
+pub fn merge(reports: &[Report]) -> Result<Report, MergeError> {
+    let (first, rest) = reports.split_first().ok_or(MergeError::Empty)?;
+    check_compatible(first, rest)?;
+    let mut merged = first.clone();
+    merged.thresholds.clear();
+    for report in rest {
+        merged.started_at = merged.started_at.min(report.started_at);
+        merged.duration_seconds = merged.duration_seconds.max(report.duration_seconds);
+        merged.interrupted |= report.interrupted;
+        merged.shards.extend(report.shards.iter().copied());
+        merge_scenarios(&mut merged.scenarios, &report.scenarios);
+        merge_failures(&mut merged.failures, &report.failures);
+        merge_timeline(
+            &mut merged.timeline,
+            &report.timeline,
+            report.timeline_interval_seconds,
+        );
+        merged.resources.extend(report.resources.iter().cloned());
+        merged.breaking_point = match (merged.breaking_point.take(), &report.breaking_point) {
+            (Some(a), Some(b)) => Some(merge_breaking_point(a, b)),
+            (a, b) => a.or_else(|| b.clone()),
+        };
+    }
+    merged.shards.sort();
+    // Most frequent first, ties in a fixed order whatever the order of the inputs.
+    merged.failures.sort_by(|a, b| {
+        let key = |f: &FailureGroup| (&f.target, &f.scenario, &f.method, &f.reason, &f.message);
+        b.occurrences
+            .cmp(&a.occurrences)
+            .then_with(|| key(a).cmp(&key(b)))
+    });
+    Ok(merged)
+}
+
+fn check_compatible(first: &Report, rest: &[Report]) -> Result<(), MergeError> {
+    let mut shards = BTreeSet::new();
+    for report in std::iter::once(first).chain(rest) {
+        if report.schema_version != first.schema_version {
+            return Err(MergeError::SchemaVersion(
+                first.schema_version,
+                report.schema_version,
+            ));
+        }
+        let different = |what: &str, a: &dyn std::fmt::Debug, b: &dyn std::fmt::Debug| {
+            Err(MergeError::DifferentRun(format!("{what} {a:?} and {b:?}")))
+        };
+        if report.config != first.config {
+            return different("config", &first.config, &report.config);
+        }
+        if report.plan != first.plan {
+            return different("plan", &first.plan, &report.plan);
+        }
+        if report.timeline_interval_seconds != first.timeline_interval_seconds {
+            return different(
+                "timeline interval",
+                &first.timeline_interval_seconds,
+                &report.timeline_interval_seconds,
+            );
+        }
+        for shard in &report.shards {
+            if shard.count != first.shards[0].count {
+                return different("shard count", &first.shards[0].count, &shard.count);
+            }
+            if !shards.insert(shard.index) {
+                return Err(MergeError::DuplicateShard(shard.index));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn merge_scenarios(into: &mut Vec<ScenarioStats>, from: &[ScenarioStats]) {
+    for s in from {
+        match into
+            .iter_mut()
+            .find(|x| x.target == s.target && x.scenario == s.scenario)
+        {
+            Some(x) => {
+                x.requests += s.requests;
+                x.failures += s.failures;
+                x.body_bytes += s.body_bytes;
+                x.cache_hits += s.cache_hits;
+                x.cache_misses += s.cache_misses;
+                x.latency.merge(&s.latency);
+            }
+            None => into.push(s.clone()),
+        }
+    }
+}
+
+fn merge_failures(into: &mut Vec<FailureGroup>, from: &[FailureGroup]) {
+    for f in from {
+        let same = |x: &&mut FailureGroup| {
+            (&x.target, &x.scenario, &x.method, &x.reason, &x.message)
+                == (&f.target, &f.scenario, &f.method, &f.reason, &f.message)
+        };
+        match into.iter_mut().find(same) {
+            Some(x) => x.occurrences += f.occurrences,
+            None => into.push(f.clone()),
+        }
+    }
+}
+
+fn merge_timeline(into: &mut Vec<Interval>, from: &[Interval], step: f64) {
+    for interval in from {
+        let index = (interval.offset_seconds / step).round().max(0.0) as usize;
+        while into.len() <= index {
+            into.push(Interval {
+                offset_seconds: into.len() as f64 * step,
+                users: 0,
+                target_rate: 0.0,
+                requests: 0,
+                failures: 0,
+                latency: LatencyHistogram::new(),
+            });
+        }
+        let x = &mut into[index];
+        x.users += interval.users;
+        x.target_rate += interval.target_rate;
+        x.requests += interval.requests;
+        x.failures += interval.failures;
+        x.latency.merge(&interval.latency);
+    }
+}
+
+fn merge_breaking_point(a: BreakingPoint, b: &BreakingPoint) -> BreakingPoint {
+    let steps: Vec<BreakingStep> = (0..a.steps.len().max(b.steps.len()))
+        .filter_map(|i| match (a.steps.get(i), b.steps.get(i)) {
+            (Some(x), Some(y)) => Some(merge_step(x, y)),
+            (x, y) => x.or(y).cloned(),
+        })
+        .collect();
+    let broken = steps.iter().position(|s| !s.passed);
+    let held = broken.map_or(steps.len(), |i| i);
+    BreakingPoint {
+        highest_passing_rate: held.checked_sub(1).map(|i| steps[i].target_rate),
+        breaking_rate: broken.map(|i| steps[i].target_rate),
+        first_broken: a.first_broken.or_else(|| b.first_broken.clone()),
+        steps,
+    }
+}
+
+/// One step of both shards: rates add, the worst p95, errors weighted by achieved rate.
+fn merge_step(x: &BreakingStep, y: &BreakingStep) -> BreakingStep {
+    let achieved_rate = x.achieved_rate + y.achieved_rate;
+    let error_ratio = match (x.error_ratio, y.error_ratio) {
+        (None, None) => None,
+        (e, f) => format::ratio(
+            e.unwrap_or(0.0) * x.achieved_rate + f.unwrap_or(0.0) * y.achieved_rate,
+            achieved_rate,
+        ),
+    };
+    let p95_seconds = match (x.p95_seconds, y.p95_seconds) {
+        (Some(p), Some(q)) => Some(p.max(q)),
+        (p, q) => p.or(q),
+    };
+    BreakingStep {
+        target_rate: x.target_rate + y.target_rate,
+        achieved_rate,
+        p95_seconds,
+        error_ratio,
+        passed: x.passed && y.passed,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::model::Shard;
+    use crate::report::testing::{self, Sample};
+
+    fn shard(samples: &[Sample], index: u32) -> Report {
+        testing::build(
+            samples,
+            vec![Shard { index, count: 2 }],
+            5,
+            vec![testing::host_series(index)],
+        )
+    }
+
+    #[test]
+    fn merging_two_shards_equals_one_run_of_the_union() {
+        let all = testing::samples();
+        // Alternate blocks of three samples, so both shards see the scenarios in config order.
+        let (a, b): (Vec<(usize, Sample)>, Vec<(usize, Sample)>) = all
+            .iter()
+            .copied()
+            .enumerate()
+            .partition(|(i, _)| (i / 3) % 2 == 0);
+        let a: Vec<Sample> = a.into_iter().map(|(_, s)| s).collect();
+        let b: Vec<Sample> = b.into_iter().map(|(_, s)| s).collect();
+        let (mut shard_a, shard_b) = (shard(&a, 0), shard(&b, 1));
+        shard_a
+            .thresholds
+            .push(crate::report::model::ThresholdResult {
+                expression: "p95 < 1s".into(),
+                measured: Some(0.05),
+                passed: true,
+                detail: "on shard 0 only".into(),
+            });
+        let union = testing::build(
+            &all,
+            vec![Shard { index: 0, count: 2 }, Shard { index: 1, count: 2 }],
+            10,
+            vec![testing::host_series(0), testing::host_series(1)],
+        );
+        // Order of the inputs does not matter, except for resource series order.
+        assert_eq!(merge(&[shard_a.clone(), shard_b.clone()]).unwrap(), union);
+        let reversed = merge(&[shard_b, shard_a]).unwrap();
+        assert_eq!(reversed.scenarios, union.scenarios);
+        assert_eq!(reversed.timeline, union.timeline);
+        assert_eq!(reversed.shards, union.shards);
+    }
+
+    #[test]
+    fn incompatible_reports_are_refused() {
+        let report = testing::report();
+        assert_eq!(merge(&[]), Err(MergeError::Empty));
+        assert_eq!(
+            merge(&[report.clone(), report.clone()]),
+            Err(MergeError::DuplicateShard(0))
+        );
+        let mut other = report.clone();
+        other.shards[0].index = 1;
+        other.schema_version = 99;
+        assert_eq!(
+            merge(&[report.clone(), other.clone()]),
+            Err(MergeError::SchemaVersion(1, 99))
+        );
+        other.schema_version = report.schema_version;
+        other.plan.profile = "heavy".into();
+        let error = merge(&[report.clone(), other.clone()])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.starts_with("reports are from different runs: plan"),
+            "{error}"
+        );
+        other.plan = report.plan.clone();
+        other.config = "other.yml".into();
+        let error = merge(&[report.clone(), other]).unwrap_err().to_string();
+        assert!(
+            error.contains(r#"config "config/demo.yml" and "other.yml""#),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn breaking_point_steps_add_rates_and_keep_the_worst_latency() {
+        let step = |rate: f64, p95: f64, passed: bool| BreakingStep {
+            target_rate: rate,
+            achieved_rate: rate,
+            p95_seconds: Some(p95),
+            error_ratio: Some(if passed { 0.0 } else { 0.2 }),
+            passed,
+        };
+        let a = BreakingPoint {
+            highest_passing_rate: Some(100.0),
+            breaking_rate: Some(200.0),
+            first_broken: Some("p95 < 200ms".into()),
+            steps: vec![step(100.0, 0.05, true), step(200.0, 0.3, false)],
+        };
+        let b = BreakingPoint {
+            steps: vec![step(100.0, 0.06, true), step(200.0, 0.1, true)],
+            highest_passing_rate: Some(200.0),
+            breaking_rate: None,
+            first_broken: None,
+        };
+        let merged = merge_breaking_point(a, &b);
+        assert_eq!(merged.highest_passing_rate, Some(200.0));
+        assert_eq!(merged.breaking_rate, Some(400.0));
+        assert_eq!(merged.steps[1].p95_seconds, Some(0.3));
+        assert_eq!(merged.steps[1].error_ratio, Some(0.1));
+        assert_eq!(merged.first_broken.as_deref(), Some("p95 < 200ms"));
+    }
+}
