@@ -63,10 +63,9 @@ pub fn merge(reports: &[Report]) -> Result<Report, MergeError> {
     merged.shards.sort();
     // Most frequent first, ties in a fixed order whatever the order of the inputs.
     merged.failures.sort_by(|a, b| {
-        let key = |f: &FailureGroup| (&f.target, &f.scenario, &f.method, &f.reason, &f.message);
         b.occurrences
             .cmp(&a.occurrences)
-            .then_with(|| key(a).cmp(&key(b)))
+            .then_with(|| failure_key(a).cmp(&failure_key(b)))
     });
     Ok(merged)
 }
@@ -127,13 +126,13 @@ fn merge_scenarios(into: &mut Vec<ScenarioStats>, from: &[ScenarioStats]) {
     }
 }
 
+fn failure_key(f: &FailureGroup) -> (&str, &str, &str, &str, &str) {
+    (&f.target, &f.scenario, &f.method, &f.reason, &f.message)
+}
+
 fn merge_failures(into: &mut Vec<FailureGroup>, from: &[FailureGroup]) {
     for f in from {
-        let same = |x: &&mut FailureGroup| {
-            (&x.target, &x.scenario, &x.method, &x.reason, &x.message)
-                == (&f.target, &f.scenario, &f.method, &f.reason, &f.message)
-        };
-        match into.iter_mut().find(same) {
+        match into.iter_mut().find(|x| failure_key(x) == failure_key(f)) {
             Some(x) => x.occurrences += f.occurrences,
             None => into.push(f.clone()),
         }
