@@ -102,8 +102,10 @@ pub fn deserialize_seconds<'de, D: Deserializer<'de>>(deserializer: D) -> Result
     parse_duration(&text).map_err(serde::de::Error::custom)
 }
 
-/// Pads `cells` into columns: the first left-aligned, the others right-aligned, two spaces apart.
-pub fn align(rows: &[Vec<String>]) -> Vec<String> {
+/// Pads `rows` into columns two spaces apart, aligned by `spec`: one letter per column, `l` for
+/// left or `r` for right (columns beyond the spec are left-aligned).
+pub fn align(rows: &[Vec<String>], spec: &str) -> Vec<String> {
+    let right: Vec<bool> = spec.chars().map(|c| c == 'r').collect();
     let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..columns)
         .map(|c| {
@@ -118,11 +120,12 @@ pub fn align(rows: &[Vec<String>]) -> Vec<String> {
         .map(|row| {
             let mut line = String::new();
             for (c, cell) in row.iter().enumerate() {
-                let pad = widths[c].saturating_sub(cell.chars().count());
-                if c == 0 {
-                    let _ = write!(line, "{cell}{}", " ".repeat(pad));
+                let pad = " ".repeat(widths[c].saturating_sub(cell.chars().count()));
+                let gap = if c == 0 { "" } else { "  " };
+                if right.get(c).copied().unwrap_or(false) {
+                    let _ = write!(line, "{gap}{pad}{cell}");
                 } else {
-                    let _ = write!(line, "  {}{cell}", " ".repeat(pad));
+                    let _ = write!(line, "{gap}{cell}{pad}");
                 }
             }
             line.trim_end().to_string()
@@ -175,14 +178,14 @@ mod tests {
     }
 
     #[test]
-    fn columns_align_left_then_right() {
+    fn columns_align_as_specified() {
         let rows = vec![
-            vec!["Name".to_string(), "Requests".to_string()],
-            vec!["a_long_name".to_string(), "7".to_string()],
+            vec!["Name".to_string(), "Requests".to_string(), "x".to_string()],
+            vec!["a_long_name".to_string(), "7".to_string(), "yy".to_string()],
         ];
         assert_eq!(
-            align(&rows),
-            vec!["Name         Requests", "a_long_name         7"]
+            align(&rows, "lr"),
+            vec!["Name         Requests  x", "a_long_name         7  yy"]
         );
     }
 }

@@ -14,6 +14,7 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
+pub mod compare;
 pub mod csv;
 pub mod format;
 pub mod grade;

@@ -21,12 +21,12 @@ pub fn render(report: &Report, grades: &Grades, out: &mut impl Write) -> io::Res
     writeln!(out, "synthex load test: {}\n", table::headline(report))?;
     let mut rows = vec![HEADERS.map(String::from).to_vec()];
     rows.extend(table::rows(report).iter().map(table::Row::cells));
-    write_lines(out, &format::align(&rows))?;
+    write_lines(out, &format::align(&rows, "lrrrrrrrrrrr"))?;
 
     let usage = table::usage_cells(report);
     if usage.len() > 1 {
         writeln!(out, "\nResource usage")?;
-        write_lines(out, &format::align(&usage))?;
+        write_lines(out, &format::align(&usage, "lrrrrrr"))?;
     }
 
     writeln!(out, "\nGrades (overall score {}/100)", grades.score)?;
@@ -38,7 +38,7 @@ pub fn render(report: &Report, grades: &Grades, out: &mut impl Write) -> io::Res
             vec![name, g.signal.show(g.value), g.grade.to_string()]
         })
         .collect();
-    write_lines(out, &format::align(&grade_rows))?;
+    write_lines(out, &format::align(&grade_rows, "lrl"))?;
 
     if !report.thresholds.is_empty() {
         let passed = report.thresholds.iter().filter(|t| t.passed).count();
@@ -70,7 +70,7 @@ pub fn render(report: &Report, grades: &Grades, out: &mut impl Write) -> io::Res
                 f.message.clone(),
             ]
         }));
-        write_lines(out, &format::align(&rows))?;
+        write_lines(out, &format::align(&rows, "rl"))?;
         if report.failures.len() > FAILURES_SHOWN {
             let more = report.failures.len() - FAILURES_SHOWN;
             writeln!(out, "  … and {more} more kinds (see the reports)")?;
