@@ -102,6 +102,22 @@ pub fn deserialize_seconds<'de, D: Deserializer<'de>>(deserializer: D) -> Result
     parse_duration(&text).map_err(serde::de::Error::custom)
 }
 
+/// Text safe inside HTML or SVG, in element content and in quoted attributes.
+pub fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
 /// Pads `rows` into columns two spaces apart, aligned by `spec`: one letter per column, `l` for
 /// left or `r` for right (columns beyond the spec are left-aligned).
 pub fn align(rows: &[Vec<String>], spec: &str) -> Vec<String> {
@@ -175,6 +191,14 @@ mod tests {
         assert!(parse_duration("50").is_err());
         assert!(parse_duration("ms").is_err());
         assert!(parse_duration("1.2.3ms").is_err());
+    }
+
+    #[test]
+    fn html_is_escaped() {
+        assert_eq!(
+            escape_html(r#"<a href="x">'&'</a>"#),
+            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
+        );
     }
 
     #[test]

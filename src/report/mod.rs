@@ -14,11 +14,14 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
+pub mod chart;
 pub mod compare;
 pub mod csv;
 pub mod format;
 pub mod grade;
+pub mod html;
 pub mod json;
+pub mod markdown;
 pub mod merge;
 pub mod model;
 pub mod summary;
