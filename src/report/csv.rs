@@ -48,12 +48,7 @@ pub fn write(report: &Report, dir: &Path, prefix: &str) -> Result<Vec<PathBuf>, 
     let mut paths = Vec::new();
     for (suffix, writer) in files {
         let path = dir.join(format!("{prefix}_{suffix}.csv"));
-        let written = File::create(&path).and_then(|file| {
-            let mut out = BufWriter::new(file);
-            writer(report, &mut out)?;
-            out.flush()
-        });
-        written.map_err(|e| ReportError::io(&path, e))?;
+        super::write_file(&path, |out| writer(report, out))?;
         paths.push(path);
     }
     Ok(paths)

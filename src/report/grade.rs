@@ -278,7 +278,7 @@ mod tests {
         use Signal::*;
         assert_eq!(names, [P95, P99, ErrorRatio, Consistency, HostCpu]);
         // p95 ≈ 63 ms and p99 ≈ 65 ms are excellent; 33 failures in 600 (5.5%) are poor;
-        // a flat tail is excellent; the host peaks at 65% CPU: good.
+        // a flat tail is excellent; the host peaks at 62.5% CPU: good.
         let by = |s: Signal| grades.signals.iter().find(|g| g.signal == s).unwrap().grade;
         assert_eq!(by(P95), Grade::Excellent);
         assert_eq!(by(ErrorRatio), Grade::Poor);

@@ -8,11 +8,23 @@
 //! - [`grade`]: excellent / good / acceptable / poor per signal and an overall score.
 //! - [`summary`]: the stdout summary table.
 //! - [`json`]: the JSON report, written and read back.
+//! - [`csv`]: Locust-compatible `_stats.csv`, `_stats_history.csv`, `_failures.csv`.
+//! - [`markdown`]: the Markdown summary for a CI comment.
+//! - [`html`]: the self-contained HTML report, its charts drawn by [`chart`].
+//! - [`merge`]: exact merge of shard reports.
+//! - [`compare`]: baseline comparison with tolerances.
 //! - [`table`]: the rows and resource usage every human-facing renderer shows.
 //! - [`format`]: number formatting and duration parsing shared by all of them.
+//!
+//! [`write_all`] writes every file format into one directory.
 
-use std::io;
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
+
+use compare::Comparison;
+use grade::Grades;
+use model::Report;
 
 pub mod chart;
 pub mod compare;
@@ -73,6 +85,46 @@ pub enum ReportError {
         /// The version it declares, if any.
         found: Option<u32>,
     },
+}
+
+/// Writes every report file into `dir` (created if missing) and returns their paths:
+/// `report.json`, `{prefix}_stats.csv`, `{prefix}_stats_history.csv`, `{prefix}_failures.csv`,
+/// `summary.md` (with the baseline `comparison`, if any) and `report.html`.
+pub fn write_all(
+    report: &Report,
+    grades: &Grades,
+    comparison: Option<&Comparison>,
+    dir: &Path,
+    prefix: &str,
+) -> Result<Vec<PathBuf>, ReportError> {
+    std::fs::create_dir_all(dir).map_err(|e| ReportError::io(dir, e))?;
+    let json_path = dir.join("report.json");
+    json::write(report, &json_path)?;
+    let mut paths = vec![json_path];
+    paths.extend(csv::write(report, dir, prefix)?);
+    let markdown_path = dir.join("summary.md");
+    write_file(&markdown_path, |out| {
+        markdown::render(report, grades, comparison, out)
+    })?;
+    paths.push(markdown_path);
+    let html_path = dir.join("report.html");
+    write_file(&html_path, |out| html::render(report, grades, out))?;
+    paths.push(html_path);
+    Ok(paths)
+}
+
+/// Creates `path` and lets `render` fill it through a buffer.
+fn write_file(
+    path: &Path,
+    render: impl FnOnce(&mut BufWriter<File>) -> io::Result<()>,
+) -> Result<(), ReportError> {
+    File::create(path)
+        .and_then(|file| {
+            let mut out = BufWriter::new(file);
+            render(&mut out)?;
+            out.flush()
+        })
+        .map_err(|e| ReportError::io(path, e))
 }
 
 impl ReportError {

@@ -165,7 +165,9 @@ fn empty_stats(target: &str, scenario: &str) -> ScenarioStats {
     }
 }
 
-/// A host resource series of one sample per second sampled by `shard`.
+/// A host resource series of one sample per second sampled by `shard`. CPU ratios are
+/// multiples of 1/64 so that they survive JSON exactly (serde_json's default float parser may
+/// be one ULP off otherwise).
 pub fn host_series(shard: u32) -> ResourceSeries {
     ResourceSeries {
         shard,
@@ -173,7 +175,7 @@ pub fn host_series(shard: u32) -> ResourceSeries {
         samples: (0..DURATION as u64)
             .map(|i| ResourceSample {
                 offset_seconds: i as f64,
-                cpu_ratio: 0.2 + 0.05 * i as f64 + 0.01 * f64::from(shard),
+                cpu_ratio: (13.0 + 3.0 * i as f64 + f64::from(shard)) / 64.0,
                 memory_bytes: (512 + 8 * i) * 1024 * 1024,
             })
             .collect(),

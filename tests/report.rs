@@ -1,0 +1,123 @@
+//! The report files a load test writes with `--out DIR`, from a report built programmatically:
+//! JSON that reads back equal, CSV that starts with Locust's own header lines (fixture from a
+//! real Locust run), Markdown with the summary table, HTML with its SVG charts; and `synthex
+//! report merge`'s path: shard files read back and merged exactly.
+
+use std::fs;
+use std::path::Path;
+
+use synthex::report::compare::{Tolerances, compare};
+use synthex::report::grade::{GradeScale, grade};
+use synthex::report::model::Shard;
+use synthex::report::{html, json, merge, write_all};
+
+/// The model under the name `testing.rs` expects (it is shared with the unit tests).
+mod model {
+    pub use synthex::report::model::*;
+}
+#[path = "../src/report/testing.rs"]
+mod testing;
+
+fn first_line(bytes: &[u8]) -> &[u8] {
+    let end = bytes
+        .windows(2)
+        .position(|w| w == b"\r\n")
+        .expect("a CRLF line")
+        + 2;
+    &bytes[..end]
+}
+
+#[test]
+fn every_format_is_written_and_checks_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let report = testing::report();
+    let grades = grade(&report, &GradeScale::default());
+    let comparison = compare(&report, &report, &Tolerances::default());
+    let paths = write_all(&report, &grades, Some(&comparison), &out, "synthex").unwrap();
+    let names: Vec<String> = paths
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "report.json",
+            "synthex_stats.csv",
+            "synthex_stats_history.csv",
+            "synthex_failures.csv",
+            "summary.md",
+            "report.html"
+        ]
+    );
+
+    let back = json::read(&out.join("report.json")).unwrap();
+    assert!(back == report, "report.json does not read back equal");
+
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/locust");
+    for kind in ["stats", "stats_history", "failures"] {
+        let ours = fs::read(out.join(format!("synthex_{kind}.csv"))).unwrap();
+        let locust = fs::read(fixtures.join(format!("locust_{kind}.csv"))).unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(first_line(&ours)),
+            String::from_utf8_lossy(first_line(&locust)),
+            "{kind} header"
+        );
+        assert!(
+            ours.ends_with(b"\r\n") && ours.len() > first_line(&ours).len(),
+            "{kind} rows"
+        );
+    }
+
+    let markdown = fs::read_to_string(out.join("summary.md")).unwrap();
+    assert!(
+        markdown.contains("| Name | Requests | Failures | Failure % | RPS |"),
+        "{markdown}"
+    );
+    assert!(markdown.contains("| Total | 600 | 33 |"), "{markdown}");
+    assert!(markdown.contains("**No regressions.**"), "{markdown}");
+
+    let page = fs::read_to_string(out.join("report.html")).unwrap();
+    for chart in html::charts(&report) {
+        assert!(
+            page.contains(&format!("<svg id=\"{}\"", chart.id)),
+            "{}",
+            chart.id
+        );
+    }
+    assert!(page.matches("<polyline").count() >= 6);
+}
+
+#[test]
+fn shard_files_merge_into_the_report_of_the_union() {
+    let dir = tempfile::tempdir().unwrap();
+    let all = testing::samples();
+    let mut paths = Vec::new();
+    for index in 0..2u32 {
+        // Even and odd blocks of three samples, so both shards list the scenarios in one order.
+        let part: Vec<testing::Sample> = all
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| (i / 3) % 2 == index as usize)
+            .map(|(_, s)| *s)
+            .collect();
+        let shard = Shard { index, count: 2 };
+        let report = testing::build(&part, vec![shard], 5, vec![testing::host_series(index)]);
+        let path = dir.path().join(format!("shard-{index}.json"));
+        json::write(&report, &path).unwrap();
+        paths.push(path);
+    }
+    let reports: Vec<_> = paths.iter().map(|p| json::read(p).unwrap()).collect();
+    let merged = merge::merge(&reports).unwrap();
+    let union = testing::build(
+        &all,
+        vec![Shard { index: 0, count: 2 }, Shard { index: 1, count: 2 }],
+        10,
+        vec![testing::host_series(0), testing::host_series(1)],
+    );
+    // assert! rather than assert_eq!: the Debug form of a report runs to megabytes.
+    assert!(
+        merged == union,
+        "the merge differs from the report of the union"
+    );
+}
