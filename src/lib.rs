@@ -15,6 +15,7 @@
 //! - [`status_page`]: the human-readable status page served at `/`.
 //! - [`sampler`]: host and watched-process resource gauges from sysinfo.
 //! - [`stats_poller`]: gauges from the target's own JSON stats endpoint.
+//! - [`loadtest`]: `synthex load`: bounded load tests (profiles, executors, recorder).
 //! - [`report`]: load-test reports: the serialisable model, renderers, thresholds, merge.
 //! - [`demo`]: `synthex demo`, the demo target and the daemon in one process.
 //! - [`demo_target`]: the built-in demo service.
@@ -30,6 +31,7 @@ pub mod demo;
 pub mod demo_target;
 pub mod exporter;
 pub mod http_server;
+pub mod loadtest;
 pub mod logging;
 pub mod metrics;
 pub mod outcome;

@@ -52,10 +52,22 @@ struct HostGauges {
 
 /// One watched process group with the gauge handles of its `process` label.
 struct Watched {
+    name: String,
     selector: ProcessSelector,
     cpu_ratio: Gauge,
     resident_bytes: Gauge,
     count: Gauge,
+}
+
+/// One source's resource usage in the latest sample.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reading {
+    /// `host` or the watched group's name.
+    pub source: String,
+    /// Host: busy ratio over all cores (0–1); process: CPU seconds per second.
+    pub cpu_ratio: f64,
+    /// Host: memory in use; process: resident memory; bytes.
+    pub memory_bytes: u64,
 }
 
 /// What the matching processes of one group add up to in one sample.
@@ -104,6 +116,16 @@ impl Sampler {
     /// meaningful within a second of start. Each sample runs on tokio's blocking pool because
     /// sysinfo reads `/proc` synchronously.
     pub async fn run(self, shutdown: CancellationToken) {
+        self.run_observed(shutdown, |_| {}).await;
+    }
+
+    /// [`Sampler::run`], calling `observe` with the new [`Reading`]s after every sample: the
+    /// load test keeps them as the resource series of its report.
+    pub async fn run_observed(
+        self,
+        shutdown: CancellationToken,
+        mut observe: impl FnMut(Vec<Reading>) + Send,
+    ) {
         let mut sampler = self;
         let start = tokio::time::Instant::now();
         let mut ticks = tokio::time::interval_at(start + PRIME_DELAY, sampler.interval);
@@ -122,6 +144,7 @@ impl Sampler {
                     return;
                 }
             };
+            observe(sampler.readings());
             tokio::select! {
                 biased;
                 () = shutdown.cancelled() => return,
@@ -143,6 +166,23 @@ impl Sampler {
         if let Some(kind) = self.refresh_kind {
             self.sample_processes(kind);
         }
+    }
+
+    /// The latest sample: the host first (`source` "host", CPU busy ratio over all cores and
+    /// memory in use), then each watched group (CPU seconds per second and resident memory).
+    pub fn readings(&self) -> Vec<Reading> {
+        let host = Reading {
+            source: "host".to_string(),
+            cpu_ratio: self.host.cpu_ratio.get(),
+            memory_bytes: self.host.memory_used.get() as u64,
+        };
+        std::iter::once(host)
+            .chain(self.watched.iter().map(|w| Reading {
+                source: w.name.clone(),
+                cpu_ratio: w.cpu_ratio.get(),
+                memory_bytes: w.resident_bytes.get() as u64,
+            }))
+            .collect()
     }
 
     fn set_host_gauges(&self) {
@@ -252,6 +292,7 @@ fn register_watched(
         .map(|p| {
             let labels = [p.name.as_str()];
             Watched {
+                name: p.name.clone(),
                 selector: p.selector.clone(),
                 cpu_ratio: cpu.with_label_values(&labels),
                 resident_bytes: rss.with_label_values(&labels),

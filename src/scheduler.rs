@@ -95,7 +95,7 @@ pub async fn run<D: Dispatch, R: Rng + Send>(
     }
 }
 
-async fn hold_permit(work: impl Future<Output = ()>, permit: OwnedSemaphorePermit) {
+pub(crate) async fn hold_permit(work: impl Future<Output = ()>, permit: OwnedSemaphorePermit) {
     work.await;
     drop(permit);
 }
@@ -109,7 +109,7 @@ const TIMER_SLACK: Duration = Duration::from_millis(2);
 /// numbers (it would add about a millisecond to every request). A later start means synthex
 /// itself was held up, and then latency runs from the due time, so the stall shows in the
 /// numbers instead of hiding (coordinated omission).
-fn measured_start(due: Instant, started: Instant) -> Instant {
+pub(crate) fn measured_start(due: Instant, started: Instant) -> Instant {
     if started.saturating_duration_since(due) <= TIMER_SLACK {
         started.max(due)
     } else {
@@ -141,12 +141,12 @@ fn due_time<R: Rng>(
 
 /// Picks a scenario index with probability proportional to its weight.
 #[derive(Debug, Clone)]
-struct WeightedPick {
+pub(crate) struct WeightedPick {
     cumulative: Vec<u64>,
 }
 
 impl WeightedPick {
-    fn new(weights: &[u32]) -> WeightedPick {
+    pub(crate) fn new(weights: &[u32]) -> WeightedPick {
         let mut total = 0u64;
         let cumulative = weights
             .iter()
@@ -158,7 +158,7 @@ impl WeightedPick {
         WeightedPick { cumulative }
     }
 
-    fn pick<R: Rng>(&self, rng: &mut R) -> usize {
+    pub(crate) fn pick<R: Rng>(&self, rng: &mut R) -> usize {
         let total = self.cumulative.last().copied().unwrap_or(0);
         if total == 0 {
             return 0;

@@ -1,0 +1,497 @@
+//! The load executors: who starts requests, and when.
+//!
+//! - **Closed model** ([`closed`]): virtual users, each looping over weighted scenarios with
+//!   think time, as Locust and k6's ramping-VUs run them. A controller follows the profile's user
+//!   level every 100 ms, starting users (no faster than the spawn rate) or stopping the newest
+//!   ones; a stopped user finishes its request first. Latency runs from the request's start:
+//!   in a closed model a slow response delays the user's next request, by design.
+//! - **Open model** ([`open`]): requests arrive at the profile's rate whatever the latency, like
+//!   k6's ramping-arrival-rate. Latency runs from each arrival's intended time (coordinated
+//!   omission corrected), so a target that stalls shows the stall in every request that should
+//!   have started meanwhile. At most `max_in_flight` requests run at once; an arrival beyond
+//!   that is dropped and counted, never queued.
+//!
+//! Both end when the profile ends or `stop` is cancelled (Ctrl-C), then give requests still in
+//! flight `grace` to finish.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::profile::{Profile, ThinkTime};
+use super::recorder::Recorder;
+use crate::probe::Probe;
+use crate::scenario::Scenario;
+use crate::scheduler::{WeightedPick, hold_permit, measured_start};
+
+/// How often the closed model's controller adjusts the number of users.
+const CONTROL_TICK: Duration = Duration::from_millis(100);
+
+/// What the executors drive: pick a scenario, run one request of it, record it. The executors
+/// know nothing about HTTP, so their timing is tested under paused time.
+pub trait Exercise: Send + Sync + 'static {
+    /// Picks the next scenario by weight.
+    fn pick(&self, rng: &mut StdRng) -> usize;
+    /// Runs one request of scenario `index` with its latency measured from `from`, and records it.
+    fn request(&self, index: usize, from: Instant) -> impl Future<Output = ()> + Send;
+    /// Where outcomes go; the executors set the planned level on it.
+    fn recorder(&self) -> &Recorder;
+}
+
+/// The real exercise: the config's scenarios sent with each target's probe.
+pub struct Workload {
+    probes: Vec<Probe>,
+    /// `(index into probes, scenario)`, in recording-index order.
+    scenarios: Vec<(usize, Scenario)>,
+    picker: WeightedPick,
+    recorder: Arc<Recorder>,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunEnd {
+    /// `stop` was cancelled before the profile ended.
+    pub interrupted: bool,
+    /// Arrivals not started because `max_in_flight` requests were running (open model).
+    pub dropped: u64,
+    /// How long the load ran (until the end of the profile or the interruption).
+    pub elapsed: Duration,
+}
+
+impl Workload {
+    /// `scenarios` pairs each scenario with the index of its target's probe in `probes`; the
+    /// recorder must list the scenarios in the same order.
+    pub fn new(
+        probes: Vec<Probe>,
+        scenarios: Vec<(usize, Scenario)>,
+        recorder: Arc<Recorder>,
+    ) -> Workload {
+        let weights: Vec<u32> = scenarios.iter().map(|(_, s)| s.weight).collect();
+        Workload {
+            picker: WeightedPick::new(&weights),
+            probes,
+            scenarios,
+            recorder,
+        }
+    }
+}
+
+impl Exercise for Workload {
+    fn pick(&self, rng: &mut StdRng) -> usize {
+        self.picker.pick(rng)
+    }
+
+    async fn request(&self, index: usize, from: Instant) {
+        let (probe, scenario) = &self.scenarios[index];
+        let outcome = self.probes[*probe].run(scenario, from).await;
+        self.recorder.record(index, &outcome);
+    }
+
+    fn recorder(&self) -> &Recorder {
+        &self.recorder
+    }
+}
+
+/// Runs the closed model: virtual users following `profile`'s user level.
+pub async fn closed<W: Exercise>(
+    profile: &Profile,
+    work: Arc<W>,
+    stop: CancellationToken,
+    grace: Duration,
+) -> RunEnd {
+    let start = Instant::now();
+    let end = start + profile.duration();
+    let tracker = TaskTracker::new();
+    let mut users: Vec<CancellationToken> = Vec::new();
+    // The first user starts at once; then no faster than the spawn rate.
+    let mut budget = 1.0;
+    let mut tick = tokio::time::interval(CONTROL_TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let interrupted = loop {
+        tokio::select! {
+            biased;
+            () = stop.cancelled() => break true,
+            _ = tick.tick() => {}
+        }
+        let now = Instant::now();
+        if now >= end {
+            break false;
+        }
+        let wanted = profile.level_at(now - start).round().max(0.0) as usize;
+        while users.len() < wanted && (profile.spawn_rate.is_none() || budget >= 1.0) {
+            budget -= 1.0;
+            let token = stop.child_token();
+            tracker.spawn(user(
+                Arc::clone(&work),
+                profile.think_time,
+                token.clone(),
+                StdRng::from_rng(&mut rand::rng()),
+            ));
+            users.push(token);
+        }
+        if let Some(rate) = profile.spawn_rate {
+            budget = (budget + rate * CONTROL_TICK.as_secs_f64()).min(rate.max(1.0));
+        }
+        while users.len() > wanted {
+            if let Some(token) = users.pop() {
+                token.cancel();
+            }
+        }
+        work.recorder().set_level(users.len() as f64);
+    };
+    let elapsed = Instant::now().saturating_duration_since(start);
+    for token in &users {
+        token.cancel();
+    }
+    work.recorder().set_level(0.0);
+    finish(&tracker, grace).await;
+    RunEnd {
+        interrupted,
+        dropped: 0,
+        elapsed,
+    }
+}
+
+/// One virtual user: request, think, repeat, until `stop`.
+async fn user<W: Exercise>(
+    work: Arc<W>,
+    think: ThinkTime,
+    stop: CancellationToken,
+    mut rng: StdRng,
+) {
+    while !stop.is_cancelled() {
+        let started = Instant::now();
+        let index = work.pick(&mut rng);
+        work.request(index, started).await;
+        let pause = match think {
+            ThinkTime::Constant(pause) => pause,
+            ThinkTime::Uniform(low, high) => {
+                Duration::from_secs_f64(rng.random_range(low.as_secs_f64()..=high.as_secs_f64()))
+            }
+            ThinkTime::Pace(period) => (started + period).saturating_duration_since(Instant::now()),
+        };
+        if pause.is_zero() {
+            // A user without think time still lets others run on a busy runtime.
+            tokio::task::yield_now().await;
+            continue;
+        }
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(pause) => {}
+        }
+    }
+}
+
+/// Runs the open model: arrivals at `profile`'s rate, at most `max_in_flight` at once.
+pub async fn open<W: Exercise>(
+    profile: &Profile,
+    work: Arc<W>,
+    stop: CancellationToken,
+    max_in_flight: usize,
+    grace: Duration,
+) -> RunEnd {
+    let start = Instant::now();
+    let total = profile.duration();
+    let tracker = TaskTracker::new();
+    let cap = Arc::new(Semaphore::new(max_in_flight.max(1)));
+    let mut dropped = 0;
+    let mut rng = StdRng::from_rng(&mut rand::rng());
+    let mut arrivals = Arrivals::new(profile);
+    let interrupted = loop {
+        let Some(offset) = arrivals.next() else {
+            break false;
+        };
+        let due = start + offset;
+        if due > Instant::now() {
+            tokio::select! {
+                biased;
+                () = stop.cancelled() => break true,
+                () = tokio::time::sleep_until(due) => {}
+            }
+        } else if stop.is_cancelled() {
+            break true;
+        }
+        work.recorder().set_level(profile.level_at(offset));
+        let Ok(permit) = Arc::clone(&cap).try_acquire_owned() else {
+            dropped += 1;
+            continue;
+        };
+        let index = work.pick(&mut rng);
+        let from = measured_start(due, Instant::now());
+        let work = Arc::clone(&work);
+        tracker.spawn(hold_permit(
+            async move { work.request(index, from).await },
+            permit,
+        ));
+    };
+    let elapsed = Instant::now().saturating_duration_since(start).min(total);
+    work.recorder().set_level(0.0);
+    finish(&tracker, grace).await;
+    RunEnd {
+        interrupted,
+        dropped,
+        elapsed,
+    }
+}
+
+/// Arrival times of the open model: the `n`-th request arrives when the integral of the rate
+/// reaches `n` (the first at the start), so ramps, steps and a rate starting at 0 all send
+/// exactly what the profile describes. Integrated in 1 ms steps, the timer's resolution.
+struct Arrivals<'a> {
+    profile: &'a Profile,
+    total: Duration,
+    at: Duration,
+    owed: f64,
+}
+
+/// Integration step of [`Arrivals`].
+const ARRIVAL_STEP: Duration = Duration::from_millis(1);
+
+impl<'a> Arrivals<'a> {
+    fn new(profile: &'a Profile) -> Arrivals<'a> {
+        Arrivals {
+            profile,
+            total: profile.duration(),
+            at: Duration::ZERO,
+            owed: 1.0,
+        }
+    }
+
+    /// Offset of the next arrival from the start; `None` once the profile has ended.
+    fn next(&mut self) -> Option<Duration> {
+        loop {
+            if self.at >= self.total {
+                return None;
+            }
+            if self.owed >= 1.0 {
+                self.owed -= 1.0;
+                return Some(self.at);
+            }
+            let rate = self.profile.level_at(self.at + ARRIVAL_STEP / 2);
+            self.owed += rate.max(0.0) * ARRIVAL_STEP.as_secs_f64();
+            self.at += ARRIVAL_STEP;
+        }
+    }
+}
+
+/// Waits for requests in flight, at most `grace`.
+async fn finish(tracker: &TaskTracker, grace: Duration) {
+    tracker.close();
+    if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
+        tracing::warn!(
+            abandoned = tracker.len(),
+            "load test: requests still in flight after the grace period are left out"
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::loadtest::recorder::ScenarioRef;
+    use crate::outcome::{CacheResult, Outcome, Phases};
+    use crate::report::model::LoadModel;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::SystemTime;
+
+    /// Requests that take `latency` of (paused) time; counts concurrency.
+    struct Fake {
+        recorder: Recorder,
+        latency: Duration,
+        in_flight: AtomicUsize,
+        max_seen: AtomicUsize,
+    }
+
+    impl Fake {
+        fn new(latency: Duration) -> Arc<Fake> {
+            let scenario = ScenarioRef {
+                target: 0,
+                scenario: 0,
+                target_name: "t".into(),
+                scenario_name: "s".into(),
+                method: "GET".into(),
+            };
+            Arc::new(Fake {
+                recorder: Recorder::new(
+                    vec![scenario],
+                    Instant::now(),
+                    Duration::from_secs(1),
+                    None,
+                ),
+                latency,
+                in_flight: AtomicUsize::new(0),
+                max_seen: AtomicUsize::new(0),
+            })
+        }
+
+        fn requests(&self) -> u64 {
+            self.recorder.scenario_stats()[0].requests
+        }
+    }
+
+    impl Exercise for Fake {
+        fn pick(&self, _rng: &mut StdRng) -> usize {
+            0
+        }
+
+        async fn request(&self, index: usize, from: Instant) {
+            let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+            self.max_seen.fetch_max(now, Ordering::SeqCst);
+            tokio::time::sleep(self.latency).await;
+            self.in_flight.fetch_sub(1, Ordering::SeqCst);
+            let outcome = Outcome {
+                latency: Instant::now() - from,
+                status: Some(200),
+                failure: None,
+                cache: CacheResult::Unknown,
+                phases: Phases::default(),
+                body_bytes: 0,
+                cert_expiry: None,
+                finished_at: SystemTime::now(),
+            };
+            self.recorder.record(index, &outcome);
+        }
+
+        fn recorder(&self) -> &Recorder {
+            &self.recorder
+        }
+    }
+
+    const GRACE: Duration = Duration::from_secs(5);
+
+    #[tokio::test(start_paused = true)]
+    async fn closed_users_hold_their_number_and_loop_without_think_time() {
+        let fake = Fake::new(Duration::from_millis(100));
+        let profile = Profile::constant(LoadModel::Closed, 10.0, Duration::from_secs(10));
+        let end = closed(&profile, Arc::clone(&fake), CancellationToken::new(), GRACE).await;
+        assert!(!end.interrupted);
+        assert_eq!(fake.max_seen.load(Ordering::SeqCst), 10);
+        // 10 users × 10 requests per second × 10 s, give or take the last round.
+        let n = fake.requests();
+        assert!((990..=1010).contains(&n), "{n} requests");
+        let timeline = fake.recorder.timeline(end.elapsed);
+        assert!(
+            timeline.iter().take(10).all(|i| i.users == 10),
+            "{timeline:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_spawn_rate_paces_the_ramp_and_pace_think_time_sets_throughput() {
+        let fake = Fake::new(Duration::from_millis(50));
+        let mut profile = Profile::constant(LoadModel::Closed, 10.0, Duration::from_secs(10));
+        profile.spawn_rate = Some(2.0);
+        profile.think_time = ThinkTime::Pace(Duration::from_millis(500));
+        let end = closed(&profile, Arc::clone(&fake), CancellationToken::new(), GRACE).await;
+        let users: Vec<u64> = fake
+            .recorder
+            .timeline(end.elapsed)
+            .iter()
+            .map(|i| i.users)
+            .collect();
+        assert_eq!(&users[..6], &[2, 4, 6, 8, 10, 10], "{users:?}");
+        // User k starts at 0.5·k s and runs 2 iterations per second until the end at 10 s.
+        let n = fake.requests() as f64;
+        let expected: f64 = (0..10).map(|k| 2.0 * (10.0 - 0.5 * f64::from(k))).sum();
+        assert!(
+            (n - expected).abs() <= 10.0,
+            "{n} requests, expected about {expected}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn ramping_down_stops_users_after_their_request() {
+        let fake = Fake::new(Duration::from_millis(100));
+        let profile = Profile::from_yaml(
+            "stages: [{duration: 0s, users: 8}, {duration: 2s, users: 8}, {duration: 0s, users: 2}, {duration: 2s, users: 2}]",
+            "p",
+        )
+        .unwrap();
+        let end = closed(&profile, Arc::clone(&fake), CancellationToken::new(), GRACE).await;
+        let users: Vec<u64> = fake
+            .recorder
+            .timeline(end.elapsed)
+            .iter()
+            .map(|i| i.users)
+            .collect();
+        assert_eq!(users, vec![8, 8, 2, 2], "{users:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_open_model_holds_its_rate_whatever_the_latency() {
+        let fake = Fake::new(Duration::from_millis(300));
+        let profile = Profile::constant(LoadModel::Open, 50.0, Duration::from_secs(10));
+        let end = open(
+            &profile,
+            Arc::clone(&fake),
+            CancellationToken::new(),
+            100,
+            GRACE,
+        )
+        .await;
+        assert_eq!(end.dropped, 0);
+        assert_eq!(fake.requests(), 500);
+        // 50/s × 0.3 s each: 15 in flight, never more.
+        assert!(fake.max_seen.load(Ordering::SeqCst) <= 16);
+        // Every request took 300 ms of paused time, to the timer's 1 ms resolution.
+        let latency = &fake.recorder.scenario_stats()[0].latency;
+        let spread = latency.max().unwrap() - latency.min().unwrap();
+        assert!(spread <= Duration::from_millis(1), "{spread:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_ramp_of_rate_sends_its_integral_and_a_full_cap_drops_arrivals() {
+        let fake = Fake::new(Duration::from_millis(10));
+        let ramp =
+            Profile::from_yaml("model: open\nstages: [{duration: 10s, rate: 100/s}]", "p").unwrap();
+        open(
+            &ramp,
+            Arc::clone(&fake),
+            CancellationToken::new(),
+            1000,
+            GRACE,
+        )
+        .await;
+        // ∫ 0→100/s over 10 s = 500 requests.
+        let n = fake.requests() as f64;
+        assert!((n - 500.0).abs() <= 10.0, "{n}");
+
+        let stalled = Fake::new(Duration::from_secs(1));
+        let profile = Profile::constant(LoadModel::Open, 20.0, Duration::from_secs(5));
+        let end = open(
+            &profile,
+            Arc::clone(&stalled),
+            CancellationToken::new(),
+            5,
+            GRACE,
+        )
+        .await;
+        assert_eq!(stalled.max_seen.load(Ordering::SeqCst), 5);
+        assert_eq!(end.dropped + stalled.requests(), 100);
+        assert!(end.dropped >= 70, "{} dropped", end.dropped);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn stopping_ends_the_run_early_and_says_so() {
+        let fake = Fake::new(Duration::from_millis(100));
+        let profile = Profile::constant(LoadModel::Open, 10.0, Duration::from_secs(60));
+        let stop = CancellationToken::new();
+        let canceller = stop.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            canceller.cancel();
+        });
+        let end = open(&profile, Arc::clone(&fake), stop, 100, GRACE).await;
+        assert!(end.interrupted);
+        assert_eq!(end.elapsed, Duration::from_secs(3));
+        // Arrivals at 0, 0.1, …, 2.9 s, and the one due at 3 s may win the race with the stop.
+        assert!((30..=31).contains(&fake.requests()), "{}", fake.requests());
+    }
+}

@@ -1,0 +1,299 @@
+//! `synthex load`: bounded load tests on the scenarios of a daemon config.
+//!
+//! The same targets, scenarios, weights, templates, expectations, cache detection and resource
+//! sampling as the daemon; only the scheduler is swapped for a load executor (virtual users or
+//! an arrival rate, in stages) and the outcomes go to a [`recorder::Recorder`] that becomes the
+//! [`Report`] at the end. The daemon's metrics and exporter keep running beside it, so
+//! `/metrics` and a live Grafana view work during the test.
+//!
+//! Submodules: `profile` (stages, built-in profiles, think time), `executor` (closed and open
+//! models), `recorder` (outcomes → report data), `breaking` (the breaking-point search),
+//! `progress` (the live display).
+
+pub mod breaking;
+pub mod executor;
+pub mod profile;
+pub mod progress;
+pub mod recorder;
+
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use thiserror::Error;
+use tokio::net::TcpListener;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use self::executor::{RunEnd, Workload};
+use self::profile::Profile;
+use self::recorder::{Recorder, ScenarioRef};
+use crate::exporter::{self, AppState};
+use crate::metrics::Metrics;
+use crate::probe::Probe;
+use crate::report::model::{
+    BreakingPoint, LoadModel, Report, ResourceSample, ResourceSeries, SCHEMA_VERSION, Shard,
+};
+use crate::sampler::{Reading, Sampler};
+use crate::scenario::{Config, Scenario};
+
+/// Length of one timeline interval in the report.
+const TIMELINE_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Everything about a load test that is not in the config file.
+pub struct LoadOptions {
+    /// What to run, overrides already applied.
+    pub profile: Profile,
+    /// Run only scenarios carrying one of these tags (all when empty).
+    pub tags: Vec<String>,
+    /// Leave out scenarios carrying one of these tags.
+    pub exclude_tags: Vec<String>,
+    /// This process's part of a distributed run.
+    pub shard: Shard,
+    /// Open model: arrivals beyond this many requests in flight are dropped and counted.
+    pub max_in_flight: usize,
+    /// Open a fresh connection per request instead of pooling them like real clients.
+    pub new_connections: bool,
+    /// Where to serve `/metrics` during the test, if anywhere.
+    pub listener: Option<TcpListener>,
+    /// Show live progress (a bar on a terminal, plain lines otherwise).
+    pub progress: bool,
+    /// The breaking-point search's limits (stress runs only).
+    pub breaking: breaking::Limits,
+}
+
+/// Why a load test could not run.
+#[derive(Debug, Error)]
+pub enum LoadError {
+    /// No scenario is left after the tag filters.
+    #[error("no scenario to run: {0}")]
+    NoScenarios(String),
+    /// A target's client could not be built (TLS or proxy settings).
+    #[error("{0}")]
+    Probe(#[from] crate::probe::ProbeError),
+    /// The metrics registry refused a metric.
+    #[error("metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+}
+
+/// Runs the load test until the profile ends or `stop` is cancelled, and returns its report
+/// (thresholds not yet evaluated: the caller does that, as it does for merged reports).
+pub async fn run(
+    config: Config,
+    options: LoadOptions,
+    stop: CancellationToken,
+    judge: &breaking::Judge<'_>,
+) -> Result<Report, LoadError> {
+    let selected = select(&config, &options.tags, &options.exclude_tags)?;
+    let metrics = Arc::new(Metrics::new(&config)?);
+    let (probes, scenarios, refs) = build(&config, &selected, options.new_connections)?;
+    let sampler = Sampler::new(&config.resources, metrics.registry())?;
+    let started_at = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64());
+    let start = Instant::now();
+    let recorder = Arc::new(Recorder::new(
+        refs,
+        start,
+        TIMELINE_INTERVAL,
+        Some(Arc::clone(&metrics)),
+    ));
+    let work = Arc::new(Workload::new(probes, scenarios, Arc::clone(&recorder)));
+
+    let side_stop = CancellationToken::new();
+    let exporter = options.listener.map(|listener| {
+        let state = Arc::new(AppState {
+            metrics: Arc::clone(&metrics),
+            ready: Arc::new(AtomicBool::new(true)),
+        });
+        tokio::spawn(exporter::serve(listener, state, side_stop.clone()))
+    });
+    let resources = Arc::new(Mutex::new(Vec::new()));
+    let sampling = {
+        let resources = Arc::clone(&resources);
+        let mut primed = false;
+        tokio::spawn(
+            sampler.run_observed(side_stop.clone(), move |readings: Vec<Reading>| {
+                // The first sample only primes CPU readings (they read 0): keep it out of the series.
+                if !std::mem::replace(&mut primed, true) {
+                    return;
+                }
+                let offset = start.elapsed().as_secs_f64();
+                if let Ok(mut all) = resources.lock() {
+                    all.push((offset, readings));
+                }
+            }),
+        )
+    };
+    let progress = options.progress.then(|| {
+        let recorder = Arc::clone(&recorder);
+        let level_source = Arc::clone(&recorder);
+        tokio::spawn(progress::show(
+            recorder,
+            options.profile.model,
+            options.profile.duration(),
+            move || level_source.current_level(),
+            side_stop.clone(),
+        ))
+    });
+
+    let grace = config
+        .targets
+        .iter()
+        .map(|t| t.timeout)
+        .max()
+        .unwrap_or_default()
+        + Duration::from_secs(1);
+    let profile = &options.profile;
+    let (end, breaking_point): (RunEnd, Option<BreakingPoint>) = if profile.breaking_point {
+        let (end, found) = breaking::search(
+            profile,
+            Arc::clone(&work),
+            stop,
+            options.max_in_flight,
+            grace,
+            &options.breaking,
+            judge,
+        )
+        .await;
+        (end, Some(found))
+    } else {
+        let end = match profile.model {
+            LoadModel::Closed => executor::closed(profile, Arc::clone(&work), stop, grace).await,
+            LoadModel::Open => {
+                executor::open(
+                    profile,
+                    Arc::clone(&work),
+                    stop,
+                    options.max_in_flight,
+                    grace,
+                )
+                .await
+            }
+        };
+        (end, None)
+    };
+
+    if end.dropped > 0 {
+        tracing::warn!(
+            dropped = end.dropped,
+            max_in_flight = options.max_in_flight,
+            "arrivals dropped: the in-flight cap was full (the target could not keep up)"
+        );
+    }
+    side_stop.cancel();
+    for task in [Some(sampling), progress].into_iter().flatten() {
+        let _ = task.await;
+    }
+    if let Some(exporter) = exporter {
+        let _ = exporter.await;
+    }
+    let samples = resources.lock().map(|r| r.clone()).unwrap_or_default();
+    Ok(Report {
+        schema_version: SCHEMA_VERSION,
+        synthex_version: env!("CARGO_PKG_VERSION").to_string(),
+        config: config.source.display().to_string(),
+        plan: profile.summary(),
+        started_at,
+        duration_seconds: end.elapsed.as_secs_f64(),
+        interrupted: end.interrupted,
+        shards: vec![options.shard],
+        scenarios: recorder.scenario_stats(),
+        failures: recorder.failure_groups(),
+        timeline: recorder.timeline(end.elapsed),
+        timeline_interval_seconds: recorder.interval().as_secs_f64(),
+        resources: series(options.shard.index, &samples),
+        thresholds: Vec::new(),
+        breaking_point,
+    })
+}
+
+/// The scenarios to run, as `(target index, scenario index)`, after the tag filters.
+fn select(
+    config: &Config,
+    tags: &[String],
+    exclude: &[String],
+) -> Result<Vec<(usize, usize)>, LoadError> {
+    let has = |scenario: &Scenario, list: &[String]| scenario.tags.iter().any(|t| list.contains(t));
+    let selected: Vec<(usize, usize)> = config
+        .targets
+        .iter()
+        .enumerate()
+        .flat_map(|(t, target)| {
+            target
+                .scenarios
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| (tags.is_empty() || has(s, tags)) && !has(s, exclude))
+                .map(move |(s, _)| (t, s))
+        })
+        .collect();
+    if selected.is_empty() {
+        return Err(LoadError::NoScenarios(format!(
+            "--tags {:?} and --exclude-tags {:?} leave none of the config's scenarios",
+            tags.join(","),
+            exclude.join(",")
+        )));
+    }
+    Ok(selected)
+}
+
+/// Probes for the targets that have selected scenarios, and the scenario list in recording order.
+type Built = (Vec<Probe>, Vec<(usize, Scenario)>, Vec<ScenarioRef>);
+
+fn build(
+    config: &Config,
+    selected: &[(usize, usize)],
+    new_connections: bool,
+) -> Result<Built, LoadError> {
+    let mut probes = Vec::new();
+    let mut probe_of_target: Vec<Option<usize>> = vec![None; config.targets.len()];
+    let mut scenarios = Vec::new();
+    let mut refs = Vec::new();
+    for &(t, s) in selected {
+        let target = &config.targets[t];
+        let probe = match probe_of_target[t] {
+            Some(index) => index,
+            None => {
+                let mut settings = target.clone();
+                settings.keep_alive = !new_connections;
+                probes.push(Probe::new(&settings, &config.global)?);
+                probe_of_target[t] = Some(probes.len() - 1);
+                probes.len() - 1
+            }
+        };
+        let scenario = &target.scenarios[s];
+        scenarios.push((probe, scenario.clone()));
+        refs.push(ScenarioRef {
+            target: t,
+            scenario: s,
+            target_name: target.name.clone(),
+            scenario_name: scenario.name.clone(),
+            method: scenario.request.method.to_string(),
+        });
+    }
+    Ok((probes, scenarios, refs))
+}
+
+/// Resource samples regrouped into one series per source.
+fn series(shard: u32, samples: &[(f64, Vec<Reading>)]) -> Vec<ResourceSeries> {
+    let mut out: Vec<ResourceSeries> = Vec::new();
+    for (offset, readings) in samples {
+        for reading in readings {
+            let sample = ResourceSample {
+                offset_seconds: *offset,
+                cpu_ratio: reading.cpu_ratio,
+                memory_bytes: reading.memory_bytes,
+            };
+            match out.iter_mut().find(|s| s.source == reading.source) {
+                Some(series) => series.samples.push(sample),
+                None => out.push(ResourceSeries {
+                    shard,
+                    source: reading.source.clone(),
+                    samples: vec![sample],
+                }),
+            }
+        }
+    }
+    out
+}

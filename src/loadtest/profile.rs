@@ -1,0 +1,468 @@
+//! Load profiles: the stages of a load test, from a built-in name, a YAML file or the command
+//! line.
+//!
+//! A profile is a load model plus stages, as k6 writes them: each stage moves linearly from the
+//! previous stage's level to its own `users` (closed model) or `rate` (open model) over its
+//! duration. Built-in profiles:
+//!
+//! | name | model | what it does |
+//! |---|---|---|
+//! | `smoke` | closed | 1 user for 30 s: do the scenarios work at all? |
+//! | `light` | closed | ramp to 10 users in 10 s, hold 1 min |
+//! | `medium` | closed | ramp to 50 users in 20 s, hold 2 min |
+//! | `heavy` | closed | ramp to 100 users in 30 s, hold 3 min |
+//! | `spike` | closed | 10 users for 20 s, 500 users at once for 30 s, back to 10 for 30 s |
+//! | `stress` | open | the breaking-point search: rate up step by step until a threshold breaks |
+//!
+//! A profile file:
+//! ```yaml
+//! model: closed            # or open
+//! think_time: 1s           # closed model: 1s, 500ms..2s (uniform) or 2/s (pace per user)
+//! spawn_rate: 10           # closed model: users started per second at most (default: no limit)
+//! stages:
+//!   - {duration: 30s, users: 50}    # open model: {duration: 30s, rate: 200/s}
+//!   - {duration: 2m, users: 50}
+//! ```
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::config::units::{parse_duration, parse_rate, quote};
+use crate::report::model::{LoadModel, PlanSummary, StageSummary};
+
+/// What a virtual user does between two requests (closed model).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ThinkTime {
+    /// The same pause after every request.
+    Constant(Duration),
+    /// A pause drawn uniformly from `min..=max`.
+    Uniform(Duration, Duration),
+    /// Each user starts an iteration every `1 / per_second` seconds (Locust's
+    /// `constant_throughput`): the pause shrinks by the time the request took.
+    Pace(Duration),
+}
+
+impl Default for ThinkTime {
+    fn default() -> Self {
+        ThinkTime::Constant(Duration::ZERO)
+    }
+}
+
+impl FromStr for ThinkTime {
+    type Err = String;
+
+    /// `1s`, `500ms..2s` or `2/s` (iterations per second per user).
+    fn from_str(text: &str) -> Result<ThinkTime, String> {
+        let text = text.trim();
+        if let Some((low, high)) = text.split_once("..") {
+            let (low, high) = (parse_duration(low)?, parse_duration(high)?);
+            if low > high {
+                return Err(format!(
+                    "think time {}: the range must go from low to high",
+                    quote(text)
+                ));
+            }
+            return Ok(ThinkTime::Uniform(low, high));
+        }
+        if text.contains('/') {
+            let per_second = parse_rate(text)?;
+            if !(per_second > 0.0 && per_second.is_finite()) {
+                return Err(format!(
+                    "think time {}: a pace must be more than 0/s",
+                    quote(text)
+                ));
+            }
+            return Ok(ThinkTime::Pace(Duration::from_secs_f64(1.0 / per_second)));
+        }
+        parse_duration(text).map(ThinkTime::Constant).map_err(|e| {
+            format!("{e}; or a range such as 500ms..2s, or a pace such as 2/s per user")
+        })
+    }
+}
+
+/// One stage: move linearly to `target` over `duration`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Stage {
+    /// Stage length.
+    pub duration: Duration,
+    /// Users (closed) or requests per second (open) at the end of the stage.
+    pub target: f64,
+}
+
+/// A complete load plan.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Profile {
+    /// Built-in name or file path, for the report.
+    pub name: String,
+    /// Virtual users or arrival rate.
+    pub model: LoadModel,
+    /// Stages in order; the level starts at 0.
+    pub stages: Vec<Stage>,
+    /// Pause between a user's requests (closed model).
+    pub think_time: ThinkTime,
+    /// Users started per second at most (closed model); `None`: follow the stages exactly.
+    pub spawn_rate: Option<f64>,
+    /// The run is a breaking-point search (`stress`): stages are the rate steps.
+    pub breaking_point: bool,
+}
+
+/// Names of the built-in profiles, for help and errors.
+pub const BUILT_IN: [&str; 6] = ["smoke", "light", "medium", "heavy", "spike", "stress"];
+
+impl Profile {
+    /// A built-in profile by name.
+    pub fn built_in(name: &str) -> Option<Profile> {
+        let s = |secs: u64, target: f64| Stage {
+            duration: Duration::from_secs(secs),
+            target,
+        };
+        let stages = match name {
+            "smoke" => vec![s(0, 1.0), s(30, 1.0)],
+            "light" => vec![s(10, 10.0), s(60, 10.0)],
+            "medium" => vec![s(20, 50.0), s(120, 50.0)],
+            "heavy" => vec![s(30, 100.0), s(180, 100.0)],
+            "spike" => vec![
+                s(0, 10.0),
+                s(20, 10.0),
+                s(0, 500.0),
+                s(30, 500.0),
+                s(0, 10.0),
+                s(30, 10.0),
+            ],
+            "stress" => return Some(Profile::stress(10.0, 1.5, Duration::from_secs(30), 12)),
+            _ => return None,
+        };
+        Some(Profile {
+            name: name.to_string(),
+            model: LoadModel::Closed,
+            stages,
+            think_time: ThinkTime::default(),
+            spawn_rate: None,
+            breaking_point: false,
+        })
+    }
+
+    /// The breaking-point search: `steps` open-model steps of `step` each, starting at `start`
+    /// requests/s and multiplying the rate by `factor` each step.
+    pub fn stress(start: f64, factor: f64, step: Duration, steps: u32) -> Profile {
+        let stages = (0..steps)
+            .map(|i| Stage {
+                duration: step,
+                target: start * factor.powi(i as i32),
+            })
+            .collect();
+        Profile {
+            name: "stress".to_string(),
+            model: LoadModel::Open,
+            stages,
+            think_time: ThinkTime::default(),
+            spawn_rate: None,
+            breaking_point: true,
+        }
+    }
+
+    /// A single-level profile from `--users N` (or `--rate R`) and `--duration D`.
+    pub fn constant(model: LoadModel, level: f64, duration: Duration) -> Profile {
+        Profile {
+            name: match model {
+                LoadModel::Closed => format!("{level} users"),
+                LoadModel::Open => format!("{level}/s"),
+            },
+            model,
+            stages: vec![
+                Stage {
+                    duration: Duration::ZERO,
+                    target: level,
+                },
+                Stage {
+                    duration,
+                    target: level,
+                },
+            ],
+            think_time: ThinkTime::default(),
+            spawn_rate: None,
+            breaking_point: false,
+        }
+    }
+
+    /// Reads a profile file (YAML, see the module docs). Errors name the file and, for syntax
+    /// and type errors, the line and column.
+    pub fn from_file(path: &Path) -> Result<Profile, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("profile {}: {e}", path.display()))?;
+        Profile::from_yaml(&text, &path.display().to_string())
+    }
+
+    /// Parses profile YAML; `name` is the file name used in messages and the report.
+    pub fn from_yaml(text: &str, name: &str) -> Result<Profile, String> {
+        let file: ProfileFile = serde_yaml::from_str(text).map_err(|e| match e.location() {
+            Some(l) => format!("{name}:{}:{}: {e}", l.line(), l.column()),
+            None => format!("{name}: {e}"),
+        })?;
+        file.build(name)
+    }
+
+    /// Total planned length.
+    pub fn duration(&self) -> Duration {
+        self.stages.iter().map(|s| s.duration).sum()
+    }
+
+    /// The planned level (users or rate) `elapsed` into the run: linear within each stage, from
+    /// the previous stage's target (0 before the first stage); 0 after the end.
+    pub fn level_at(&self, elapsed: Duration) -> f64 {
+        let mut from = 0.0;
+        let mut start = Duration::ZERO;
+        for stage in &self.stages {
+            let end = start + stage.duration;
+            if elapsed < end {
+                let into = (elapsed - start).as_secs_f64() / stage.duration.as_secs_f64();
+                return from + (stage.target - from) * into;
+            }
+            from = stage.target;
+            start = end;
+        }
+        if elapsed == start { from } else { 0.0 }
+    }
+
+    /// Keeps shard `index`'s part of `count` equal parts of the load: users are dealt out
+    /// whole, so the shards' users add up exactly to the profile's (100 users over 3 shards run
+    /// 33, 33 and 34); rates and the spawn rate are divided evenly.
+    pub fn split(&mut self, index: u32, count: u32) {
+        let (i, n) = (f64::from(index), f64::from(count.max(1)));
+        for stage in &mut self.stages {
+            stage.target = match self.model {
+                LoadModel::Closed => {
+                    (stage.target * (i + 1.0) / n).floor() - (stage.target * i / n).floor()
+                }
+                LoadModel::Open => stage.target / n,
+            };
+        }
+        if let Some(rate) = self.spawn_rate.as_mut() {
+            *rate /= n;
+        }
+    }
+
+    /// The plan as the report records it.
+    pub fn summary(&self) -> PlanSummary {
+        PlanSummary {
+            profile: self.name.clone(),
+            model: self.model,
+            stages: self
+                .stages
+                .iter()
+                .map(|s| StageSummary {
+                    duration_seconds: s.duration.as_secs_f64(),
+                    target: s.target,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// A profile file as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProfileFile {
+    #[serde(default)]
+    model: Option<String>,
+    #[serde(default)]
+    think_time: Option<String>,
+    #[serde(default)]
+    spawn_rate: Option<f64>,
+    stages: Vec<StageFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StageFile {
+    duration: String,
+    #[serde(default)]
+    users: Option<f64>,
+    #[serde(default)]
+    rate: Option<String>,
+}
+
+impl ProfileFile {
+    fn build(self, name: &str) -> Result<Profile, String> {
+        let model = match self.model.as_deref() {
+            None | Some("closed") => LoadModel::Closed,
+            Some("open") => LoadModel::Open,
+            Some(other) => {
+                return Err(format!(
+                    "{name}: model {}: expected closed or open",
+                    quote(other)
+                ));
+            }
+        };
+        if self.stages.is_empty() {
+            return Err(format!("{name}: stages: at least one stage is needed"));
+        }
+        let stages = self
+            .stages
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                s.build(model)
+                    .map_err(|e| format!("{name}: stages[{i}]: {e}"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let think_time = match &self.think_time {
+            Some(text) if model == LoadModel::Open => {
+                return Err(format!(
+                    "{name}: think_time {}: only the closed model has think time",
+                    quote(text)
+                ));
+            }
+            Some(text) => text
+                .parse()
+                .map_err(|e| format!("{name}: think_time: {e}"))?,
+            None => ThinkTime::default(),
+        };
+        if let Some(rate) = self.spawn_rate
+            && !(rate > 0.0 && rate.is_finite())
+        {
+            return Err(format!(
+                "{name}: spawn_rate {rate}: expected users per second, more than 0"
+            ));
+        }
+        Ok(Profile {
+            name: name.to_string(),
+            model,
+            stages,
+            think_time,
+            spawn_rate: self.spawn_rate,
+            breaking_point: false,
+        })
+    }
+}
+
+impl StageFile {
+    fn build(&self, model: LoadModel) -> Result<Stage, String> {
+        let duration = parse_duration(&self.duration)?;
+        let target = match (model, self.users, &self.rate) {
+            (LoadModel::Closed, Some(users), None) if users >= 0.0 && users.fract() == 0.0 => users,
+            (LoadModel::Closed, Some(users), None) => {
+                return Err(format!("users {users}: expected a whole number, 0 or more"));
+            }
+            (LoadModel::Open, None, Some(rate)) => parse_rate(rate)?,
+            (LoadModel::Closed, _, _) => {
+                return Err("the closed model needs `users` (and no `rate`) per stage".to_string());
+            }
+            (LoadModel::Open, _, _) => {
+                return Err("the open model needs `rate` (and no `users`) per stage".to_string());
+            }
+        };
+        Ok(Stage { duration, target })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secs(s: f64) -> Duration {
+        Duration::from_secs_f64(s)
+    }
+
+    #[test]
+    fn think_time_forms_parse_and_bad_ones_say_what_is_expected() {
+        assert_eq!("1s".parse(), Ok(ThinkTime::Constant(secs(1.0))));
+        assert_eq!(
+            "500ms..2s".parse(),
+            Ok(ThinkTime::Uniform(secs(0.5), secs(2.0)))
+        );
+        assert_eq!("2/s".parse(), Ok(ThinkTime::Pace(secs(0.5))));
+        assert!(
+            "2s..1s"
+                .parse::<ThinkTime>()
+                .unwrap_err()
+                .contains("low to high")
+        );
+        assert!(
+            "0/s"
+                .parse::<ThinkTime>()
+                .unwrap_err()
+                .contains("more than 0")
+        );
+        assert!(
+            "soon"
+                .parse::<ThinkTime>()
+                .unwrap_err()
+                .contains("500ms..2s")
+        );
+    }
+
+    #[test]
+    fn levels_ramp_linearly_between_stage_targets() {
+        let light = Profile::built_in("light").unwrap();
+        assert_eq!(light.duration(), secs(70.0));
+        assert_eq!(light.level_at(secs(0.0)), 0.0);
+        assert_eq!(light.level_at(secs(5.0)), 5.0);
+        assert_eq!(light.level_at(secs(30.0)), 10.0);
+        assert_eq!(light.level_at(secs(70.0)), 10.0);
+        assert_eq!(light.level_at(secs(71.0)), 0.0);
+        let spike = Profile::built_in("spike").unwrap();
+        assert_eq!(spike.level_at(secs(19.9)), 10.0);
+        assert_eq!(spike.level_at(secs(20.0)), 500.0);
+        assert_eq!(spike.level_at(secs(50.0)), 10.0);
+    }
+
+    #[test]
+    fn every_built_in_exists_and_stress_steps_up() {
+        for name in BUILT_IN {
+            assert!(Profile::built_in(name).is_some(), "{name}");
+        }
+        let stress = Profile::built_in("stress").unwrap();
+        assert!(stress.breaking_point);
+        assert_eq!(stress.stages[0].target, 10.0);
+        assert_eq!(stress.stages[1].target, 15.0);
+        assert!(Profile::built_in("huge").is_none());
+    }
+
+    #[test]
+    fn profile_files_parse_with_located_errors() {
+        let p = Profile::from_yaml(
+            "model: open\nstages:\n  - {duration: 10s, rate: 50/s}\n  - {duration: 1m, rate: 100/s}\n",
+            "p.yml",
+        )
+        .unwrap();
+        assert_eq!(p.model, LoadModel::Open);
+        assert_eq!(p.stages[1].target, 100.0);
+        assert_eq!(p.level_at(secs(5.0)), 25.0);
+
+        let err =
+            Profile::from_yaml("stages:\n  - {duration: 10s, userz: 5}\n", "p.yml").unwrap_err();
+        assert!(err.starts_with("p.yml:2:"), "{err}");
+        assert!(err.contains("unknown field `userz`"), "{err}");
+        let err =
+            Profile::from_yaml("stages:\n  - {duration: 10s, rate: 5/s}\n", "p.yml").unwrap_err();
+        assert_eq!(
+            err,
+            "p.yml: stages[0]: the closed model needs `users` (and no `rate`) per stage"
+        );
+        let err = Profile::from_yaml(
+            "model: open\nthink_time: 1s\nstages: [{duration: 1s, rate: 1/s}]\n",
+            "p.yml",
+        )
+        .unwrap_err();
+        assert!(err.contains("only the closed model"), "{err}");
+    }
+
+    #[test]
+    fn shards_take_their_share_of_the_load() {
+        let users: Vec<f64> = (0..3)
+            .map(|i| {
+                let mut p = Profile::constant(LoadModel::Closed, 100.0, secs(10.0));
+                p.split(i, 3);
+                p.stages[1].target
+            })
+            .collect();
+        assert_eq!(users, vec![33.0, 33.0, 34.0]);
+        let mut p = Profile::constant(LoadModel::Open, 90.0, secs(10.0));
+        p.split(2, 3);
+        assert_eq!(p.stages[1].target, 30.0);
+    }
+}

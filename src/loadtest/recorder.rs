@@ -1,0 +1,428 @@
+//! Collects every finished request of a load test into what the report needs: per-scenario
+//! totals with exact latency histograms, failures grouped by message, and a timeline of
+//! one-second intervals (requests, failures, latency, users or rate).
+//!
+//! Recording is the hot path of a load test (tens of thousands of requests per second), so it
+//! takes two short uncontended locks and never allocates except when a new interval or failure
+//! message appears. The same outcome also goes to the daemon's [`Metrics`], so `/metrics` and a
+//! live Grafana view work during the test.
+//!
+//! For the breaking-point search the recorder also keeps a "step" accumulator that can be taken
+//! and reset at each rate step, so each step is judged on its own requests only.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::metrics::Metrics;
+use crate::outcome::{CacheResult, FailureReason, Outcome};
+use crate::report::model::{FailureGroup, Interval, LatencyHistogram, ScenarioStats};
+
+/// Distinct failure messages kept per scenario and reason; more are counted under one entry,
+/// so a target answering a different error text each time cannot grow memory.
+const MAX_MESSAGES: usize = 50;
+
+/// Where one load-test scenario comes from in the config.
+#[derive(Debug, Clone)]
+pub struct ScenarioRef {
+    /// Index of the target in `config.targets`.
+    pub target: usize,
+    /// Index of the scenario in that target's `scenarios`.
+    pub scenario: usize,
+    /// Target name.
+    pub target_name: String,
+    /// Scenario name.
+    pub scenario_name: String,
+    /// HTTP method.
+    pub method: String,
+}
+
+/// The load test's collector; share it with `Arc`.
+pub struct Recorder {
+    start: Instant,
+    interval: Duration,
+    scenarios: Vec<ScenarioRef>,
+    totals: Vec<Mutex<Totals>>,
+    step: Vec<Mutex<Totals>>,
+    timeline: Mutex<Vec<Interval>>,
+    failures: Mutex<HashMap<(usize, FailureReason), HashMap<String, u64>>>,
+    /// The planned level (users or rate) now, as f64 bits; stamped on the intervals.
+    level: AtomicU64,
+    metrics: Option<Arc<Metrics>>,
+}
+
+/// Running totals of one scenario.
+#[derive(Debug, Default, Clone)]
+struct Totals {
+    requests: u64,
+    failures: u64,
+    body_bytes: u64,
+    hits: u64,
+    misses: u64,
+    latency: LatencyHistogram,
+}
+
+/// What the progress display shows.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Live {
+    /// Requests finished so far.
+    pub requests: u64,
+    /// Of which failed.
+    pub failures: u64,
+    /// Requests per second over the last complete intervals.
+    pub recent_rps: f64,
+    /// 95th percentile over the last complete intervals.
+    pub recent_p95: Option<Duration>,
+    /// Failed share over the last complete intervals.
+    pub recent_error_ratio: Option<f64>,
+}
+
+impl Recorder {
+    /// A recorder for `scenarios` whose clock starts at `start`; `metrics`, when given, also
+    /// receives every outcome.
+    pub fn new(
+        scenarios: Vec<ScenarioRef>,
+        start: Instant,
+        interval: Duration,
+        metrics: Option<Arc<Metrics>>,
+    ) -> Recorder {
+        let empty = || (0..scenarios.len()).map(|_| Mutex::default()).collect();
+        Recorder {
+            start,
+            interval,
+            totals: empty(),
+            step: empty(),
+            scenarios,
+            timeline: Mutex::new(Vec::new()),
+            failures: Mutex::new(HashMap::new()),
+            level: AtomicU64::new(0f64.to_bits()),
+            metrics,
+        }
+    }
+
+    /// The scenarios, in recording-index order.
+    pub fn scenarios(&self) -> &[ScenarioRef] {
+        &self.scenarios
+    }
+
+    /// When the run started.
+    pub fn start(&self) -> Instant {
+        self.start
+    }
+
+    /// Records one finished request of scenario `index`.
+    pub fn record(&self, index: usize, outcome: &Outcome) {
+        let Some(scenario) = self.scenarios.get(index) else {
+            return;
+        };
+        let now = Instant::now();
+        let success = outcome.is_success();
+        lock(&self.totals[index]).add(outcome);
+        lock(&self.step[index]).add(outcome);
+        {
+            let mut timeline = lock(&self.timeline);
+            let interval = self.interval_at(&mut timeline, now);
+            interval.requests += 1;
+            interval.failures += u64::from(!success);
+            interval.latency.record(outcome.latency);
+        }
+        if let Some(failure) = &outcome.failure {
+            let mut failures = lock(&self.failures);
+            let messages = failures.entry((index, failure.reason)).or_default();
+            let key = if messages.len() < MAX_MESSAGES || messages.contains_key(&failure.message) {
+                failure.message.clone()
+            } else {
+                "(other messages)".to_string()
+            };
+            *messages.entry(key).or_default() += 1;
+        }
+        if let Some(metrics) = &self.metrics {
+            metrics.record(scenario.target, scenario.scenario, outcome);
+        }
+    }
+
+    /// Sets the planned level (users or requests/s) and makes sure the current interval exists,
+    /// so intervals without finished requests still show the load.
+    pub fn set_level(&self, level: f64) {
+        self.level.store(level.to_bits(), Ordering::Relaxed);
+        let mut timeline = lock(&self.timeline);
+        self.interval_at(&mut timeline, Instant::now());
+    }
+
+    /// The planned level (users or requests/s) last set.
+    pub fn current_level(&self) -> f64 {
+        self.level()
+    }
+
+    fn level(&self) -> f64 {
+        f64::from_bits(self.level.load(Ordering::Relaxed))
+    }
+
+    /// The interval holding `now`, creating it (and any gap before it) with the current level.
+    fn interval_at<'a>(&self, timeline: &'a mut Vec<Interval>, now: Instant) -> &'a mut Interval {
+        let elapsed = now.saturating_duration_since(self.start);
+        let index = usize::try_from(elapsed.as_nanos() / self.interval.as_nanos().max(1))
+            .unwrap_or(usize::MAX)
+            .min(timeline.len() + 100_000);
+        let level = self.level();
+        while timeline.len() <= index {
+            let offset = self.interval.as_secs_f64() * timeline.len() as f64;
+            // A gap (no request finished, no level set) kept the level of the interval before.
+            let (users, target_rate) = timeline
+                .last()
+                .map_or((0, 0.0), |last| (last.users, last.target_rate));
+            timeline.push(Interval {
+                offset_seconds: offset,
+                users,
+                target_rate,
+                requests: 0,
+                failures: 0,
+                latency: LatencyHistogram::new(),
+            });
+        }
+        let interval = &mut timeline[index];
+        // Both are stamped; the caller keeps the one of its model (users or rate).
+        interval.users = level.round() as u64;
+        interval.target_rate = level;
+        interval
+    }
+
+    /// Progress figures: totals so far and the last `recent` complete intervals.
+    pub fn live(&self, recent: usize) -> Live {
+        let (requests, failures) = self.totals.iter().fold((0, 0), |(r, f), t| {
+            let t = lock(t);
+            (r + t.requests, f + t.failures)
+        });
+        let timeline = lock(&self.timeline);
+        let complete = timeline.len().saturating_sub(1);
+        let window = &timeline[complete.saturating_sub(recent)..complete];
+        let mut latency = LatencyHistogram::new();
+        let (mut recent_requests, mut recent_failures) = (0, 0);
+        for interval in window {
+            latency.merge(&interval.latency);
+            recent_requests += interval.requests;
+            recent_failures += interval.failures;
+        }
+        let seconds = self.interval.as_secs_f64() * window.len() as f64;
+        Live {
+            requests,
+            failures,
+            recent_rps: if seconds > 0.0 {
+                recent_requests as f64 / seconds
+            } else {
+                0.0
+            },
+            recent_p95: latency.quantile(0.95),
+            recent_error_ratio: (recent_requests > 0)
+                .then(|| recent_failures as f64 / recent_requests as f64),
+        }
+    }
+
+    /// Per-scenario totals over the whole run.
+    pub fn scenario_stats(&self) -> Vec<ScenarioStats> {
+        self.stats_of(&self.totals)
+    }
+
+    /// Per-scenario totals since the last call (the current breaking-point step), resetting them.
+    pub fn take_step(&self) -> Vec<ScenarioStats> {
+        let stats = self.stats_of(&self.step);
+        for step in &self.step {
+            *lock(step) = Totals::default();
+        }
+        stats
+    }
+
+    fn stats_of(&self, totals: &[Mutex<Totals>]) -> Vec<ScenarioStats> {
+        self.scenarios
+            .iter()
+            .zip(totals)
+            .map(|(s, t)| {
+                let t = lock(t).clone();
+                ScenarioStats {
+                    target: s.target_name.clone(),
+                    scenario: s.scenario_name.clone(),
+                    method: s.method.clone(),
+                    requests: t.requests,
+                    failures: t.failures,
+                    body_bytes: t.body_bytes,
+                    cache_hits: t.hits,
+                    cache_misses: t.misses,
+                    latency: t.latency,
+                }
+            })
+            .collect()
+    }
+
+    /// Failures grouped by scenario, reason and message, most frequent first.
+    pub fn failure_groups(&self) -> Vec<FailureGroup> {
+        let failures = lock(&self.failures);
+        let mut groups: Vec<FailureGroup> = failures
+            .iter()
+            .flat_map(|((index, reason), messages)| {
+                let s = &self.scenarios[*index];
+                messages.iter().map(move |(message, count)| FailureGroup {
+                    target: s.target_name.clone(),
+                    scenario: s.scenario_name.clone(),
+                    method: s.method.clone(),
+                    reason: reason.as_str().to_string(),
+                    message: message.clone(),
+                    occurrences: *count,
+                })
+            })
+            .collect();
+        groups.sort_by(|a, b| {
+            b.occurrences.cmp(&a.occurrences).then_with(|| {
+                (&a.target, &a.scenario, &a.message).cmp(&(&b.target, &b.scenario, &b.message))
+            })
+        });
+        groups
+    }
+
+    /// The timeline up to `elapsed` (intervals starting later are dropped: they hold only
+    /// requests that finished while the run was winding down).
+    pub fn timeline(&self, elapsed: Duration) -> Vec<Interval> {
+        let timeline = lock(&self.timeline);
+        let keep = (elapsed.as_secs_f64() / self.interval.as_secs_f64()).ceil() as usize;
+        let mut out: Vec<Interval> = timeline.iter().take(keep.max(1)).cloned().collect();
+        // A finished request belongs to its interval whatever happens after; merge the tail.
+        for late in timeline.iter().skip(out.len()) {
+            if let Some(last) = out.last_mut() {
+                last.requests += late.requests;
+                last.failures += late.failures;
+                last.latency.merge(&late.latency);
+            }
+        }
+        out
+    }
+
+    /// Length of one timeline interval.
+    pub fn interval(&self) -> Duration {
+        self.interval
+    }
+}
+
+impl Totals {
+    fn add(&mut self, outcome: &Outcome) {
+        self.requests += 1;
+        self.failures += u64::from(!outcome.is_success());
+        self.body_bytes += outcome.body_bytes;
+        match outcome.cache {
+            CacheResult::Hit => self.hits += 1,
+            CacheResult::Miss => self.misses += 1,
+            CacheResult::Unknown => {}
+        }
+        self.latency.record(outcome.latency);
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outcome::{Failure, Phases};
+    use std::time::SystemTime;
+
+    fn outcome(ms: u64, failure: Option<&str>) -> Outcome {
+        Outcome {
+            latency: Duration::from_millis(ms),
+            status: Some(200),
+            failure: failure.map(|m| Failure {
+                reason: FailureReason::HttpStatus,
+                message: m.to_string(),
+            }),
+            cache: CacheResult::Hit,
+            phases: Phases::default(),
+            body_bytes: 10,
+            cert_expiry: None,
+            finished_at: SystemTime::now(),
+        }
+    }
+
+    fn recorder() -> Recorder {
+        let s = |name: &str| ScenarioRef {
+            target: 0,
+            scenario: 0,
+            target_name: "t".into(),
+            scenario_name: name.into(),
+            method: "GET".into(),
+        };
+        Recorder::new(
+            vec![s("a"), s("b")],
+            Instant::now(),
+            Duration::from_secs(1),
+            None,
+        )
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn totals_timeline_and_failures_add_up() {
+        let r = recorder();
+        r.set_level(5.0);
+        r.record(0, &outcome(10, None));
+        r.record(1, &outcome(20, Some("expected status 200, got 503")));
+        tokio::time::sleep(Duration::from_millis(2_500)).await;
+        r.set_level(7.0);
+        r.record(0, &outcome(30, Some("expected status 200, got 503")));
+        r.record(0, &outcome(30, Some("expected status 200, got 500")));
+
+        let stats = r.scenario_stats();
+        assert_eq!((stats[0].requests, stats[0].failures), (3, 2));
+        assert_eq!((stats[1].requests, stats[1].failures), (1, 1));
+        assert_eq!(stats[0].cache_hits, 3);
+        assert_eq!(stats[0].body_bytes, 30);
+        let timeline = r.timeline(Duration::from_secs(3));
+        assert_eq!(timeline.len(), 3);
+        assert_eq!((timeline[0].requests, timeline[0].users), (2, 5));
+        assert_eq!((timeline[1].requests, timeline[1].users), (0, 5));
+        assert_eq!((timeline[2].requests, timeline[2].failures), (2, 2));
+        assert_eq!(timeline[2].users, 7);
+        let failures = r.failure_groups();
+        assert_eq!(failures.len(), 3);
+        assert!(failures.iter().all(|f| f.occurrences == 1));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn steps_reset_but_totals_keep_everything() {
+        let r = recorder();
+        r.record(0, &outcome(10, None));
+        assert_eq!(r.take_step()[0].requests, 1);
+        r.record(0, &outcome(10, None));
+        assert_eq!(r.take_step()[0].requests, 1);
+        assert_eq!(r.scenario_stats()[0].requests, 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn failure_messages_are_bounded() {
+        let r = recorder();
+        for i in 0..200 {
+            r.record(0, &outcome(1, Some(&format!("error {i}"))));
+        }
+        let groups = r.failure_groups();
+        assert_eq!(groups.len(), MAX_MESSAGES + 1);
+        assert_eq!(groups[0].message, "(other messages)");
+        assert_eq!(groups[0].occurrences, 150);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn live_figures_come_from_complete_intervals() {
+        let r = recorder();
+        for _ in 0..10 {
+            r.record(0, &outcome(5, None));
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        r.record(0, &outcome(5, Some("x")));
+        let live = r.live(5);
+        assert_eq!((live.requests, live.failures), (11, 1));
+        assert_eq!(live.recent_rps, 10.0);
+        assert_eq!(live.recent_error_ratio, Some(0.0));
+        assert!(live.recent_p95.is_some());
+    }
+}
