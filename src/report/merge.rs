@@ -220,13 +220,14 @@ mod tests {
     fn merging_two_shards_equals_one_run_of_the_union() {
         let all = testing::samples();
         // Alternate blocks of three samples, so both shards see the scenarios in config order.
-        let (a, b): (Vec<(usize, Sample)>, Vec<(usize, Sample)>) = all
-            .iter()
-            .copied()
-            .enumerate()
-            .partition(|(i, _)| (i / 3) % 2 == 0);
-        let a: Vec<Sample> = a.into_iter().map(|(_, s)| s).collect();
-        let b: Vec<Sample> = b.into_iter().map(|(_, s)| s).collect();
+        let half = |parity: usize| -> Vec<Sample> {
+            let blocks = all
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| (i / 3) % 2 == parity);
+            blocks.map(|(_, s)| *s).collect()
+        };
+        let (a, b) = (half(0), half(1));
         let (mut shard_a, shard_b) = (shard(&a, 0), shard(&b, 1));
         shard_a
             .thresholds

@@ -124,7 +124,7 @@ pub fn build(
             },
         )
         .collect();
-    failures.sort_by(|a, b| b.occurrences.cmp(&a.occurrences));
+    failures.sort_by_key(|f| std::cmp::Reverse(f.occurrences));
     Report {
         schema_version: SCHEMA_VERSION,
         synthex_version: "0.1.0".into(),

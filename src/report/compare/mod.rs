@@ -7,9 +7,11 @@
 //! percentage points and RPS relatively. Changes beyond the same tolerances the other way are
 //! listed as improvements. Scenarios found on one side only are reported too.
 
-use std::io::{self, Write};
-
 use serde::Deserialize;
+
+mod render;
+
+pub use render::{render_markdown, render_text};
 
 use super::format;
 use super::model::{LatencyHistogram, Report};
@@ -287,92 +289,6 @@ fn verdict(worse: bool, better: bool) -> Verdict {
         (_, true) => Verdict::Improvement,
         _ => Verdict::Unchanged,
     }
-}
-
-/// Writes the comparison as plain text (stdout, `synthex compare`).
-pub fn render_text(comparison: &Comparison, out: &mut impl Write) -> io::Result<()> {
-    let regressions: Vec<&Change> = comparison.regressions().collect();
-    let improvements: Vec<&Change> = comparison.improvements().collect();
-    writeln!(
-        out,
-        "Baseline comparison: {} regression(s), {} improvement(s) (tolerances: {})",
-        regressions.len(),
-        improvements.len(),
-        comparison.tolerances_text()
-    )?;
-    for (title, mark, list) in [
-        ("Regressions", "✗", &regressions),
-        ("Improvements", "✓", &improvements),
-    ] {
-        if !list.is_empty() {
-            writeln!(out, "{title}")?;
-            let rows: Vec<Vec<String>> = list
-                .iter()
-                .map(|c| {
-                    vec![
-                        format!("{mark} {}", c.scenario),
-                        c.metric.name().into(),
-                        c.describe(),
-                    ]
-                })
-                .collect();
-            for line in format::align(&rows, "ll") {
-                writeln!(out, "  {line}")?;
-            }
-        }
-    }
-    if regressions.is_empty() {
-        writeln!(out, "No regressions.")?;
-    }
-    for (title, list) in missing(comparison) {
-        writeln!(out, "{title}: {}", list.join(", "))?;
-    }
-    Ok(())
-}
-
-/// Writes the comparison as a Markdown section (CI comments).
-pub fn render_markdown(comparison: &Comparison, out: &mut impl Write) -> io::Result<()> {
-    writeln!(out, "### Baseline comparison\n")?;
-    writeln!(out, "Tolerances: {}.\n", comparison.tolerances_text())?;
-    let listed: Vec<&Change> = comparison
-        .regressions()
-        .chain(comparison.improvements())
-        .collect();
-    if comparison.regressions().next().is_none() {
-        writeln!(out, "**No regressions.**\n")?;
-    }
-    if !listed.is_empty() {
-        writeln!(out, "| | Scenario | Signal | Baseline → current |")?;
-        writeln!(out, "|---|---|---|---|")?;
-        for c in listed {
-            let verdict = if c.verdict == Verdict::Regression {
-                "❌ regression"
-            } else {
-                "✅ improvement"
-            };
-            let scenario = c.scenario.replace('|', "\\|");
-            writeln!(
-                out,
-                "| {verdict} | {scenario} | {} | {} |",
-                c.metric.name(),
-                c.describe()
-            )?;
-        }
-        writeln!(out)?;
-    }
-    for (title, list) in missing(comparison) {
-        writeln!(out, "{title}: {}\n", list.join(", ").replace('|', "\\|"))?;
-    }
-    Ok(())
-}
-
-fn missing(comparison: &Comparison) -> impl Iterator<Item = (&'static str, &Vec<String>)> {
-    [
-        ("Only in the baseline", &comparison.only_in_baseline),
-        ("Only in the current run", &comparison.only_in_current),
-    ]
-    .into_iter()
-    .filter(|(_, list)| !list.is_empty())
 }
 
 #[cfg(test)]
