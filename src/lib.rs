@@ -21,6 +21,7 @@
 //! - [`demo_target`]: the built-in demo service.
 //! - [`daemon`]: wires the above into `synthex run`.
 //! - [`shutdown`]: SIGINT/SIGTERM handling.
+//! - [`exit`]: the exit statuses of every command.
 //! - [`logging`]: tracing-subscriber set-up in logfmt or JSON.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -29,6 +30,7 @@ pub mod config;
 pub mod daemon;
 pub mod demo;
 pub mod demo_target;
+pub mod exit;
 pub mod exporter;
 pub mod http_server;
 pub mod loadtest;

@@ -1,6 +1,6 @@
 //! The `synthex` command line: parses flags in the Prometheus exporters' style, sets up logging,
-//! picks the mode and maps every error to an exit status (0 ok, 1 runtime failure, 2 usage or
-//! config error).
+//! picks the mode and maps every error to an exit status (see [`synthex::exit`]: 0 ok, 1 runtime
+//! failure, 2 usage or config error, 3 failed thresholds, 130 interrupted load test).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -12,8 +12,10 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use synthex::demo_target::{self, DemoTarget};
+use synthex::loadtest::command::LoadArgs;
 use synthex::logging::{self, LogFormat, LogLevel};
-use synthex::{config, daemon, demo, shutdown};
+use synthex::report::command::{CompareArgs, ReportCommand};
+use synthex::{config, daemon, demo, exit, loadtest, report, shutdown};
 
 const VERSION: &str = concat!(
     env!("CARGO_PKG_VERSION"),
@@ -23,9 +25,9 @@ const VERSION: &str = concat!(
 );
 
 /// Exit status of a bad flag, a bad config file or a target that cannot be set up.
-const EXIT_CONFIG: u8 = 2;
+const EXIT_CONFIG: u8 = exit::USAGE;
 /// Exit status of a failure at run time (a port already in use, an I/O error).
-const EXIT_RUNTIME: u8 = 1;
+const EXIT_RUNTIME: u8 = exit::RUNTIME;
 
 /// Continuous synthetic traffic for HTTP services, exported as Prometheus metrics.
 #[derive(Debug, Parser)]
@@ -87,6 +89,14 @@ enum Command {
         #[arg(long = "listen", value_name = "ADDR", default_value = "127.0.0.1:8089")]
         listen: String,
     },
+    /// Run a bounded load test on the config's scenarios and grade it (exit 3 when a
+    /// threshold fails, 130 when interrupted).
+    Load(Box<LoadArgs>),
+    /// Compare two load-test reports (exit 3 when the new one regressed).
+    Compare(CompareArgs),
+    /// Work with load-test reports.
+    #[command(subcommand)]
+    Report(ReportCommand),
 }
 
 fn main() -> ExitCode {
@@ -145,6 +155,27 @@ async fn dispatch(command: Command) -> ExitCode {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => fail(EXIT_RUNTIME, &format!("{e:#}")),
             }
+        }
+        Command::Load(args) => {
+            let listener = if args.listen_address.is_empty() {
+                None
+            } else {
+                match bind(&args.listen_address).await {
+                    Ok(l) => Some(l),
+                    Err(e) => return fail(EXIT_RUNTIME, &e),
+                }
+            };
+            let stop = CancellationToken::new();
+            let on_signal = stop.clone();
+            tokio::spawn(async move {
+                shutdown::signal().await;
+                on_signal.cancel();
+            });
+            ExitCode::from(loadtest::command::execute(*args, listener, stop).await)
+        }
+        Command::Compare(args) => ExitCode::from(report::command::compare_reports(&args)),
+        Command::Report(ReportCommand::Merge(args)) => {
+            ExitCode::from(report::command::merge_reports(&args))
         }
         Command::DemoTarget { listen } => {
             let listener = match bind(&listen).await {

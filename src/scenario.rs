@@ -12,6 +12,9 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use regex::Regex;
 use reqwest::Url;
 
+use crate::report::compare::Tolerances;
+use crate::report::grade::GradeScale;
+use crate::report::threshold::Threshold;
 use crate::template::Template;
 
 /// Everything one `synthex` process runs: global settings, the targets with their scenarios, and
@@ -26,6 +29,20 @@ pub struct Config {
     pub targets: Vec<Target>,
     /// Host and watched-process resource sampling.
     pub resources: Resources,
+    /// What load tests of these scenarios must meet (`load:`).
+    pub load: LoadSettings,
+}
+
+/// `load:` settings: thresholds checked after every load test, grade boundaries and baseline
+/// tolerances. All have defaults, so a daemon config runs as a load test unchanged.
+#[derive(Debug, Clone, Default)]
+pub struct LoadSettings {
+    /// Thresholds from the file (the command line may add more).
+    pub thresholds: Vec<Threshold>,
+    /// Grade boundaries of the summary.
+    pub grades: GradeScale,
+    /// What counts as a regression against a baseline.
+    pub baseline_tolerances: Tolerances,
 }
 
 /// Process-wide settings (`global:` in the file).

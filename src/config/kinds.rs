@@ -225,6 +225,18 @@ impl Kind for InFlightKind {
     }
 }
 
+/// A load-test threshold such as `p95 < 50ms`.
+pub struct ThresholdKind;
+
+impl Kind for ThresholdKind {
+    type Value = crate::report::threshold::Threshold;
+    const EXPECTING: &'static str = "a threshold such as \"p95 < 50ms\" or \"error_rate < 1%\"";
+    fn parse(text: &str) -> Result<Self::Value, String> {
+        text.parse()
+            .map_err(|e: crate::report::threshold::ThresholdError| e.to_string())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,6 +11,7 @@
 //! `progress` (the live display).
 
 pub mod breaking;
+pub mod command;
 pub mod executor;
 pub mod profile;
 pub mod progress;
@@ -32,7 +33,8 @@ use crate::exporter::{self, AppState};
 use crate::metrics::Metrics;
 use crate::probe::Probe;
 use crate::report::model::{
-    BreakingPoint, LoadModel, Report, ResourceSample, ResourceSeries, SCHEMA_VERSION, Shard,
+    BreakingPoint, LoadModel, PlanSummary, Report, ResourceSample, ResourceSeries, SCHEMA_VERSION,
+    Shard,
 };
 use crate::sampler::{Reading, Sampler};
 use crate::scenario::{Config, Scenario};
@@ -40,10 +42,17 @@ use crate::scenario::{Config, Scenario};
 /// Length of one timeline interval in the report.
 const TIMELINE_INTERVAL: Duration = Duration::from_secs(1);
 
+/// Longest resource sampling interval during a load test.
+const RESOURCE_INTERVAL: Duration = Duration::from_secs(1);
+
 /// Everything about a load test that is not in the config file.
 pub struct LoadOptions {
-    /// What to run, overrides already applied.
+    /// What this process runs: the profile with overrides applied and, in a sharded run,
+    /// cut down to this shard's part.
     pub profile: Profile,
+    /// The whole run's plan as the report records it (the same in every shard, so shard
+    /// reports merge).
+    pub plan: PlanSummary,
     /// Run only scenarios carrying one of these tags (all when empty).
     pub tags: Vec<String>,
     /// Leave out scenarios carrying one of these tags.
@@ -87,7 +96,10 @@ pub async fn run(
     let selected = select(&config, &options.tags, &options.exclude_tags)?;
     let metrics = Arc::new(Metrics::new(&config)?);
     let (probes, scenarios, refs) = build(&config, &selected, options.new_connections)?;
-    let sampler = Sampler::new(&config.resources, metrics.registry())?;
+    // A load test is short and its resource curve is part of the report: sample every second.
+    let mut resources = config.resources.clone();
+    resources.interval = resources.interval.min(RESOURCE_INTERVAL);
+    let sampler = Sampler::new(&resources, metrics.registry())?;
     let started_at = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64());
@@ -193,7 +205,7 @@ pub async fn run(
         schema_version: SCHEMA_VERSION,
         synthex_version: env!("CARGO_PKG_VERSION").to_string(),
         config: config.source.display().to_string(),
-        plan: profile.summary(),
+        plan: options.plan.clone(),
         started_at,
         duration_seconds: end.elapsed.as_secs_f64(),
         interrupted: end.interrupted,

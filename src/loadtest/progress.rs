@@ -11,7 +11,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::recorder::{Live, Recorder};
-use crate::config::units::{format_duration, format_percent};
+use crate::report::format;
 use crate::report::model::LoadModel;
 
 /// Interval between two plain progress lines.
@@ -84,10 +84,10 @@ pub fn line(
     };
     let p95 = live
         .recent_p95
-        .map_or_else(|| "-".to_string(), format_duration);
+        .map_or_else(|| "-".to_string(), |d| format::duration(d.as_secs_f64()));
     let errors = live
         .recent_error_ratio
-        .map_or_else(|| "-".to_string(), format_percent);
+        .map_or_else(|| "-".to_string(), format::percent);
     format!(
         "{} / {}  {load}  rps {:.1}  p95 {p95}  errors {errors}  ({} requests, {} failed)",
         clock(elapsed),

@@ -14,6 +14,7 @@
 //! - [`merge`]: exact merge of shard reports.
 //! - [`compare`]: baseline comparison with tolerances.
 //! - [`table`]: the rows and resource usage every human-facing renderer shows.
+//! - [`command`]: `synthex compare` and `synthex report merge`.
 //! - [`format`]: number formatting and duration parsing shared by all of them.
 //!
 //! [`write_all`] writes every file format into one directory.
@@ -27,6 +28,7 @@ use grade::Grades;
 use model::Report;
 
 pub mod chart;
+pub mod command;
 pub mod compare;
 pub mod csv;
 pub mod format;

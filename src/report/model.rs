@@ -343,6 +343,32 @@ impl Report {
         (requests, failures, latency)
     }
 
+    /// A report of one breaking-point step: just its scenarios and length, so thresholds can
+    /// judge the step on its own requests.
+    pub fn for_step(scenarios: Vec<ScenarioStats>, length: Duration) -> Report {
+        Report {
+            schema_version: SCHEMA_VERSION,
+            synthex_version: env!("CARGO_PKG_VERSION").to_string(),
+            config: String::new(),
+            plan: PlanSummary {
+                profile: "step".to_string(),
+                model: LoadModel::Open,
+                stages: Vec::new(),
+            },
+            started_at: 0.0,
+            duration_seconds: length.as_secs_f64(),
+            interrupted: false,
+            shards: Vec::new(),
+            scenarios,
+            failures: Vec::new(),
+            timeline: Vec::new(),
+            timeline_interval_seconds: 1.0,
+            resources: Vec::new(),
+            thresholds: Vec::new(),
+            breaking_point: None,
+        }
+    }
+
     /// Scenarios by `(target, scenario)`.
     pub fn scenario_map(&self) -> BTreeMap<ScenarioKey, &ScenarioStats> {
         self.scenarios

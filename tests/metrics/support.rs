@@ -11,8 +11,8 @@ use regex::Regex;
 use synthex::metrics::Metrics;
 use synthex::outcome::{CacheResult, Failure, FailureReason, Outcome, Phases};
 use synthex::scenario::{
-    CacheRule, Config, Expectations, Global, Objectives, Rate, RequestTemplate, Resources,
-    Scenario, StatusMatch, Target, TlsSettings,
+    CacheRule, Config, Expectations, Global, LoadSettings, Objectives, Rate, RequestTemplate,
+    Resources, Scenario, StatusMatch, Target, TlsSettings,
 };
 use synthex::template::Template;
 
@@ -85,6 +85,7 @@ pub fn config(targets: Vec<Target>) -> Config {
             interval: Duration::from_secs(5),
             processes: vec![],
         },
+        load: LoadSettings::default(),
     }
 }
 

@@ -1,0 +1,430 @@
+//! `synthex load`: flags → a load plan, the run, then the verdict: thresholds, grades, the
+//! summary on stdout, report files, baseline comparison and the exit status.
+//!
+//! Everything that can be wrong with the input (config, profile, thresholds, shard, baseline
+//! file) is checked before the first request, so a typo never costs a test run.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::Args;
+use tokio_util::sync::CancellationToken;
+
+use super::breaking::Limits;
+use super::profile::{self, Profile, ThinkTime};
+use super::{LoadOptions, run};
+use crate::config::units::{parse_duration, parse_rate, parse_ratio};
+use crate::exit;
+use crate::report::compare::{self, Comparison};
+use crate::report::grade;
+use crate::report::model::{LoadModel, PlanSummary, Report, ScenarioStats, Shard, ThresholdResult};
+use crate::report::threshold::{self, Threshold};
+use crate::report::{self as reports, json, summary};
+use crate::scenario::Config;
+
+/// Flags of `synthex load`.
+#[derive(Debug, Args)]
+pub struct LoadArgs {
+    /// Path to the configuration file whose targets and scenarios are loaded.
+    #[arg(long = "config.file", value_name = "FILE")]
+    pub config_file: PathBuf,
+    /// A built-in profile (smoke, light, medium, heavy, spike, stress) or a profile file.
+    /// Without one, --users or --rate with --duration make a constant load.
+    #[arg(long, value_name = "NAME|FILE")]
+    pub profile: Option<String>,
+    /// Virtual users (closed model). With a profile: scales its stages to this peak.
+    #[arg(long, value_name = "N")]
+    pub users: Option<u32>,
+    /// Users started per second at most (closed model).
+    #[arg(long = "spawn-rate", value_name = "N")]
+    pub spawn_rate: Option<f64>,
+    /// Arrival rate (open model), e.g. 200/s or 200. With a profile: scales it to this peak.
+    #[arg(long, value_name = "R")]
+    pub rate: Option<String>,
+    /// How long to run (with --users or --rate); with a profile, the run stops after this.
+    #[arg(long, value_name = "D")]
+    pub duration: Option<String>,
+    /// Pause between a user's requests: 1s, a range 500ms..2s, or a pace per user such as 2/s.
+    #[arg(long = "think-time", value_name = "D|MIN..MAX|N/s")]
+    pub think_time: Option<String>,
+    /// A threshold such as "p95 < 50ms", "error_rate < 1%", "rps > 100" or
+    /// "order_status: p99 < 200ms"; repeatable, added to the config's load.thresholds.
+    #[arg(long = "threshold", value_name = "EXPR")]
+    pub thresholds: Vec<String>,
+    /// Write report.json, Locust-style CSVs, summary.md and report.html into this directory.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Run the I-th (0-based, as JOB_COMPLETION_INDEX) of N equal parts of the load.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<String>,
+    /// Run only scenarios with one of these tags (comma-separated).
+    #[arg(long, value_delimiter = ',', value_name = "TAGS")]
+    pub tags: Vec<String>,
+    /// Leave out scenarios with one of these tags (comma-separated).
+    #[arg(long = "exclude-tags", value_delimiter = ',', value_name = "TAGS")]
+    pub exclude_tags: Vec<String>,
+    /// Save this run's report as a baseline for later runs.
+    #[arg(long = "save-baseline", value_name = "FILE")]
+    pub save_baseline: Option<PathBuf>,
+    /// Compare with a baseline report (p95, p99, error ratio and RPS per scenario).
+    #[arg(long, value_name = "FILE")]
+    pub baseline: Option<PathBuf>,
+    /// Exit with status 3 when the baseline comparison finds a regression.
+    #[arg(long = "fail-on-regression")]
+    pub fail_on_regression: bool,
+    /// Raise the arrival rate step by step until a threshold breaks (same as --profile=stress).
+    #[arg(long = "find-breaking-point")]
+    pub find_breaking_point: bool,
+    /// Breaking-point search: a step whose error ratio passes this is broken.
+    #[arg(long = "max-error-ratio", value_name = "RATIO", default_value = "5%")]
+    pub max_error_ratio: String,
+    /// Open model: arrivals beyond this many requests in flight are dropped and counted.
+    #[arg(long = "max-in-flight", value_name = "N", default_value_t = 10_000)]
+    pub max_in_flight: usize,
+    /// Open a fresh connection per request instead of pooling connections like real clients.
+    #[arg(long = "new-connections")]
+    pub new_connections: bool,
+    /// Serve /metrics here during the test ("" for nowhere).
+    #[arg(long = "web.listen-address", value_name = "ADDR", default_value = "")]
+    pub listen_address: String,
+    /// No live progress display.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// A plan checked and ready to run.
+struct Plan {
+    config: Config,
+    profile: Profile,
+    whole: PlanSummary,
+    thresholds: Vec<Threshold>,
+    shard: Shard,
+    baseline: Option<Report>,
+    limits: Limits,
+}
+
+/// Runs `synthex load` and returns its exit status. `listener` is the already-bound exporter
+/// address (bound by the caller, which owns address parsing), `stop` ends the run early.
+pub async fn execute(
+    args: LoadArgs,
+    listener: Option<tokio::net::TcpListener>,
+    stop: CancellationToken,
+) -> u8 {
+    let plan = match prepare(&args) {
+        Ok(plan) => plan,
+        Err(message) => {
+            eprintln!("synthex: error: {message}");
+            return exit::USAGE;
+        }
+    };
+    let judge_thresholds = plan.thresholds.clone();
+    let judge = move |stats: &[ScenarioStats], length: Duration| {
+        step_verdict(&judge_thresholds, stats, length)
+    };
+    let options = LoadOptions {
+        profile: plan.profile,
+        plan: plan.whole,
+        tags: args.tags.clone(),
+        exclude_tags: args.exclude_tags.clone(),
+        shard: plan.shard,
+        max_in_flight: args.max_in_flight,
+        new_connections: args.new_connections,
+        listener,
+        progress: !args.quiet,
+        breaking: plan.limits,
+    };
+    let grades_scale = plan.config.load.grades;
+    let tolerances = plan.config.load.baseline_tolerances;
+    let mut report = match run(plan.config, options, stop, &judge).await {
+        Ok(report) => report,
+        Err(e @ super::LoadError::NoScenarios(_)) => {
+            eprintln!("synthex: error: {e}");
+            return exit::USAGE;
+        }
+        Err(e) => {
+            eprintln!("synthex: error: {e}");
+            return exit::RUNTIME;
+        }
+    };
+    report.thresholds = threshold::evaluate(&plan.thresholds, &report);
+    let grades = grade::grade(&report, &grades_scale);
+    let comparison = plan
+        .baseline
+        .as_ref()
+        .map(|baseline| compare::compare(baseline, &report, &tolerances));
+    if let Err(message) = publish(&args, &report, &grades, comparison.as_ref()) {
+        eprintln!("synthex: error: {message}");
+        return exit::RUNTIME;
+    }
+    verdict(&report, comparison.as_ref(), args.fail_on_regression)
+}
+
+/// Checks every input and builds the plan, or says what is wrong.
+fn prepare(args: &LoadArgs) -> Result<Plan, String> {
+    let config = crate::config::load(&args.config_file).map_err(|e| e.to_string())?;
+    let mut thresholds = config.load.thresholds.clone();
+    for text in &args.thresholds {
+        thresholds.push(
+            text.parse()
+                .map_err(|e: threshold::ThresholdError| e.to_string())?,
+        );
+    }
+    let mut profile = build_profile(args)?;
+    let shard = match &args.shard {
+        Some(text) => parse_shard(text)?,
+        None => Shard { index: 0, count: 1 },
+    };
+    let whole = profile.summary();
+    profile.split(shard.index, shard.count);
+    let baseline = args
+        .baseline
+        .as_deref()
+        .map(|path| json::read(path).map_err(|e| format!("--baseline: {e}")))
+        .transpose()?;
+    if args.fail_on_regression && baseline.is_none() {
+        return Err("--fail-on-regression needs --baseline FILE".to_string());
+    }
+    let max_error_ratio =
+        parse_ratio(&args.max_error_ratio).map_err(|e| format!("--max-error-ratio: {e}"))?;
+    Ok(Plan {
+        config,
+        profile,
+        whole,
+        thresholds,
+        shard,
+        baseline,
+        limits: Limits {
+            max_error_ratio,
+            ..Limits::default()
+        },
+    })
+}
+
+/// The profile from `--profile` or the constant-load flags, with the overrides applied.
+fn build_profile(args: &LoadArgs) -> Result<Profile, String> {
+    let duration = args
+        .duration
+        .as_deref()
+        .map(|d| parse_duration(d).map_err(|e| format!("--duration: {e}")))
+        .transpose()?;
+    let rate = args.rate.as_deref().map(parse_load_rate).transpose()?;
+    if args.users.is_some() && rate.is_some() {
+        return Err("--users (closed model) and --rate (open model) exclude each other".into());
+    }
+    let name = match (&args.profile, args.find_breaking_point) {
+        (Some(name), false) => Some(name.as_str()),
+        (None, true) => Some("stress"),
+        (Some(name), true) if name == "stress" => Some("stress"),
+        (Some(name), true) => {
+            return Err(format!(
+                "--find-breaking-point runs the stress profile, not {name:?}"
+            ));
+        }
+        (None, false) => None,
+    };
+    let mut profile = match name {
+        Some("stress") => {
+            let start = rate.unwrap_or(10.0);
+            let step = duration.unwrap_or(Duration::from_secs(30));
+            Profile::stress(start, 1.5, step, 12)
+        }
+        Some(name) => match Profile::built_in(name) {
+            Some(profile) => profile,
+            None if Path::new(name).exists() => Profile::from_file(Path::new(name))?,
+            None => {
+                return Err(format!(
+                    "--profile {name:?}: neither a built-in profile ({}) nor a file",
+                    profile::BUILT_IN.join(", ")
+                ));
+            }
+        },
+        None => {
+            let duration = duration.ok_or_else(|| {
+                "give --profile NAME|FILE, or --users N (or --rate R) with --duration D".to_string()
+            })?;
+            match (args.users, rate) {
+                (Some(users), None) => {
+                    Profile::constant(LoadModel::Closed, f64::from(users), duration)
+                }
+                (None, Some(rate)) => Profile::constant(LoadModel::Open, rate, duration),
+                _ => return Err("--duration needs --users N or --rate R".into()),
+            }
+        }
+    };
+    if name.is_some() && name != Some("stress") {
+        rescale(&mut profile, args.users.map(f64::from).or(rate))?;
+        if let Some(limit) = duration {
+            truncate(&mut profile, limit);
+        }
+    }
+    if let Some(text) = &args.think_time {
+        if profile.model == LoadModel::Open {
+            return Err("--think-time applies to the closed model (users), not to --rate".into());
+        }
+        profile.think_time = text
+            .parse::<ThinkTime>()
+            .map_err(|e| format!("--think-time: {e}"))?;
+    }
+    if let Some(rate) = args.spawn_rate {
+        if !(rate > 0.0 && rate.is_finite()) {
+            return Err(format!(
+                "--spawn-rate {rate}: expected users per second, more than 0"
+            ));
+        }
+        profile.spawn_rate = Some(rate);
+    }
+    Ok(profile)
+}
+
+/// `200/s`, `12000/m` or a bare `200` (per second).
+fn parse_load_rate(text: &str) -> Result<f64, String> {
+    let rate = match text.trim().parse::<f64>() {
+        Ok(plain) => plain,
+        Err(_) => parse_rate(text).map_err(|e| format!("--rate: {e}"))?,
+    };
+    if rate > 0.0 && rate.is_finite() {
+        Ok(rate)
+    } else {
+        Err(format!(
+            "--rate {text:?}: expected more than 0 requests per second"
+        ))
+    }
+}
+
+/// Scales a profile's stages so that its peak is `peak` (a `--users`/`--rate` override).
+fn rescale(profile: &mut Profile, peak: Option<f64>) -> Result<(), String> {
+    let Some(peak) = peak else { return Ok(()) };
+    let current = profile.stages.iter().map(|s| s.target).fold(0.0, f64::max);
+    if current <= 0.0 {
+        return Err(format!("profile {}: has no load to scale", profile.name));
+    }
+    for stage in &mut profile.stages {
+        stage.target *= peak / current;
+        if profile.model == LoadModel::Closed {
+            stage.target = stage.target.round();
+        }
+    }
+    Ok(())
+}
+
+/// Cuts the profile at `limit`.
+fn truncate(profile: &mut Profile, limit: Duration) {
+    let mut left = limit;
+    profile.stages.retain_mut(|stage| {
+        if left.is_zero() && !stage.duration.is_zero() {
+            return false;
+        }
+        stage.duration = stage.duration.min(left);
+        left -= stage.duration;
+        true
+    });
+}
+
+/// `I/N` with `0 <= I < N`.
+fn parse_shard(text: &str) -> Result<Shard, String> {
+    let bad = || {
+        format!(
+            "--shard {text:?}: expected I/N with 0 <= I < N, e.g. 0/4 (I is 0-based, as JOB_COMPLETION_INDEX)"
+        )
+    };
+    let (index, count) = text.split_once('/').ok_or_else(bad)?;
+    let (index, count): (u32, u32) = (
+        index.trim().parse().map_err(|_| bad())?,
+        count.trim().parse().map_err(|_| bad())?,
+    );
+    if count == 0 || index >= count {
+        return Err(bad());
+    }
+    Ok(Shard { index, count })
+}
+
+/// Judges one breaking-point step with the thresholds: the first that failed, if any.
+fn step_verdict(
+    thresholds: &[Threshold],
+    stats: &[ScenarioStats],
+    length: Duration,
+) -> Option<String> {
+    let step = Report::for_step(stats.to_vec(), length);
+    threshold::evaluate(thresholds, &step)
+        .into_iter()
+        .find(|r| !r.passed)
+        .map(|r: ThresholdResult| r.detail)
+}
+
+/// Prints the summary and writes the requested files.
+fn publish(
+    args: &LoadArgs,
+    report: &Report,
+    grades: &grade::Grades,
+    comparison: Option<&Comparison>,
+) -> Result<(), String> {
+    let mut stdout = std::io::stdout().lock();
+    summary::render(report, grades, &mut stdout).map_err(|e| format!("stdout: {e}"))?;
+    if let Some(comparison) = comparison {
+        compare::render_text(comparison, &mut stdout).map_err(|e| format!("stdout: {e}"))?;
+    }
+    if let Some(dir) = &args.out {
+        let prefix = match report.shards.as_slice() {
+            [shard] if shard.count > 1 => format!("synthex-shard{}", shard.index),
+            _ => "synthex".to_string(),
+        };
+        let paths = reports::write_all(report, grades, comparison, dir, &prefix)
+            .map_err(|e| e.to_string())?;
+        for path in paths {
+            eprintln!("synthex: wrote {}", path.display());
+        }
+    }
+    if let Some(path) = &args.save_baseline {
+        json::write(report, path).map_err(|e| e.to_string())?;
+        eprintln!("synthex: saved baseline {}", path.display());
+    }
+    Ok(())
+}
+
+/// The exit status: interrupted, thresholds or regressions failed, or ok.
+fn verdict(report: &Report, comparison: Option<&Comparison>, fail_on_regression: bool) -> u8 {
+    if report.interrupted {
+        return exit::INTERRUPTED;
+    }
+    let thresholds_failed = report.thresholds.iter().any(|t| !t.passed);
+    let regressed = fail_on_regression && comparison.is_some_and(Comparison::has_regressions);
+    if thresholds_failed || regressed {
+        exit::THRESHOLDS
+    } else {
+        exit::OK
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_are_zero_based_and_checked() {
+        assert_eq!(parse_shard("0/4"), Ok(Shard { index: 0, count: 4 }));
+        assert_eq!(parse_shard("3/4"), Ok(Shard { index: 3, count: 4 }));
+        for bad in ["4/4", "1/0", "a/2", "2"] {
+            assert!(parse_shard(bad).unwrap_err().contains("0-based"), "{bad}");
+        }
+    }
+
+    #[test]
+    fn rates_take_a_unit_or_a_bare_number() {
+        assert_eq!(parse_load_rate("200"), Ok(200.0));
+        assert_eq!(parse_load_rate("120/m"), Ok(2.0));
+        assert!(parse_load_rate("0").is_err());
+        assert!(parse_load_rate("fast").unwrap_err().starts_with("--rate"));
+    }
+
+    #[test]
+    fn a_profile_scales_to_a_peak_and_stops_at_a_duration() {
+        let mut spike = Profile::built_in("spike").unwrap();
+        rescale(&mut spike, Some(100.0)).unwrap();
+        assert_eq!(spike.level_at(Duration::from_secs(25)), 100.0);
+        assert_eq!(spike.level_at(Duration::from_secs(5)), 2.0);
+        let mut light = Profile::built_in("light").unwrap();
+        truncate(&mut light, Duration::from_secs(15));
+        assert_eq!(light.duration(), Duration::from_secs(15));
+        assert_eq!(light.level_at(Duration::from_secs(12)), 10.0);
+    }
+}

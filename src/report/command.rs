@@ -1,0 +1,149 @@
+//! The offline report commands: `synthex compare OLD.json NEW.json` and
+//! `synthex report merge A.json B.json … --out DIR`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+
+use super::grade::{self, GradeScale};
+use super::model::Report;
+use super::threshold::{self, Threshold};
+use super::{compare, json, merge, summary, write_all};
+use crate::exit;
+
+/// Flags of `synthex compare`.
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// The baseline report (report.json of an earlier run, or a --save-baseline file).
+    pub old: PathBuf,
+    /// The report to judge against it.
+    pub new: PathBuf,
+    /// Take the tolerances from this config's load.baseline_tolerances instead of the defaults.
+    #[arg(long = "config.file", value_name = "FILE")]
+    pub config_file: Option<PathBuf>,
+    /// Print the comparison as Markdown (for a CI comment) instead of text.
+    #[arg(long)]
+    pub markdown: bool,
+}
+
+/// `synthex report …` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ReportCommand {
+    /// Merge shard reports exactly (histograms, counts, timelines, resources) and write every
+    /// report format from the merge.
+    Merge(MergeArgs),
+}
+
+/// Flags of `synthex report merge`.
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// The shard reports (report.json of each shard).
+    #[arg(required = true, num_args = 1..)]
+    pub reports: Vec<PathBuf>,
+    /// Directory for the merged report.json, CSVs, summary.md and report.html.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Thresholds and grade boundaries from this config's load: section.
+    #[arg(long = "config.file", value_name = "FILE")]
+    pub config_file: Option<PathBuf>,
+    /// A threshold to check on the merged run; repeatable.
+    #[arg(long = "threshold", value_name = "EXPR")]
+    pub thresholds: Vec<String>,
+}
+
+/// Runs `synthex compare`: exit 3 when the new report regressed.
+pub fn compare_reports(args: &CompareArgs) -> u8 {
+    let loaded = (|| -> Result<_, String> {
+        let tolerances = match &args.config_file {
+            Some(path) => {
+                crate::config::load(path)
+                    .map_err(|e| e.to_string())?
+                    .load
+                    .baseline_tolerances
+            }
+            None => compare::Tolerances::default(),
+        };
+        let old = json::read(&args.old).map_err(|e| e.to_string())?;
+        let new = json::read(&args.new).map_err(|e| e.to_string())?;
+        Ok((old, new, tolerances))
+    })();
+    let (old, new, tolerances) = match loaded {
+        Ok(loaded) => loaded,
+        Err(message) => return fail(exit::USAGE, &message),
+    };
+    let comparison = compare::compare(&old, &new, &tolerances);
+    let mut stdout = std::io::stdout().lock();
+    let written = if args.markdown {
+        compare::render_markdown(&comparison, &mut stdout)
+    } else {
+        compare::render_text(&comparison, &mut stdout)
+    };
+    if let Err(e) = written {
+        return fail(exit::RUNTIME, &format!("stdout: {e}"));
+    }
+    if comparison.has_regressions() {
+        exit::THRESHOLDS
+    } else {
+        exit::OK
+    }
+}
+
+/// Runs `synthex report merge`: exit 3 when a threshold fails on the merged run.
+pub fn merge_reports(args: &MergeArgs) -> u8 {
+    let (thresholds, scale) = match checks(args) {
+        Ok(checks) => checks,
+        Err(message) => return fail(exit::USAGE, &message),
+    };
+    let mut shards = Vec::with_capacity(args.reports.len());
+    for path in &args.reports {
+        match json::read(path) {
+            Ok(report) => shards.push(report),
+            Err(e) => return fail(exit::USAGE, &e.to_string()),
+        }
+    }
+    let mut merged: Report = match merge::merge(&shards) {
+        Ok(merged) => merged,
+        Err(e) => return fail(exit::USAGE, &format!("cannot merge: {e}")),
+    };
+    merged.thresholds = threshold::evaluate(&thresholds, &merged);
+    let grades = grade::grade(&merged, &scale);
+    if let Err(e) = summary::render(&merged, &grades, &mut std::io::stdout().lock()) {
+        return fail(exit::RUNTIME, &format!("stdout: {e}"));
+    }
+    match write_all(&merged, &grades, None, &args.out, "synthex") {
+        Ok(paths) => {
+            for path in paths {
+                eprintln!("synthex: wrote {}", path.display());
+            }
+        }
+        Err(e) => return fail(exit::RUNTIME, &e.to_string()),
+    }
+    if merged.thresholds.iter().any(|t| !t.passed) {
+        exit::THRESHOLDS
+    } else {
+        exit::OK
+    }
+}
+
+/// Thresholds (config's then the flags') and grade boundaries of a merge.
+fn checks(args: &MergeArgs) -> Result<(Vec<Threshold>, GradeScale), String> {
+    let (mut thresholds, scale) = match &args.config_file {
+        Some(path) => {
+            let config = crate::config::load(path).map_err(|e| e.to_string())?;
+            (config.load.thresholds, config.load.grades)
+        }
+        None => (Vec::new(), GradeScale::default()),
+    };
+    for text in &args.thresholds {
+        thresholds.push(
+            text.parse()
+                .map_err(|e: threshold::ThresholdError| e.to_string())?,
+        );
+    }
+    Ok((thresholds, scale))
+}
+
+fn fail(code: u8, message: &str) -> u8 {
+    eprintln!("synthex: error: {message}");
+    code
+}
