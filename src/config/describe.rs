@@ -33,6 +33,13 @@ pub fn describe(config: &Config) -> String {
     }
     out.blank();
     resources(&mut out, &config.resources);
+    if !config.load.thresholds.is_empty() {
+        out.blank();
+        out.heading(0, "load tests");
+        for threshold in &config.load.thresholds {
+            out.row(2, "threshold", threshold);
+        }
+    }
     out.text
 }
 

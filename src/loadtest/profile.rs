@@ -452,6 +452,15 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_example_profile_parses() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/profiles/ramp-hold.yml");
+        let p = Profile::from_file(&path).unwrap();
+        assert_eq!(p.duration(), secs(160.0));
+        assert_eq!(p.spawn_rate, Some(20.0));
+        assert_eq!(p.think_time, ThinkTime::Uniform(secs(0.5), secs(1.5)));
+    }
+
+    #[test]
     fn shards_take_their_share_of_the_load() {
         let users: Vec<f64> = (0..3)
             .map(|i| {
