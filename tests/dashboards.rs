@@ -7,11 +7,14 @@
 //!   variables `datasource`, `job`, `instance`, `target`, `scenario` as Grafana wants them, no
 //!   import-only `__inputs`, objective lines on the latency, error and cache panels, and every
 //!   metric of README's table on some panel;
-//! - live: a real synthex (`run`, with objectives, cache detection, a stats endpoint, a watched
-//!   process and an HTTPS target) probes the real demo target, a real Prometheus scrapes it every
-//!   second, and then every panel query and every template variable query, with the variables
-//!   substituted, returns data with at least one finite value; each selector filters on `$target`
-//!   and `$scenario` whenever the scraped series carry those labels.
+//! - live: a real synthex daemon (`run`, with objectives, cache detection, a stats endpoint, a
+//!   watched process and an HTTPS target) probes the real demo target while a real load test
+//!   (`synthex load --users=4 --web.listen-address=…`) runs against it; a real Prometheus scrapes
+//!   both every second (jobs `synthex` and `synthex-load`), and then every panel query and every
+//!   template variable query of each dashboard, with the variables substituted for the job that
+//!   dashboard is for (the overview: the daemon; the load-test dashboard: the load test), returns
+//!   data with at least one finite value, `instance` lists exactly that job's synthex, and each
+//!   selector filters on `$target` and `$scenario` whenever the scraped series carry those labels.
 
 mod common;
 mod dashboard_support;
@@ -27,11 +30,11 @@ use std::time::{Duration, Instant};
 use common::{Proc, free_port, require_tool, synthex_bin, wait_http_ok};
 use dashboard_support::lint::{lint_panels, lint_queries, lint_templating};
 use dashboard_support::live::{
-    api, query_problem, substitute, synthex_config, urlencode, variable_values,
+    api, load_config, query_problem, substitute, synthex_config, urlencode, variable_values,
 };
 use dashboard_support::{
-    dashboards, documented_metrics, has_matcher, is_counter_series, is_row, panels, queries, scan,
-    variable_query, variables,
+    dashboard, dashboards, documented_metrics, has_matcher, is_counter_series, is_row, panels,
+    queries, scan, variable_query, variables,
 };
 use serde_json::Value;
 // ---------------------------------------------------------------------------------------------
@@ -80,10 +83,7 @@ fn dashboards_share_one_schema_version_and_unique_uids() {
 /// Objective gauges are drawn on the panels of what they bound.
 #[test]
 fn objectives_are_drawn_on_the_panels_they_bound() {
-    let (_, d) = dashboards()
-        .into_iter()
-        .find(|(p, _)| p.ends_with("synthex-overview.json"))
-        .expect("synthex-overview.json");
+    let d = dashboard("synthex-overview.json");
     let pairs = [
         (
             "synthex_objective_latency_seconds",
@@ -129,10 +129,7 @@ fn objectives_are_drawn_on_the_panels_they_bound() {
 #[test]
 fn every_documented_metric_has_a_panel() {
     let documented = documented_metrics();
-    let (_, d) = dashboards()
-        .into_iter()
-        .find(|(p, _)| p.ends_with("synthex-overview.json"))
-        .unwrap();
+    let d = dashboard("synthex-overview.json");
     let used: BTreeSet<String> = queries(&d)
         .iter()
         .flat_map(|(_, e)| scan(e).0)
@@ -150,6 +147,55 @@ fn every_documented_metric_has_a_panel() {
         })
         .collect();
     assert!(missing.is_empty(), "metrics without a panel: {missing:?}");
+}
+
+/// The load-test dashboard shows what watching a load test needs, summed over shards.
+#[test]
+fn the_load_test_dashboard_has_the_load_test_panels() {
+    let d = dashboard("synthex-load-test.json");
+    let all = queries(&d);
+    let has = |needle: &str| all.iter().any(|(_, e)| e.contains(needle));
+    for (what, needle) in [
+        ("total RPS", "sum(rate(synthex_requests_total{"),
+        (
+            "RPS by scenario",
+            "sum by (target, scenario) (rate(synthex_requests_total{",
+        ),
+        (
+            "RPS by status code",
+            "sum by (code) (rate(synthex_requests_total{",
+        ),
+        ("in-flight requests", "synthex_in_flight_requests{"),
+        ("p50", "histogram_quantile(0.5, sum by (le) (rate("),
+        ("p95", "histogram_quantile(0.95, sum by (le) (rate("),
+        ("p99", "histogram_quantile(0.99, sum by (le) (rate("),
+        (
+            "errors by reason",
+            "sum by (target, scenario, reason) (rate(synthex_request_failures_total{",
+        ),
+        ("error ratio", "sum(rate(synthex_request_failures_total{"),
+        ("host CPU", "synthex_host_cpu_usage_ratio{"),
+        ("host memory", "synthex_host_memory_used_bytes{"),
+        (
+            "watched process CPU",
+            "synthex_watched_process_cpu_usage_ratio{",
+        ),
+        (
+            "watched process memory",
+            "synthex_watched_process_resident_memory_bytes{",
+        ),
+    ] {
+        assert!(has(needle), "no {what} panel (a query with {needle:?})");
+    }
+    let heatmap = panels(&d).into_iter().find(|p| p["type"] == "heatmap");
+    let heatmap = heatmap.expect("a latency heatmap");
+    assert!(
+        heatmap["targets"][0]["expr"]
+            .as_str()
+            .unwrap()
+            .contains("synthex_request_duration_seconds_bucket")
+    );
+    assert_eq!(heatmap["targets"][0]["format"], "heatmap");
 }
 
 #[test]
@@ -196,14 +242,40 @@ fn start_tls_target(runtime: &tokio::runtime::Runtime, dir: &Path) -> (u16, Path
     (server.port(), ca)
 }
 
-/// synthex probing the demo target and an HTTPS target, scraped every second by Prometheus.
+/// Prometheus job of the synthex daemon (`synthex run`).
+const DAEMON_JOB: &str = "synthex";
+/// Prometheus job of a running load test (`synthex load --web.listen-address=…`).
+const LOAD_JOB: &str = "synthex-load";
+
+/// Which synthex each dashboard is checked against: the overview against the daemon, the
+/// load-test dashboard against a load test while it runs. A new dashboard must be added here.
+const SCRAPE_JOB_OF: &[(&str, &str)] = &[
+    ("synthex-overview.json", DAEMON_JOB),
+    ("synthex-load-test.json", LOAD_JOB),
+];
+
+/// A synthex subcommand listening on `port`, once it answers `/-/ready`.
+fn spawn_synthex(name: &str, args: &[&str], port: u16, log: &Path) -> Proc {
+    let listen = format!("--web.listen-address=127.0.0.1:{port}");
+    let args: Vec<&str> = args.iter().copied().chain([listen.as_str()]).collect();
+    let process = Proc::spawn(name, synthex_bin(), &args, log);
+    wait_http_ok(
+        &format!("http://127.0.0.1:{port}/-/ready"),
+        Duration::from_secs(15),
+    );
+    process
+}
+
+/// The daemon probing the demo target and an HTTPS target, and a load test (closed model)
+/// against the same demo target, both scraped every second by Prometheus.
 /// Fields drop in order: the processes stop before their directory goes.
 struct Stack {
-    _processes: Vec<Proc>,
+    processes: Vec<(&'static str, Proc)>,
     _runtime: tokio::runtime::Runtime,
     _dir: tempfile::TempDir,
     prometheus: String,
-    instance: String,
+    /// Scrape job → the one instance it scrapes.
+    instances: BTreeMap<&'static str, String>,
 }
 
 fn start_stack() -> Stack {
@@ -211,79 +283,133 @@ fn start_stack() -> Stack {
     let dir = tempfile::tempdir().unwrap();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let (tls_port, ca) = start_tls_target(&runtime, dir.path());
-    let (target_port, synthex_port, prom_port) = (free_port(), free_port(), free_port());
-    let log = |name: &str| dir.path().join(format!("{name}.log"));
+    let [target_port, daemon_port, load_port, prom_port] = [(); 4].map(|()| free_port());
+    let path = |name: &str| dir.path().join(name);
+    let flag = |name: &str, file: &str| format!("--{name}={}", path(file).display());
 
     let target = Proc::spawn(
         "demo-target",
         synthex_bin(),
         &["demo-target", &format!("--listen=127.0.0.1:{target_port}")],
-        &log("target"),
+        &path("target.log"),
     );
     wait_http_ok(
         &format!("http://127.0.0.1:{target_port}/health"),
         Duration::from_secs(10),
     );
-    let config = dir.path().join("synthex.yml");
-    std::fs::write(&config, synthex_config(target_port, tls_port, &ca)).unwrap();
-    let synthex = Proc::spawn(
-        "synthex",
-        synthex_bin(),
-        &[
-            "run",
-            &format!("--config.file={}", config.display()),
-            &format!("--web.listen-address=127.0.0.1:{synthex_port}"),
-        ],
-        &log("synthex"),
+    std::fs::write(
+        path("synthex.yml"),
+        synthex_config(target_port, tls_port, &ca),
+    )
+    .unwrap();
+    std::fs::write(path("load.yml"), load_config(target_port)).unwrap();
+    let daemon = spawn_synthex(
+        "synthex run",
+        &["run", &flag("config.file", "synthex.yml")],
+        daemon_port,
+        &path("synthex.log"),
     );
-    wait_http_ok(
-        &format!("http://127.0.0.1:{synthex_port}/-/ready"),
-        Duration::from_secs(15),
+    // Longer than the test: it is killed at the end, and must still run while being checked.
+    let load = spawn_synthex(
+        "synthex load",
+        &[
+            "load",
+            &flag("config.file", "load.yml"),
+            "--users=4",
+            "--think-time=50ms",
+            "--duration=5m",
+            "--quiet",
+        ],
+        load_port,
+        &path("load.log"),
     );
 
-    let prom_config = dir.path().join("prometheus.yml");
+    let instances = BTreeMap::from([
+        (DAEMON_JOB, format!("127.0.0.1:{daemon_port}")),
+        (LOAD_JOB, format!("127.0.0.1:{load_port}")),
+    ]);
+    let jobs: String = instances
+        .iter()
+        .map(|(job, instance)| {
+            format!("  - job_name: {job}\n    static_configs:\n      - targets: ['{instance}']\n")
+        })
+        .collect();
     std::fs::write(
-        &prom_config,
-        format!(
-            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: synthex\n    static_configs:\n      - targets: ['127.0.0.1:{synthex_port}']\n"
-        ),
+        path("prometheus.yml"),
+        format!("global:\n  scrape_interval: 1s\nscrape_configs:\n{jobs}"),
     )
     .unwrap();
     let prometheus = Proc::spawn(
         "prometheus",
         &prometheus_bin,
         &[
-            &format!("--config.file={}", prom_config.display()),
-            &format!("--storage.tsdb.path={}", dir.path().join("tsdb").display()),
+            &flag("config.file", "prometheus.yml"),
+            &flag("storage.tsdb.path", "tsdb"),
             &format!("--web.listen-address=127.0.0.1:{prom_port}"),
         ],
-        &log("prometheus"),
+        &path("prometheus.log"),
     );
     let url = format!("http://127.0.0.1:{prom_port}");
     wait_http_ok(&format!("{url}/-/ready"), Duration::from_secs(30));
     Stack {
-        _processes: vec![prometheus, synthex, target],
+        processes: vec![
+            ("prometheus", prometheus),
+            ("synthex load", load),
+            ("synthex run", daemon),
+            ("demo-target", target),
+        ],
         _runtime: runtime,
         _dir: dir,
         prometheus: url,
-        instance: format!("127.0.0.1:{synthex_port}"),
+        instances,
     }
+}
+
+/// One dashboard, and the values its variables take for the synthex it is checked against.
+struct Check {
+    name: String,
+    dashboard: Value,
+    values: BTreeMap<&'static str, String>,
+}
+
+/// Every dashboard with its variables set to its scrape job and that job's instance.
+fn checks(stack: &Stack) -> Vec<Check> {
+    dashboards()
+        .into_iter()
+        .map(|(path, dashboard)| {
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            let job = SCRAPE_JOB_OF
+                .iter()
+                .find(|(file, _)| *file == name)
+                .map(|(_, job)| *job)
+                .unwrap_or_else(|| panic!("{name}: add it to SCRAPE_JOB_OF"));
+            let values = BTreeMap::from([
+                ("job", job.to_string()),
+                ("instance", stack.instances[job].clone()),
+                ("target", ".+".to_string()),
+                ("scenario", ".+".to_string()),
+                ("__rate_interval", "15s".to_string()),
+                ("__interval", "15s".to_string()),
+                ("__range", "1h".to_string()),
+            ]);
+            Check {
+                name,
+                dashboard,
+                values,
+            }
+        })
+        .collect()
 }
 
 /// Polls until every panel query has data (rates need two scrapes, the TLS target its first
 /// probe), for at most a minute; then names every dead panel.
-fn assert_every_query_has_data(
-    prometheus: &str,
-    all: &[(PathBuf, Value)],
-    values: &BTreeMap<&str, String>,
-) {
+fn assert_every_query_has_data(prometheus: &str, checks: &[Check]) {
     let started = Instant::now();
     let mut pending: Vec<(String, String, String)> = vec![];
-    for (path, d) in all {
-        let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        for (title, expr) in queries(d) {
-            let substituted = substitute(&expr, values);
-            pending.push((format!("{name}: {title}"), expr, substituted));
+    for check in checks {
+        for (title, expr) in queries(&check.dashboard) {
+            let substituted = substitute(&expr, &check.values);
+            pending.push((format!("{}: {title}", check.name), expr, substituted));
         }
     }
     let deadline = started + Duration::from_secs(60);
@@ -309,38 +435,33 @@ fn assert_every_query_has_data(
 }
 
 /// Template variables list real values, each scoped by the ones before it; `instance` lists
-/// exactly the synthex that runs.
-fn assert_variables_list_values(
-    prometheus: &str,
-    all: &[(PathBuf, Value)],
-    values: &BTreeMap<&str, String>,
-    instance: &str,
-) {
-    for (path, d) in all {
-        for v in d["templating"]["list"].as_array().unwrap() {
+/// exactly the synthex of the dashboard's job.
+fn assert_variables_list_values(prometheus: &str, checks: &[Check]) {
+    for check in checks {
+        for v in check.dashboard["templating"]["list"].as_array().unwrap() {
             if v["type"] != "query" {
                 continue;
             }
-            let query = substitute(&variable_query(v), values);
+            let query = substitute(&variable_query(v), &check.values);
             let found = variable_values(prometheus, &query);
             assert!(
                 !found.is_empty(),
                 "{}: variable {} lists nothing: {query}",
-                path.display(),
+                check.name,
                 v["name"]
             );
             if v["name"] == "instance" {
-                assert_eq!(found, vec![instance.to_string()], "{query}");
+                assert_eq!(found, vec![check.values["instance"].clone()], "{query}");
             }
         }
     }
 }
 
 /// Every selector narrows by target and scenario when its scraped series carry those labels.
-fn assert_selectors_filter_on_scraped_labels(prometheus: &str, all: &[(PathBuf, Value)]) {
+fn assert_selectors_filter_on_scraped_labels(prometheus: &str, checks: &[Check]) {
     let mut labels_of: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for (path, d) in all {
-        for (title, expr) in queries(d) {
+    for check in checks {
+        for (title, expr) in queries(&check.dashboard) {
             for s in scan(&expr).0 {
                 let labels = labels_of.entry(s.metric.clone()).or_insert_with(|| {
                     let path = format!("/api/v1/series?match[]={}", urlencode(&s.metric));
@@ -355,7 +476,7 @@ fn assert_selectors_filter_on_scraped_labels(prometheus: &str, all: &[(PathBuf, 
                     assert!(
                         !labels.contains(label) || has_matcher(&s.matchers, label),
                         "{}: {title}: {} has a {label} label but does not filter on ${label}",
-                        path.display(),
+                        check.name,
                         s.metric
                     );
                 }
@@ -366,18 +487,12 @@ fn assert_selectors_filter_on_scraped_labels(prometheus: &str, all: &[(PathBuf, 
 
 #[test]
 fn every_panel_query_returns_data_from_a_real_prometheus() {
-    let stack = start_stack();
-    let values = BTreeMap::from([
-        ("job", "synthex".to_string()),
-        ("instance", stack.instance.clone()),
-        ("target", ".+".to_string()),
-        ("scenario", ".+".to_string()),
-        ("__rate_interval", "15s".to_string()),
-        ("__interval", "15s".to_string()),
-        ("__range", "1h".to_string()),
-    ]);
-    let all = dashboards();
-    assert_every_query_has_data(&stack.prometheus, &all, &values);
-    assert_variables_list_values(&stack.prometheus, &all, &values, &stack.instance);
-    assert_selectors_filter_on_scraped_labels(&stack.prometheus, &all);
+    let mut stack = start_stack();
+    let checks = checks(&stack);
+    assert_every_query_has_data(&stack.prometheus, &checks);
+    assert_variables_list_values(&stack.prometheus, &checks);
+    assert_selectors_filter_on_scraped_labels(&stack.prometheus, &checks);
+    for (name, process) in &mut stack.processes {
+        assert!(process.is_running(), "{name} ended during the checks");
+    }
 }

@@ -58,6 +58,31 @@ resources:
     )
 }
 
+/// The load test's config: a scenario that checks JSON, a slow one (so requests are in flight
+/// when scraped), one failing 30 % of the time (errors by reason) and the watched synthex.
+pub fn load_config(target_port: u16) -> String {
+    format!(
+        r#"
+targets:
+  - name: demo
+    base_url: http://127.0.0.1:{target_port}
+    rate: 1/s
+    scenarios:
+      - name: order_status
+        request: {{path: "/orders/{{{{ int 1..100 }}}}"}}
+        expect: {{json: {{/status: shipped}}}}
+      - name: slow
+        request: {{path: /delay/50}}
+      - name: flaky
+        request: {{path: "/flaky?error_ratio=0.3"}}
+resources:
+  interval: 1s
+  processes:
+    - {{name: synthex, exe: synthex}}
+"#
+    )
+}
+
 /// Percent-encoding for a query string value.
 pub fn urlencode(s: &str) -> String {
     s.bytes()

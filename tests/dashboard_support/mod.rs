@@ -34,6 +34,15 @@ pub fn dashboards() -> Vec<(PathBuf, Value)> {
     out
 }
 
+/// The dashboard of grafana/dashboards/`file`.
+pub fn dashboard(file: &str) -> Value {
+    dashboards()
+        .into_iter()
+        .find(|(p, _)| p.ends_with(file))
+        .unwrap_or_else(|| panic!("no dashboard {file}"))
+        .1
+}
+
 /// All panels, rows' nested panels included.
 pub fn panels(dashboard: &Value) -> Vec<&Value> {
     let mut out = vec![];
