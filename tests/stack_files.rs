@@ -13,15 +13,23 @@
 //!   container, selectors match labels (Deployment → Pod, Service → Pod, ServiceMonitor →
 //!   Service), the sidecar is native, hardened, listens where its port says, and its config passes
 //!   `check-config` and probes the app over localhost; the PrometheusRule carries exactly the groups
-//!   of `alerts/synthex.rules.yml`.
+//!   of `alerts/synthex.rules.yml`;
+//! - `deploy/kubernetes/load-test-job.yaml` (standalone, not in kustomization.yaml): an Indexed
+//!   Job whose completions and parallelism equal the N of `--shard=$(JOB_COMPLETION_INDEX)/N`,
+//!   the index coming from the container's env; mounted ConfigMaps and volumes exist, every
+//!   container is non-root and hardened, the config passes `check-config`, has no shard-level
+//!   thresholds and loads the sidecar manifests' Service; its shards run here with the Job's own
+//!   args (index substituted, 2 s) and `synthex report merge` holds all N; the `reports`
+//!   container keeps the pod until the documented release file appears, or its time limit.
 
 mod common;
 mod stack_support;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::process::Command;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
 
-use common::require_tool;
+use common::{Proc, free_port, require_tool, synthex_bin, wait_http_ok};
 use serde_yaml::Value;
 use stack_support::compose::{
     command, compose, host_path, host_path_of, host_ports, is_bind, service, services, volumes,
@@ -408,47 +416,7 @@ fn kubernetes_pod_mounts_and_probes_reference_what_exists() {
         spec["shareProcessNamespace"], true,
         "the sidecar sees the app's processes"
     );
-
-    let configmaps = k8s::all(&objects, "ConfigMap");
-    let mut volume_names = BTreeSet::new();
-    for volume in seq(&spec["volumes"], "volumes") {
-        volume_names.insert(str_of(&volume["name"], "volume name").to_string());
-        if let Some(cm) = volume.get("configMap") {
-            let name = &cm["name"];
-            assert!(
-                configmaps.iter().any(|c| c["metadata"]["name"] == *name),
-                "ConfigMap {name:?} is mounted but not defined"
-            );
-        }
-    }
-    for c in k8s::containers(spec) {
-        let name = str_of(&c["name"], "container name");
-        let ports = k8s::ports(c);
-        for probe in ["readinessProbe", "livenessProbe", "startupProbe"] {
-            if let Some(port) = c.get(probe).and_then(|p| p["httpGet"]["port"].as_str()) {
-                assert!(
-                    ports.contains_key(port),
-                    "{name}.{probe} uses port {port}, not a named port of this container"
-                );
-            }
-        }
-        if let Some(mounts) = c.get("volumeMounts") {
-            for mount in seq(mounts, "volumeMounts") {
-                let volume = str_of(&mount["name"], "volumeMount name");
-                assert!(
-                    volume_names.contains(volume),
-                    "{name} mounts undefined {volume}"
-                );
-            }
-        }
-        for kind in ["requests", "limits"] {
-            let r = &c["resources"][kind];
-            assert!(
-                r["cpu"].is_string() && r["memory"].is_string(),
-                "{name}: {kind}"
-            );
-        }
-    }
+    k8s::assert_pod_references_exist(&objects, spec);
 }
 
 #[test]
@@ -467,10 +435,7 @@ fn kubernetes_sidecar_is_native_hardened_and_its_config_is_valid() {
         assert_eq!(synthex[probe]["httpGet"]["path"], path);
         assert_eq!(synthex[probe]["httpGet"]["port"], "metrics");
     }
-    let sc = &synthex["securityContext"];
-    assert_eq!(sc["runAsNonRoot"], true);
-    assert_eq!(sc["readOnlyRootFilesystem"], true);
-    assert_eq!(sc["allowPrivilegeEscalation"], false);
+    k8s::assert_hardened(synthex);
 
     let args = k8s::args(synthex);
     let listen = flag(&args, "--web.listen-address").unwrap_or_else(|| ":9577".into());
@@ -482,30 +447,18 @@ fn kubernetes_sidecar_is_native_hardened_and_its_config_is_valid() {
 
     // The config file synthex reads comes from the mounted ConfigMap, and is valid.
     let config_path = flag(&args, "--config.file").expect("--config.file");
-    let (dir, file) = config_path.rsplit_once('/').unwrap();
-    let mount = seq(&synthex["volumeMounts"], "volumeMounts")
-        .iter()
-        .find(|m| m["mountPath"] == dir)
-        .expect("the config directory is mounted");
-    let volume = seq(&spec["volumes"], "volumes")
-        .iter()
-        .find(|v| v["name"] == mount["name"])
-        .unwrap();
-    let cm = k8s::all(&objects, "ConfigMap")
-        .into_iter()
-        .find(|c| c["metadata"]["name"] == volume["configMap"]["name"])
-        .unwrap();
-    let text = str_of(&cm["data"][file], "ConfigMap data");
+    let text = k8s::configmap_file(&objects, spec, synthex, &config_path);
     let tmp = tempfile::tempdir().unwrap();
-    std::fs::write(tmp.path().join(file), text).unwrap();
-    check_config(&tmp.path().join(file));
+    let file = tmp.path().join("synthex.yml");
+    std::fs::write(&file, &text).unwrap();
+    check_config(&file);
 
     // It probes an app container's port over the Pod's localhost.
     let app_ports: Vec<u64> = seq(&spec["containers"], "containers")
         .iter()
         .flat_map(|c| k8s::ports(c).into_values())
         .collect();
-    let config: Value = serde_yaml::from_str(text).unwrap();
+    let config: Value = serde_yaml::from_str(&text).unwrap();
     for target in seq(&config["targets"], "targets") {
         let url = str_of(&target["base_url"], "base_url");
         let port = url
@@ -594,4 +547,361 @@ fn prometheus_rule_groups_equal_the_rule_file() {
         "deploy/kubernetes/prometheusrule.yaml is out of step with alerts/synthex.rules.yml: \
          run `python3 scripts/gen-prometheusrule.py`"
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Kubernetes: the load-test Job (deploy/kubernetes/load-test-job.yaml)
+
+/// The Job's objects, the Job, its Pod spec and its `synthex load` container.
+struct LoadJob {
+    objects: Vec<Value>,
+}
+
+impl LoadJob {
+    fn read() -> LoadJob {
+        LoadJob {
+            objects: k8s::standalone("load-test-job.yaml"),
+        }
+    }
+    fn job(&self) -> &Value {
+        k8s::only(&self.objects, "Job")
+    }
+    fn pod_spec(&self) -> &Value {
+        &self.job()["spec"]["template"]["spec"]
+    }
+    fn container(&self, name: &str) -> &Value {
+        k8s::containers(self.pod_spec())
+            .into_iter()
+            .find(|c| c["name"] == name)
+            .unwrap_or_else(|| panic!("the Job has no container {name}"))
+    }
+    /// The `synthex load` container: the init container whose args start with `load`.
+    fn load(&self) -> &Value {
+        let load = self.container("load");
+        assert_eq!(
+            k8s::args(load)[0],
+            "load",
+            "the load container runs `synthex load`"
+        );
+        load
+    }
+    /// The N of `--shard=$(JOB_COMPLETION_INDEX)/N`.
+    fn shards(&self) -> u64 {
+        let shard = flag(&k8s::args(self.load()), "--shard").expect("--shard");
+        let n = shard
+            .strip_prefix("$(JOB_COMPLETION_INDEX)/")
+            .unwrap_or_else(|| panic!("--shard={shard}: expected $(JOB_COMPLETION_INDEX)/N"));
+        n.parse().unwrap_or_else(|_| panic!("--shard={shard}: N"))
+    }
+    fn config(&self) -> String {
+        let config = flag(&k8s::args(self.load()), "--config.file").expect("--config.file");
+        k8s::configmap_file(&self.objects, self.pod_spec(), self.load(), &config)
+    }
+}
+
+#[test]
+fn kubernetes_load_test_job_is_indexed_with_one_pod_per_shard() {
+    let job = LoadJob::read();
+    assert_eq!(job.job()["apiVersion"], "batch/v1");
+    let spec = &job.job()["spec"];
+    assert_eq!(spec["completionMode"], "Indexed");
+    let n = job.shards();
+    assert!(n >= 2, "a distributed run has several shards");
+    assert_eq!(
+        spec["completions"].as_u64(),
+        Some(n),
+        "completions == N of --shard"
+    );
+    assert_eq!(
+        spec["parallelism"].as_u64(),
+        Some(n),
+        "all shards run at once"
+    );
+    let backoff = spec["backoffLimit"].as_u64().expect("backoffLimit");
+    assert!(
+        backoff <= n,
+        "backoffLimit {backoff}: a few retries at most"
+    );
+    assert!(
+        spec["ttlSecondsAfterFinished"].as_u64().is_some(),
+        "ttlSecondsAfterFinished cleans up finished runs"
+    );
+    assert_eq!(job.pod_spec()["restartPolicy"], "Never");
+    for rule in seq(&spec["podFailurePolicy"]["rules"], "podFailurePolicy.rules") {
+        if let Some(codes) = rule.get("onExitCodes") {
+            job.container(str_of(&codes["containerName"], "containerName"));
+        }
+    }
+
+    // Each shard writes into its own directory, named by the index it gets from its env.
+    let load = job.load();
+    let args = k8s::args(load);
+    let out = flag(&args, "--out").expect("--out");
+    assert!(
+        out.contains("$(JOB_COMPLETION_INDEX)"),
+        "--out={out}: one directory per shard"
+    );
+    let env = seq(&load["env"], "env");
+    let index = env
+        .iter()
+        .find(|e| e["name"] == "JOB_COMPLETION_INDEX")
+        .expect("JOB_COMPLETION_INDEX in the load container's env, for $(…) expansion");
+    assert_eq!(
+        index["valueFrom"]["fieldRef"]["fieldPath"],
+        "metadata.annotations['batch.kubernetes.io/job-completion-index']"
+    );
+    assert!(
+        flag(&args, "--profile").is_some() && args.iter().any(|a| a == "--quiet"),
+        "a profile, no progress display"
+    );
+    let listen = flag(&args, "--web.listen-address").expect("live metrics");
+    assert_eq!(
+        k8s::ports(load).get("metrics"),
+        Some(&u64::from(port_of(&listen))),
+        "port `metrics` is where synthex listens"
+    );
+}
+
+#[test]
+fn kubernetes_load_test_job_mounts_a_valid_config_and_runs_as_non_root() {
+    let job = LoadJob::read();
+    let spec = job.pod_spec();
+    k8s::assert_pod_references_exist(&job.objects, spec);
+    let sc = &spec["securityContext"];
+    assert_eq!(sc["runAsNonRoot"], true);
+    assert!(
+        sc["runAsUser"].as_u64().is_some_and(|u| u != 0),
+        "runAsUser"
+    );
+    for c in k8s::containers(spec) {
+        k8s::assert_hardened(c);
+        let image = str_of(&c["image"], "image");
+        let tag = image.rsplit_once(':').map(|(_, t)| t).unwrap_or("");
+        assert!(
+            !tag.is_empty() && tag != "latest",
+            "image {image} is not pinned"
+        );
+    }
+    assert_eq!(
+        str_of(&job.load()["image"], "image"),
+        format!("synthex:{}", env!("CARGO_PKG_VERSION"))
+    );
+
+    let text = job.config();
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("synthex.yml"), &text).unwrap();
+    check_config(&tmp.path().join("synthex.yml"));
+    let config: Value = serde_yaml::from_str(&text).unwrap();
+    assert!(
+        config["load"].get("thresholds").is_none(),
+        "thresholds go on `report merge`: a shard failing one exits 3 and its pod loses the reports"
+    );
+    // It loads the demo app of the sidecar manifests, through its Service's `http` port.
+    let objects = k8s::objects();
+    let service = k8s::only(&objects, "Service");
+    let name = str_of(&service["metadata"]["name"], "Service name");
+    let http = seq(&service["spec"]["ports"], "ports")
+        .iter()
+        .find(|p| p["name"] == "http")
+        .expect("Service port http");
+    let url = str_of(&config["targets"][0]["base_url"], "base_url");
+    assert_eq!(
+        url,
+        format!("http://{name}:{}", http["port"].as_u64().unwrap())
+    );
+
+    // The reports directory is a volume the `reports` container mounts at the same path, so the
+    // files outlive the load container until they are copied out.
+    let out = flag(&k8s::args(job.load()), "--out").unwrap();
+    let dir = out.rsplit_once('/').unwrap().0;
+    let volume = k8s::mounted_at(spec, job.load(), dir);
+    assert!(volume.get("emptyDir").is_some(), "{dir}: an emptyDir");
+    assert_eq!(
+        k8s::mounted_at(spec, job.container("reports"), dir)["name"],
+        volume["name"]
+    );
+    let init = seq(&spec["initContainers"], "initContainers");
+    assert!(
+        init.iter().any(|c| c["name"] == "load")
+            && init.iter().all(|c| c.get("restartPolicy").is_none()),
+        "the load runs to completion before the reports container starts"
+    );
+}
+
+/// Waits up to `limit` for a child to exit; panics naming `what` when it does not.
+fn exit_status(child: &mut Child, limit: Duration, what: &str) -> ExitStatus {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("{what} still runs after {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The Job's shards run here as their pods run them — the args with the index substituted,
+/// the pod's paths inside a temporary directory, the demo target for the Service, the profile
+/// cut to 2 s — all at once; then `synthex report merge` of their report.json files, as the
+/// manifest's header and docs/distributed-load-tests.md show, holds every shard.
+#[test]
+fn kubernetes_load_test_job_shards_run_here_and_merge() {
+    let job = LoadJob::read();
+    let tmp = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let _target = Proc::spawn(
+        "demo-target",
+        synthex_bin(),
+        &["demo-target", &format!("--listen=127.0.0.1:{port}")],
+        &tmp.path().join("target.log"),
+    );
+    wait_http_ok(
+        &format!("http://127.0.0.1:{port}/health"),
+        Duration::from_secs(10),
+    );
+    let mut config: Value = serde_yaml::from_str(&job.config()).unwrap();
+    config["targets"][0]["base_url"] = Value::from(format!("http://127.0.0.1:{port}"));
+    let config_file = tmp.path().join("synthex.yml");
+    std::fs::write(&config_file, serde_yaml::to_string(&config).unwrap()).unwrap();
+
+    let pod_root = tmp.path().join("pod");
+    let n = job.shards();
+    let mut reports = vec![];
+    let shards: Vec<Child> = (0..n)
+        .map(|i| {
+            let args: Vec<String> = k8s::args(job.load())
+                .iter()
+                .map(|a| a.replace("$(JOB_COMPLETION_INDEX)", &i.to_string()))
+                .map(|a| {
+                    if a.starts_with("--config.file=") {
+                        format!("--config.file={}", config_file.display())
+                    } else if let Some(out) = a.strip_prefix("--out=") {
+                        let out = pod_root.join(out.trim_start_matches('/'));
+                        reports.push(out.join("report.json"));
+                        format!("--out={}", out.display())
+                    } else if a.starts_with("--web.listen-address=") {
+                        format!("--web.listen-address=127.0.0.1:{}", free_port())
+                    } else {
+                        a
+                    }
+                })
+                .chain(["--duration=2s".to_string()])
+                .collect();
+            Command::new(synthex_bin())
+                .args(&args)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for (i, shard) in shards.into_iter().enumerate() {
+        let out = shard.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "shard {i}/{n}: {}\n{}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    let merged = tmp.path().join("merged");
+    let out = Command::new(synthex_bin())
+        .args(["report", "merge"])
+        .args(&reports)
+        .arg(format!("--out={}", merged.display()))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "report merge: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(merged.join("report.json")).unwrap())
+            .unwrap();
+    let shards: Vec<(u64, u64)> = report["shards"]
+        .as_array()
+        .expect("shards")
+        .iter()
+        .map(|s| (s["index"].as_u64().unwrap(), s["count"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(shards, (0..n).map(|i| (i, n)).collect::<Vec<_>>());
+    assert_eq!(report["plan"]["profile"], "heavy");
+    let requests: u64 = report["scenarios"]
+        .as_array()
+        .expect("scenarios")
+        .iter()
+        .map(|s| s["requests"].as_u64().unwrap_or(0))
+        .sum();
+    assert!(requests > 0, "the shards sent requests: {report:.300}");
+}
+
+/// The `reports` container ends — successfully — once the release file the docs tell to touch
+/// appears, or after KEEP_SECONDS at most; its script runs here with the host's `sh` and
+/// `timeout` (busybox has both).
+#[test]
+fn kubernetes_load_test_job_keeps_the_reports_until_released() {
+    let job = LoadJob::read();
+    let reports = job.container("reports");
+    let command: Vec<String> = seq(&reports["command"], "command")
+        .iter()
+        .chain(seq(&reports["args"], "args"))
+        .map(|a| str_of(a, "command").to_string())
+        .collect();
+    let env = |name: &str| {
+        let var = seq(&reports["env"], "env")
+            .iter()
+            .find(|e| e["name"] == name)
+            .unwrap_or_else(|| panic!("reports container env {name}"));
+        str_of(&var["value"], name).to_string()
+    };
+    let release = env("RELEASE_FILE");
+    let keep: u64 = env("KEEP_SECONDS").parse().unwrap();
+    assert!(
+        keep >= 600,
+        "KEEP_SECONDS {keep}: time enough to copy the reports"
+    );
+    let out_dir = flag(&k8s::args(job.load()), "--out").unwrap();
+    let reports_dir = out_dir.rsplit_once('/').unwrap().0;
+    assert_eq!(
+        release.rsplit_once('/').unwrap().0,
+        reports_dir,
+        "the release file is in the shared reports volume"
+    );
+    for doc in [
+        read("deploy/kubernetes/load-test-job.yaml"),
+        read("docs/distributed-load-tests.md"),
+    ] {
+        assert!(
+            doc.contains(&format!("touch {release}")),
+            "the docs release the pod"
+        );
+    }
+
+    let tmp = tempfile::tempdir().unwrap();
+    let spawn = |keep: &str, release: &str| {
+        Command::new(&command[0])
+            .args(&command[1..])
+            .env("KEEP_SECONDS", keep)
+            .env("RELEASE_FILE", tmp.path().join(release))
+            .spawn()
+            .unwrap()
+    };
+    let mut released = spawn("60", "collected");
+    let mut forgotten = spawn("1", "never-created");
+    let status = exit_status(&mut forgotten, Duration::from_secs(10), "the time limit");
+    assert!(status.success(), "after KEEP_SECONDS: {status}");
+    assert!(
+        released.try_wait().unwrap().is_none(),
+        "the pod ended before the reports were copied"
+    );
+    std::fs::write(tmp.path().join("collected"), "").unwrap();
+    let status = exit_status(&mut released, Duration::from_secs(10), "the released pod");
+    assert!(status.success(), "after the release: {status}");
 }
