@@ -219,11 +219,12 @@ pub async fn open<W: Exercise>(
             break true;
         }
         work.recorder().set_level(profile.level_at(offset));
+        let index = work.pick(&mut rng);
         let Ok(permit) = Arc::clone(&cap).try_acquire_owned() else {
             dropped += 1;
+            work.recorder().record_dropped(index);
             continue;
         };
-        let index = work.pick(&mut rng);
         let from = measured_start(due, Instant::now());
         let work = Arc::clone(&work);
         tracker.spawn(hold_permit(

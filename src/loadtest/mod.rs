@@ -21,6 +21,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use prometheus::{Gauge, Opts, Registry};
 use thiserror::Error;
 use tokio::net::TcpListener;
 use tokio::time::Instant;
@@ -104,12 +105,10 @@ pub async fn run(
         .duration_since(UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64());
     let start = Instant::now();
-    let recorder = Arc::new(Recorder::new(
-        refs,
-        start,
-        TIMELINE_INTERVAL,
-        Some(Arc::clone(&metrics)),
-    ));
+    let recorder = Arc::new(
+        Recorder::new(refs, start, TIMELINE_INTERVAL, Some(Arc::clone(&metrics)))
+            .with_level_gauge(level_gauge(options.profile.model, metrics.registry())?),
+    );
     let work = Arc::new(Workload::new(probes, scenarios, Arc::clone(&recorder)));
 
     let side_stop = CancellationToken::new();
@@ -218,6 +217,24 @@ pub async fn run(
         thresholds: Vec::new(),
         breaking_point,
     })
+}
+
+/// The gauge of the planned load, registered beside the daemon's metrics: virtual users in the
+/// closed model, scheduled requests per second in the open one.
+fn level_gauge(model: LoadModel, registry: &Registry) -> Result<Gauge, prometheus::Error> {
+    let opts = match model {
+        LoadModel::Closed => Opts::new(
+            "synthex_load_virtual_users",
+            "Virtual users the running load test has started (closed model).",
+        ),
+        LoadModel::Open => Opts::new(
+            "synthex_load_scheduled_requests_per_second",
+            "Arrival rate the running load test schedules now (open model).",
+        ),
+    };
+    let gauge = Gauge::with_opts(opts)?;
+    registry.register(Box::new(gauge.clone()))?;
+    Ok(gauge)
 }
 
 /// The scenarios to run, as `(target index, scenario index)`, after the tag filters.

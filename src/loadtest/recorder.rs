@@ -17,7 +17,9 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::metrics::Metrics;
+use prometheus::Gauge;
+
+use crate::metrics::{Metrics, SkipReason};
 use crate::outcome::{CacheResult, FailureReason, Outcome};
 use crate::report::model::{FailureGroup, Interval, LatencyHistogram, ScenarioStats};
 
@@ -52,6 +54,8 @@ pub struct Recorder {
     /// The planned level (users or rate) now, as f64 bits; stamped on the intervals.
     level: AtomicU64,
     metrics: Option<Arc<Metrics>>,
+    /// `synthex_load_virtual_users` or `synthex_load_scheduled_requests_per_second`.
+    level_gauge: Option<Gauge>,
 }
 
 /// Running totals of one scenario.
@@ -100,6 +104,21 @@ impl Recorder {
             failures: Mutex::new(HashMap::new()),
             level: AtomicU64::new(0f64.to_bits()),
             metrics,
+            level_gauge: None,
+        }
+    }
+
+    /// Also shows the planned level on `gauge` (for `/metrics` during the test).
+    pub fn with_level_gauge(mut self, gauge: Gauge) -> Recorder {
+        self.level_gauge = Some(gauge);
+        self
+    }
+
+    /// Counts an arrival of scenario `index` that was dropped at the in-flight cap, in
+    /// `synthex_requests_skipped_total{reason="in_flight_cap"}` as the daemon counts its slots.
+    pub fn record_dropped(&self, index: usize) {
+        if let (Some(metrics), Some(scenario)) = (&self.metrics, self.scenarios.get(index)) {
+            metrics.record_skip(scenario.target, SkipReason::InFlightCap);
         }
     }
 
@@ -148,6 +167,9 @@ impl Recorder {
     /// so intervals without finished requests still show the load.
     pub fn set_level(&self, level: f64) {
         self.level.store(level.to_bits(), Ordering::Relaxed);
+        if let Some(gauge) = &self.level_gauge {
+            gauge.set(level);
+        }
         let mut timeline = lock(&self.timeline);
         self.interval_at(&mut timeline, Instant::now());
     }

@@ -105,6 +105,9 @@ pub fn merge_reports(args: &MergeArgs) -> u8 {
         Ok(merged) => merged,
         Err(e) => return fail(exit::USAGE, &format!("cannot merge: {e}")),
     };
+    if let Some(missing) = missing_shards(&merged) {
+        eprintln!("synthex: warning: {missing}; the merged numbers cover only the shards given");
+    }
     merged.thresholds = threshold::evaluate(&thresholds, &merged);
     let grades = grade::grade(&merged, &scale);
     if let Err(e) = summary::render(&merged, &grades, &mut std::io::stdout().lock()) {
@@ -123,6 +126,22 @@ pub fn merge_reports(args: &MergeArgs) -> u8 {
     } else {
         exit::OK
     }
+}
+
+/// Which shards of the run are not in `merged`, as a sentence; `None` when all are.
+fn missing_shards(merged: &Report) -> Option<String> {
+    let count = merged.shards.iter().map(|s| s.count).max()?;
+    let missing: Vec<String> = (0..count)
+        .filter(|i| !merged.shards.iter().any(|s| s.index == *i))
+        .map(|i| i.to_string())
+        .collect();
+    (!missing.is_empty()).then(|| {
+        format!(
+            "{} of {count} shards merged, missing shard {}",
+            count as usize - missing.len(),
+            missing.join(", ")
+        )
+    })
 }
 
 /// Thresholds (config's then the flags') and grade boundaries of a merge.
@@ -146,4 +165,23 @@ fn checks(args: &MergeArgs) -> Result<(Vec<Threshold>, GradeScale), String> {
 fn fail(code: u8, message: &str) -> u8 {
     eprintln!("synthex: error: {message}");
     code
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::model::Shard;
+    use std::time::Duration;
+
+    #[test]
+    fn a_merge_of_part_of_the_shards_names_the_missing_ones() {
+        let mut report = Report::for_step(Vec::new(), Duration::from_secs(1));
+        report.shards = vec![Shard { index: 0, count: 3 }, Shard { index: 2, count: 3 }];
+        assert_eq!(
+            missing_shards(&report).as_deref(),
+            Some("2 of 3 shards merged, missing shard 1")
+        );
+        report.shards.push(Shard { index: 1, count: 3 });
+        assert_eq!(missing_shards(&report), None);
+    }
 }
