@@ -27,10 +27,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::{Proc, free_port, require_tool, synthex_bin, wait_http_ok};
+use common::{Proc, free_port, require_tool, synthex_bin, urlencode, wait_http_ok};
 use dashboard_support::lint::{lint_panels, lint_queries, lint_templating};
 use dashboard_support::live::{
-    api, load_config, query_problem, substitute, synthex_config, urlencode, variable_values,
+    api, load_config, query_problem, substitute, synthex_config, variable_values,
 };
 use dashboard_support::{
     dashboard, dashboards, documented_metrics, has_matcher, is_counter_series, is_row, panels,

@@ -10,7 +10,7 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Proc, free_port, http_get, require_tool, synthex_bin, wait_http_ok};
+use common::{Proc, free_port, http_get, require_tool, synthex_bin, urlencode, wait_http_ok};
 
 fn config(target_port: u16) -> String {
     format!(
@@ -50,17 +50,6 @@ fn query_value(prometheus: &str, promql: &str) -> Option<f64> {
     let json: serde_json::Value = serde_json::from_str(&body).ok()?;
     let value = json.pointer("/data/result/0/value/1")?.as_str()?;
     value.parse().ok().filter(|v: &f64| v.is_finite())
-}
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 #[test]

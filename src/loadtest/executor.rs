@@ -335,6 +335,15 @@ mod tests {
         fn requests(&self) -> u64 {
             self.recorder.scenario_stats()[0].requests
         }
+
+        /// Users at the end of each timeline interval.
+        fn users(&self, elapsed: Duration) -> Vec<u64> {
+            self.recorder
+                .timeline(elapsed)
+                .iter()
+                .map(|i| i.users)
+                .collect()
+        }
     }
 
     impl Exercise for Fake {
@@ -391,12 +400,7 @@ mod tests {
         profile.spawn_rate = Some(2.0);
         profile.think_time = ThinkTime::Pace(Duration::from_millis(500));
         let end = closed(&profile, Arc::clone(&fake), CancellationToken::new(), GRACE).await;
-        let users: Vec<u64> = fake
-            .recorder
-            .timeline(end.elapsed)
-            .iter()
-            .map(|i| i.users)
-            .collect();
+        let users = fake.users(end.elapsed);
         assert_eq!(&users[..6], &[2, 4, 6, 8, 10, 10], "{users:?}");
         // User k starts at 0.5·k s and runs 2 iterations per second until the end at 10 s.
         let n = fake.requests() as f64;
@@ -416,12 +420,7 @@ mod tests {
         )
         .unwrap();
         let end = closed(&profile, Arc::clone(&fake), CancellationToken::new(), GRACE).await;
-        let users: Vec<u64> = fake
-            .recorder
-            .timeline(end.elapsed)
-            .iter()
-            .map(|i| i.users)
-            .collect();
+        let users = fake.users(end.elapsed);
         assert_eq!(users, vec![8, 8, 2, 2], "{users:?}");
     }
 

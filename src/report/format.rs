@@ -102,21 +102,9 @@ pub fn deserialize_seconds<'de, D: Deserializer<'de>>(deserializer: D) -> Result
     parse_duration(&text).map_err(serde::de::Error::custom)
 }
 
-/// Text safe inside HTML or SVG, in element content and in quoted attributes.
-pub fn escape_html(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
-        }
-    }
-    out
-}
+/// Text safe inside HTML or SVG, in element content and in quoted attributes (the status
+/// page's escaping, one implementation for both).
+pub use crate::status_page::escape as escape_html;
 
 /// Pads `rows` into columns two spaces apart, aligned by `spec`: one letter per column, `l` for
 /// left or `r` for right (columns beyond the spec are left-aligned).

@@ -289,14 +289,11 @@ pub fn breaking_point_charts(report: &Report) -> Vec<Chart> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::grade::{GradeScale, grade};
     use crate::report::model::{BreakingPoint, BreakingStep};
     use crate::report::testing;
 
     fn rendered(report: &Report) -> String {
-        let mut out = Vec::new();
-        render(report, &grade(report, &GradeScale::default()), &mut out).unwrap();
-        String::from_utf8(out).unwrap()
+        crate::report::rendered_with(report, render)
     }
 
     #[test]

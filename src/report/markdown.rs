@@ -105,15 +105,11 @@ fn escape(text: &str) -> String {
 mod tests {
     use super::*;
     use crate::report::compare::Tolerances;
-    use crate::report::grade::{GradeScale, grade};
     use crate::report::model::ThresholdResult;
     use crate::report::testing;
 
     fn rendered(report: &Report, comparison: Option<&Comparison>) -> String {
-        let mut out = Vec::new();
-        let grades = grade(report, &GradeScale::default());
-        render(report, &grades, comparison, &mut out).unwrap();
-        String::from_utf8(out).unwrap()
+        crate::report::rendered_with(report, |r, g, out| render(r, g, comparison, out))
     }
 
     #[test]

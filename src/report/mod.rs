@@ -129,6 +129,19 @@ fn write_file(
         .map_err(|e| ReportError::io(path, e))
 }
 
+/// `report`, graded on the default scale, rendered by `render` into a string: what the
+/// renderers' unit tests look at.
+#[cfg(test)]
+pub(crate) fn rendered_with(
+    report: &Report,
+    render: impl FnOnce(&Report, &Grades, &mut Vec<u8>) -> io::Result<()>,
+) -> String {
+    let mut out = Vec::new();
+    let grades = grade::grade(report, &grade::GradeScale::default());
+    render(report, &grades, &mut out).expect("rendering into memory cannot fail");
+    String::from_utf8(out).expect("renderers write UTF-8")
+}
+
 impl ReportError {
     fn io(path: &Path, source: io::Error) -> ReportError {
         ReportError::Io {

@@ -100,14 +100,11 @@ fn write_lines(out: &mut impl Write, lines: &[String]) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::grade::{GradeScale, grade};
     use crate::report::model::ThresholdResult;
     use crate::report::testing;
 
     fn rendered(report: &Report) -> String {
-        let mut out = Vec::new();
-        render(report, &grade(report, &GradeScale::default()), &mut out).unwrap();
-        String::from_utf8(out).unwrap()
+        crate::report::rendered_with(report, render)
     }
 
     #[test]

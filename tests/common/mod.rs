@@ -127,6 +127,18 @@ pub fn http_request(method: &str, url: &str, body: &str) -> std::io::Result<(u16
     Ok((status, body))
 }
 
+/// Percent-encoding for a query string value (PromQL in `/api/v1/query?query=`).
+pub fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 /// The synthex binary built for these tests.
 pub fn synthex_bin() -> &'static str {
     env!("CARGO_BIN_EXE_synthex")

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::common::http_get;
+use crate::common::{http_get, urlencode};
 
 /// A config touching every panel: objectives, a stats endpoint, cache hits, 30 % failures, an
 /// HTTPS target (certificate expiry) and a watched process.
@@ -81,18 +81,6 @@ resources:
     - {{name: synthex, exe: synthex}}
 "#
     )
-}
-
-/// Percent-encoding for a query string value.
-pub fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 /// Grafana's substitution of the variables, as the test sees them.
