@@ -7,8 +7,10 @@
 //! path and the async workers (vector's host_metrics, rust-prometheus' `ProcessCollector`).
 //!
 //! Cost control: only CPU and memory are refreshed for processes (plus the exe path or command
-//! line once per process, when a selector needs them); when every selector is a pid file only
-//! those pids are read; when nothing is watched, processes are not read at all.
+//! line once per process, when a selector needs them); processes found by exe or command line
+//! are followed by pid and the whole table is read again only every sixth sample (or while a
+//! group has no process); pid files name their process directly; when nothing is watched,
+//! processes are not read at all.
 
 use std::ffi::OsStr;
 use std::path::Path;
@@ -21,6 +23,12 @@ use sysinfo::{
 use tokio_util::sync::CancellationToken;
 
 use crate::scenario::{ProcessSelector, Resources, WatchedProcess};
+
+/// Every how many samples the whole process table is read to find new matching processes
+/// (30 s at the default 5 s interval). In between only the processes already found are read:
+/// scanning some hundred processes' `/proc` entries every sample cost more CPU than the probes.
+/// A group with no process found is looked for on every sample.
+const RESCAN_EVERY: u32 = 6;
 
 /// Delay between the priming sample and the first one that carries CPU usage, so CPU gauges
 /// appear soon after start instead of one full interval later. Above sysinfo's 200 ms minimum.
@@ -37,6 +45,8 @@ pub struct Sampler {
     watched: Vec<Watched>,
     /// What to read per process; `None` when no process is watched (processes are skipped).
     refresh_kind: Option<ProcessRefreshKind>,
+    /// Samples taken since the whole process table was last read.
+    since_scan: u32,
 }
 
 /// Host-wide gauges, registered once.
@@ -54,6 +64,8 @@ struct HostGauges {
 struct Watched {
     name: String,
     selector: ProcessSelector,
+    /// Pids the selector matched at the last sample (exe and cmdline selectors).
+    tracked: Vec<Pid>,
     cpu_ratio: Gauge,
     resident_bytes: Gauge,
     count: Gauge,
@@ -107,6 +119,7 @@ impl Sampler {
             host,
             watched,
             refresh_kind,
+            since_scan: 0,
         })
     }
 
@@ -212,20 +225,32 @@ impl Sampler {
                 _ => None,
             })
             .collect();
-        let only_pid_files = self
-            .watched
-            .iter()
-            .all(|w| matches!(w.selector, ProcessSelector::PidFile(_)));
-        if only_pid_files {
-            let listed: Vec<Pid> = pids.iter().flatten().copied().collect();
-            self.system
-                .refresh_processes_specifics(ProcessesToUpdate::Some(&listed), true, kind);
-        } else {
+        self.since_scan += 1;
+        let scan = self.watched.iter().any(|w| {
+            !matches!(w.selector, ProcessSelector::PidFile(_))
+                && (w.tracked.is_empty() || self.since_scan >= RESCAN_EVERY)
+        });
+        if scan {
             self.system
                 .refresh_processes_specifics(ProcessesToUpdate::All, true, kind);
+            self.since_scan = 0;
+        } else {
+            let listed: Vec<Pid> = pids
+                .iter()
+                .flatten()
+                .chain(self.watched.iter().flat_map(|w| &w.tracked))
+                .copied()
+                .collect();
+            self.system
+                .refresh_processes_specifics(ProcessesToUpdate::Some(&listed), true, kind);
         }
-        for (watched, pid) in self.watched.iter().zip(pids) {
-            let usage = usage_of(&self.system, &watched.selector, pid);
+        for (watched, pid) in self.watched.iter_mut().zip(pids) {
+            let (usage, found) = match &watched.selector {
+                ProcessSelector::PidFile(_) => usage_of_pids(&self.system, pid),
+                selector if scan => usage_of_matching(&self.system, selector),
+                _ => usage_of_pids(&self.system, watched.tracked.iter().copied()),
+            };
+            watched.tracked = found;
             watched.count.set(usage.count as f64);
             watched.cpu_ratio.set(usage.cpu_ratio);
             watched.resident_bytes.set(usage.resident_bytes as f64);
@@ -294,6 +319,7 @@ fn register_watched(
             Watched {
                 name: p.name.clone(),
                 selector: p.selector.clone(),
+                tracked: Vec::new(),
                 cpu_ratio: cpu.with_label_values(&labels),
                 resident_bytes: rss.with_label_values(&labels),
                 count: count.with_label_values(&labels),
@@ -319,29 +345,36 @@ fn refresh_kind_for(processes: &[WatchedProcess]) -> Option<ProcessRefreshKind> 
     Some(kind)
 }
 
-/// Sums the processes of `system` that `selector` matches; `pid` is the pid file's content.
-fn usage_of(system: &System, selector: &ProcessSelector, pid: Option<Pid>) -> Usage {
+/// Sums the running processes of `system` that `selector` matches, and lists their pids.
+fn usage_of_matching(system: &System, selector: &ProcessSelector) -> (Usage, Vec<Pid>) {
+    let matches = |p: &Process| match selector {
+        ProcessSelector::Exe(name) => exe_matches(p, OsStr::new(name)),
+        ProcessSelector::Cmdline(regex) => regex.is_match(&command_line(p)),
+        // Pid files name their process; they are never matched against the table.
+        ProcessSelector::PidFile(_) => false,
+    };
+    sum(system
+        .processes()
+        .values()
+        .filter(|p| is_running(p) && matches(p)))
+}
+
+/// Sums the processes `pids` that still run, and lists those.
+fn usage_of_pids(system: &System, pids: impl IntoIterator<Item = Pid>) -> (Usage, Vec<Pid>) {
+    sum(pids
+        .into_iter()
+        .filter_map(|pid| system.process(pid))
+        .filter(|p| is_running(p)))
+}
+
+fn sum<'a>(processes: impl Iterator<Item = &'a Process>) -> (Usage, Vec<Pid>) {
     let mut usage = Usage::default();
-    let live = system.processes().values().filter(|p| is_running(p));
-    match selector {
-        ProcessSelector::PidFile(_) => {
-            if let Some(process) = pid
-                .and_then(|pid| system.process(pid))
-                .filter(|p| is_running(p))
-            {
-                usage.add(process);
-            }
-        }
-        ProcessSelector::Exe(name) => {
-            live.filter(|p| exe_matches(p, OsStr::new(name)))
-                .for_each(|p| usage.add(p));
-        }
-        ProcessSelector::Cmdline(regex) => {
-            live.filter(|p| regex.is_match(&command_line(p)))
-                .for_each(|p| usage.add(p));
-        }
+    let mut pids = Vec::new();
+    for process in processes {
+        usage.add(process);
+        pids.push(process.pid());
     }
-    usage
+    (usage, pids)
 }
 
 /// A zombie has exited and only waits to be reaped: it is not a running service process. Threads

@@ -213,6 +213,41 @@ fn busy_process_found_by_exe_name_then_gone() {
     assert_gone(&registry, "short");
 }
 
+/// Found processes are followed by pid; the whole table is read again every sixth sample, so a
+/// second process of the group shows up within six samples, and one that exits at once.
+#[test]
+fn new_processes_are_found_at_the_next_full_scan_and_gone_ones_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let name = format!("sxscan{}", std::process::id());
+    let exe = unique_bash(dir.path(), &name);
+    let (mut sampler, registry) = sampler(vec![watched("svc", ProcessSelector::Exe(name))]);
+    let count = |registry: &Registry| gauge(registry, "synthex_watched_process_count", Some("svc"));
+    let _first = spawn(&exe, &["-c", "read -t 30"]);
+    std::thread::sleep(Duration::from_millis(100));
+    sampler.sample_once();
+    assert_eq!(count(&registry), 1.0);
+    let mut second = spawn(&exe, &["-c", "read -t 30"]);
+    std::thread::sleep(Duration::from_millis(100));
+    let mut seen = Vec::new();
+    for _ in 0..6 {
+        sampler.sample_once();
+        seen.push(count(&registry));
+    }
+    assert_eq!(
+        seen.first(),
+        Some(&1.0),
+        "{seen:?}: the table was read again at once"
+    );
+    assert_eq!(
+        seen.last(),
+        Some(&2.0),
+        "{seen:?}: the rescan missed the new process"
+    );
+    second.kill();
+    sampler.sample_once();
+    assert_eq!(count(&registry), 1.0);
+}
+
 #[test]
 fn busy_process_found_by_command_line_regex() {
     let marker = format!("synthex-marker-{}", std::process::id());
