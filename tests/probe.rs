@@ -7,7 +7,7 @@ mod probe_support;
 use std::time::Duration;
 
 use probe_support::servers::{self, read_request_head, reply};
-use probe_support::{global, message, reason, refused_port, run, scenario, target};
+use probe_support::{global, message, posting, reason, refused_port, run, scenario, target};
 use regex::Regex;
 use synthex::outcome::{CacheResult, FailureReason};
 use synthex::probe::Probe;
@@ -96,11 +96,7 @@ async fn unresolvable_host_is_dns() {
 
 #[tokio::test]
 async fn hanging_server_is_timeout() {
-    let server = servers::raw(|mut stream| async move {
-        read_request_head(&mut stream).await;
-        tokio::time::sleep(Duration::from_secs(30)).await;
-    })
-    .await;
+    let server = servers::stalling("").await;
     let mut t = target(&format!("http://{}", server.addr));
     t.timeout = Duration::from_millis(200);
     let o = run(&t, &scenario("/")).await;
@@ -221,17 +217,7 @@ async fn met_expectations_succeed_and_latency_counts_from_the_schedule() {
 
 #[tokio::test]
 async fn reset_mid_body_is_body() {
-    let server = servers::raw(|mut stream| async move {
-        read_request_head(&mut stream).await;
-        let head = "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n";
-        stream.write_all(head.as_bytes()).await.unwrap();
-        stream.write_all(&[b'x'; 100]).await.unwrap();
-        stream.flush().await.unwrap();
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        stream.set_zero_linger().unwrap();
-        drop(stream); // RST
-    })
-    .await;
+    let server = servers::reset_mid_body().await;
     let o = run(&target(&format!("http://{}", server.addr)), &scenario("/")).await;
     assert_eq!(reason(&o), Some(FailureReason::Body), "{}", message(&o));
     assert_eq!(o.status, Some(200));
@@ -288,13 +274,7 @@ async fn declared_oversized_body_is_refused_without_reading() {
 
 #[tokio::test]
 async fn garbage_response_is_other() {
-    let server = servers::raw(|mut stream| async move {
-        read_request_head(&mut stream).await;
-        let _ = stream
-            .write_all(b"SSH-2.0-OpenSSH_9.6\r\nnot http at all\r\n\r\n")
-            .await;
-    })
-    .await;
+    let server = servers::garbage().await;
     let o = run(&target(&format!("http://{}", server.addr)), &scenario("/")).await;
     assert_eq!(reason(&o), Some(FailureReason::Other), "{}", message(&o));
     assert_eq!(o.status, None);
@@ -314,23 +294,14 @@ async fn unparsable_rendered_url_is_other() {
 #[tokio::test]
 async fn templates_headers_and_body_reach_the_server() {
     let server = servers::http(|_| reply(201, &[], "")).await;
-    let mut t = target(&format!("http://{}/api/", server.addr));
-    t.headers
-        .insert("authorization", "Bearer s3cret".parse().unwrap());
-    t.headers.insert("x-team", "from-target".parse().unwrap());
-    let mut s = scenario("/orders/{{ int 1..9 }}?q={{ choice [a, b] }}");
-    s.request.method = http::Method::POST;
-    s.request.headers = vec![
-        (
-            "x-request-id".parse().unwrap(),
-            Template::parse("{{ uuid }}").unwrap(),
-        ),
-        (
-            "x-team".parse().unwrap(),
-            Template::literal("from-scenario"),
-        ),
-    ];
-    s.request.body = Some(Template::parse(r#"{"n": {{ int 100..100 }}}"#).unwrap());
+    let (t, mut s) = posting(
+        &format!("http://{}/api/", server.addr),
+        "/orders/{{ int 1..9 }}?q={{ choice [a, b] }}",
+    );
+    s.request.headers.push((
+        "x-request-id".parse().unwrap(),
+        Template::parse("{{ uuid }}").unwrap(),
+    ));
     let o = run(&t, &s).await;
     assert!(o.is_success(), "{:?}", o.failure);
     let seen = &server.log.requests()[0];

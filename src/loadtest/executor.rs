@@ -11,6 +11,10 @@
 //!   have started meanwhile. At most `max_in_flight` requests run at once; an arrival beyond
 //!   that is dropped and counted, never queued.
 //!
+//! A closed-model user runs its requests in a [`Session`]: with the real [`Workload`], its own
+//! keep-alive connection per plain-HTTP target, which costs far less per request than the
+//! shared client (see `probe::Connection`); open-model arrivals share the probe's client.
+//!
 //! Both end when the profile ends or `stop` is cancelled (Ctrl-C), then give requests still in
 //! flight `grace` to finish.
 
@@ -27,7 +31,7 @@ use tokio_util::task::TaskTracker;
 
 use super::profile::{Profile, ThinkTime};
 use super::recorder::Recorder;
-use crate::probe::Probe;
+use crate::probe::{Connection, Probe};
 use crate::scenario::Scenario;
 use crate::scheduler::{WeightedPick, hold_permit, measured_start};
 
@@ -37,12 +41,24 @@ const CONTROL_TICK: Duration = Duration::from_millis(100);
 /// What the executors drive: pick a scenario, run one request of it, record it. The executors
 /// know nothing about HTTP, so their timing is tested under paused time.
 pub trait Exercise: Send + Sync + 'static {
+    /// What one virtual user keeps between its requests (its own connections).
+    type Session<'a>: Session
+    where
+        Self: 'a;
     /// Picks the next scenario by weight.
     fn pick(&self, rng: &mut StdRng) -> usize;
     /// Runs one request of scenario `index` with its latency measured from `from`, and records it.
     fn request(&self, index: usize, from: Instant) -> impl Future<Output = ()> + Send;
+    /// A new virtual user's session (closed model).
+    fn session(&self) -> Self::Session<'_>;
     /// Where outcomes go; the executors set the planned level on it.
     fn recorder(&self) -> &Recorder;
+}
+
+/// One virtual user's requests, one at a time.
+pub trait Session: Send {
+    /// Runs one request of scenario `index` with its latency measured from `from`, and records it.
+    fn request(&mut self, index: usize, from: Instant) -> impl Future<Output = ()> + Send;
 }
 
 /// The real exercise: the config's scenarios sent with each target's probe.
@@ -84,6 +100,8 @@ impl Workload {
 }
 
 impl Exercise for Workload {
+    type Session<'a> = User<'a>;
+
     fn pick(&self, rng: &mut StdRng) -> usize {
         self.picker.pick(rng)
     }
@@ -94,8 +112,34 @@ impl Exercise for Workload {
         self.recorder.record(index, &outcome);
     }
 
+    fn session(&self) -> User<'_> {
+        User {
+            work: self,
+            connections: self.probes.iter().map(Probe::connection).collect(),
+        }
+    }
+
     fn recorder(&self) -> &Recorder {
         &self.recorder
+    }
+}
+
+/// A virtual user of a [`Workload`]: its own connection to each target that allows one, so
+/// its requests skip the shared client's pool (see [`Connection`]).
+pub struct User<'a> {
+    work: &'a Workload,
+    /// Per probe; `None` where that target's requests go through [`Probe::run`].
+    connections: Vec<Option<Connection<'a>>>,
+}
+
+impl Session for User<'_> {
+    async fn request(&mut self, index: usize, from: Instant) {
+        let (probe, scenario) = &self.work.scenarios[index];
+        let outcome = match &mut self.connections[*probe] {
+            Some(connection) => connection.run(scenario, from).await,
+            None => self.work.probes[*probe].run(scenario, from).await,
+        };
+        self.work.recorder.record(index, &outcome);
     }
 }
 
@@ -166,10 +210,11 @@ async fn user<W: Exercise>(
     stop: CancellationToken,
     mut rng: StdRng,
 ) {
+    let mut session = work.session();
     while !stop.is_cancelled() {
         let started = Instant::now();
         let index = work.pick(&mut rng);
-        work.request(index, started).await;
+        session.request(index, started).await;
         let pause = match think {
             ThinkTime::Constant(pause) => pause,
             ThinkTime::Uniform(low, high) => {
@@ -347,8 +392,14 @@ mod tests {
     }
 
     impl Exercise for Fake {
+        type Session<'a> = &'a Fake;
+
         fn pick(&self, _rng: &mut StdRng) -> usize {
             0
+        }
+
+        fn session(&self) -> &Fake {
+            self
         }
 
         async fn request(&self, index: usize, from: Instant) {
@@ -371,6 +422,12 @@ mod tests {
 
         fn recorder(&self) -> &Recorder {
             &self.recorder
+        }
+    }
+
+    impl Session for &Fake {
+        async fn request(&mut self, index: usize, from: Instant) {
+            Exercise::request(*self, index, from).await;
         }
     }
 

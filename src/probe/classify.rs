@@ -24,43 +24,69 @@ pub(crate) enum Stage {
     Body,
 }
 
+/// What the caller knows about an error beyond its `source()` chain: reqwest says it with
+/// `is_timeout`/`is_dns`/`is_connect`, the direct connection knows which step failed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) enum Step {
+    /// Name resolution failed.
+    Resolve,
+    /// Opening the connection failed.
+    Connect,
+    /// Anything later (or not known).
+    #[default]
+    Exchange,
+}
+
 /// Classifies `error`, raised at `stage` of a request limited to `timeout`.
 pub(crate) fn failure(error: reqwest::Error, stage: Stage, timeout: Duration) -> Failure {
     // The URL is left out: it may carry tokens in its query and is known from the target.
     let error = error.without_url();
-    let chain = chain(&error);
-    let reason = reason(&error, &chain, stage);
-    let message = match reason {
-        FailureReason::Timeout => {
-            let during = match stage {
-                Stage::Head => "before the response head arrived",
-                Stage::Body => "while reading the body",
-            };
-            format!(
-                "timed out after {} {during}",
-                humantime::format_duration(timeout)
-            )
-        }
-        _ => describe(&chain),
+    if error.is_timeout() {
+        return timed_out(stage, timeout);
+    }
+    let step = if error.is_dns() {
+        Step::Resolve
+    } else if error.is_connect() {
+        Step::Connect
+    } else {
+        Step::Exchange
     };
-    Failure { reason, message }
+    classify(&error, step, stage)
 }
 
-fn reason(
-    error: &reqwest::Error,
-    chain: &[&(dyn StdError + 'static)],
-    stage: Stage,
-) -> FailureReason {
-    if error.is_timeout() {
-        FailureReason::Timeout
-    } else if error.is_dns() {
+/// The failure of a request that ran past `timeout` at `stage`.
+pub(crate) fn timed_out(stage: Stage, timeout: Duration) -> Failure {
+    let during = match stage {
+        Stage::Head => "before the response head arrived",
+        Stage::Body => "while reading the body",
+    };
+    Failure {
+        reason: FailureReason::Timeout,
+        message: format!(
+            "timed out after {} {during}",
+            humantime::format_duration(timeout)
+        ),
+    }
+}
+
+/// Classifies an error other than a timeout, raised by `step` at `stage`.
+pub(crate) fn classify(error: &(dyn StdError + 'static), step: Step, stage: Stage) -> Failure {
+    let chain = chain(error);
+    Failure {
+        reason: reason(step, &chain, stage),
+        message: describe(&chain),
+    }
+}
+
+fn reason(step: Step, chain: &[&(dyn StdError + 'static)], stage: Stage) -> FailureReason {
+    if step == Step::Resolve {
         FailureReason::Dns
     } else if chain.iter().any(|e| e.is::<rustls::Error>()) {
         FailureReason::Tls
     } else if stage == Stage::Body {
         // Reset, EOF or a protocol error mid-body: the head was fine, the body is not.
         FailureReason::Body
-    } else if error.is_connect() || chain.iter().any(|e| is_connection_lost(*e)) {
+    } else if step == Step::Connect || chain.iter().any(|e| is_connection_lost(*e)) {
         FailureReason::Connect
     } else {
         FailureReason::Other

@@ -13,7 +13,7 @@
 
 use std::sync::Arc;
 
-use http::header::{HOST, USER_AGENT};
+use http::header::{ACCEPT, HOST, USER_AGENT};
 use http::{HeaderMap, HeaderValue};
 use reqwest::{Url, redirect, retry};
 
@@ -103,6 +103,8 @@ fn endpoint(target: &Target, global: &Global, rewrite_host: bool) -> Endpoint {
     base.set_fragment(None);
     let mut headers = HeaderMap::new();
     headers.insert(USER_AGENT, HeaderValue::from_static(USER_AGENT_VALUE));
+    // reqwest's default, spelled out so the direct connection sends it too.
+    headers.insert(ACCEPT, HeaderValue::from_static("*/*"));
     if rewrite_host {
         // The service still sees the URL's own authority in Host, as with blackbox_exporter's
         // `server_name`: only SNI and verification use the configured name.

@@ -7,13 +7,17 @@
 //! phases, checks the expectations and classifies failures. It never fails: a failed request
 //! is an `Outcome` with a `Failure`, because for a canary a failure is the data.
 //!
-//! Submodules: `client` builds the reqwest client, `tls` the rustls configuration and
+//! A load test's virtual user can instead own a [`Connection`] (plain HTTP only), which sends
+//! the same requests and judges them the same way without reqwest's per-request machinery.
+//!
+//! Submodules: `client` builds the reqwest client, `connection` the direct connection, `tls` the rustls configuration and
 //! expiry-recording verifier, `timing` the DNS/connect hooks, `classify` maps errors to failure
 //! reasons, `expect` checks responses and `cache` detects cache hits.
 
 mod cache;
 mod classify;
 mod client;
+mod connection;
 mod expect;
 mod timing;
 mod tls;
@@ -23,14 +27,19 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
-use http::{HeaderMap, HeaderValue};
+use http::{HeaderMap, HeaderValue, Method};
+use http_body_util::BodyExt;
+use hyper::body::Body;
 use reqwest::Url;
 use thiserror::Error;
 use tokio::time::Instant;
 
+pub use self::connection::Connection;
+
 use self::classify::Stage;
 use self::client::Endpoint;
-use self::timing::ConnectionSlot;
+use self::connection::Route;
+use self::timing::{ConnectionSlot, ConnectionTimes};
 use self::tls::CertExpiry;
 use crate::outcome::{CacheResult, Failure, FailureReason, Outcome};
 use crate::scenario::{CacheRule, Global, Scenario, Target};
@@ -79,6 +88,8 @@ pub struct Probe {
     max_body_bytes: u64,
     timeout: Duration,
     cert_expiry: Arc<CertExpiry>,
+    /// Set when a virtual user may own a direct connection (see [`Connection`]).
+    route: Option<Route>,
 }
 
 /// What came back from the wire, before expectations are checked.
@@ -120,6 +131,7 @@ impl Probe {
             max_body_bytes: global.max_body_bytes,
             timeout: target.timeout,
             cert_expiry,
+            route: Route::of(target),
         })
     }
 
@@ -129,11 +141,15 @@ impl Probe {
     pub async fn run(&self, scenario: &Scenario, scheduled: Instant) -> Outcome {
         let slot = ConnectionSlot::default();
         let send_start = Instant::now();
-        let exchange = match self.request(scenario) {
-            Ok(request) => {
+        let exchange = match self.render(scenario) {
+            Ok(rendered) => {
+                let request = rendered.into_reqwest();
                 let sent = timing::scope(slot.clone(), self.client.execute(request)).await;
                 match sent {
-                    Ok(response) => self.receive(response).await,
+                    Ok(response) => {
+                        let failed = |e| classify::failure(e, Stage::Body, self.timeout);
+                        self.receive(response.into(), failed).await
+                    }
                     Err(error) => {
                         Exchange::failed(classify::failure(error, Stage::Head, self.timeout))
                     }
@@ -141,9 +157,22 @@ impl Probe {
             }
             Err(failure) => Exchange::failed(failure),
         };
+        self.conclude(scenario, scheduled, send_start, slot.times(), exchange)
+    }
+
+    /// Turns what came back into the request's `Outcome`: latency from `scheduled` to now,
+    /// phases, the expectations of `scenario` and the cache classification.
+    fn conclude(
+        &self,
+        scenario: &Scenario,
+        scheduled: Instant,
+        send_start: Instant,
+        times: ConnectionTimes,
+        exchange: Exchange,
+    ) -> Outcome {
         let finished = Instant::now();
         let latency = finished.saturating_duration_since(scheduled);
-        let phases = slot.phases(send_start, exchange.head_at, exchange.body_end);
+        let phases = times.phases(send_start, exchange.head_at, exchange.body_end);
         let failure = match exchange.status {
             // A wrong status says more than anything found after it, even a broken body.
             Some(status) => expect::check_status(&scenario.expect, status)
@@ -186,7 +215,8 @@ impl Probe {
             .await
             .map_err(|error| classify::failure(error, Stage::Head, self.timeout))?;
         let status = response.status().as_u16();
-        match self.read_body(response).await {
+        let failed = |e| classify::failure(e, Stage::Body, self.timeout);
+        match self.read_body(reqwest::Body::from(response), failed).await {
             (body, _, None) => Ok((status, body)),
             (_, _, Some(failure)) => Err(failure),
         }
@@ -194,15 +224,14 @@ impl Probe {
 
     /// Renders the scenario's templates into a request. Synchronous on purpose: the thread-local
     /// RNG must not live across an await.
-    fn request(&self, scenario: &Scenario) -> Result<reqwest::Request, Failure> {
+    fn render(&self, scenario: &Scenario) -> Result<Rendered, Failure> {
         let mut rng = rand::rng();
         let template = &scenario.request;
         let url = self
             .endpoint
             .url(&template.path.render(&mut rng))
             .map_err(other)?;
-        let mut request = reqwest::Request::new(template.method.clone(), url);
-        *request.headers_mut() = self.endpoint.headers.clone();
+        let mut headers = self.endpoint.headers.clone();
         for (name, value) in &template.headers {
             let rendered = value.render(&mut rng);
             let value = HeaderValue::from_str(&rendered).map_err(|_| {
@@ -212,23 +241,31 @@ impl Probe {
                 ))
             })?;
             // Scenario headers replace target headers of the same name.
-            request.headers_mut().insert(name.clone(), value);
+            headers.insert(name.clone(), value);
         }
-        if let Some(body) = &template.body {
-            *request.body_mut() = Some(Bytes::from(body.render(&mut rng)).into());
-        }
-        Ok(request)
+        Ok(Rendered {
+            method: template.method.clone(),
+            url,
+            headers,
+            body: template
+                .body
+                .as_ref()
+                .map(|body| Bytes::from(body.render(&mut rng))),
+        })
     }
 
-    /// Reads the response head and body (up to the cap).
-    async fn receive(&self, response: reqwest::Response) -> Exchange {
+    /// Reads the response head and body (up to the cap); `failed` classifies a body error.
+    async fn receive<B: Body<Data = Bytes>>(
+        &self,
+        response: http::Response<B>,
+        failed: impl FnOnce(B::Error) -> Failure,
+    ) -> Exchange {
         let head_at = Instant::now();
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let (body, body_bytes, failure) = self.read_body(response).await;
+        let (head, body) = response.into_parts();
+        let (body, body_bytes, failure) = self.read_body(body, failed).await;
         Exchange {
-            status: Some(status),
-            headers,
+            status: Some(head.status.as_u16()),
+            headers: head.headers,
             body,
             body_bytes,
             head_at: Some(head_at),
@@ -239,33 +276,56 @@ impl Probe {
 
     /// Streams the body, stopping (and dropping the connection) as soon as it passes
     /// `max_body_bytes`, so a runaway response cannot exhaust memory or bandwidth.
-    async fn read_body(&self, mut response: reqwest::Response) -> (Vec<u8>, u64, Option<Failure>) {
+    async fn read_body<B: Body<Data = Bytes>>(
+        &self,
+        body: B,
+        failed: impl FnOnce(B::Error) -> Failure,
+    ) -> (Vec<u8>, u64, Option<Failure>) {
         let cap = self.max_body_bytes;
         let over_cap = || Failure {
             reason: FailureReason::Body,
             message: format!("body exceeds max_body_bytes {cap}"),
         };
-        if response.content_length().is_some_and(|length| length > cap) {
+        if body.size_hint().exact().is_some_and(|length| length > cap) {
             return (Vec::new(), 0, Some(over_cap()));
         }
-        let mut body = Vec::new();
-        let mut read: u64 = 0;
+        let mut body = std::pin::pin!(body);
+        let mut read = Vec::new();
+        let mut read_bytes: u64 = 0;
         loop {
-            match response.chunk().await {
-                Ok(Some(chunk)) => {
-                    read = read.saturating_add(chunk.len() as u64);
-                    if read > cap {
-                        return (body, read, Some(over_cap()));
+            match body.frame().await {
+                Some(Ok(frame)) => {
+                    // Trailers and unknown frames carry no body bytes.
+                    let Ok(chunk) = frame.into_data() else {
+                        continue;
+                    };
+                    read_bytes = read_bytes.saturating_add(chunk.len() as u64);
+                    if read_bytes > cap {
+                        return (read, read_bytes, Some(over_cap()));
                     }
-                    body.extend_from_slice(&chunk);
+                    read.extend_from_slice(&chunk);
                 }
-                Ok(None) => return (body, read, None),
-                Err(error) => {
-                    let failure = classify::failure(error, Stage::Body, self.timeout);
-                    return (body, read, Some(failure));
-                }
+                None => return (read, read_bytes, None),
+                Some(Err(error)) => return (read, read_bytes, Some(failed(error))),
             }
         }
+    }
+}
+
+/// A rendered request, before it is handed to reqwest or the direct connection.
+struct Rendered {
+    method: Method,
+    url: Url,
+    headers: HeaderMap,
+    body: Option<Bytes>,
+}
+
+impl Rendered {
+    fn into_reqwest(self) -> reqwest::Request {
+        let mut request = reqwest::Request::new(self.method, self.url);
+        *request.headers_mut() = self.headers;
+        *request.body_mut() = self.body.map(Into::into);
+        request
     }
 }
 

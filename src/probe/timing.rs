@@ -32,16 +32,50 @@ tokio::task_local! {
     static CONNECTION: ConnectionSlot;
 }
 
-/// What the resolver and connector hooks saw while one request was in flight.
+/// What the resolver and connector hooks (or the direct connection) saw while one request was
+/// in flight.
 #[derive(Debug, Default, Clone, Copy)]
-struct ConnectionTimes {
+pub(crate) struct ConnectionTimes {
     /// Duration of the last name resolution.
-    dns: Option<Duration>,
+    pub(crate) dns: Option<Duration>,
     /// When the connector started setting up a connection for this request.
-    started: Option<Instant>,
+    pub(crate) started: Option<Instant>,
     /// When that connection was ready (TCP connected, TLS handshake done); `None` if set-up
     /// failed or has not finished.
-    ready: Option<Instant>,
+    pub(crate) ready: Option<Instant>,
+}
+
+impl ConnectionTimes {
+    /// Turns the recorded instants into phases. `send_start` is when the request was handed
+    /// over, `head_at` when the response head arrived, `body_end` when body reading stopped.
+    pub(crate) fn phases(
+        self,
+        send_start: Instant,
+        head_at: Option<Instant>,
+        body_end: Option<Instant>,
+    ) -> Phases {
+        let (dns, connect, ready) = match (self.started, self.ready) {
+            // A connection was set up for this request: dns + connect led up to `ready`.
+            (Some(started), Some(ready)) => {
+                let total = ready.saturating_duration_since(started);
+                let connect = total.saturating_sub(self.dns.unwrap_or_default());
+                (self.dns, Some(connect), ready)
+            }
+            // Set-up failed or timed out: report the lookup if it finished, nothing more.
+            (Some(_), None) if head_at.is_none() => (self.dns, None, send_start),
+            // A pooled connection carried the request (a connect this request started may
+            // still finish in the background, for the pool).
+            _ => (None, None, send_start),
+        };
+        Phases {
+            dns,
+            connect,
+            first_byte: head_at.map(|head| head.saturating_duration_since(ready)),
+            transfer: head_at
+                .zip(body_end)
+                .map(|(head, end)| end.saturating_duration_since(head)),
+        }
+    }
 }
 
 /// Shared handle to one request's connection timings; cheap to clone.
@@ -56,36 +90,9 @@ impl ConnectionSlot {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Turns the recorded instants into phases. `send_start` is when the request was handed to
-    /// reqwest, `head_at` when the response head arrived, `body_end` when body reading stopped.
-    pub(crate) fn phases(
-        &self,
-        send_start: Instant,
-        head_at: Option<Instant>,
-        body_end: Option<Instant>,
-    ) -> Phases {
-        let times = *self.lock();
-        let (dns, connect, ready) = match (times.started, times.ready) {
-            // A connection was set up for this request: dns + connect led up to `ready`.
-            (Some(started), Some(ready)) => {
-                let total = ready.saturating_duration_since(started);
-                let connect = total.saturating_sub(times.dns.unwrap_or_default());
-                (times.dns, Some(connect), ready)
-            }
-            // Set-up failed or timed out: report the lookup if it finished, nothing more.
-            (Some(_), None) if head_at.is_none() => (times.dns, None, send_start),
-            // A pooled connection carried the request (a connect this request started may
-            // still finish in the background, for the pool).
-            _ => (None, None, send_start),
-        };
-        Phases {
-            dns,
-            connect,
-            first_byte: head_at.map(|head| head.saturating_duration_since(ready)),
-            transfer: head_at
-                .zip(body_end)
-                .map(|(head, end)| end.saturating_duration_since(head)),
-        }
+    /// What the hooks recorded so far.
+    pub(crate) fn times(&self) -> ConnectionTimes {
+        *self.lock()
     }
 }
 
@@ -127,28 +134,45 @@ impl Resolve for TimedResolver {
     fn resolve(&self, name: Name) -> Resolving {
         let host = self.host_for(name.as_str());
         Box::pin(async move {
-            let started = Instant::now();
-            let result = tokio::net::lookup_host((host.as_str(), 0)).await;
-            let took = started.elapsed();
+            let (took, result) = lookup(&host, 0).await;
             record(|times| times.dns = Some(took));
-            let addrs: Vec<SocketAddr> = result
-                .map_err(|source| ResolveError {
-                    host: host.clone(),
-                    source,
-                })?
-                .collect();
-            if addrs.is_empty() {
-                let source = io::Error::new(io::ErrorKind::NotFound, "no addresses");
-                return Err(ResolveError { host, source }.into());
-            }
-            Ok(Box::new(addrs.into_iter()) as Addrs)
+            Ok(Box::new(result?.into_iter()) as Addrs)
         })
     }
 }
 
+/// Resolves `host` to its addresses with `port`, and says how long the lookup took.
+pub(crate) async fn lookup(
+    host: &str,
+    port: u16,
+) -> (Duration, Result<Vec<SocketAddr>, ResolveError>) {
+    let started = Instant::now();
+    let result = tokio::net::lookup_host((host, port)).await;
+    let took = started.elapsed();
+    let failed = |source| ResolveError {
+        host: host.to_string(),
+        source,
+    };
+    let result = match result {
+        Ok(addrs) => {
+            let addrs: Vec<SocketAddr> = addrs.collect();
+            if addrs.is_empty() {
+                Err(failed(io::Error::new(
+                    io::ErrorKind::NotFound,
+                    "no addresses",
+                )))
+            } else {
+                Ok(addrs)
+            }
+        }
+        Err(source) => Err(failed(source)),
+    };
+    (took, result)
+}
+
 /// A failed lookup, naming the host (reqwest wraps it so that `is_dns()` holds).
 #[derive(Debug)]
-struct ResolveError {
+pub(crate) struct ResolveError {
     host: String,
     source: io::Error,
 }

@@ -102,6 +102,23 @@ pub fn scenario(path: &str) -> Scenario {
     }
 }
 
+/// A target at `base_url` with credentials and an `x-team` header, and a POST scenario of
+/// `path` whose body is `{"n": 100}` and whose own `x-team` header overrides the target's.
+pub fn posting(base_url: &str, path: &str) -> (Target, Scenario) {
+    let mut t = target(base_url);
+    t.headers
+        .insert("authorization", "Bearer s3cret".parse().unwrap());
+    t.headers.insert("x-team", "from-target".parse().unwrap());
+    let mut s = scenario(path);
+    s.request.method = Method::POST;
+    s.request.headers = vec![(
+        "x-team".parse().unwrap(),
+        Template::literal("from-scenario"),
+    )];
+    s.request.body = Some(Template::parse(r#"{"n": {{ int 100..100 }}}"#).unwrap());
+    (t, s)
+}
+
 /// A free port on 127.0.0.1 with nothing listening: bound, then released.
 pub fn refused_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

@@ -16,7 +16,7 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 /// One request as the server saw it.
@@ -229,4 +229,41 @@ pub fn test_cert(names: &[&str], not_after: &str) -> TestCert {
         key_der: key.serialize_der(),
         not_after: expiry,
     }
+}
+
+/// A server that reads the request, writes `prefix` (a response head, maybe some body) and
+/// then stalls for 30 s; with an empty prefix, a server that never answers.
+pub async fn stalling(prefix: &'static str) -> Server {
+    raw(move |mut stream| async move {
+        read_request_head(&mut stream).await;
+        let _ = stream.write_all(prefix.as_bytes()).await;
+        tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+    })
+    .await
+}
+
+/// A server that promises 1000 body bytes, sends 100 and resets the connection.
+pub async fn reset_mid_body() -> Server {
+    raw(|mut stream| async move {
+        read_request_head(&mut stream).await;
+        let head = "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n";
+        stream.write_all(head.as_bytes()).await.unwrap();
+        stream.write_all(&[b'x'; 100]).await.unwrap();
+        stream.flush().await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        stream.set_zero_linger().unwrap();
+        drop(stream); // RST
+    })
+    .await
+}
+
+/// A server that answers with something that is not HTTP.
+pub async fn garbage() -> Server {
+    raw(|mut stream| async move {
+        read_request_head(&mut stream).await;
+        let _ = stream
+            .write_all(b"SSH-2.0-OpenSSH_9.6\r\nnot http at all\r\n\r\n")
+            .await;
+    })
+    .await
 }

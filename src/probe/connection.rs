@@ -1,0 +1,351 @@
+//! A virtual user's own keep-alive connection to a plain-HTTP target: the load test's fast path.
+//!
+//! Why it exists: a load test must come close to `wrk` on one core while recording every
+//! request. reqwest spends most of its time per request outside the kernel: the URL is parsed
+//! three times, hyper-util's client and connector services are cloned, tower boxes redirect,
+//! retry and timeout layers, and each request checks a connection out of a pool and crosses a
+//! channel to another task. A closed-model user only ever has one request in flight, so it can
+//! own one HTTP/1.1 connection made with hyper's `client::conn::http1` and drive that
+//! connection's I/O in its own task, with none of that machinery.
+//!
+//! What it must not change is the result: requests are rendered by the probe's own
+//! [`Probe::render`], and what comes back is read and judged by the probe's own `receive` and
+//! `conclude`, so a request has the same `Outcome` (reasons, messages, phases, expectations,
+//! cache classification) as with [`Probe::run`]. Only the transport differs: one connection,
+//! reopened after an error or when the server closes it; `connect` (and `dns` for a host name)
+//! are reported by the request that opened it. HTTPS targets, proxies and `keep_alive: false`
+//! keep using [`Probe::run`] ([`Probe::connection`] returns `None`).
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::{Pin, pin};
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::HeaderValue;
+use http::header::HOST;
+use http_body_util::Full;
+use hyper::body::{Body, Frame, Incoming, SizeHint};
+use hyper::client::conn::http1;
+use hyper_util::rt::TokioIo;
+use reqwest::Url;
+use tokio::net::TcpStream;
+use tokio::time::{Instant, Sleep};
+use url::{Host, Position};
+
+use super::classify::{self, Stage, Step};
+use super::timing::{self, ConnectionTimes};
+use super::{Exchange, Probe, Rendered, other};
+use crate::outcome::{Failure, Outcome};
+use crate::scenario::{Scenario, Target};
+
+/// Where a plain-HTTP target's connections go, worked out once per target.
+#[derive(Debug)]
+pub(crate) struct Route {
+    /// Host name to resolve, or the address itself.
+    host: RouteHost,
+    port: u16,
+    /// `Host` header value: the URL's host, and its port unless it is the default one.
+    authority: HeaderValue,
+}
+
+#[derive(Debug)]
+enum RouteHost {
+    Name(String),
+    Ip(IpAddr),
+}
+
+impl Route {
+    /// The route of `target` when a user may own a connection to it: plain HTTP, no proxy,
+    /// keep-alive on (with `keep_alive: false` every request must open its own connection).
+    pub(crate) fn of(target: &Target) -> Option<Route> {
+        let url = &target.base_url;
+        if url.scheme() != "http" || target.proxy.is_some() || !target.keep_alive {
+            return None;
+        }
+        let host = match url.host()? {
+            Host::Domain(name) => RouteHost::Name(name.to_string()),
+            Host::Ipv4(ip) => RouteHost::Ip(ip.into()),
+            Host::Ipv6(ip) => RouteHost::Ip(ip.into()),
+        };
+        let authority = &url[Position::BeforeHost..Position::BeforePath];
+        Some(Route {
+            host,
+            port: url.port_or_known_default()?,
+            authority: HeaderValue::from_str(authority).ok()?,
+        })
+    }
+}
+
+/// One virtual user's connection to a target: at most one request at a time, on one HTTP/1.1
+/// keep-alive connection that is opened on first use and reopened when it breaks or closes.
+pub struct Connection<'p> {
+    probe: &'p Probe,
+    route: &'p Route,
+    /// The open connection, if any.
+    live: Option<Live>,
+    /// The deadline of the request in flight: made by the first request (it needs a runtime),
+    /// then reset for each one.
+    timer: Option<Pin<Box<Sleep>>>,
+}
+
+impl fmt::Debug for Connection<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Connection")
+            .field("route", self.route)
+            .field("open", &self.live.is_some())
+            .finish()
+    }
+}
+
+/// An open connection: the handle requests are sent on, and the future doing its I/O.
+struct Live {
+    sender: http1::SendRequest<Full<Bytes>>,
+    io: Driver,
+}
+
+/// hyper's connection future, polled by whoever waits on the connection.
+struct Driver {
+    future: Pin<Box<http1::Connection<TokioIo<TcpStream>, Full<Bytes>>>>,
+    /// The future has completed: the connection is closed.
+    done: bool,
+}
+
+impl Probe {
+    /// A connection of its own for one virtual user, or `None` when this target must go through
+    /// [`Probe::run`] (HTTPS, a proxy, or `keep_alive: false`).
+    pub fn connection(&self) -> Option<Connection<'_>> {
+        Some(Connection {
+            probe: self,
+            route: self.route.as_ref()?,
+            live: None,
+            timer: None,
+        })
+    }
+}
+
+impl Connection<'_> {
+    /// Sends one request of `scenario` that was due at `scheduled`, exactly as [`Probe::run`]
+    /// would, but on this connection. Never fails: problems are in the returned `Outcome`.
+    pub async fn run(&mut self, scenario: &Scenario, scheduled: Instant) -> Outcome {
+        let send_start = Instant::now();
+        let mut times = ConnectionTimes::default();
+        let request = self.probe.render(scenario).and_then(|r| self.request(r));
+        let exchange = match request {
+            Ok(request) => {
+                let deadline = send_start + self.probe.timeout;
+                match &mut self.timer {
+                    Some(timer) => timer.as_mut().reset(deadline),
+                    None => self.timer = Some(Box::pin(tokio::time::sleep_until(deadline))),
+                }
+                self.exchange(request, &mut times).await
+            }
+            Err(failure) => Exchange::failed(failure),
+        };
+        self.probe
+            .conclude(scenario, scheduled, send_start, times, exchange)
+    }
+
+    /// The deadline of the request in flight (set by [`Connection::run`]).
+    fn timer(&mut self) -> Pin<&mut Sleep> {
+        self.timer
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(Duration::ZERO)))
+            .as_mut()
+    }
+
+    /// The rendered request in origin form, with the `Host` header hyper-util would add.
+    fn request(&self, rendered: Rendered) -> Result<http::Request<Full<Bytes>>, Failure> {
+        let target = &rendered.url[Position::BeforePath..Position::AfterQuery];
+        let uri = http::Uri::try_from(target).map_err(|e| invalid(&rendered.url, e))?;
+        let mut request = http::Request::new(Full::new(rendered.body.unwrap_or_default()));
+        *request.method_mut() = rendered.method;
+        *request.uri_mut() = uri;
+        *request.headers_mut() = rendered.headers;
+        request
+            .headers_mut()
+            .entry(HOST)
+            .or_insert_with(|| self.route.authority.clone());
+        Ok(request)
+    }
+
+    /// Sends `request` on a ready connection and reads the response; keeps the connection
+    /// only if the exchange went through and the server left it open.
+    async fn exchange(
+        &mut self,
+        request: http::Request<Full<Bytes>>,
+        times: &mut ConnectionTimes,
+    ) -> Exchange {
+        let probe = self.probe;
+        let timeout = probe.timeout;
+        let mut live = match self.ready(times).await {
+            Ok(live) => live,
+            Err(failure) => return Exchange::failed(failure),
+        };
+        let sending = live.sender.send_request(request);
+        let exchange = match drive(&mut live.io, within(self.timer(), sending)).await {
+            None => Exchange::failed(classify::timed_out(Stage::Head, timeout)),
+            Some(Err(error)) => {
+                Exchange::failed(classify::classify(&error, Step::Exchange, Stage::Head))
+            }
+            Some(Ok(response)) => {
+                let timer = self.timer();
+                let response = response.map(|body| Deadline {
+                    body,
+                    timer,
+                    timeout,
+                });
+                drive(&mut live.io, probe.receive(response, |f| f)).await
+            }
+        };
+        if exchange.failure.is_none() && !live.io.done {
+            self.live = Some(live);
+        }
+        exchange
+    }
+
+    /// The open connection once it can take a request, or a new one.
+    async fn ready(&mut self, times: &mut ConnectionTimes) -> Result<Live, Failure> {
+        let timeout = self.probe.timeout;
+        if let Some(mut live) = self.live.take() {
+            let ready = live.sender.ready();
+            match drive(&mut live.io, within(self.timer(), ready)).await {
+                None => return Err(classify::timed_out(Stage::Head, timeout)),
+                Some(Ok(())) if !live.io.done => return Ok(live),
+                // Closed by the server since the last request: open another one.
+                Some(_) => {}
+            }
+        }
+        let connecting = connect(self.route, times);
+        within(self.timer(), connecting)
+            .await
+            .unwrap_or_else(|| Err(classify::timed_out(Stage::Head, timeout)))
+    }
+}
+
+/// Opens a connection along `route`, recording its DNS and set-up times in `times`.
+async fn connect(route: &Route, times: &mut ConnectionTimes) -> Result<Live, Failure> {
+    times.started = Some(Instant::now());
+    let addrs = match &route.host {
+        RouteHost::Ip(ip) => vec![SocketAddr::new(*ip, route.port)],
+        RouteHost::Name(name) => {
+            let (took, result) = timing::lookup(name, route.port).await;
+            times.dns = Some(took);
+            result.map_err(|e| classify::classify(&e, Step::Resolve, Stage::Head))?
+        }
+    };
+    let stream = open(&addrs)
+        .await
+        .map_err(|e| classify::classify(&ConnectError(e), Step::Connect, Stage::Head))?;
+    let (sender, connection) = http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| classify::classify(&e, Step::Connect, Stage::Head))?;
+    times.ready = Some(Instant::now());
+    Ok(Live {
+        sender,
+        io: Driver {
+            future: Box::pin(connection),
+            done: false,
+        },
+    })
+}
+
+/// Connects to the first address that accepts, with Nagle off as reqwest does.
+async fn open(addrs: &[SocketAddr]) -> io::Result<TcpStream> {
+    let mut last = io::Error::new(io::ErrorKind::NotFound, "no addresses");
+    for addr in addrs {
+        match TcpStream::connect(addr).await {
+            Ok(stream) => {
+                stream.set_nodelay(true)?;
+                return Ok(stream);
+            }
+            Err(error) => last = error,
+        }
+    }
+    Err(last)
+}
+
+/// Polls `work` to its end while doing the connection's I/O, which only progresses when its
+/// future is polled; doing it here spares a task and the wake-ups between two tasks.
+async fn drive<F: Future>(io: &mut Driver, work: F) -> F::Output {
+    let mut work = pin!(work);
+    loop {
+        tokio::select! {
+            biased;
+            output = &mut work => return output,
+            // On an error hyper hands it to the request or body waiting, so the result here
+            // adds nothing.
+            _ = io.future.as_mut(), if !io.done => io.done = true,
+        }
+    }
+}
+
+/// `work`'s output, or `None` if `timer` fires first.
+async fn within<F: Future>(timer: Pin<&mut Sleep>, work: F) -> Option<F::Output> {
+    tokio::select! {
+        biased;
+        output = work => Some(output),
+        () = timer => None,
+    }
+}
+
+/// A response body that fails with the request's timeout once its deadline passes, and whose
+/// errors are already classified as body failures.
+struct Deadline<'t> {
+    body: Incoming,
+    timer: Pin<&'t mut Sleep>,
+    timeout: Duration,
+}
+
+impl Body for Deadline<'_> {
+    type Data = Bytes;
+    type Error = Failure;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Failure>>> {
+        let this = self.get_mut();
+        if let Poll::Ready(frame) = Pin::new(&mut this.body).poll_frame(cx) {
+            let failed = |e| classify::classify(&e, Step::Exchange, Stage::Body);
+            return Poll::Ready(frame.map(|frame| frame.map_err(failed)));
+        }
+        ready!(this.timer.as_mut().poll(cx));
+        Poll::Ready(Some(Err(classify::timed_out(Stage::Body, this.timeout))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
+
+/// A failed TCP connect, worded as reqwest (hyper-util) words it.
+#[derive(Debug)]
+struct ConnectError(io::Error);
+
+impl fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("tcp connect error")
+    }
+}
+
+impl StdError for ConnectError {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        Some(&self.0)
+    }
+}
+
+/// A rendered URL that is valid for `url` but not as an HTTP request target.
+fn invalid(url: &Url, error: http::uri::InvalidUri) -> Failure {
+    other(format!(
+        "rendered URL {} is invalid: {error}",
+        super::expect::excerpt(url.as_str())
+    ))
+}

@@ -1,0 +1,246 @@
+//! A virtual user's own connection (`Probe::connection`) against real servers on 127.0.0.1:
+//! for every fault of tests/probe.rs it yields the same outcome as `Probe::run`, it sends the
+//! same request, keeps one connection across requests and opens another after an error or
+//! when the server closes it.
+
+mod probe_support;
+
+use std::time::Duration;
+
+use probe_support::servers::{self, read_request_head, reply};
+use probe_support::{global, message, posting, reason, refused_port, scenario, target};
+use synthex::outcome::{FailureReason, Outcome};
+use synthex::probe::Probe;
+use synthex::scenario::{Scenario, Target};
+use synthex::template::Template;
+use tokio::io::AsyncWriteExt;
+use tokio::time::Instant;
+
+/// `target` with keep-alive on, as load tests run it.
+fn kept(base_url: &str) -> Target {
+    let mut t = target(base_url);
+    t.keep_alive = true;
+    t
+}
+
+/// A keep-alive target on `server` with a 200 ms timeout.
+fn impatient(server: &servers::Server) -> Target {
+    let mut t = kept(&format!("http://{}", server.addr));
+    t.timeout = Duration::from_millis(200);
+    t
+}
+
+/// One request of `scenario` with `Probe::run`, then one on a new direct connection.
+async fn both(target: &Target, scenario: &Scenario) -> (Outcome, Outcome) {
+    let probe = Probe::new(target, &global()).unwrap();
+    let shared = probe.run(scenario, Instant::now()).await;
+    let mut connection = probe.connection().expect("a plain-HTTP keep-alive target");
+    let direct = connection.run(scenario, Instant::now()).await;
+    (shared, direct)
+}
+
+/// [`both`] for a GET of `/` on `server`.
+async fn against(server: &servers::Server) -> (Outcome, Outcome) {
+    both(&kept(&format!("http://{}", server.addr)), &scenario("/")).await
+}
+
+/// Asserts that the two outcomes agree on everything but timings.
+fn same(shared: &Outcome, direct: &Outcome) {
+    assert_eq!(direct.failure, shared.failure);
+    assert_eq!(direct.status, shared.status);
+    assert_eq!(direct.cache, shared.cache);
+    assert_eq!(direct.cert_expiry, shared.cert_expiry);
+    let names = |o: &Outcome| o.phases.iter().map(|(name, _)| name).collect::<Vec<_>>();
+    assert_eq!(names(direct), names(shared));
+}
+
+#[tokio::test]
+async fn success_is_judged_and_classified_as_by_the_probe() {
+    let body = r#"{"id": 7, "status": "pending"}"#;
+    let server = servers::http(move |_| reply(200, &[("x-cache", "HIT")], body)).await;
+    let mut s = scenario("/");
+    s.expect.json = vec![("/id".into(), 7.into())];
+    let (shared, direct) = both(&kept(&format!("http://{}", server.addr)), &s).await;
+    assert!(direct.is_success(), "{:?}", direct.failure);
+    same(&shared, &direct);
+    assert_eq!(direct.body_bytes, shared.body_bytes);
+    // A failed expectation too, on the same connection.
+    s.expect.json = vec![("/status".into(), "shipped".into())];
+    let (shared, direct) = both(&kept(&format!("http://{}", server.addr)), &s).await;
+    assert_eq!(reason(&direct), Some(FailureReason::Assertion));
+    same(&shared, &direct);
+}
+
+#[tokio::test]
+async fn the_server_sees_the_same_request() {
+    let server = servers::http(|_| reply(201, &[], "")).await;
+    let (mut t, s) = posting(&format!("http://{}/api/", server.addr), "/orders/5?q=a b");
+    t.keep_alive = true;
+    let (shared, direct) = both(&t, &s).await;
+    same(&shared, &direct);
+    let seen = server.log.requests();
+    let (by_probe, direct) = (&seen[0], &seen[1]);
+    assert_eq!(direct.method, "POST");
+    assert_eq!(direct.path, "/api/orders/5?q=a%20b");
+    assert_eq!(direct.body.as_ref(), br#"{"n": 100}"#);
+    assert_eq!(direct.path, by_probe.path);
+    assert_eq!(direct.body, by_probe.body);
+    assert_eq!(direct.headers, by_probe.headers);
+    assert_eq!(direct.headers["x-team"], "from-scenario");
+    assert_eq!(direct.headers["host"], server.addr.to_string().as_str());
+}
+
+#[tokio::test]
+async fn one_connection_carries_every_request_of_a_user() {
+    let server = servers::http(|_| reply(200, &[], "ok")).await;
+    // `localhost` goes through the resolver: the first request reports dns and connect.
+    let probe = Probe::new(
+        &kept(&format!("http://localhost:{}", server.port())),
+        &global(),
+    );
+    let probe = probe.unwrap();
+    let mut connection = probe.connection().unwrap();
+    let mut outcomes = Vec::new();
+    for _ in 0..5 {
+        outcomes.push(connection.run(&scenario("/"), Instant::now()).await);
+    }
+    assert!(outcomes.iter().all(Outcome::is_success));
+    assert_eq!(server.log.connections(), 1);
+    let names = |o: &Outcome| o.phases.iter().map(|(name, _)| name).collect::<Vec<_>>();
+    assert_eq!(
+        names(&outcomes[0]),
+        ["dns", "connect", "first_byte", "transfer"]
+    );
+    for o in &outcomes[1..] {
+        assert_eq!(names(o), ["first_byte", "transfer"]);
+        let sum: Duration = o.phases.iter().map(|(_, d)| d).sum();
+        assert!(o.latency >= sum);
+    }
+}
+
+#[tokio::test]
+async fn a_connection_the_server_closes_is_reopened() {
+    let server = servers::http(|_| reply(200, &[("connection", "close")], "bye")).await;
+    let probe = Probe::new(&kept(&format!("http://{}", server.addr)), &global()).unwrap();
+    let mut connection = probe.connection().unwrap();
+    for _ in 0..3 {
+        let o = connection.run(&scenario("/"), Instant::now()).await;
+        assert!(o.is_success(), "{:?}", o.failure);
+        // An IP literal: connect, but no dns.
+        assert!(o.phases.connect.is_some() && o.phases.dns.is_none());
+    }
+    assert_eq!(server.log.connections(), 3);
+}
+
+#[tokio::test]
+async fn refused_port_is_connect() {
+    let t = kept(&format!("http://127.0.0.1:{}", refused_port()));
+    let (shared, direct) = both(&t, &scenario("/")).await;
+    assert_eq!(reason(&direct), Some(FailureReason::Connect));
+    assert!(message(&direct).contains("refused"), "{}", message(&direct));
+    same(&shared, &direct);
+}
+
+#[tokio::test]
+async fn unresolvable_host_is_dns() {
+    let (shared, direct) = both(&kept("http://nonexistent.invalid/"), &scenario("/")).await;
+    assert_eq!(reason(&direct), Some(FailureReason::Dns));
+    same(&shared, &direct);
+}
+
+#[tokio::test]
+async fn a_stalled_server_is_a_timeout_in_the_stage_it_stalled() {
+    let stalls = [
+        ("", "before the response head arrived", None),
+        (
+            "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nxy",
+            "while reading the body",
+            Some(200),
+        ),
+    ];
+    for (prefix, during, status) in stalls {
+        let server = servers::stalling(prefix).await;
+        let t = impatient(&server);
+        let (shared, direct) = both(&t, &scenario("/")).await;
+        assert_eq!(message(&direct), format!("timed out after 200ms {during}"));
+        assert_eq!(direct.status, status);
+        assert!(direct.latency >= t.timeout);
+        same(&shared, &direct);
+    }
+}
+
+#[tokio::test]
+async fn a_timed_out_connection_is_replaced() {
+    let server = servers::stalling("").await;
+    let probe = Probe::new(&impatient(&server), &global()).unwrap();
+    let mut connection = probe.connection().unwrap();
+    for _ in 0..2 {
+        let o = connection.run(&scenario("/"), Instant::now()).await;
+        assert_eq!(reason(&o), Some(FailureReason::Timeout));
+    }
+    assert_eq!(server.log.connections(), 2);
+}
+
+#[tokio::test]
+async fn reset_mid_body_is_body() {
+    let server = servers::reset_mid_body().await;
+    let (shared, direct) = against(&server).await;
+    assert_eq!(reason(&direct), Some(FailureReason::Body));
+    assert_eq!(direct.body_bytes, 100);
+    same(&shared, &direct);
+}
+
+#[tokio::test]
+async fn oversized_bodies_are_body() {
+    let declared = servers::http(|_| reply(200, &[], vec![b'z'; 2 * 1024 * 1024])).await;
+    let t = kept(&format!("http://{}", declared.addr));
+    let (shared, direct) = both(&t, &scenario("/")).await;
+    assert_eq!(message(&direct), "body exceeds max_body_bytes 1048576");
+    assert_eq!(direct.body_bytes, 0);
+    same(&shared, &direct);
+
+    let chunked = servers::raw(|mut stream| async move {
+        read_request_head(&mut stream).await;
+        let head = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+        let _ = stream.write_all(head.as_bytes()).await;
+        let chunk = format!("10000\r\n{}\r\n", "y".repeat(0x10000));
+        while stream.write_all(chunk.as_bytes()).await.is_ok() {}
+    })
+    .await;
+    let t = kept(&format!("http://{}", chunked.addr));
+    let (shared, direct) = both(&t, &scenario("/")).await;
+    assert_eq!(message(&direct), "body exceeds max_body_bytes 1048576");
+    assert!(direct.body_bytes > 1024 * 1024 && direct.body_bytes <= 1024 * 1024 + 0x10000);
+    same(&shared, &direct);
+}
+
+#[tokio::test]
+async fn garbage_response_is_other() {
+    let server = servers::garbage().await;
+    let (shared, direct) = against(&server).await;
+    assert_eq!(reason(&direct), Some(FailureReason::Other));
+    same(&shared, &direct);
+}
+
+#[tokio::test]
+async fn unparsable_rendered_url_is_other_without_connecting() {
+    let server = servers::http(|_| reply(200, &[], "")).await;
+    let mut s = scenario("/");
+    s.request.path = Template::literal(":not-a-port");
+    let (shared, direct) = both(&kept(&format!("http://{}/", server.addr)), &s).await;
+    assert_eq!(reason(&direct), Some(FailureReason::Other));
+    same(&shared, &direct);
+    assert_eq!(server.log.connections(), 0);
+}
+
+#[test]
+fn only_plain_http_keep_alive_targets_without_proxy_get_a_connection() {
+    let global = global();
+    let has = |t: &Target| Probe::new(t, &global).unwrap().connection().is_some();
+    assert!(has(&kept("http://127.0.0.1:8080")));
+    assert!(!has(&target("http://127.0.0.1:8080")), "keep_alive: false");
+    assert!(!has(&kept("https://127.0.0.1:8443")));
+    let mut proxied = kept("http://127.0.0.1:8080");
+    proxied.proxy = Some("http://127.0.0.1:3128".parse().unwrap());
+    assert!(!has(&proxied));
+}
