@@ -244,3 +244,20 @@ fn only_plain_http_keep_alive_targets_without_proxy_get_a_connection() {
     proxied.proxy = Some("http://127.0.0.1:3128".parse().unwrap());
     assert!(!has(&proxied));
 }
+
+#[tokio::test]
+async fn each_request_goes_to_its_own_rendered_path() {
+    let server = servers::http(|_| reply(200, &[], "")).await;
+    let probe = Probe::new(&kept(&format!("http://{}/base", server.addr)), &global()).unwrap();
+    let mut connection = probe.connection().unwrap();
+    let paths = ["/a", "/a", "/b?x=1", "/n/{{ int 7..7 }}", "/a"];
+    for path in paths {
+        let o = connection.run(&scenario(path), Instant::now()).await;
+        assert!(o.is_success(), "{:?}", o.failure);
+    }
+    let seen: Vec<_> = server.log.requests().into_iter().map(|s| s.path).collect();
+    assert_eq!(
+        seen,
+        ["/base/a", "/base/a", "/base/b?x=1", "/base/n/7", "/base/a"]
+    );
+}

@@ -26,8 +26,8 @@ use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::HeaderValue;
 use http::header::HOST;
+use http::{HeaderValue, Uri};
 use http_body_util::Full;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper::client::conn::http1;
@@ -88,6 +88,9 @@ pub struct Connection<'p> {
     route: &'p Route,
     /// The open connection, if any.
     live: Option<Live>,
+    /// The last rendered path and its request target: a scenario whose path has no
+    /// placeholders renders the same one every time, and need not be parsed again.
+    last_target: Option<(String, Uri)>,
     /// The deadline of the request in flight: made by the first request (it needs a runtime),
     /// then reset for each one.
     timer: Option<Pin<Box<Sleep>>>,
@@ -123,6 +126,7 @@ impl Probe {
             probe: self,
             route: self.route.as_ref()?,
             live: None,
+            last_target: None,
             timer: None,
         })
     }
@@ -134,7 +138,9 @@ impl Connection<'_> {
     pub async fn run(&mut self, scenario: &Scenario, scheduled: Instant) -> Outcome {
         let send_start = Instant::now();
         let mut times = ConnectionTimes::default();
-        let request = self.probe.render(scenario).and_then(|r| self.request(r));
+        let probe = self.probe;
+        let rendered = probe.render(scenario, |path| self.target(path));
+        let request = rendered.map(|r| self.request(r));
         let exchange = match request {
             Ok(request) => {
                 let deadline = send_start + self.probe.timeout;
@@ -157,19 +163,32 @@ impl Connection<'_> {
             .as_mut()
     }
 
-    /// The rendered request in origin form, with the `Host` header hyper-util would add.
-    fn request(&self, rendered: Rendered) -> Result<http::Request<Full<Bytes>>, Failure> {
-        let target = &rendered.url[Position::BeforePath..Position::AfterQuery];
-        let uri = http::Uri::try_from(target).map_err(|e| invalid(&rendered.url, e))?;
+    /// The request target (origin form: path and query) of a rendered path, as the probe's
+    /// URL would have it.
+    fn target(&mut self, path: String) -> Result<Uri, Failure> {
+        if let Some((last, uri)) = &self.last_target
+            && *last == path
+        {
+            return Ok(uri.clone());
+        }
+        let url = self.probe.endpoint.url(&path).map_err(other)?;
+        let target = &url[Position::BeforePath..Position::AfterQuery];
+        let uri = Uri::try_from(target).map_err(|e| invalid(&url, e))?;
+        self.last_target = Some((path, uri.clone()));
+        Ok(uri)
+    }
+
+    /// The rendered request, with the `Host` header hyper-util would add.
+    fn request(&self, rendered: Rendered<Uri>) -> http::Request<Full<Bytes>> {
         let mut request = http::Request::new(Full::new(rendered.body.unwrap_or_default()));
         *request.method_mut() = rendered.method;
-        *request.uri_mut() = uri;
+        *request.uri_mut() = rendered.url;
         *request.headers_mut() = rendered.headers;
         request
             .headers_mut()
             .entry(HOST)
             .or_insert_with(|| self.route.authority.clone());
-        Ok(request)
+        request
     }
 
     /// Sends `request` on a ready connection and reads the response; keeps the connection

@@ -141,7 +141,8 @@ impl Probe {
     pub async fn run(&self, scenario: &Scenario, scheduled: Instant) -> Outcome {
         let slot = ConnectionSlot::default();
         let send_start = Instant::now();
-        let exchange = match self.render(scenario) {
+        let url = |path: String| self.endpoint.url(&path).map_err(other);
+        let exchange = match self.render(scenario, url) {
             Ok(rendered) => {
                 let request = rendered.into_reqwest();
                 let sent = timing::scope(slot.clone(), self.client.execute(request)).await;
@@ -222,15 +223,16 @@ impl Probe {
         }
     }
 
-    /// Renders the scenario's templates into a request. Synchronous on purpose: the thread-local
-    /// RNG must not live across an await.
-    fn render(&self, scenario: &Scenario) -> Result<Rendered, Failure> {
+    /// Renders the scenario's templates into a request, making its URL of the rendered path
+    /// with `url`. Synchronous on purpose: the thread-local RNG must not live across an await.
+    fn render<U>(
+        &self,
+        scenario: &Scenario,
+        url: impl FnOnce(String) -> Result<U, Failure>,
+    ) -> Result<Rendered<U>, Failure> {
         let mut rng = rand::rng();
         let template = &scenario.request;
-        let url = self
-            .endpoint
-            .url(&template.path.render(&mut rng))
-            .map_err(other)?;
+        let url = url(template.path.render(&mut rng))?;
         let mut headers = self.endpoint.headers.clone();
         for (name, value) in &template.headers {
             let rendered = value.render(&mut rng);
@@ -312,15 +314,16 @@ impl Probe {
     }
 }
 
-/// A rendered request, before it is handed to reqwest or the direct connection.
-struct Rendered {
+/// A rendered request, before it is handed to reqwest (with a `Url`) or the direct
+/// connection (with the request target it needs).
+struct Rendered<U> {
     method: Method,
-    url: Url,
+    url: U,
     headers: HeaderMap,
     body: Option<Bytes>,
 }
 
-impl Rendered {
+impl Rendered<Url> {
     fn into_reqwest(self) -> reqwest::Request {
         let mut request = reqwest::Request::new(self.method, self.url);
         *request.headers_mut() = self.headers;
