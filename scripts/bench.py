@@ -18,48 +18,13 @@ Phases:
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SYNTHEX = os.path.join(ROOT, "target", "release", "synthex")
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-SHORT = os.environ.get("BENCH_SHORT") == "1"  # quick smoke run of the script itself
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_ok(url, limit=20.0):
-    deadline = time.time() + limit
-    while time.time() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.1)
-    sys.exit(f"{url} did not answer within {limit}s")
-
-
-def get(url):
-    with urllib.request.urlopen(url, timeout=10) as r:
-        return r.read().decode()
-
-
-def cpu_seconds(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+from benchlib import ROOT, SHORT, SYNTHEX, cpu_seconds, free_port, get, start, stop
+from benchlib import require_ok as wait_ok
 
 
 def rss_bytes(pid):
@@ -78,18 +43,6 @@ def samples(text, name):
         if m:
             out[m.group(1) or ""] = float(m.group(2))
     return out
-
-
-def start(args, log):
-    return subprocess.Popen(args, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
-
-
-def stop(proc):
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
 
 
 def synthex_config(path, target_port, rate, scenarios, keep_alive=False, watch=False):

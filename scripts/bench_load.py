@@ -27,55 +27,21 @@ import json
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SYNTHEX = os.path.join(ROOT, "target", "release", "synthex")
+from benchlib import ROOT, SHORT, SYNTHEX, cpu_seconds, free_port, start, stop, wait_ok
+
 LOCUST = os.path.join(ROOT, "target", "bench", "locust-venv", "bin", "locust")
 OUT = os.path.join(ROOT, "target", "bench")
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-SHORT = os.environ.get("BENCH_SHORT") == "1"  # quick smoke run of the script itself
 SECONDS = int(os.environ.get("BENCH_SECONDS", "5" if SHORT else "15"))
 CONNECTIONS = 50  # phase 1: connections / users of every generator
 LATENCY_USERS = 100  # phase 2
 ROUNDS = 1 if SHORT else 2  # phase 1: interleaved rounds of wrk, synthex and Locust FastHttpUser
 GEN_CORE, TARGET_CORE = "0", "1"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_ok(url, limit=20.0):
-    deadline = time.time() + limit
-    while time.time() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as r:
-                if r.status == 200:
-                    return True
-        except OSError:
-            pass
-        time.sleep(0.1)
-    return False
-
-
-def cpu_seconds(pid):
-    """User + system CPU seconds of a process, all its threads."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / CLK_TCK
-    except OSError:
-        return 0.0
 
 
 def children(pid):
@@ -90,21 +56,6 @@ def children(pid):
             except OSError:
                 pass
     return out
-
-
-def start(args, log):
-    return subprocess.Popen(args, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
-
-
-def stop(proc):
-    if proc.poll() is not None:
-        return
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 def loadavg():
