@@ -4,8 +4,8 @@
 #   docker build --build-arg SYNTHEX_REVISION="$(git rev-parse --short=12 HEAD)" -t synthex:0.1.0 .
 #   docker run --rm -p 9577:9577 -v "$PWD/config/demo.yml:/etc/synthex/synthex.yml:ro" synthex:0.1.0
 #
-# The runtime image has no shell, curl or wget, so a container healthcheck cannot run inside it;
-# probe /-/healthy and /-/ready from outside (Kubernetes probes, Prometheus `up`).
+# The runtime image has no shell, curl or wget: a container healthcheck runs synthex itself,
+#   synthex healthcheck --url=http://127.0.0.1:9577/-/ready    (exit 0 on a 200 answer)
 
 FROM rust:1.95-bookworm AS builder
 WORKDIR /src

@@ -11,6 +11,7 @@
 //! - [`metrics`]: the Prometheus registry and every synthex metric, including windowed quantiles.
 //! - [`window`]: the sliding window of HDR histograms behind the summary and the status page.
 //! - [`exporter`]: the hyper server for `/metrics`, `/`, `/-/healthy` and `/-/ready`.
+//! - [`healthcheck`]: `synthex healthcheck`, for containers without a shell.
 //! - [`http_server`]: the hardened accept loop both built-in HTTP services run on.
 //! - [`status_page`]: the human-readable status page served at `/`.
 //! - [`sampler`]: host and watched-process resource gauges from sysinfo.
@@ -32,6 +33,7 @@ pub mod demo;
 pub mod demo_target;
 pub mod exit;
 pub mod exporter;
+pub mod healthcheck;
 pub mod http_server;
 pub mod loadtest;
 pub mod logging;

@@ -89,6 +89,20 @@ enum Command {
         #[arg(long = "listen", value_name = "ADDR", default_value = "127.0.0.1:8089")]
         listen: String,
     },
+    /// GET a URL and exit 0 on a 200 answer, 1 otherwise (a container healthcheck for the
+    /// distroless image, which has no shell, curl or wget).
+    Healthcheck {
+        /// The endpoint to check.
+        #[arg(
+            long,
+            value_name = "URL",
+            default_value = "http://127.0.0.1:9577/-/healthy"
+        )]
+        url: String,
+        /// Give up after this long.
+        #[arg(long, value_name = "D", default_value = "2s", value_parser = humantime::parse_duration)]
+        timeout: std::time::Duration,
+    },
     /// Run a bounded load test on the config's scenarios and grade it (exit 3 when a
     /// threshold fails, 130 when interrupted).
     Load(Box<LoadArgs>),
@@ -172,6 +186,13 @@ async fn dispatch(command: Command) -> ExitCode {
                 on_signal.cancel();
             });
             ExitCode::from(loadtest::command::execute(*args, listener, stop).await)
+        }
+        Command::Healthcheck { url, timeout } => {
+            match synthex::healthcheck::check(&url, timeout).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(synthex::healthcheck::Failure::BadUrl(e)) => fail(EXIT_CONFIG, &e),
+                Err(synthex::healthcheck::Failure::Unhealthy(e)) => fail(EXIT_RUNTIME, &e),
+            }
         }
         Command::Compare(args) => ExitCode::from(report::command::compare_reports(&args)),
         Command::Report(ReportCommand::Merge(args)) => {

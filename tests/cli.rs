@@ -153,3 +153,29 @@ fn the_demo_shows_live_metrics_within_seconds_and_exits_0_on_sigterm() {
     let log = std::fs::read_to_string(dir.path().join("demo.log")).unwrap();
     assert!(log.contains("shutdown requested"), "{log}");
 }
+
+#[test]
+fn healthcheck_exits_0_on_200_1_otherwise_and_2_on_a_bad_url() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let _target = Proc::spawn(
+        "demo-target",
+        synthex_bin(),
+        &["demo-target", &format!("--listen=127.0.0.1:{port}")],
+        &dir.path().join("target.log"),
+    );
+    wait_http_ok(
+        &format!("http://127.0.0.1:{port}/health"),
+        Duration::from_secs(10),
+    );
+    let url = |path: &str| format!("--url=http://127.0.0.1:{port}{path}");
+    assert_eq!(run(&["healthcheck", &url("/health")]).0, 0);
+    let (code, _, stderr) = run(&["healthcheck", &url("/status/503")]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("status 503, expected 200"), "{stderr}");
+    let closed = free_port();
+    let (code, _, _) = run(&["healthcheck", &format!("--url=http://127.0.0.1:{closed}/")]);
+    assert_eq!(code, 1);
+    let (code, _, stderr) = run(&["healthcheck", "--url=https://example.invalid/"]);
+    assert_eq!(code, 2, "{stderr}");
+}
