@@ -3,8 +3,8 @@
 //!
 //! Endpoints (all `GET` unless noted):
 //! - `/health`: 200 `ok`;
-//! - `/delay/{ms}`: answers after `ms` milliseconds (at most 60 000), a fixed latency to
-//!   check synthex's numbers against;
+//! - `/delay/{ms}`: answers after `ms` milliseconds (at most 60 000, to within tens of
+//!   microseconds), a fixed latency to check synthex's numbers against;
 //! - `/flaky?error_ratio=R`: 500 with probability `R` (default 0.05), else 200;
 //! - `/status/{code}`: answers with that status code;
 //! - `/orders/{id}`: a small JSON order (`{"id": …, "status": "shipped"}`) after 2–8 ms, an API
@@ -135,7 +135,7 @@ impl DemoTarget {
             ("health", None) => text(StatusCode::OK, "ok\n"),
             ("delay", Some(ms)) => match parse_ms(ms) {
                 Some(ms) => {
-                    tokio::time::sleep(Duration::from_millis(ms)).await;
+                    precise_sleep(Duration::from_millis(ms)).await;
                     json(StatusCode::OK, format!("{{\"delay_ms\":{ms}}}"))
                 }
                 None => bad_request("/delay/{ms}: ms must be an integer from 0 to 60000"),
@@ -255,6 +255,29 @@ impl DemoTarget {
         json(StatusCode::OK, stats.to_string())
     }
 }
+
+/// Sleeps `delay` to within a few tens of microseconds. tokio's timer has a 1 ms resolution, so
+/// a plain `sleep(50 ms)` ends anywhere from 50 to 52 ms depending on where in the millisecond it
+/// started: a "fixed" delay that is not fixed, which would show up as client latency spread.
+/// The timer covers all but the last 2 ms, a blocking-pool thread's `thread::sleep` the rest.
+async fn precise_sleep(delay: Duration) {
+    let deadline = std::time::Instant::now() + delay;
+    if let Some(coarse) = delay.checked_sub(PRECISE_TAIL) {
+        tokio::time::sleep(coarse).await;
+    }
+    let rest = deadline.saturating_duration_since(std::time::Instant::now());
+    if !rest.is_zero()
+        && tokio::task::spawn_blocking(move || std::thread::sleep(rest))
+            .await
+            .is_err()
+    {
+        // The blocking pool is shutting down: finish on the (coarser) timer.
+        tokio::time::sleep(rest).await;
+    }
+}
+
+/// The end of a `/delay` that [`precise_sleep`] waits on a thread instead of the timer.
+const PRECISE_TAIL: Duration = Duration::from_millis(2);
 
 /// Serves the demo target on `listener` until `shutdown` is cancelled.
 pub async fn serve(
