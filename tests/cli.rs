@@ -6,7 +6,7 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{Proc, free_port, http_get, synthex_bin, wait_http_ok};
+use common::{Proc, free_port, http_get, start_demo_target, synthex_bin, wait_http_ok};
 
 fn run(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(synthex_bin()).args(args).output().unwrap();
@@ -158,16 +158,7 @@ fn the_demo_shows_live_metrics_within_seconds_and_exits_0_on_sigterm() {
 fn healthcheck_exits_0_on_200_1_otherwise_and_2_on_a_bad_url() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let _target = Proc::spawn(
-        "demo-target",
-        synthex_bin(),
-        &["demo-target", &format!("--listen=127.0.0.1:{port}")],
-        &dir.path().join("target.log"),
-    );
-    wait_http_ok(
-        &format!("http://127.0.0.1:{port}/health"),
-        Duration::from_secs(10),
-    );
+    let _target = start_demo_target(port, dir.path());
     let url = |path: &str| format!("--url=http://127.0.0.1:{port}{path}");
     assert_eq!(run(&["healthcheck", &url("/health")]).0, 0);
     let (code, _, stderr) = run(&["healthcheck", &url("/status/503")]);

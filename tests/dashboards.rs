@@ -27,7 +27,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::{Proc, free_port, require_tool, synthex_bin, urlencode, wait_http_ok};
+use common::{
+    Proc, free_port, require_tool, start_demo_target, synthex_bin, urlencode, wait_http_ok,
+};
 use dashboard_support::lint::{lint_panels, lint_queries, lint_templating};
 use dashboard_support::live::{
     api, load_config, query_problem, substitute, synthex_config, variable_values,
@@ -288,16 +290,7 @@ fn start_stack() -> Stack {
     let path = |name: &str| dir.path().join(name);
     let flag = |name: &str, file: &str| format!("--{name}={}", path(file).display());
 
-    let target = Proc::spawn(
-        "demo-target",
-        synthex_bin(),
-        &["demo-target", &format!("--listen=127.0.0.1:{target_port}")],
-        &path("target.log"),
-    );
-    wait_http_ok(
-        &format!("http://127.0.0.1:{target_port}/health"),
-        Duration::from_secs(10),
-    );
+    let target = start_demo_target(target_port, dir.path());
     std::fs::write(
         path("synthex.yml"),
         synthex_config(target_port, tls_port, &ca),

@@ -27,7 +27,10 @@ use std::time::{Duration, Instant};
 use regex::Regex;
 use serde_json::Value;
 
-use common::{Proc, free_port, http_get, http_request, require_tool, synthex_bin, wait_http_ok};
+use common::{
+    Proc, free_port, http_get, http_request, require_tool, start_demo_target, synthex_bin,
+    wait_http_ok,
+};
 
 /// Every rule duration is divided by this: 5m windows become 10s, `for: 2m` becomes 4s.
 const TIME_SCALE: u64 = 30;
@@ -205,13 +208,7 @@ impl Stack {
         let mut procs = Vec::new();
 
         let target = format!("http://127.0.0.1:{target_port}");
-        procs.push(Proc::spawn(
-            "demo-target",
-            synthex_bin(),
-            &["demo-target", &format!("--listen=127.0.0.1:{target_port}")],
-            &path("target.log"),
-        ));
-        wait_http_ok(&format!("{target}/fault"), Duration::from_secs(10));
+        procs.push(start_demo_target(target_port, dir.path()));
 
         std::fs::write(path("synthex.yml"), synthex_config(target_port)).unwrap();
         procs.push(Proc::spawn(

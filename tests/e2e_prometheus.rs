@@ -10,7 +10,10 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Proc, free_port, http_get, require_tool, synthex_bin, urlencode, wait_http_ok};
+use common::{
+    Proc, free_port, http_get, require_tool, start_demo_target, synthex_bin, urlencode,
+    wait_http_ok,
+};
 
 fn config(target_port: u16) -> String {
     format!(
@@ -59,16 +62,7 @@ fn prometheus_computes_true_latency_and_error_ratio_from_a_real_scrape() {
     let dir = tempfile::tempdir().unwrap();
     let (target_port, synthex_port, prom_port) = (free_port(), free_port(), free_port());
 
-    let _target = Proc::spawn(
-        "demo-target",
-        synthex_bin(),
-        &["demo-target", &format!("--listen=127.0.0.1:{target_port}")],
-        &dir.path().join("target.log"),
-    );
-    wait_http_ok(
-        &format!("http://127.0.0.1:{target_port}/health"),
-        Duration::from_secs(10),
-    );
+    let _target = start_demo_target(target_port, dir.path());
 
     let config_path = dir.path().join("synthex.yml");
     std::fs::write(&config_path, config(target_port)).unwrap();

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use common::{Proc, free_port, http_get, http_request, synthex_bin, wait_http_ok};
+use common::{Proc, free_port, http_get, http_request, start_demo_target, synthex_bin};
 use synthex::report::json;
 use synthex::report::model::Report;
 
@@ -25,14 +25,8 @@ impl Target {
     fn start() -> Target {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
-        let proc = Proc::spawn(
-            "demo-target",
-            synthex_bin(),
-            &["demo-target", &format!("--listen=127.0.0.1:{port}")],
-            &dir.path().join("target.log"),
-        );
+        let proc = start_demo_target(port, dir.path());
         let base = format!("http://127.0.0.1:{port}");
-        wait_http_ok(&format!("{base}/health"), Duration::from_secs(10));
         Target {
             _proc: proc,
             base,

@@ -29,7 +29,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Proc, free_port, require_tool, synthex_bin, wait_http_ok};
+use common::{free_port, require_tool, start_demo_target, synthex_bin};
 use serde_yaml::Value;
 use stack_support::compose::{
     command, compose, host_path, host_path_of, host_ports, is_bind, service, services, volumes,
@@ -762,16 +762,7 @@ fn kubernetes_load_test_job_shards_run_here_and_merge() {
     let job = LoadJob::read();
     let tmp = tempfile::tempdir().unwrap();
     let port = free_port();
-    let _target = Proc::spawn(
-        "demo-target",
-        synthex_bin(),
-        &["demo-target", &format!("--listen=127.0.0.1:{port}")],
-        &tmp.path().join("target.log"),
-    );
-    wait_http_ok(
-        &format!("http://127.0.0.1:{port}/health"),
-        Duration::from_secs(10),
-    );
+    let _target = start_demo_target(port, tmp.path());
     let mut config: Value = serde_yaml::from_str(&job.config()).unwrap();
     config["targets"][0]["base_url"] = Value::from(format!("http://127.0.0.1:{port}"));
     let config_file = tmp.path().join("synthex.yml");

@@ -249,6 +249,9 @@ pub async fn open<W: Exercise>(
     let mut dropped = 0;
     let mut rng = StdRng::from_rng(&mut rand::rng());
     let mut arrivals = Arrivals::new(profile);
+    // The planned rate is stamped on the timeline once per control tick, not per arrival: at
+    // tens of thousands of arrivals a second that would be a lock and a stage scan each.
+    let mut next_stamp = Duration::ZERO;
     let interrupted = loop {
         let Some(offset) = arrivals.next() else {
             break false;
@@ -263,7 +266,10 @@ pub async fn open<W: Exercise>(
         } else if stop.is_cancelled() {
             break true;
         }
-        work.recorder().set_level(profile.level_at(offset));
+        if offset >= next_stamp {
+            work.recorder().set_level(profile.level_at(offset));
+            next_stamp = offset + CONTROL_TICK;
+        }
         let index = work.pick(&mut rng);
         let Ok(permit) = Arc::clone(&cap).try_acquire_owned() else {
             dropped += 1;

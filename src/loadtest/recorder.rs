@@ -176,10 +176,6 @@ impl Recorder {
 
     /// The planned level (users or requests/s) last set.
     pub fn current_level(&self) -> f64 {
-        self.level()
-    }
-
-    fn level(&self) -> f64 {
         f64::from_bits(self.level.load(Ordering::Relaxed))
     }
 
@@ -189,7 +185,7 @@ impl Recorder {
         let index = usize::try_from(elapsed.as_nanos() / self.interval.as_nanos().max(1))
             .unwrap_or(usize::MAX)
             .min(timeline.len() + 100_000);
-        let level = self.level();
+        let level = self.current_level();
         while timeline.len() <= index {
             let offset = self.interval.as_secs_f64() * timeline.len() as f64;
             // A gap (no request finished, no level set) kept the level of the interval before.

@@ -139,6 +139,22 @@ pub fn urlencode(s: &str) -> String {
         .collect()
 }
 
+/// Starts `synthex demo-target` on 127.0.0.1:`port` (its log in `dir/target.log`) and waits
+/// until it answers.
+pub fn start_demo_target(port: u16, dir: &Path) -> Proc {
+    let target = Proc::spawn(
+        "demo-target",
+        synthex_bin(),
+        &["demo-target", &format!("--listen=127.0.0.1:{port}")],
+        &dir.join("target.log"),
+    );
+    wait_http_ok(
+        &format!("http://127.0.0.1:{port}/health"),
+        Duration::from_secs(10),
+    );
+    target
+}
+
 /// The synthex binary built for these tests.
 pub fn synthex_bin() -> &'static str {
     env!("CARGO_BIN_EXE_synthex")
