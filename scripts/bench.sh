@@ -2,7 +2,7 @@
 # Performance figures for the README: installs the references (Debian's wrk and
 # prometheus-blackbox-exporter), builds synthex in release mode, then runs scripts/bench.py
 # (latency overhead vs wrk, footprint vs blackbox_exporter, rate accuracy) and the /metrics render
-# benchmark. Loopback only; takes about 6 minutes. BENCH_SHORT=1 runs a quick version.
+# benchmark. Loopback only; takes about 11 minutes. BENCH_SHORT=1 runs a quick version.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 missing=()
