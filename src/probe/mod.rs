@@ -8,7 +8,10 @@
 //! is an `Outcome` with a `Failure`, because for a canary a failure is the data.
 //!
 //! A load test's virtual user can instead own a [`Connection`] (plain HTTP only), which sends
-//! the same requests and judges them the same way without reqwest's per-request machinery.
+//! the same requests and judges them the same way without reqwest's per-request machinery. A
+//! plain-HTTP request with `keep_alive: false` (the canary's default) goes over a one-shot
+//! `Connection` too: with no pool to manage, reqwest only adds work; HTTPS, proxies and pooled
+//! targets use reqwest.
 //!
 //! Submodules: `client` builds the reqwest client, `connection` the direct connection, `tls` the rustls configuration and
 //! expiry-recording verifier, `timing` the DNS/connect hooks, `classify` maps errors to failure
@@ -88,8 +91,10 @@ pub struct Probe {
     max_body_bytes: u64,
     timeout: Duration,
     cert_expiry: Arc<CertExpiry>,
-    /// Set when a virtual user may own a direct connection (see [`Connection`]).
+    /// Set when requests may go over a direct connection (see [`Connection`]).
     route: Option<Route>,
+    /// The target's `keep_alive`: pooled connections, or one per request.
+    keep_alive: bool,
 }
 
 /// What came back from the wire, before expectations are checked.
@@ -132,6 +137,7 @@ impl Probe {
             timeout: target.timeout,
             cert_expiry,
             route: Route::of(target),
+            keep_alive: target.keep_alive,
         })
     }
 
@@ -139,6 +145,11 @@ impl Probe {
     /// `scheduled`, so a late start shows in it. Never panics and never fails: problems are
     /// in the returned `Outcome`.
     pub async fn run(&self, scenario: &Scenario, scheduled: Instant) -> Outcome {
+        if !self.keep_alive
+            && let Some(mut once) = self.direct()
+        {
+            return once.run(scenario, scheduled).await;
+        }
         let slot = ConnectionSlot::default();
         let send_start = Instant::now();
         let url = |path: String| self.endpoint.url(&path).map_err(other);
