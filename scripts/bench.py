@@ -15,6 +15,7 @@ Phases:
      the scenario shares against their weights.
 """
 
+import http.client
 import os
 import re
 import shutil
@@ -135,9 +136,11 @@ def phase_latency(tmp, target_port, report):
 
 
 def blackbox_probe_loop(bb_port, urls, rate, seconds):
-    """Drives blackbox_exporter's /probe at `rate` per second, round-robin over `urls`."""
+    """Drives blackbox_exporter's /probe at `rate` per second, round-robin over `urls`, over one
+    kept-alive connection as Prometheus scrapes it."""
     period, t0, n = 1.0 / rate, time.time(), 0
     errors = 0
+    conn = http.client.HTTPConnection("127.0.0.1", bb_port, timeout=5)
     while time.time() - t0 < seconds:
         due = t0 + n * period
         delay = due - time.time()
@@ -145,12 +148,15 @@ def blackbox_probe_loop(bb_port, urls, rate, seconds):
             time.sleep(delay)
         target = urls[n % len(urls)]
         try:
-            body = get(f"http://127.0.0.1:{bb_port}/probe?module=http_2xx&target={target}")
+            conn.request("GET", f"/probe?module=http_2xx&target={target}")
+            body = conn.getresponse().read().decode()
             if "probe_success 1" not in body:
                 errors += 1
-        except OSError:
+        except (OSError, http.client.HTTPException):
             errors += 1
+            conn.close()
         n += 1
+    conn.close()
     return n, errors
 
 
