@@ -163,12 +163,7 @@ pub async fn execute(
 fn prepare(args: &LoadArgs) -> Result<Plan, String> {
     let config = crate::config::load(&args.config_file).map_err(|e| e.to_string())?;
     let mut thresholds = config.load.thresholds.clone();
-    for text in &args.thresholds {
-        thresholds.push(
-            text.parse()
-                .map_err(|e: threshold::ThresholdError| e.to_string())?,
-        );
-    }
+    thresholds.extend(threshold::parse_all(&args.thresholds).map_err(|e| e.to_string())?);
     let mut profile = build_profile(args)?;
     let shard = match &args.shard {
         Some(text) => parse_shard(text)?,

@@ -153,12 +153,7 @@ fn checks(args: &MergeArgs) -> Result<(Vec<Threshold>, GradeScale), String> {
         }
         None => (Vec::new(), GradeScale::default()),
     };
-    for text in &args.thresholds {
-        thresholds.push(
-            text.parse()
-                .map_err(|e: threshold::ThresholdError| e.to_string())?,
-        );
-    }
+    thresholds.extend(threshold::parse_all(&args.thresholds).map_err(|e| e.to_string())?);
     Ok((thresholds, scale))
 }
 

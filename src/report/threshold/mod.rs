@@ -211,6 +211,12 @@ impl Op {
     }
 }
 
+/// Parses `--threshold` flags, in order; the first malformed one is the error, so a typo stops
+/// the command before any work.
+pub fn parse_all(texts: &[String]) -> Result<Vec<Threshold>, ThresholdError> {
+    texts.iter().map(|text| text.parse()).collect()
+}
+
 /// Checks every threshold against a finished run, in order.
 pub fn evaluate(thresholds: &[Threshold], report: &Report) -> Vec<ThresholdResult> {
     thresholds.iter().map(|t| t.evaluate(report)).collect()
@@ -220,6 +226,16 @@ pub fn evaluate(thresholds: &[Threshold], report: &Report) -> Vec<ThresholdResul
 mod tests {
     use super::*;
     use crate::report::testing;
+
+    #[test]
+    fn parse_all_keeps_the_order_and_stops_at_the_first_malformed_one() {
+        let texts = |list: &[&str]| list.iter().map(|t| t.to_string()).collect::<Vec<_>>();
+        let parsed = parse_all(&texts(&["p95 < 50ms", "rps > 100"])).unwrap();
+        let shown: Vec<_> = parsed.iter().map(ToString::to_string).collect();
+        assert_eq!(shown, ["p95 < 50ms", "rps > 100"]);
+        let bad = parse_all(&texts(&["p95 < 50ms", "p95 << 1s", "rps >"])).unwrap_err();
+        assert!(bad.to_string().contains("p95 << 1s"), "{bad}");
+    }
 
     #[test]
     fn verdicts_say_by_how_much() {
