@@ -43,21 +43,20 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     http_server::serve("exporter", listener, shutdown, move |request| {
         let answer = handle(&request, &state);
-        let state = Arc::clone(&state);
         async move {
             match answer {
                 Answer::Now(response) => response,
-                Answer::Metrics => encode_off_thread(state.metrics.clone()).await,
+                Answer::Metrics(metrics) => encode_off_thread(metrics).await,
             }
         }
     })
     .await
 }
 
-/// A response ready at once, or `/metrics`, which is encoded on a blocking thread.
+/// A response ready at once, or `/metrics` of these metrics, encoded on a blocking thread.
 enum Answer {
     Now(Response<Body>),
-    Metrics,
+    Metrics(Arc<Metrics>),
 }
 
 /// Encodes `/metrics` on the blocking pool. Its cost grows with the config (about 1 ms for 100
@@ -107,8 +106,8 @@ fn handle(request: &Request<Incoming>, state: &AppState) -> Answer {
             .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
         return Answer::Now(response);
     }
-    Answer::Now(match endpoint {
-        Endpoint::Metrics => return Answer::Metrics,
+    let response = match endpoint {
+        Endpoint::Metrics => return Answer::Metrics(Arc::clone(&state.metrics)),
         Endpoint::Status => {
             let page =
                 status_page::render(&state.metrics.status(), state.ready.load(Ordering::Relaxed));
@@ -121,7 +120,8 @@ fn handle(request: &Request<Incoming>, state: &AppState) -> Answer {
         Endpoint::Healthy => text(StatusCode::OK, "Healthy"),
         Endpoint::Ready if state.ready.load(Ordering::Relaxed) => text(StatusCode::OK, "Ready"),
         Endpoint::Ready => text(StatusCode::SERVICE_UNAVAILABLE, "Not ready"),
-    })
+    };
+    Answer::Now(response)
 }
 
 fn metrics_response(metrics: &Metrics) -> Response<Body> {
