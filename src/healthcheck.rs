@@ -19,6 +19,9 @@ pub enum Failure {
     Unhealthy(String),
 }
 
+/// How much of the answer is read: enough for any status line.
+const STATUS_LINE_MAX: usize = 64;
+
 /// GETs `url` within `timeout`: `Ok` on status 200, else what went wrong.
 pub async fn check(url: &str, timeout: Duration) -> Result<(), Failure> {
     let bad = |why: String| Failure::BadUrl(format!("--url {url:?}: {why}"));
@@ -38,9 +41,18 @@ pub async fn check(url: &str, timeout: Duration) -> Result<(), Failure> {
             "GET {target} HTTP/1.0\r\nHost: {host}:{port}\r\nUser-Agent: synthex-healthcheck\r\n\r\n"
         );
         stream.write_all(request.as_bytes()).await?;
-        let mut head = vec![0; 64];
-        let read = stream.read(&mut head).await?;
-        Ok::<_, std::io::Error>(String::from_utf8_lossy(&head[..read]).into_owned())
+        // The status line may arrive in pieces: read until its end (or 64 bytes, or EOF).
+        let mut head = Vec::with_capacity(STATUS_LINE_MAX);
+        while !head.contains(&b'\n') && head.len() < STATUS_LINE_MAX {
+            let mut chunk = [0; STATUS_LINE_MAX];
+            let room = STATUS_LINE_MAX - head.len();
+            let read = stream.read(&mut chunk[..room]).await?;
+            if read == 0 {
+                break;
+            }
+            head.extend_from_slice(&chunk[..read]);
+        }
+        Ok::<_, std::io::Error>(String::from_utf8_lossy(&head).into_owned())
     };
     let unhealthy = |why: String| Failure::Unhealthy(format!("{url}: {why}"));
     let head = tokio::time::timeout(timeout, exchange)

@@ -170,3 +170,24 @@ fn healthcheck_exits_0_on_200_1_otherwise_and_2_on_a_bad_url() {
     let (code, _, stderr) = run(&["healthcheck", "--url=https://example.invalid/"]);
     assert_eq!(code, 2, "{stderr}");
 }
+
+#[test]
+fn healthcheck_reads_a_status_line_that_arrives_in_pieces() {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut request = [0; 1024];
+        let _ = stream.read(&mut request).unwrap();
+        stream.write_all(b"HTTP/1.1 2").unwrap();
+        stream.flush().unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        stream
+            .write_all(b"00 OK\r\nContent-Length: 0\r\n\r\n")
+            .unwrap();
+    });
+    let (code, _, stderr) = run(&["healthcheck", &format!("--url=http://127.0.0.1:{port}/")]);
+    assert_eq!(code, 0, "{stderr}");
+    server.join().unwrap();
+}
