@@ -144,6 +144,17 @@ fn runtime_for(command: &Command) -> std::io::Result<tokio::runtime::Runtime> {
 }
 
 async fn dispatch(command: Command) -> ExitCode {
+    if matches!(command, Command::Run { .. } | Command::Demo { .. })
+        && let Some(mut hangups) = shutdown::hangups()
+    {
+        tokio::spawn(async move {
+            while hangups.recv().await.is_some() {
+                tracing::info!(
+                    "SIGHUP received: configuration reload is not supported yet; still running"
+                );
+            }
+        });
+    }
     match command {
         Command::CheckConfig { file } => check_config(&file),
         Command::Run {

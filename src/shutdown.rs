@@ -1,6 +1,6 @@
-//! Process signals that end the daemon: SIGINT (Ctrl-C) and SIGTERM (what Kubernetes and
-//! `docker stop` send). The daemon takes the shutdown as a plain future, so tests end it with a
-//! oneshot instead of a signal.
+//! Process signals: SIGINT (Ctrl-C) and SIGTERM (what Kubernetes and `docker stop` send) end the
+//! daemon; SIGHUP never does (see [`hangups`]). The daemon takes the shutdown as a plain future,
+//! so tests end it with a oneshot instead of a signal.
 
 use tokio::signal::unix::{Signal, SignalKind};
 
@@ -25,5 +25,20 @@ async fn recv(stream: &mut Option<Signal>) -> Option<()> {
     match stream {
         Some(s) => s.recv().await,
         None => std::future::pending().await,
+    }
+}
+
+/// Takes over SIGHUP, whose default action ends the process (exit 129): a systemd `ExecReload`
+/// or a config-reloader sidecar sends it, and must never take monitoring down. Called first
+/// thing by the long-running commands; tokio keeps the handler for the rest of the process, so
+/// the signal is ignored even when nobody reads the returned stream. `None` only when the
+/// process is out of resources.
+pub fn hangups() -> Option<Signal> {
+    match tokio::signal::unix::signal(SignalKind::hangup()) {
+        Ok(signal) => Some(signal),
+        Err(error) => {
+            tracing::warn!(%error, "cannot install a SIGHUP handler: SIGHUP would end the process");
+            None
+        }
     }
 }
