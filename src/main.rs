@@ -287,7 +287,8 @@ async fn bind(address: &str) -> Result<TcpListener, String> {
     Err(last_error)
 }
 
+/// Prints `message` as the error (through the redaction every printed text gets) and returns `code`.
 fn fail(code: u8, message: &str) -> ExitCode {
-    eprintln!("synthex: error: {message}");
+    eprintln!("synthex: error: {}", config::redact(message));
     ExitCode::from(code)
 }

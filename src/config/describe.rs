@@ -1,14 +1,15 @@
 //! What `synthex check-config` prints: the loaded config as a person reads it, with defaults
 //! filled in and each scenario's share of its target's rate worked out.
 //!
-//! Secrets never appear: target header values (where tokens and passwords end up) and
-//! passwords inside URLs print as `<redacted>`.
+//! Secrets never appear: target header values (where tokens and passwords end up) print as
+//! `<redacted>`, and the whole text goes through [`redact`], which hides passwords inside URLs
+//! and secret query parameters, wherever they are (base URL, proxy, stats URL, request paths).
 
 use std::fmt::Display;
 
 use http::HeaderValue;
-use reqwest::Url;
 
+use super::secrets::{REDACTED, redact};
 use super::units::{
     format_bytes, format_duration, format_number, format_percent, format_rate, quote,
 };
@@ -16,9 +17,6 @@ use crate::scenario::*;
 
 /// Column where values start, so every section lines up.
 const VALUE_COLUMN: usize = 20;
-
-/// What a secret prints as.
-const REDACTED: &str = "<redacted>";
 
 /// Renders `config` as aligned plain text: source, global settings, each target with its
 /// scenarios, then resource sampling.
@@ -40,7 +38,7 @@ pub fn describe(config: &Config) -> String {
             out.row(2, "threshold", threshold);
         }
     }
-    out.text
+    redact(&out.text).into_owned()
 }
 
 #[derive(Default)]
@@ -132,20 +130,9 @@ fn header_text(value: &HeaderValue) -> String {
     }
 }
 
-/// A URL with any password replaced by `<redacted>`.
-fn url_text(url: &Url) -> String {
-    match url.password() {
-        Some(password) => {
-            url.as_str()
-                .replacen(&format!(":{password}@"), &format!(":{REDACTED}@"), 1)
-        }
-        None => url.to_string(),
-    }
-}
-
 fn target(out: &mut Out, target: &Target) {
     out.heading(0, &format!("target {}", target.name));
-    out.row(2, "base url", url_text(&target.base_url));
+    out.row(2, "base url", &target.base_url);
     let period = format_duration(round_to_micros(target.rate.period()));
     out.row(
         2,
@@ -167,7 +154,7 @@ fn target(out: &mut Out, target: &Target) {
         .iter()
         .map(|(name, value)| format!("{name}: {}", header_text(value)));
     out.row(2, "headers", or_none(list(headers)));
-    let proxy = target.proxy.as_ref().map(url_text);
+    let proxy = target.proxy.as_ref().map(ToString::to_string);
     out.row(
         2,
         "proxy",
@@ -188,11 +175,7 @@ fn target(out: &mut Out, target: &Target) {
 
 fn stats(out: &mut Out, stats: &StatsEndpoint) {
     let every = format_duration(stats.interval);
-    out.row(
-        2,
-        "stats",
-        format!("{} every {every}", url_text(&stats.url)),
-    );
+    out.row(2, "stats", format!("{} every {every}", stats.url));
     for (field, pointer) in &stats.fields {
         out.more(2, format!("{field} = {}", quote(pointer)));
     }
@@ -347,11 +330,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn passwords_in_urls_and_sensitive_headers_are_redacted() {
-        let url = Url::parse("http://probe:hunter2@proxy:3128/").unwrap();
-        assert_eq!(url_text(&url), "http://probe:<redacted>@proxy:3128/");
-        let plain = Url::parse("http://probe@proxy:3128/").unwrap();
-        assert_eq!(url_text(&plain), "http://probe@proxy:3128/");
+    fn sensitive_headers_are_redacted() {
         let mut value = HeaderValue::from_static("Bearer hunter2");
         assert_eq!(header_text(&value), "Bearer hunter2");
         value.set_sensitive(true);

@@ -28,6 +28,7 @@ use std::path::{Path, PathBuf};
 
 pub use describe::describe;
 pub use env::EnvLookup;
+pub use secrets::{REDACTED, redact};
 
 use crate::scenario::Config;
 

@@ -4,7 +4,13 @@
 //! Every header value made here is marked sensitive (`HeaderValue::set_sensitive`), so `Debug`
 //! prints `Sensitive` instead of it, and no message produced here contains a secret's value:
 //! they name the field, the variable or the file instead.
+//!
+//! Secrets can also sit inside URLs (`http://user:password@host`, `?api_key=…`), and URLs reach
+//! logs, errors, the status page and reports from many places, some of them in other crates'
+//! messages. [`redact`] is the one filter every printed text goes through, so no caller has to
+//! remember which of its URLs might carry a secret.
 
+use std::borrow::Cow;
 use std::path::Path;
 
 use http::{HeaderMap, HeaderValue, header::AUTHORIZATION};
@@ -13,6 +19,111 @@ use super::env::{EnvLookup, EnvText};
 use super::file::{BasicAuthFile, TargetFile};
 use super::text::header_value;
 use super::{FieldError, io_message};
+
+/// What a secret prints as, everywhere synthex prints text.
+pub const REDACTED: &str = "<redacted>";
+
+/// Query parameter names (lower case, `-` and `_` removed) that hold a secret when they contain
+/// one of these words: `key`, `api_key`, `X-Amz-Signature`, `access_token`, `client_secret`…
+const SECRET_PARAM_WORDS: [&str; 8] = [
+    "key",
+    "token",
+    "secret",
+    "password",
+    "signature",
+    "credential",
+    "session",
+    "auth",
+];
+
+/// Short query parameter names that hold a secret (`?sig=…` of signed URLs, `?pwd=…`).
+const SECRET_PARAM_NAMES: [&str; 5] = ["sig", "pwd", "passwd", "pass", "jwt"];
+
+/// `text` with the password of every URL in it (`scheme://user:PASSWORD@host`, or the bare
+/// authority `user:PASSWORD@host`) and the value of
+/// every secret-looking query parameter (`?key=`, `&token=`, `&api_key=`, `&sig=`… any case)
+/// replaced by [`REDACTED`]. Works on free text (a log message, an error chain), not only on a
+/// bare URL, so a URL quoted inside another crate's message is caught too.
+pub fn redact(text: &str) -> Cow<'_, str> {
+    let spans = secret_spans(text);
+    if spans.is_empty() {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut copied = 0;
+    for (start, end) in spans {
+        out.push_str(&text[copied..start]);
+        out.push_str(REDACTED);
+        copied = end;
+    }
+    out.push_str(&text[copied..]);
+    Cow::Owned(out)
+}
+
+/// The byte ranges of `text` that hold a secret, sorted by start.
+fn secret_spans(text: &str) -> Vec<(usize, usize)> {
+    let mut spans = Vec::new();
+    // User info, `user:password@host`, with or without the `scheme://` before it: libraries
+    // print authorities bare too (a connection pool's key, a proxy's address).
+    for (at, _) in text.match_indices('@') {
+        let start = text[..at]
+            .rfind(|c: char| c.is_whitespace() || "\"'`<>\\/([{,=;".contains(c))
+            .map_or(0, |i| i + 1);
+        if let Some(colon) = text[start..at].find(':')
+            && start + colon + 1 < at
+        {
+            spans.push((start + colon + 1, at));
+        }
+    }
+    for (separator, _) in text.match_indices(['?', '&', ';']) {
+        let name_start = separator + 1;
+        let name_end = end_of(text, name_start, |c| {
+            matches!(c, '=' | '&' | '?' | '/' | '#')
+        });
+        if !text[name_end..].starts_with('=') || !secret_param(&text[name_start..name_end]) {
+            continue;
+        }
+        let value_start = name_end + 1;
+        let value_end = end_of(text, value_start, |c| matches!(c, '&' | '#' | ';'));
+        if value_end > value_start {
+            spans.push((value_start, value_end));
+        }
+    }
+    spans.sort_unstable();
+    // Overlapping spans (an unencoded `@` inside a password) become one.
+    let mut merged: Vec<(usize, usize)> = Vec::with_capacity(spans.len());
+    for (start, end) in spans {
+        match merged.last_mut() {
+            Some(last) if start <= last.1 => last.1 = last.1.max(end),
+            _ => merged.push((start, end)),
+        }
+    }
+    merged
+}
+
+/// Where the URL part starting at `from` ends: at whitespace, a quote or bracket that delimits
+/// a URL in text, or a character `stop` names.
+fn end_of(text: &str, from: usize, stop: impl Fn(char) -> bool) -> usize {
+    text[from..]
+        .find(|c: char| {
+            c.is_whitespace() || matches!(c, '"' | '\'' | '<' | '>' | '\\' | '`' | ',') || stop(c)
+        })
+        .map_or(text.len(), |i| from + i)
+}
+
+/// Whether a query parameter of this name carries a secret.
+fn secret_param(name: &str) -> bool {
+    if name.is_empty() || name.len() > 64 {
+        return false;
+    }
+    let folded: String = name
+        .chars()
+        .filter(|c| !matches!(c, '-' | '_' | '.'))
+        .flat_map(char::to_lowercase)
+        .collect();
+    SECRET_PARAM_NAMES.contains(&folded.as_str())
+        || SECRET_PARAM_WORDS.iter().any(|word| folded.contains(word))
+}
 
 /// Expands `${VAR}` references of the value at `field`.
 pub fn expand(field: &str, text: &EnvText, env: EnvLookup<'_>) -> Result<String, FieldError> {
@@ -130,6 +241,49 @@ fn base64(input: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn url_passwords_and_secret_query_values_are_redacted_anywhere_in_text() {
+        let cases = [
+            (
+                "http://alice:hunter2@host/api",
+                "http://alice:<redacted>@host/api",
+            ),
+            ("http://alice@host/api", "http://alice@host/api"),
+            ("https://host/x?a=1&b=2", "https://host/x?a=1&b=2"),
+            (
+                "poll of http://h/s?API_KEY=k1&page=2&Access-Token=t2#top failed",
+                "poll of http://h/s?API_KEY=<redacted>&page=2&Access-Token=<redacted>#top failed",
+            ),
+            (
+                "url=\"http://h/?sig=abc\"",
+                "url=\"http://h/?sig=<redacted>\"",
+            ),
+            (
+                "http://u:p%40ss@[::1]:80/?key=v",
+                "http://u:<redacted>@[::1]:80/?key=<redacted>",
+            ),
+            ("?token=", "?token="),
+            ("http://u:p@ss@h/", "http://u:<redacted>@h/"),
+            (
+                "checkout (\"http\", alice:pw@127.0.0.1:80)",
+                "checkout (\"http\", alice:<redacted>@127.0.0.1:80)",
+            ),
+            (
+                "mail alice@example.com at 10:30",
+                "mail alice@example.com at 10:30",
+            ),
+            ("no url here: a=b", "no url here: a=b"),
+            (
+                "http://x/?X-Amz-Signature=s&monkey=m&password=p",
+                "http://x/?X-Amz-Signature=<redacted>&monkey=<redacted>&password=<redacted>",
+            ),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(redact(text), expected, "{text}");
+        }
+        assert!(matches!(redact("plain text"), Cow::Borrowed(_)));
+    }
 
     #[test]
     fn base64_matches_rfc4648_vectors() {

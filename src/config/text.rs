@@ -130,8 +130,10 @@ impl Kind for SecretKind {
 }
 
 /// Checks an `http`/`https` URL with a host. `shown` is what messages quote: the text as
-/// written, so a secret expanded from the environment never appears.
+/// written, so a secret expanded from the environment never appears, and redacted, so a
+/// password written in the file does not either.
 pub fn http_url(what: &str, text: &str, shown: &str) -> Result<Url, String> {
+    let shown = &super::redact(shown);
     let url = Url::parse(text.trim()).map_err(|e| {
         format!(
             "invalid {what} {}: {e}: expected http(s)://host[:port][/path]",

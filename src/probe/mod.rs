@@ -199,6 +199,12 @@ impl Probe {
                 }),
             None => exchange.failure,
         };
+        // The message goes to logs, the status page and reports: a URL in it (a rendered path
+        // with `?api_key=`, an error quoting the request) must not carry its secret there.
+        let failure = failure.map(|Failure { reason, message }| Failure {
+            reason,
+            message: crate::config::redact(&message).into_owned(),
+        });
         let cache = match exchange.status {
             Some(_) => cache::classify(&self.cache, &exchange.headers),
             None => CacheResult::Unknown,

@@ -17,16 +17,22 @@ pub struct Proc {
 impl Proc {
     /// Starts `program` with `args`, its output appended to `log` (shown when a test fails).
     pub fn spawn(name: &str, program: &str, args: &[&str], log: &Path) -> Proc {
+        let mut command = Command::new(program);
+        command.args(args);
+        Proc::spawn_command(name, command, log)
+    }
+
+    /// Starts `command` (with its own environment), its output appended to `log`.
+    pub fn spawn_command(name: &str, mut command: Command, log: &Path) -> Proc {
         let out = std::fs::File::create(log)
             .unwrap_or_else(|e| panic!("creating {}: {e}", log.display()));
         let err = out.try_clone().unwrap();
-        let child = Command::new(program)
-            .args(args)
+        let child = command
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)
             .spawn()
-            .unwrap_or_else(|e| panic!("starting {name} ({program}): {e}"));
+            .unwrap_or_else(|e| panic!("starting {name} ({command:?}): {e}"));
         Proc {
             name: name.to_string(),
             child,
