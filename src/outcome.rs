@@ -35,10 +35,32 @@ impl Outcome {
         self.failure.is_none()
     }
 
-    /// The `code` label value: the status code, or `0` when no response arrived (as
-    /// blackbox_exporter's `probe_http_status_code` does).
+    /// The `code` label's key: a valid status code (100–599) as it is, `0` when no response
+    /// arrived (as blackbox_exporter's `probe_http_status_code` does), and [`OTHER_CODE`] for
+    /// any other number a target put in its status line, so a target answering random statuses
+    /// cannot create hundreds of series.
+    pub fn code(&self) -> u16 {
+        match self.status {
+            None => 0,
+            Some(code @ 100..=599) => code,
+            Some(_) => OTHER_CODE,
+        }
+    }
+
+    /// The `code` label value of [`Outcome::code`].
     pub fn code_label(&self) -> String {
-        self.status.unwrap_or(0).to_string()
+        code_label(self.code())
+    }
+}
+
+/// [`Outcome::code`] of a status outside 100–599; sorts after every real code.
+pub const OTHER_CODE: u16 = u16::MAX;
+
+/// The `code` label value of a key from [`Outcome::code`]: the number, or `other`.
+pub fn code_label(code: u16) -> String {
+    match code {
+        OTHER_CODE => "other".to_string(),
+        code => code.to_string(),
     }
 }
 

@@ -156,7 +156,7 @@ impl ScenarioState {
         if let Some(i) = CACHE_RESULTS.iter().position(|c| *c == outcome.cache) {
             self.cache[i] += 1;
         }
-        let code = outcome.status.unwrap_or(0);
+        let code = outcome.code();
         // Kept sorted by code, so the exposition is stable from scrape to scrape.
         let index = self.codes.partition_point(|c| c.code < code);
         match self.codes.get_mut(index) {
@@ -165,7 +165,7 @@ impl ScenarioState {
                 index,
                 CodeCount {
                     code,
-                    label: code.to_string(),
+                    label: crate::outcome::code_label(code),
                     count: 1,
                 },
             ),
