@@ -2,7 +2,8 @@
 //! summary on stdout, report files, baseline comparison and the exit status.
 //!
 //! Everything that can be wrong with the input (config, profile, thresholds, shard, baseline
-//! file) is checked before the first request, so a typo never costs a test run.
+//! file, output locations) is checked before the first request, so a typo never costs a test
+//! run; reports that cannot be written at the end are rescued to a temp directory.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -11,6 +12,7 @@ use clap::Args;
 use tokio_util::sync::CancellationToken;
 
 use super::breaking::Limits;
+use super::outputs::Outputs;
 use super::profile::{self, Profile, ThinkTime};
 use super::{LoadOptions, run};
 use crate::config::units::{parse_duration, parse_rate, parse_ratio};
@@ -19,7 +21,7 @@ use crate::report::compare::{self, Comparison};
 use crate::report::grade;
 use crate::report::model::{LoadModel, PlanSummary, Report, ScenarioStats, Shard, ThresholdResult};
 use crate::report::threshold::{self, Threshold};
-use crate::report::{self as reports, json, summary};
+use crate::report::{json, summary};
 use crate::scenario::Config;
 
 /// Flags of `synthex load`.
@@ -152,11 +154,12 @@ pub async fn execute(
         .baseline
         .as_ref()
         .map(|baseline| compare::compare(baseline, &report, &tolerances));
-    if let Err(message) = publish(&args, &report, &grades, comparison.as_ref()) {
-        eprintln!("synthex: error: {message}");
-        return exit::RUNTIME;
+    let published = publish(&args, &report, &grades, comparison.as_ref());
+    match verdict(&report, comparison.as_ref(), args.fail_on_regression) {
+        exit::INTERRUPTED => exit::INTERRUPTED,
+        _ if !published => exit::RUNTIME,
+        status => status,
     }
-    verdict(&report, comparison.as_ref(), args.fail_on_regression)
 }
 
 /// Checks every input and builds the plan, or says what is wrong.
@@ -181,6 +184,8 @@ fn prepare(args: &LoadArgs) -> Result<Plan, String> {
     }
     let max_error_ratio =
         parse_ratio(&args.max_error_ratio).map_err(|e| format!("--max-error-ratio: {e}"))?;
+    // Last, once everything else is known good: it creates the directories.
+    outputs(args).check()?;
     Ok(Plan {
         config,
         profile,
@@ -346,34 +351,41 @@ fn step_verdict(
         .map(|r: ThresholdResult| r.detail)
 }
 
-/// Prints the summary and writes the requested files.
+/// Prints the summary and writes the requested files; false when a location failed and its
+/// files were rescued elsewhere (said on stderr).
 fn publish(
     args: &LoadArgs,
     report: &Report,
     grades: &grade::Grades,
     comparison: Option<&Comparison>,
-) -> Result<(), String> {
+) -> bool {
     let mut stdout = std::io::stdout().lock();
-    summary::render(report, grades, &mut stdout).map_err(|e| format!("stdout: {e}"))?;
-    if let Some(comparison) = comparison {
-        compare::render_text(comparison, &mut stdout).map_err(|e| format!("stdout: {e}"))?;
+    let shown = summary::render(report, grades, &mut stdout)
+        .and_then(|()| comparison.map_or(Ok(()), |c| compare::render_text(c, &mut stdout)));
+    // A closed stdout must not keep the report files from being written.
+    if let Err(e) = shown {
+        eprintln!("synthex: error: stdout: {e}");
     }
-    if let Some(dir) = &args.out {
-        let prefix = match report.shards.as_slice() {
-            [shard] if shard.count > 1 => format!("synthex-shard{}", shard.index),
-            _ => "synthex".to_string(),
-        };
-        let paths = reports::write_all(report, grades, comparison, dir, &prefix)
-            .map_err(|e| e.to_string())?;
-        for path in paths {
-            eprintln!("synthex: wrote {}", path.display());
-        }
+    let prefix = match report.shards.as_slice() {
+        [shard] if shard.count > 1 => format!("synthex-shard{}", shard.index),
+        _ => "synthex".to_string(),
+    };
+    let written = outputs(args).write(report, grades, comparison, &prefix);
+    for path in &written.files {
+        eprintln!("synthex: wrote {}", path.display());
     }
-    if let Some(path) = &args.save_baseline {
-        json::write(report, path).map_err(|e| e.to_string())?;
-        eprintln!("synthex: saved baseline {}", path.display());
+    for line in &written.rescued {
+        eprintln!("synthex: error: {line}");
     }
-    Ok(())
+    written.rescued.is_empty()
+}
+
+/// The output locations the flags name.
+fn outputs(args: &LoadArgs) -> Outputs<'_> {
+    Outputs {
+        dir: args.out.as_deref(),
+        baseline: args.save_baseline.as_deref(),
+    }
 }
 
 /// The exit status: interrupted, thresholds or regressions failed, or ok.

@@ -7,12 +7,13 @@
 //! `/metrics` and a live Grafana view work during the test.
 //!
 //! Submodules: `profile` (stages, built-in profiles, think time), `executor` (closed and open
-//! models), `recorder` (outcomes → report data), `breaking` (the breaking-point search),
+//! models), `recorder` (outcomes → report data), `outputs` (where the results go), `breaking` (the breaking-point search),
 //! `progress` (the live display).
 
 pub mod breaking;
 pub mod command;
 pub mod executor;
+pub mod outputs;
 pub mod profile;
 pub mod progress;
 pub mod recorder;

@@ -1,0 +1,189 @@
+//! `synthex load` never loses a run and never misleads: output locations are checked before the
+//! first request (the demo target's own request count proves none was sent), reports that cannot
+//! be written at the end are rescued to a temp directory, and so on. The real binary against
+//! real servers on 127.0.0.1.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use common::{Proc, free_port, http_get, start_demo_target, synthex_bin};
+use synthex::report::json;
+
+/// A demo target on a free port with a config file for it, killed on drop.
+struct Target {
+    _proc: Proc,
+    base: String,
+    dir: tempfile::TempDir,
+}
+
+impl Target {
+    fn start() -> Target {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let proc = start_demo_target(port, dir.path());
+        Target {
+            _proc: proc,
+            base: format!("http://127.0.0.1:{port}"),
+            dir,
+        }
+    }
+
+    /// A config with the demo target and `scenarios` (YAML list items), plus `extra`.
+    fn config(&self, scenarios: &str, extra: &str) -> PathBuf {
+        let path = self.dir.path().join("synthex.yml");
+        std::fs::write(
+            &path,
+            format!(
+                "targets:\n  - name: demo\n    base_url: {}\n    rate: 1/s\n    timeout: 5s\n    scenarios:\n{scenarios}{extra}",
+                self.base
+            ),
+        )
+        .unwrap();
+        path
+    }
+
+    /// Requests the demo target has served, by its own count.
+    fn served(&self) -> u64 {
+        let (_, body) = http_get(&format!("{}/stats", self.base)).unwrap();
+        let stats: serde_json::Value = serde_json::from_str(&body).unwrap();
+        stats["requests_total"].as_u64().unwrap()
+    }
+}
+
+const HEALTH: &str = "      - {name: health, request: {path: /health}}\n";
+
+fn load_command(config: &Path, args: &[&str]) -> Command {
+    let mut command = Command::new(synthex_bin());
+    command
+        .arg("load")
+        .arg(format!("--config.file={}", config.display()))
+        .arg("--quiet")
+        .args(args);
+    command
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+#[test]
+fn bad_output_locations_are_refused_before_the_first_request() {
+    let target = Target::start();
+    let config = target.config(HEALTH, "");
+    let dir = target.dir.path();
+    let file = dir.join("a-file");
+    std::fs::write(&file, "not a directory").unwrap();
+    let existing_dir = dir.join("a-dir");
+    std::fs::create_dir(&existing_dir).unwrap();
+    let cases: [(String, &str); 6] = [
+        (
+            format!("--out={}", file.display()),
+            "cannot create the directory",
+        ),
+        (
+            format!("--out={}", file.join("reports").display()),
+            "cannot create the directory",
+        ),
+        // Not writable even for root.
+        (
+            "--out=/proc/synthex-reports".to_string(),
+            "cannot create the directory",
+        ),
+        (
+            format!("--save-baseline={}", existing_dir.display()),
+            "is a directory",
+        ),
+        (
+            format!("--save-baseline={}", file.join("base.json").display()),
+            "cannot create the directory",
+        ),
+        (
+            "--save-baseline=/proc/self/synthex.json".to_string(),
+            "cannot write the file",
+        ),
+    ];
+    let before = target.served();
+    for (flag, reason) in &cases {
+        let output = load_command(&config, &["--users=2", "--duration=2s", flag])
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(2), "{flag}: {}", text(&output));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let (name, path) = flag.split_once('=').unwrap();
+        assert!(
+            stderr.contains(&format!("{name} {path}: {reason}")),
+            "{flag}: {stderr}"
+        );
+    }
+    // The target's own count: only this test's /stats reads, no load request.
+    assert_eq!(target.served(), before + 1);
+    assert!(std::fs::read_to_string(&file).unwrap() == "not a directory");
+}
+
+#[test]
+fn reports_that_cannot_be_written_at_the_end_are_rescued_to_a_temp_directory() {
+    let target = Target::start();
+    let config = target.config(HEALTH, "");
+    let tmp = target.dir.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let out = target.dir.path().join("reports");
+    let before = target.served();
+    let child = load_command(
+        &config,
+        &[
+            "--users=2",
+            "--duration=3s",
+            &format!("--out={}", out.display()),
+            &format!("--save-baseline={}", out.join("baseline.json").display()),
+        ],
+    )
+    .env("TMPDIR", &tmp)
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
+    // Checked and created before the run...
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !out.is_dir() {
+        assert!(std::time::Instant::now() < deadline, "--out not created");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // ...then replaced by a file while the test runs.
+    std::thread::sleep(Duration::from_millis(500));
+    std::fs::remove_dir_all(&out).unwrap();
+    std::fs::write(&out, "in the way").unwrap();
+    let output = child.wait_with_output().unwrap();
+    let served = target.served() - before - 1;
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("cannot write the reports"), "{stderr}");
+    assert!(stderr.contains("cannot save the baseline"), "{stderr}");
+    let rescued: Vec<PathBuf> = std::fs::read_dir(&tmp)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(rescued.len(), 1, "{rescued:?}");
+    let rescued = &rescued[0];
+    assert!(
+        stderr.contains(&format!("written to {} instead", rescued.display())),
+        "{stderr}"
+    );
+    let report = json::read(&rescued.join("report.json")).unwrap();
+    let baseline = json::read(&rescued.join("baseline.json")).unwrap();
+    assert_eq!(report, baseline);
+    // Every request the target served is in the rescued report.
+    let (requests, failures, _) = report.total();
+    assert_eq!(requests, served, "{}", text(&output));
+    assert_eq!(failures, 0);
+    for file in ["synthex_stats.csv", "summary.md", "report.html"] {
+        assert!(rescued.join(file).is_file(), "{file}");
+    }
+}
