@@ -14,7 +14,9 @@
 //! - [`healthcheck`]: `synthex healthcheck`, for containers without a shell.
 //! - [`http_server`]: the hardened accept loop both built-in HTTP services run on.
 //! - [`status_page`]: the human-readable status page served at `/`.
-//! - [`sampler`]: host and watched-process resource gauges from sysinfo.
+//! - [`sampler`]: host and watched-process resource gauges, on a timer.
+//! - [`watched`]: the watched service's process groups and their CPU, memory and count.
+//! - [`proc_table`]: the kernel's process table, read from `/proc`.
 //! - [`stats_poller`]: gauges from the target's own JSON stats endpoint.
 //! - [`loadtest`]: `synthex load`: bounded load tests (profiles, executors, recorder).
 //! - [`report`]: load-test reports: the serialisable model, renderers, thresholds, merge.
@@ -40,6 +42,7 @@ pub mod logging;
 pub mod metrics;
 pub mod outcome;
 pub mod probe;
+pub mod proc_table;
 pub mod report;
 pub mod sampler;
 pub mod scenario;
@@ -48,4 +51,5 @@ pub mod shutdown;
 pub mod stats_poller;
 pub mod status_page;
 pub mod template;
+pub mod watched;
 pub mod window;

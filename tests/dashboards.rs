@@ -222,7 +222,7 @@ fn the_scanner_finds_what_the_lint_relies_on() {
         "synthex_request_latency_seconds_sum",
         &types
     ));
-    assert!(!is_counter_series("synthex_watched_process_count", &types));
+    assert!(!is_counter_series("synthex_watched_processes", &types));
     assert!(!is_counter_series(
         "synthex_request_latency_seconds",
         &types

@@ -1,5 +1,11 @@
-//! The resource sampler against real processes: children spawned here are found by exe name,
-//! command-line regex and pid file, their CPU and RSS show up, and they read 0 once killed.
+//! The resource sampler against real processes, checked against the kernel's own figures read
+//! by the test: workers with a known CPU and memory use (`sampler_support`) are found by pid file,
+//! exe name and command-line regex, with their children, and every sample's CPU, resident memory
+//! and count match `/proc` over the same window; the host gauges match `/proc/stat` and
+//! `/proc/meminfo`. Samples are driven here, so each is bracketed by snapshots taken just before
+//! and just after it.
+
+mod sampler_support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -7,51 +13,20 @@ use std::time::Duration;
 
 use prometheus::Registry;
 use regex::Regex;
+use sampler_support::truth::{Snapshot, Window, within};
+use sampler_support::{Worker, renamed_binary, wait_children, worker_role};
 use synthex::sampler::Sampler;
 use synthex::scenario::{ProcessSelector, Resources, WatchedProcess};
 use tokio_util::sync::CancellationToken;
 
-/// A child process killed and reaped when dropped, so a failing test leaves nothing behind.
-struct ChildGuard(Child);
+const CPU: &str = "synthex_watched_process_cpu_usage_ratio";
+const RSS: &str = "synthex_watched_process_resident_memory_bytes";
+const COUNT: &str = "synthex_watched_processes";
 
-impl ChildGuard {
-    fn pid(&self) -> u32 {
-        self.0.id()
-    }
-
-    /// Kills and reaps the child: a zombie would still be listed in /proc.
-    fn kill(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-/// A bash busy loop that ends by itself after 20 s even if the test process dies.
-const BUSY_LOOP: &str = "while [ $SECONDS -lt 20 ]; do :; done";
-
-/// Spawns with a piped stdin, so `read -t N` (a bash builtin) blocks in bash itself instead of
-/// bash exec'ing into another program.
-fn spawn(program: &Path, args: &[&str]) -> ChildGuard {
-    let child = Command::new(program)
-        .args(args)
-        .stdin(Stdio::piped())
-        .spawn()
-        .unwrap();
-    ChildGuard(child)
-}
-
-/// Copies bash under a unique name so no other process on the machine matches it.
-fn unique_bash(dir: &Path, name: &str) -> PathBuf {
-    let path = dir.join(name);
-    std::fs::copy("/usr/bin/bash", &path).unwrap();
-    path
-}
+/// Time between two driven samples (the daemon's own minimum is 1 s; CPU is a rate either way).
+const INTERVAL: Duration = Duration::from_millis(500);
+/// Samples checked per test, after the priming one.
+const SAMPLES: usize = 10;
 
 fn watched(name: &str, selector: ProcessSelector) -> WatchedProcess {
     WatchedProcess {
@@ -90,200 +65,200 @@ fn gauge(registry: &Registry, name: &str, process: Option<&str>) -> f64 {
     metric.get_gauge().get_value()
 }
 
-/// Samples up to five times, 500 ms apart, until `process` shows more than 0.3 cores; returns the
-/// highest ratio seen. Several windows keep a loaded shared machine from failing the test.
-fn busiest_cpu_ratio(sampler: &mut Sampler, registry: &Registry, process: &str) -> f64 {
-    let mut best: f64 = 0.0;
-    for _ in 0..5 {
-        std::thread::sleep(Duration::from_millis(500));
-        sampler.sample_once();
-        best = best.max(gauge(
-            registry,
-            "synthex_watched_process_cpu_usage_ratio",
-            Some(process),
-        ));
-        if best > 0.3 {
-            break;
+/// One watched group and the pids the test knows belong to it.
+struct Expected<'a> {
+    process: &'a str,
+    pids: Vec<u32>,
+}
+
+/// Compares one sample's gauges with the kernel's figures over its window; returns what differs.
+fn compare(registry: &Registry, window: &Window, groups: &[Expected]) -> Vec<String> {
+    let mut wrong = Vec::new();
+    for group in groups {
+        let (name, pids) = (group.process, &group.pids);
+        let count = gauge(registry, COUNT, Some(name));
+        if count != pids.len() as f64 {
+            wrong.push(format!("{name}: count {count}, expected {}", pids.len()));
         }
+        let cpu = gauge(registry, CPU, Some(name));
+        wrong.extend(within(&format!("{name} cpu"), cpu, window.process_cpu(pids)).err());
+        let rss = gauge(registry, RSS, Some(name));
+        wrong.extend(within(&format!("{name} rss"), rss, window.process_rss(pids)).err());
     }
-    best
+    let host_cpu = gauge(registry, "synthex_host_cpu_usage_ratio", None);
+    wrong.extend(within("host cpu", host_cpu, window.host_cpu()).err());
+    let used = gauge(registry, "synthex_host_memory_used_bytes", None);
+    wrong.extend(within("host memory used", used, window.host_memory_used()).err());
+    let total = gauge(registry, "synthex_host_memory_total_bytes", None);
+    if total != window.now.0.memory_total as f64 {
+        wrong.push(format!(
+            "host memory total {total}, /proc/meminfo {}",
+            window.now.0.memory_total
+        ));
+    }
+    wrong
+}
+
+/// Primes the sampler, then takes [`SAMPLES`] samples [`INTERVAL`] apart, each between two
+/// snapshots, and asserts every one matches /proc.
+fn assert_samples_match_proc(sampler: &mut Sampler, registry: &Registry, groups: &[Expected]) {
+    let pids: Vec<u32> = groups.iter().flat_map(|g| g.pids.clone()).collect();
+    let mut before = Snapshot::take(&pids);
+    sampler.sample_once();
+    let mut after = Snapshot::take(&pids);
+    let mut wrong = Vec::new();
+    for i in 0..SAMPLES {
+        std::thread::sleep(INTERVAL);
+        let now_before = Snapshot::take(&pids);
+        sampler.sample_once();
+        let now_after = Snapshot::take(&pids);
+        let window = Window {
+            prev: (&before, &after),
+            now: (&now_before, &now_after),
+        };
+        wrong.extend(
+            compare(registry, &window, groups)
+                .into_iter()
+                .map(|w| format!("sample {i}: {w}")),
+        );
+        (before, after) = (now_before, now_after);
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+/// Three selectors at once: a worker burning half a core found by its pid file, one holding
+/// 64 MiB found by its exe name, and a parent with two children found by its command line.
+#[test]
+fn every_selector_matches_proc_over_ten_samples() {
+    worker_role();
+    let test = "every_selector_matches_proc_over_ten_samples";
+    let dir = tempfile::tempdir().unwrap();
+    let marker = format!("synthex-tree-{}", std::process::id());
+    let holder_name = format!("sxhold{}", std::process::id());
+    let burner = Worker::spawn(test, "burn", None, "-");
+    let holder = Worker::spawn(
+        test,
+        "hold:64",
+        Some(&renamed_binary(dir.path(), &holder_name)),
+        "-",
+    );
+    let tree = Worker::spawn(test, "tree", None, &marker);
+    let pid_file = dir.path().join("burner.pid");
+    std::fs::write(&pid_file, format!("{}\n", burner.pid())).unwrap();
+    let children = wait_children(tree.pid(), 2);
+
+    let (mut sampler, registry) = sampler(vec![
+        watched("burner", ProcessSelector::PidFile(pid_file)),
+        watched("holder", ProcessSelector::Exe(holder_name)),
+        watched(
+            "tree",
+            ProcessSelector::Cmdline(Regex::new(&format!(" {marker}$")).unwrap()),
+        ),
+    ]);
+    // Let the holder touch its 64 MiB before the first sample.
+    std::thread::sleep(Duration::from_millis(300));
+    let groups = [
+        Expected {
+            process: "burner",
+            pids: vec![burner.pid()],
+        },
+        Expected {
+            process: "holder",
+            pids: vec![holder.pid()],
+        },
+        Expected {
+            process: "tree",
+            pids: [vec![tree.pid()], children].concat(),
+        },
+    ];
+    assert_samples_match_proc(&mut sampler, &registry, &groups);
+    // A worker that burns half of every 10 ms is busy, whatever the machine's load.
+    assert!(gauge(&registry, CPU, Some("burner")) > 0.05);
+    assert!(gauge(&registry, RSS, Some("holder")) > 64.0 * 1024.0 * 1024.0);
+}
+
+/// A process that exits reads 0 at the next sample; its replacement is found at the one after,
+/// with the CPU it used since it started.
+#[test]
+fn exited_process_reads_zero_and_its_replacement_is_found() {
+    worker_role();
+    let test = "exited_process_reads_zero_and_its_replacement_is_found";
+    let dir = tempfile::tempdir().unwrap();
+    let name = format!("sxrepl{}", std::process::id());
+    let program = renamed_binary(dir.path(), &name);
+    let (mut sampler, registry) = sampler(vec![watched("svc", ProcessSelector::Exe(name))]);
+    let mut first = Worker::spawn(test, "burn", Some(&program), "-");
+    std::thread::sleep(Duration::from_millis(200));
+    sampler.sample_once();
+    assert_eq!(gauge(&registry, COUNT, Some("svc")), 1.0);
+
+    first.kill();
+    sampler.sample_once();
+    assert_gone(&registry, "svc");
+
+    let second = Worker::spawn(test, "burn", Some(&program), "-");
+    let groups = [Expected {
+        process: "svc",
+        pids: vec![second.pid()],
+    }];
+    // From the sample before the replacement started: all its CPU falls in the first window.
+    let before = Snapshot::take(&[]);
+    std::thread::sleep(INTERVAL);
+    let now_before = Snapshot::take(&groups[0].pids);
+    sampler.sample_once();
+    let now_after = Snapshot::take(&groups[0].pids);
+    let window = Window {
+        prev: (&before, &before),
+        now: (&now_before, &now_after),
+    };
+    let wrong = compare(&registry, &window, &groups);
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    assert_samples_match_proc(&mut sampler, &registry, &groups);
 }
 
 fn assert_gone(registry: &Registry, process: &str) {
-    assert_eq!(
-        gauge(registry, "synthex_watched_process_count", Some(process)),
-        0.0
-    );
-    assert_eq!(
-        gauge(
-            registry,
-            "synthex_watched_process_cpu_usage_ratio",
-            Some(process)
-        ),
-        0.0
-    );
-    assert_eq!(
-        gauge(
-            registry,
-            "synthex_watched_process_resident_memory_bytes",
-            Some(process)
-        ),
-        0.0
-    );
-}
-
-#[test]
-fn host_gauges_are_sane() {
-    let (mut sampler, registry) = sampler(Vec::new());
-    sampler.sample_once();
-    std::thread::sleep(Duration::from_millis(300));
-    sampler.sample_once();
-
-    let total = gauge(&registry, "synthex_host_memory_total_bytes", None);
-    let used = gauge(&registry, "synthex_host_memory_used_bytes", None);
-    assert!(used > 0.0 && total >= used, "used {used}, total {total}");
-
-    let cpu = gauge(&registry, "synthex_host_cpu_usage_ratio", None);
-    assert!((0.0..=1.0).contains(&cpu), "cpu ratio {cpu}");
-
-    let proc_stat = std::fs::read_to_string("/proc/stat").unwrap();
-    let online = proc_stat
-        .lines()
-        .filter(|l| Regex::new(r"^cpu\d+ ").unwrap().is_match(l))
-        .count();
-    let cpus = gauge(&registry, "synthex_host_cpus", None);
-    assert_eq!(cpus, online as f64);
-    let parallelism = std::thread::available_parallelism().unwrap().get();
-    assert!(
-        cpus >= parallelism as f64,
-        "{cpus} cpus < parallelism {parallelism}"
-    );
-
-    let loadavg = std::fs::read_to_string("/proc/loadavg").unwrap();
-    let load15: f64 = loadavg.split_whitespace().nth(2).unwrap().parse().unwrap();
-    let exported = gauge(&registry, "synthex_host_load15", None);
-    assert!(
-        (exported - load15).abs() < 0.05,
-        "load15 {exported} vs /proc {load15}"
-    );
-    assert!(gauge(&registry, "synthex_host_load1", None) >= 0.0);
-    assert!(gauge(&registry, "synthex_host_load5", None) >= 0.0);
-}
-
-#[test]
-fn busy_process_found_by_exe_name_then_gone() {
-    let dir = tempfile::tempdir().unwrap();
-    // Longer than the 15 bytes the kernel keeps of a process name: only the exe path matches.
-    let long_name = format!("synthex-busy-loop-{}", std::process::id());
-    let short_name = format!("sxb{}", std::process::id());
-    let long = unique_bash(dir.path(), &long_name);
-    let short = unique_bash(dir.path(), &short_name);
-    let (mut sampler, registry) = sampler(vec![
-        watched("long", ProcessSelector::Exe(long_name.clone())),
-        watched("short", ProcessSelector::Exe(short_name.clone())),
-    ]);
-    let mut busy = spawn(&long, &["-c", BUSY_LOOP]);
-    let mut idle = spawn(&short, &["-c", "read -t 30"]);
-    std::thread::sleep(Duration::from_millis(200));
-    sampler.sample_once(); // primes CPU
-
-    let ratio = busiest_cpu_ratio(&mut sampler, &registry, "long");
-    assert!(ratio > 0.3, "busy loop used only {ratio} of a core");
-    assert!(
-        ratio < 1.5,
-        "one single-threaded loop cannot use {ratio} cores"
-    );
-    for name in ["long", "short"] {
-        assert_eq!(
-            gauge(&registry, "synthex_watched_process_count", Some(name)),
-            1.0
-        );
-        let rss = gauge(
-            &registry,
-            "synthex_watched_process_resident_memory_bytes",
-            Some(name),
-        );
-        assert!(rss > 0.0, "{name}: rss {rss}");
+    for name in [COUNT, CPU, RSS] {
+        assert_eq!(gauge(registry, name, Some(process)), 0.0, "{name}");
     }
-
-    busy.kill();
-    idle.kill();
-    sampler.sample_once();
-    assert_gone(&registry, "long");
-    assert_gone(&registry, "short");
 }
 
-/// Found processes are followed by pid; the whole table is read again every sixth sample, so a
-/// second process of the group shows up within six samples, and one that exits at once.
+/// A child process killed and reaped when dropped.
+struct ChildGuard(Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Copies bash under a unique name, so no other process on the machine matches it.
+fn unique_bash(dir: &Path, name: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::copy("/usr/bin/bash", &path).unwrap();
+    path
+}
+
+/// A name longer than the 15 bytes the kernel keeps in `comm` matches the exe's file name.
 #[test]
-fn new_processes_are_found_at_the_next_full_scan_and_gone_ones_at_once() {
+fn long_exe_names_match_the_executable_file_name() {
     let dir = tempfile::tempdir().unwrap();
-    let name = format!("sxscan{}", std::process::id());
-    let exe = unique_bash(dir.path(), &name);
-    let (mut sampler, registry) = sampler(vec![watched("svc", ProcessSelector::Exe(name))]);
-    let count = |registry: &Registry| gauge(registry, "synthex_watched_process_count", Some("svc"));
-    let _first = spawn(&exe, &["-c", "read -t 30"]);
+    let long_name = format!("synthex-long-exe-name-{}", std::process::id());
+    let exe = unique_bash(dir.path(), &long_name);
+    let (mut sampler, registry) = sampler(vec![watched("long", ProcessSelector::Exe(long_name))]);
+    // Spawns with a piped stdin, so `read -t N` (a bash builtin) blocks in bash itself.
+    let child = ChildGuard(
+        Command::new(&exe)
+            .args(["-c", "read -t 30"])
+            .stdin(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
     std::thread::sleep(Duration::from_millis(100));
     sampler.sample_once();
-    assert_eq!(count(&registry), 1.0);
-    let mut second = spawn(&exe, &["-c", "read -t 30"]);
-    std::thread::sleep(Duration::from_millis(100));
-    let mut seen = Vec::new();
-    for _ in 0..6 {
-        sampler.sample_once();
-        seen.push(count(&registry));
-    }
-    assert_eq!(
-        seen.first(),
-        Some(&1.0),
-        "{seen:?}: the table was read again at once"
-    );
-    assert_eq!(
-        seen.last(),
-        Some(&2.0),
-        "{seen:?}: the rescan missed the new process"
-    );
-    second.kill();
-    sampler.sample_once();
-    assert_eq!(count(&registry), 1.0);
-}
-
-#[test]
-fn busy_process_found_by_command_line_regex() {
-    let marker = format!("synthex-marker-{}", std::process::id());
-    let pattern = format!(r"^bash -c while \[ \$SECONDS -lt 20 \]; do :; done {marker}$");
-    let (mut sampler, registry) = sampler(vec![
-        watched(
-            "loop",
-            ProcessSelector::Cmdline(Regex::new(&pattern).unwrap()),
-        ),
-        watched(
-            "nobody",
-            ProcessSelector::Cmdline(Regex::new("^no such command line$").unwrap()),
-        ),
-    ]);
-    let mut child = spawn(Path::new("bash"), &["-c", BUSY_LOOP, &marker]);
-    std::thread::sleep(Duration::from_millis(200));
-    sampler.sample_once();
-
-    let ratio = busiest_cpu_ratio(&mut sampler, &registry, "loop");
-    assert!(ratio > 0.3, "busy loop used only {ratio} of a core");
-    assert_eq!(
-        gauge(&registry, "synthex_watched_process_count", Some("loop")),
-        1.0
-    );
-    assert!(
-        gauge(
-            &registry,
-            "synthex_watched_process_resident_memory_bytes",
-            Some("loop")
-        ) > 0.0
-    );
-    assert_gone(&registry, "nobody");
-
-    child.kill();
-    sampler.sample_once();
-    assert_gone(&registry, "loop");
+    assert_eq!(gauge(&registry, COUNT, Some("long")), 1.0);
+    let rss = sampler_support::truth::vm_rss(child.0.id()).unwrap() as f64;
+    within("rss", gauge(&registry, RSS, Some("long")), (rss, rss)).unwrap();
 }
 
 #[test]
@@ -299,35 +274,54 @@ fn pid_file_is_reread_on_every_sample() {
     sampler.sample_once();
     assert_gone(&registry, "svc");
 
-    let mut child = spawn(Path::new("sleep"), &["30"]);
-    std::fs::write(&pid_file, format!("{}\n", child.pid())).unwrap();
+    let mut child = ChildGuard(Command::new("sleep").arg("30").spawn().unwrap());
+    let pid = child.0.id();
+    std::fs::write(&pid_file, format!("{pid}\n")).unwrap();
     sampler.sample_once();
-    assert_eq!(
-        gauge(&registry, "synthex_watched_process_count", Some("svc")),
-        1.0
-    );
-    assert!(
-        gauge(
-            &registry,
-            "synthex_watched_process_resident_memory_bytes",
-            Some("svc")
-        ) > 0.0
-    );
+    assert_eq!(gauge(&registry, COUNT, Some("svc")), 1.0);
+    assert!(gauge(&registry, RSS, Some("svc")) > 0.0);
 
     std::fs::write(&pid_file, "garbage").unwrap();
     sampler.sample_once();
     assert_gone(&registry, "svc");
 
-    std::fs::write(&pid_file, child.pid().to_string()).unwrap();
+    std::fs::write(&pid_file, pid.to_string()).unwrap();
     sampler.sample_once();
-    assert_eq!(
-        gauge(&registry, "synthex_watched_process_count", Some("svc")),
-        1.0
-    );
+    assert_eq!(gauge(&registry, COUNT, Some("svc")), 1.0);
 
-    child.kill();
+    let _ = child.0.kill();
+    let _ = child.0.wait();
     sampler.sample_once();
     assert_gone(&registry, "svc");
+}
+
+#[test]
+fn host_cpus_and_load_match_proc() {
+    let (mut sampler, registry) = sampler(Vec::new());
+    sampler.sample_once();
+    let proc_stat = std::fs::read_to_string("/proc/stat").unwrap();
+    let online = proc_stat
+        .lines()
+        .filter(|l| Regex::new(r"^cpu\d+ ").unwrap().is_match(l))
+        .count();
+    assert_eq!(gauge(&registry, "synthex_host_cpus", None), online as f64);
+    let loadavg = std::fs::read_to_string("/proc/loadavg").unwrap();
+    for (i, name) in [
+        "synthex_host_load1",
+        "synthex_host_load5",
+        "synthex_host_load15",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let proc: f64 = loadavg.split_whitespace().nth(i).unwrap().parse().unwrap();
+        let exported = gauge(&registry, name, None);
+        // /proc/loadavg moves every 5 s: the two reads may straddle one update.
+        assert!(
+            (exported - proc).abs() < 0.1,
+            "{name} {exported} vs /proc {proc}"
+        );
+    }
 }
 
 #[test]
@@ -343,10 +337,10 @@ fn duplicate_registration_is_an_error() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_samples_until_cancelled() {
-    let mut child = spawn(Path::new("sleep"), &["30"]);
+    let mut child = ChildGuard(Command::new("sleep").arg("30").spawn().unwrap());
     let dir = tempfile::tempdir().unwrap();
     let pid_file = dir.path().join("sleep.pid");
-    std::fs::write(&pid_file, child.pid().to_string()).unwrap();
+    std::fs::write(&pid_file, child.0.id().to_string()).unwrap();
     let (sampler, registry) = sampler(vec![watched("sleep", ProcessSelector::PidFile(pid_file))]);
     let shutdown = CancellationToken::new();
     let task = tokio::spawn(sampler.run(shutdown.clone()));
@@ -354,7 +348,7 @@ async fn run_samples_until_cancelled() {
     let mut seen = false;
     for _ in 0..100 {
         if gauge(&registry, "synthex_host_memory_total_bytes", None) > 0.0
-            && gauge(&registry, "synthex_watched_process_count", Some("sleep")) == 1.0
+            && gauge(&registry, COUNT, Some("sleep")) == 1.0
         {
             seen = true;
             break;
@@ -368,5 +362,5 @@ async fn run_samples_until_cancelled() {
         .await
         .expect("run() did not stop after cancellation")
         .unwrap();
-    child.kill();
+    let _ = child.0.kill();
 }

@@ -125,12 +125,14 @@ pub async fn run(
         let resources = Arc::clone(&resources);
         let mut primed = false;
         tokio::spawn(
-            sampler.run_observed(side_stop.clone(), move |readings: Vec<Reading>| {
+            sampler.run_observed(side_stop.clone(), move |at, readings: Vec<Reading>| {
                 // The first sample only primes CPU readings (they read 0): keep it out of the series.
                 if !std::mem::replace(&mut primed, true) {
                     return;
                 }
-                let offset = start.elapsed().as_secs_f64();
+                // When the sample read /proc, not when it was handed over: the CPU figures
+                // belong to the interval that ends there.
+                let offset = at.saturating_duration_since(start.into_std()).as_secs_f64();
                 if let Ok(mut all) = resources.lock() {
                     all.push((offset, readings));
                 }
