@@ -132,8 +132,10 @@ impl Sampler {
         self.sampled_at = Some(Instant::now());
         self.system.refresh_cpu_usage();
         self.system.refresh_memory();
-        self.set_host_gauges();
         self.watched.sample();
+        // Host gauges last: a scrape that shows this sample's host figures shows its process
+        // figures too.
+        self.set_host_gauges();
     }
 
     /// The latest sample: the host first (`source` "host", busy share of all cores and memory

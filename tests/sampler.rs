@@ -13,15 +13,11 @@ use std::time::Duration;
 
 use prometheus::Registry;
 use regex::Regex;
-use sampler_support::truth::{Snapshot, Window, within};
+use sampler_support::truth::{COUNT, CPU, Expected, RSS, Snapshot, Window, compare, within};
 use sampler_support::{Worker, renamed_binary, wait_children, worker_role};
 use synthex::sampler::Sampler;
 use synthex::scenario::{ProcessSelector, Resources, WatchedProcess};
 use tokio_util::sync::CancellationToken;
-
-const CPU: &str = "synthex_watched_process_cpu_usage_ratio";
-const RSS: &str = "synthex_watched_process_resident_memory_bytes";
-const COUNT: &str = "synthex_watched_processes";
 
 /// Time between two driven samples (the daemon's own minimum is 1 s; CPU is a rate either way).
 const INTERVAL: Duration = Duration::from_millis(500);
@@ -65,40 +61,6 @@ fn gauge(registry: &Registry, name: &str, process: Option<&str>) -> f64 {
     metric.get_gauge().get_value()
 }
 
-/// One watched group and the pids the test knows belong to it.
-struct Expected<'a> {
-    process: &'a str,
-    pids: Vec<u32>,
-}
-
-/// Compares one sample's gauges with the kernel's figures over its window; returns what differs.
-fn compare(registry: &Registry, window: &Window, groups: &[Expected]) -> Vec<String> {
-    let mut wrong = Vec::new();
-    for group in groups {
-        let (name, pids) = (group.process, &group.pids);
-        let count = gauge(registry, COUNT, Some(name));
-        if count != pids.len() as f64 {
-            wrong.push(format!("{name}: count {count}, expected {}", pids.len()));
-        }
-        let cpu = gauge(registry, CPU, Some(name));
-        wrong.extend(within(&format!("{name} cpu"), cpu, window.process_cpu(pids)).err());
-        let rss = gauge(registry, RSS, Some(name));
-        wrong.extend(within(&format!("{name} rss"), rss, window.process_rss(pids)).err());
-    }
-    let host_cpu = gauge(registry, "synthex_host_cpu_usage_ratio", None);
-    wrong.extend(within("host cpu", host_cpu, window.host_cpu()).err());
-    let used = gauge(registry, "synthex_host_memory_used_bytes", None);
-    wrong.extend(within("host memory used", used, window.host_memory_used()).err());
-    let total = gauge(registry, "synthex_host_memory_total_bytes", None);
-    if total != window.now.0.memory_total as f64 {
-        wrong.push(format!(
-            "host memory total {total}, /proc/meminfo {}",
-            window.now.0.memory_total
-        ));
-    }
-    wrong
-}
-
 /// Primes the sampler, then takes [`SAMPLES`] samples [`INTERVAL`] apart, each between two
 /// snapshots, and asserts every one matches /proc.
 fn assert_samples_match_proc(sampler: &mut Sampler, registry: &Registry, groups: &[Expected]) {
@@ -117,9 +79,13 @@ fn assert_samples_match_proc(sampler: &mut Sampler, registry: &Registry, groups:
             now: (&now_before, &now_after),
         };
         wrong.extend(
-            compare(registry, &window, groups)
-                .into_iter()
-                .map(|w| format!("sample {i}: {w}")),
+            compare(
+                &|name, process| Some(gauge(registry, name, process)),
+                &window,
+                groups,
+            )
+            .into_iter()
+            .map(|w| format!("sample {i}: {w}")),
         );
         (before, after) = (now_before, now_after);
     }
@@ -159,15 +125,15 @@ fn every_selector_matches_proc_over_ten_samples() {
     std::thread::sleep(Duration::from_millis(300));
     let groups = [
         Expected {
-            process: "burner",
+            process: "burner".into(),
             pids: vec![burner.pid()],
         },
         Expected {
-            process: "holder",
+            process: "holder".into(),
             pids: vec![holder.pid()],
         },
         Expected {
-            process: "tree",
+            process: "tree".into(),
             pids: [vec![tree.pid()], children].concat(),
         },
     ];
@@ -198,7 +164,7 @@ fn exited_process_reads_zero_and_its_replacement_is_found() {
 
     let second = Worker::spawn(test, "burn", Some(&program), "-");
     let groups = [Expected {
-        process: "svc",
+        process: "svc".into(),
         pids: vec![second.pid()],
     }];
     // From the sample before the replacement started: all its CPU falls in the first window.
@@ -211,7 +177,11 @@ fn exited_process_reads_zero_and_its_replacement_is_found() {
         prev: (&before, &before),
         now: (&now_before, &now_after),
     };
-    let wrong = compare(&registry, &window, &groups);
+    let wrong = compare(
+        &|name, process| Some(gauge(&registry, name, process)),
+        &window,
+        &groups,
+    );
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
     assert_samples_match_proc(&mut sampler, &registry, &groups);
 }

@@ -210,3 +210,57 @@ pub fn within(what: &str, value: f64, (low, high): (f64, f64)) -> Result<(), Str
         ))
     }
 }
+
+/// Gauge names, as the daemon exports them and as [`compare`] asks for them.
+pub const CPU: &str = "synthex_watched_process_cpu_usage_ratio";
+pub const RSS: &str = "synthex_watched_process_resident_memory_bytes";
+pub const COUNT: &str = "synthex_watched_processes";
+pub const HOST_CPU: &str = "synthex_host_cpu_usage_ratio";
+pub const HOST_USED: &str = "synthex_host_memory_used_bytes";
+pub const HOST_TOTAL: &str = "synthex_host_memory_total_bytes";
+
+/// One watched group and the pids the test knows belong to it.
+pub struct Expected {
+    pub process: String,
+    pub pids: Vec<u32>,
+}
+
+/// Compares one sample with the kernel's figures over its window and returns what differs.
+/// `read(metric, process)` gives the sample's value; `None` skips a figure the source lacks
+/// (a load report has no process count).
+pub fn compare(
+    read: &dyn Fn(&str, Option<&str>) -> Option<f64>,
+    window: &Window,
+    groups: &[Expected],
+) -> Vec<String> {
+    let mut wrong = Vec::new();
+    for group in groups {
+        let (name, pids) = (group.process.as_str(), &group.pids);
+        if let Some(count) = read(COUNT, Some(name))
+            && count != pids.len() as f64
+        {
+            wrong.push(format!("{name}: count {count}, expected {}", pids.len()));
+        }
+        if let Some(cpu) = read(CPU, Some(name)) {
+            wrong.extend(within(&format!("{name} cpu"), cpu, window.process_cpu(pids)).err());
+        }
+        if let Some(rss) = read(RSS, Some(name)) {
+            wrong.extend(within(&format!("{name} rss"), rss, window.process_rss(pids)).err());
+        }
+    }
+    if let Some(cpu) = read(HOST_CPU, None) {
+        wrong.extend(within("host cpu", cpu, window.host_cpu()).err());
+    }
+    if let Some(used) = read(HOST_USED, None) {
+        wrong.extend(within("host memory used", used, window.host_memory_used()).err());
+    }
+    if let Some(total) = read(HOST_TOTAL, None)
+        && total != window.now.0.memory_total as f64
+    {
+        wrong.push(format!(
+            "host memory total {total}, /proc/meminfo {}",
+            window.now.0.memory_total
+        ));
+    }
+    wrong
+}
