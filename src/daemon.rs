@@ -10,10 +10,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::time::Duration;
 
+use crate::http_server::Listener;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use thiserror::Error;
-use tokio::net::TcpListener;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -50,7 +50,7 @@ pub enum DaemonError {
 /// Runs the daemon on `listener` until `shutdown` resolves.
 pub async fn run(
     config: Config,
-    listener: TcpListener,
+    listener: impl Into<Listener> + Send + 'static,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), DaemonError> {
     let config = Arc::new(config);

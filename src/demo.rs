@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config;
 use crate::daemon;
 use crate::demo_target::{self, DemoTarget};
+use crate::http_server::Listener;
 use crate::scenario::Config;
 
 /// The demo config, compiled in so the demo runs from any directory.
@@ -30,7 +31,7 @@ pub fn load_config(path: Option<&Path>) -> Result<Config, config::ConfigError> {
 /// on `listener` until `shutdown` resolves.
 pub async fn run(
     config: Config,
-    listener: TcpListener,
+    listener: Listener,
     shutdown: impl Future<Output = ()>,
 ) -> Result<()> {
     let addr = demo_address(&config)?;

@@ -30,7 +30,7 @@ use rand::RngExt;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::http_server::{self, Body, body, text};
+use crate::http_server::{self, Body, Listener, body, text};
 
 /// How long a `/cache/{key}` entry stays fresh.
 const CACHE_TTL: Duration = Duration::from_secs(30);
@@ -285,10 +285,15 @@ pub async fn serve(
     target: Arc<DemoTarget>,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    http_server::serve("demo target", listener, shutdown, move |request| {
-        let target = Arc::clone(&target);
-        async move { target.handle(&request).await }
-    })
+    http_server::serve(
+        "demo target",
+        Listener::plain(listener),
+        shutdown,
+        move |request| {
+            let target = Arc::clone(&target);
+            async move { target.handle(&request).await }
+        },
+    )
     .await
 }
 

@@ -15,10 +15,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use http::header::{ALLOW, CACHE_CONTROL};
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
-use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::http_server::{self, Body, body, text};
+use crate::http_server::{self, Body, Listener, body, text};
 use crate::metrics::Metrics;
 use crate::status_page;
 
@@ -35,12 +34,17 @@ pub struct AppState {
 
 /// Serves HTTP on `listener` until `shutdown` is cancelled, then drains open requests (at
 /// most 5 s) and returns. Accept errors are logged and retried, never fatal: the
-/// exporter must outlive a transient file-descriptor shortage.
+/// exporter must outlive a transient file-descriptor shortage. The server's connection
+/// counts join the metrics.
 pub async fn serve(
-    listener: TcpListener,
+    listener: impl Into<Listener> + Send,
     state: Arc<AppState>,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
+    let listener = listener.into();
+    if let Err(error) = listener.stats().register(state.metrics.registry()) {
+        tracing::warn!(%error, "exporter: its connection counts are not exported");
+    }
     http_server::serve("exporter", listener, shutdown, move |request| {
         let answer = handle(&request, &state);
         async move {

@@ -30,6 +30,7 @@
 #![warn(missing_docs)]
 
 pub mod config;
+pub mod connection_limit;
 pub mod daemon;
 pub mod demo;
 pub mod demo_target;
@@ -52,4 +53,5 @@ pub mod stats_poller;
 pub mod status_page;
 pub mod template;
 pub mod watched;
+pub mod web;
 pub mod window;

@@ -11,10 +11,13 @@ use clap::{Parser, Subcommand};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use synthex::connection_limit::ConnectionLimit;
 use synthex::demo_target::{self, DemoTarget};
+use synthex::http_server::Listener;
 use synthex::loadtest::command::LoadArgs;
 use synthex::logging::{self, LogFormat, LogLevel};
 use synthex::report::command::{CompareArgs, ReportCommand};
+use synthex::web::WebLayer;
 use synthex::{config, daemon, demo, exit, loadtest, report, shutdown};
 
 const VERSION: &str = concat!(
@@ -63,6 +66,10 @@ enum Command {
             default_value = ":9577"
         )]
         listen_address: String,
+        /// TLS, basic auth and response headers for that address, in exporter-toolkit's web
+        /// config format.
+        #[arg(long = "web.config.file", value_name = "FILE")]
+        web_config_file: Option<PathBuf>,
     },
     /// Validate a configuration file and print what would run; exit 2 if it is invalid.
     CheckConfig {
@@ -82,6 +89,10 @@ enum Command {
         /// base_url says where the demo target listens.
         #[arg(long = "config.file", value_name = "FILE")]
         config_file: Option<PathBuf>,
+        /// TLS, basic auth and response headers for the metrics address, in
+        /// exporter-toolkit's web config format.
+        #[arg(long = "web.config.file", value_name = "FILE")]
+        web_config_file: Option<PathBuf>,
     },
     /// Run only the built-in demo target service.
     DemoTarget {
@@ -160,14 +171,15 @@ async fn dispatch(command: Command) -> ExitCode {
         Command::Run {
             config_file,
             listen_address,
+            web_config_file,
         } => {
             let config = match config::load(&config_file) {
                 Ok(c) => c,
                 Err(e) => return fail(EXIT_CONFIG, &e.to_string()),
             };
-            let listener = match bind(&listen_address).await {
+            let listener = match listen(&listen_address, web_config_file.as_deref()).await {
                 Ok(l) => l,
-                Err(e) => return fail(EXIT_RUNTIME, &e),
+                Err((code, e)) => return fail(code, &e),
             };
             match daemon::run(config, listener, shutdown::signal()).await {
                 Ok(()) => ExitCode::SUCCESS,
@@ -178,14 +190,15 @@ async fn dispatch(command: Command) -> ExitCode {
         Command::Demo {
             listen_address,
             config_file,
+            web_config_file,
         } => {
             let config = match demo::load_config(config_file.as_deref()) {
                 Ok(c) => c,
                 Err(e) => return fail(EXIT_CONFIG, &e.to_string()),
             };
-            let listener = match bind(&listen_address).await {
+            let listener = match listen(&listen_address, web_config_file.as_deref()).await {
                 Ok(l) => l,
-                Err(e) => return fail(EXIT_RUNTIME, &e),
+                Err((code, e)) => return fail(code, &e),
             };
             print_demo_banner(&listener);
             match demo::run(config, listener, shutdown::signal()).await {
@@ -195,11 +208,18 @@ async fn dispatch(command: Command) -> ExitCode {
         }
         Command::Load(args) => {
             let listener = if args.listen_address.is_empty() {
+                if let Some(file) = &args.web_config_file {
+                    let message = format!(
+                        "--web.config.file {} needs --web.listen-address: there is no port to secure",
+                        file.display()
+                    );
+                    return fail(EXIT_CONFIG, &message);
+                }
                 None
             } else {
-                match bind(&args.listen_address).await {
+                match listen(&args.listen_address, args.web_config_file.as_deref()).await {
                     Ok(l) => Some(l),
-                    Err(e) => return fail(EXIT_RUNTIME, &e),
+                    Err((code, e)) => return fail(code, &e),
                 }
             };
             let stop = CancellationToken::new();
@@ -254,12 +274,26 @@ fn check_config(file: &Path) -> ExitCode {
     }
 }
 
-fn print_demo_banner(listener: &TcpListener) {
+fn print_demo_banner(listener: &Listener) {
     if let Ok(addr) = listener.local_addr() {
+        let scheme = listener.scheme();
         eprintln!(
-            "synthex demo: metrics at http://{addr}/metrics, status page at http://{addr}/ (Ctrl-C stops)"
+            "synthex demo: metrics at {scheme}://{addr}/metrics, status page at {scheme}://{addr}/ (Ctrl-C stops)"
         );
     }
+}
+
+/// The exporter's listener: the web config checked first (exit 2 when it is bad), then the
+/// address bound (exit 1 when it cannot be), with the connection cap for this process.
+async fn listen(address: &str, web_config: Option<&Path>) -> Result<Listener, (u8, String)> {
+    let web = match web_config {
+        Some(file) => WebLayer::load(file).map_err(|e| (EXIT_CONFIG, e.to_string()))?,
+        None => WebLayer::plain(),
+    };
+    let tcp = bind(address).await.map_err(|e| (EXIT_RUNTIME, e))?;
+    let limit = ConnectionLimit::for_process();
+    tracing::debug!(max_connections = limit.max(), "exporter connection limit");
+    Ok(Listener::new(tcp, web, limit))
 }
 
 /// Binds a listen address given as `host:port`, `[v6]:port` or `:port` (all interfaces, as the

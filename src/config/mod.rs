@@ -163,7 +163,7 @@ pub fn load_str_with_env(
 }
 
 /// Moves serde_yaml's trailing " at line L column C" to the front as `file:L:C:`.
-fn parse_error(source: &Path, error: &serde_yaml::Error, prefix: &str) -> ConfigError {
+pub(crate) fn parse_error(source: &Path, error: &serde_yaml::Error, prefix: &str) -> ConfigError {
     let location = error.location().map(|at| (at.line(), at.column()));
     let mut message = error.to_string();
     if let Some((line, column)) = location {

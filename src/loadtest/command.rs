@@ -17,6 +17,7 @@ use super::profile::{self, Profile, ThinkTime};
 use super::{LoadOptions, run};
 use crate::config::units::{parse_duration, parse_rate, parse_ratio};
 use crate::exit;
+use crate::http_server::Listener;
 use crate::report::compare::{self, Comparison};
 use crate::report::grade;
 use crate::report::model::{LoadModel, PlanSummary, Report, ScenarioStats, Shard, ThresholdResult};
@@ -89,6 +90,9 @@ pub struct LoadArgs {
     /// Serve /metrics here during the test ("" for nowhere).
     #[arg(long = "web.listen-address", value_name = "ADDR", default_value = "")]
     pub listen_address: String,
+    /// TLS, basic auth and headers for that port, in exporter-toolkit's web config format.
+    #[arg(long = "web.config.file", value_name = "FILE")]
+    pub web_config_file: Option<PathBuf>,
     /// No live progress display.
     #[arg(long)]
     pub quiet: bool,
@@ -107,11 +111,7 @@ struct Plan {
 
 /// Runs `synthex load` and returns its exit status. `listener` is the already-bound exporter
 /// address (bound by the caller, which owns address parsing), `stop` ends the run early.
-pub async fn execute(
-    args: LoadArgs,
-    listener: Option<tokio::net::TcpListener>,
-    stop: CancellationToken,
-) -> u8 {
+pub async fn execute(args: LoadArgs, listener: Option<Listener>, stop: CancellationToken) -> u8 {
     let plan = match prepare(&args) {
         Ok(plan) => plan,
         Err(message) => {

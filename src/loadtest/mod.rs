@@ -24,7 +24,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use prometheus::{Gauge, Opts, Registry};
 use thiserror::Error;
-use tokio::net::TcpListener;
+
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -32,6 +32,7 @@ use self::executor::{RunEnd, Workload};
 use self::profile::Profile;
 use self::recorder::{Recorder, ScenarioRef};
 use crate::exporter::{self, AppState};
+use crate::http_server::Listener;
 use crate::metrics::Metrics;
 use crate::probe::Probe;
 use crate::report::model::{
@@ -66,7 +67,7 @@ pub struct LoadOptions {
     /// Open a fresh connection per request instead of pooling them like real clients.
     pub new_connections: bool,
     /// Where to serve `/metrics` during the test, if anywhere.
-    pub listener: Option<TcpListener>,
+    pub listener: Option<Listener>,
     /// Show live progress (a bar on a terminal, plain lines otherwise).
     pub progress: bool,
     /// The breaking-point search's limits (stress runs only).
