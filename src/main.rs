@@ -222,13 +222,12 @@ async fn dispatch(command: Command) -> ExitCode {
                     Err((code, e)) => return fail(code, &e),
                 }
             };
-            let stop = CancellationToken::new();
-            let on_signal = stop.clone();
-            tokio::spawn(async move {
-                shutdown::signal().await;
-                on_signal.cancel();
-            });
-            ExitCode::from(loadtest::command::execute(*args, listener, stop).await)
+            let (stop, stop_now) = (CancellationToken::new(), CancellationToken::new());
+            tokio::spawn(loadtest::command::stop_on_signals(
+                stop.clone(),
+                stop_now.clone(),
+            ));
+            ExitCode::from(loadtest::command::execute(*args, listener, stop, stop_now).await)
         }
         Command::Healthcheck { url, timeout } => {
             match synthex::healthcheck::check(&url, timeout).await {

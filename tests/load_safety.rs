@@ -187,3 +187,116 @@ fn reports_that_cannot_be_written_at_the_end_are_rescued_to_a_temp_directory() {
         assert!(rescued.join(file).is_file(), "{file}");
     }
 }
+
+/// A target that accepts connections and never answers; counts the connections it holds.
+fn hanging_target() -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let accepted = std::sync::Arc::new(AtomicUsize::new(0));
+    let count = accepted.clone();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            count.fetch_add(1, Ordering::SeqCst);
+            held.push(stream);
+        }
+    });
+    (port, accepted)
+}
+
+fn signal(child: &std::process::Child, name: &str) {
+    let status = Command::new("kill")
+        .args([&format!("-{name}"), &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// Waits until `file` contains `text`, for at most 20 s.
+fn wait_for_text(file: &Path, text: &str) -> String {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let content = std::fs::read_to_string(file).unwrap_or_default();
+        if content.contains(text) {
+            return content;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no {text:?} in:\n{content}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn ctrl_c_against_a_hanging_target_says_what_it_waits_for_and_a_second_stops_at_once() {
+    use std::sync::atomic::Ordering;
+    let (port, accepted) = hanging_target();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("synthex.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "targets:\n  - name: stuck\n    base_url: http://127.0.0.1:{port}\n    rate: 1/s\n    timeout: 60s\n    scenarios:\n      - {{name: hang, request: {{path: /}}}}\n"
+        ),
+    )
+    .unwrap();
+    let out = dir.path().join("reports");
+    let log = dir.path().join("stderr.log");
+    let mut child = load_command(
+        &config,
+        &[
+            "--users=3",
+            "--duration=5m",
+            &format!("--out={}", out.display()),
+        ],
+    )
+    .stdout(std::process::Stdio::null())
+    .stderr(std::fs::File::create(&log).unwrap())
+    .spawn()
+    .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while accepted.load(Ordering::SeqCst) < 3 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "users did not connect"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    signal(&child, "INT");
+    let said = wait_for_text(&log, "Ctrl-C again to stop now");
+    let line = said.lines().find(|l| l.contains("Ctrl-C again")).unwrap();
+    // Three requests in flight (the server holds three connections), up to the 60 s timeout + 1 s.
+    assert!(line.contains("in_flight=3"), "{line}");
+    assert!(line.contains("up_to=\"1m 1s\""), "{line}");
+    // Still waiting: the first Ctrl-C gives the requests their grace period.
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "exited after one Ctrl-C"
+    );
+    signal(&child, "INT");
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the second Ctrl-C did not stop it"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let stderr = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("interrupted=3"), "{stderr}");
+    let report = json::read(&out.join("report.json")).unwrap();
+    assert!(report.interrupted);
+    let (requests, failures, _) = report.total();
+    assert_eq!((requests, failures), (3, 3), "{stderr}");
+    assert_eq!(report.failures.len(), 1, "{:?}", report.failures);
+    assert!(report.failures[0].message.starts_with("interrupted"));
+    assert_eq!(report.failures[0].occurrences, 3);
+    assert_eq!(accepted.load(Ordering::SeqCst), 3);
+}

@@ -109,9 +109,25 @@ struct Plan {
     limits: Limits,
 }
 
+/// The first SIGINT or SIGTERM cancels `stop` (the test ends, requests in flight get the grace
+/// period, the reports are written); the second cancels `stop_now` (they end at once).
+pub async fn stop_on_signals(stop: CancellationToken, stop_now: CancellationToken) {
+    crate::shutdown::signal().await;
+    stop.cancel();
+    crate::shutdown::signal().await;
+    tracing::warn!("second signal: ending the requests in flight now");
+    stop_now.cancel();
+}
+
 /// Runs `synthex load` and returns its exit status. `listener` is the already-bound exporter
-/// address (bound by the caller, which owns address parsing), `stop` ends the run early.
-pub async fn execute(args: LoadArgs, listener: Option<Listener>, stop: CancellationToken) -> u8 {
+/// address (bound by the caller, which owns address parsing), `stop` ends the run early and
+/// `stop_now` ends its requests in flight at once (see [`stop_on_signals`]).
+pub async fn execute(
+    args: LoadArgs,
+    listener: Option<Listener>,
+    stop: CancellationToken,
+    stop_now: CancellationToken,
+) -> u8 {
     let plan = match prepare(&args) {
         Ok(plan) => plan,
         Err(message) => {
@@ -134,6 +150,7 @@ pub async fn execute(args: LoadArgs, listener: Option<Listener>, stop: Cancellat
         listener,
         progress: !args.quiet,
         breaking: plan.limits,
+        stop_now,
     };
     let grades_scale = plan.config.load.grades;
     let tolerances = plan.config.load.baseline_tolerances;

@@ -16,7 +16,8 @@
 //! shared client (see `probe::Connection`); open-model arrivals share the probe's client.
 //!
 //! Both end when the profile ends or `stop` is cancelled (Ctrl-C), then give requests still in
-//! flight `grace` to finish.
+//! flight `grace` to finish, saying so when stopped early. The recorder's `stop_now` (a second
+//! Ctrl-C, or the grace period over) ends them at once; each is counted as interrupted.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -153,6 +154,7 @@ pub async fn closed<W: Exercise>(
     let start = Instant::now();
     let end = start + profile.duration();
     let tracker = TaskTracker::new();
+    let cut = work.recorder().stop_now().child_token();
     let mut users: Vec<CancellationToken> = Vec::new();
     // The first user starts at once; then no faster than the spawn rate.
     let mut budget = 1.0;
@@ -176,6 +178,7 @@ pub async fn closed<W: Exercise>(
                 Arc::clone(&work),
                 profile.think_time,
                 token.clone(),
+                cut.clone(),
                 StdRng::from_rng(&mut rand::rng()),
             ));
             users.push(token);
@@ -195,7 +198,7 @@ pub async fn closed<W: Exercise>(
         token.cancel();
     }
     work.recorder().set_level(0.0);
-    finish(&tracker, grace).await;
+    finish(&tracker, grace, work.recorder(), &cut, interrupted).await;
     RunEnd {
         interrupted,
         dropped: 0,
@@ -203,18 +206,20 @@ pub async fn closed<W: Exercise>(
     }
 }
 
-/// One virtual user: request, think, repeat, until `stop`.
+/// One virtual user: request, think, repeat, until `stop`; its request in flight ends at `cut`.
 async fn user<W: Exercise>(
     work: Arc<W>,
     think: ThinkTime,
     stop: CancellationToken,
+    cut: CancellationToken,
     mut rng: StdRng,
 ) {
     let mut session = work.session();
     while !stop.is_cancelled() {
         let started = Instant::now();
         let index = work.pick(&mut rng);
-        session.request(index, started).await;
+        let request = session.request(index, started);
+        unless_stopped_now(&cut, work.recorder(), index, started, request).await;
         let pause = match think {
             ThinkTime::Constant(pause) => pause,
             ThinkTime::Uniform(low, high) => {
@@ -246,6 +251,7 @@ pub async fn open<W: Exercise>(
     let total = profile.duration();
     let tracker = TaskTracker::new();
     let cap = Arc::new(Semaphore::new(max_in_flight.max(1)));
+    let cut = work.recorder().stop_now().child_token();
     let mut dropped = 0;
     let mut rng = StdRng::from_rng(&mut rand::rng());
     let mut arrivals = Arrivals::new(profile);
@@ -278,14 +284,18 @@ pub async fn open<W: Exercise>(
         };
         let from = measured_start(due, Instant::now());
         let work = Arc::clone(&work);
+        let cut = cut.clone();
         tracker.spawn(hold_permit(
-            async move { work.request(index, from).await },
+            async move {
+                let request = work.request(index, from);
+                unless_stopped_now(&cut, work.recorder(), index, from, request).await;
+            },
             permit,
         ));
     };
     let elapsed = Instant::now().saturating_duration_since(start).min(total);
     work.recorder().set_level(0.0);
-    finish(&tracker, grace).await;
+    finish(&tracker, grace, work.recorder(), &cut, interrupted).await;
     RunEnd {
         interrupted,
         dropped,
@@ -333,13 +343,54 @@ impl<'a> Arrivals<'a> {
     }
 }
 
-/// Waits for requests in flight, at most `grace`.
-async fn finish(tracker: &TaskTracker, grace: Duration) {
+/// Runs `request` of scenario `index` (started at `from`) unless `cut` (this run's child of the
+/// recorder's `stop_now`) comes first: then the request is dropped (its connection closed) and
+/// counted as interrupted.
+async fn unless_stopped_now(
+    cut: &CancellationToken,
+    recorder: &Recorder,
+    index: usize,
+    from: Instant,
+    request: impl Future<Output = ()>,
+) {
+    tokio::select! {
+        () = request => {}
+        () = cut.cancelled() => recorder.record_interrupted(index, from),
+    }
+}
+
+/// Waits for requests in flight, at most `grace` or until the recorder's `stop_now`; then ends
+/// the rest at once through `cut`, each counted as interrupted. When the run was `interrupted`,
+/// says what it waits for, so a Ctrl-C against a hanging target is never a silent wait.
+async fn finish(
+    tracker: &TaskTracker,
+    grace: Duration,
+    recorder: &Recorder,
+    cut: &CancellationToken,
+    interrupted: bool,
+) {
     tracker.close();
-    if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
+    let before = recorder.interrupted();
+    let waiting = tracker.len();
+    if interrupted && waiting > 0 {
         tracing::warn!(
-            abandoned = tracker.len(),
-            "load test: requests still in flight after the grace period are left out"
+            in_flight = waiting,
+            up_to = %humantime::format_duration(grace),
+            "stopping: waiting for the requests in flight to finish (Ctrl-C again to stop now)"
+        );
+    }
+    let reason = tokio::select! {
+        () = tracker.wait() => "stopped now",
+        () = tokio::time::sleep(grace) => "the grace period is over",
+        () = recorder.stop_now().cancelled() => "stopped now",
+    };
+    cut.cancel();
+    tracker.wait().await;
+    let cut_short = recorder.interrupted() - before;
+    if cut_short > 0 {
+        tracing::warn!(
+            interrupted = cut_short,
+            "load test: {reason}: the requests still in flight are counted as interrupted"
         );
     }
 }

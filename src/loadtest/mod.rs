@@ -72,6 +72,9 @@ pub struct LoadOptions {
     pub progress: bool,
     /// The breaking-point search's limits (stress runs only).
     pub breaking: breaking::Limits,
+    /// Cancelled to end the requests in flight at once (a second Ctrl-C) instead of giving
+    /// them the grace period; they are counted as interrupted.
+    pub stop_now: CancellationToken,
 }
 
 /// Why a load test could not run.
@@ -109,7 +112,8 @@ pub async fn run(
     let start = Instant::now();
     let recorder = Arc::new(
         Recorder::new(refs, start, TIMELINE_INTERVAL, Some(Arc::clone(&metrics)))
-            .with_level_gauge(level_gauge(options.profile.model, metrics.registry())?),
+            .with_level_gauge(level_gauge(options.profile.model, metrics.registry())?)
+            .with_stop_now(options.stop_now.clone()),
     );
     let work = Arc::new(Workload::new(probes, scenarios, Arc::clone(&recorder)));
 

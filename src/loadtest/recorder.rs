@@ -13,14 +13,15 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
 
 use prometheus::Gauge;
+use tokio_util::sync::CancellationToken;
 
 use crate::metrics::{Metrics, SkipReason};
-use crate::outcome::{CacheResult, FailureReason, Outcome};
+use crate::outcome::{CacheResult, Failure, FailureReason, Outcome, Phases};
 use crate::report::model::{FailureGroup, Interval, LatencyHistogram, ScenarioStats};
 
 /// Distinct failure messages kept per scenario and reason; more are counted under one entry,
@@ -56,7 +57,15 @@ pub struct Recorder {
     metrics: Option<Arc<Metrics>>,
     /// `synthex_load_virtual_users` or `synthex_load_scheduled_requests_per_second`.
     level_gauge: Option<Gauge>,
+    /// Cancelled to end the requests still in flight at once (a second Ctrl-C, or the grace
+    /// period over); each is then recorded by [`Recorder::record_interrupted`].
+    stop_now: CancellationToken,
+    /// Requests recorded by [`Recorder::record_interrupted`].
+    interrupted: AtomicU64,
 }
+
+/// The failure message of a request cut short by [`Recorder::stop_now`].
+pub const INTERRUPTED_MESSAGE: &str = "interrupted: still in flight when the test stopped";
 
 /// Running totals of one scenario.
 #[derive(Debug, Default, Clone)]
@@ -105,7 +114,48 @@ impl Recorder {
             level: AtomicU64::new(0f64.to_bits()),
             metrics,
             level_gauge: None,
+            stop_now: CancellationToken::new(),
+            interrupted: AtomicU64::new(0),
         }
+    }
+
+    /// Cuts the requests in flight short when `token` is cancelled (see [`Recorder::stop_now`]).
+    pub fn with_stop_now(mut self, token: CancellationToken) -> Recorder {
+        self.stop_now = token;
+        self
+    }
+
+    /// Requests counted as interrupted so far.
+    pub fn interrupted(&self) -> u64 {
+        self.interrupted.load(Ordering::Relaxed)
+    }
+
+    /// Cancelled when the requests still in flight must end now.
+    pub fn stop_now(&self) -> &CancellationToken {
+        &self.stop_now
+    }
+
+    /// Records a request of scenario `index`, started at `from`, that was still in flight when
+    /// the test stopped: a failure (reason `other`, [`INTERRUPTED_MESSAGE`]) whose latency is
+    /// how long it had run, a lower bound of what it would have taken, so a hanging target shows.
+    pub fn record_interrupted(&self, index: usize, from: Instant) {
+        self.interrupted.fetch_add(1, Ordering::Relaxed);
+        self.record(
+            index,
+            &Outcome {
+                latency: from.elapsed(),
+                status: None,
+                failure: Some(Failure {
+                    reason: FailureReason::Other,
+                    message: INTERRUPTED_MESSAGE.to_string(),
+                }),
+                cache: CacheResult::Unknown,
+                phases: Phases::default(),
+                body_bytes: 0,
+                cert_expiry: None,
+                finished_at: SystemTime::now(),
+            },
+        );
     }
 
     /// Also shows the planned level on `gauge` (for `/metrics` during the test).
