@@ -113,6 +113,9 @@ enum Command {
         /// Give up after this long.
         #[arg(long, value_name = "D", default_value = "2s", value_parser = humantime::parse_duration)]
         timeout: std::time::Duration,
+        /// TLS and basic auth for an endpoint secured with --web.config.file.
+        #[command(flatten)]
+        access: synthex::healthcheck::Access,
     },
     /// Run a bounded load test on the config's scenarios and grade it (exit 3 when a
     /// threshold fails, 130 when interrupted).
@@ -229,13 +232,15 @@ async fn dispatch(command: Command) -> ExitCode {
             ));
             ExitCode::from(loadtest::command::execute(*args, listener, stop, stop_now).await)
         }
-        Command::Healthcheck { url, timeout } => {
-            match synthex::healthcheck::check(&url, timeout).await {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(synthex::healthcheck::Failure::BadUrl(e)) => fail(EXIT_CONFIG, &e),
-                Err(synthex::healthcheck::Failure::Unhealthy(e)) => fail(EXIT_RUNTIME, &e),
-            }
-        }
+        Command::Healthcheck {
+            url,
+            timeout,
+            access,
+        } => match synthex::healthcheck::check(&url, timeout, &access).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(synthex::healthcheck::Failure::BadUrl(e)) => fail(EXIT_CONFIG, &e),
+            Err(synthex::healthcheck::Failure::Unhealthy(e)) => fail(EXIT_RUNTIME, &e),
+        },
         Command::Compare(args) => ExitCode::from(report::command::compare_reports(&args)),
         Command::Report(ReportCommand::Merge(args)) => {
             ExitCode::from(report::command::merge_reports(&args))

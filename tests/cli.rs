@@ -167,7 +167,7 @@ fn healthcheck_exits_0_on_200_1_otherwise_and_2_on_a_bad_url() {
     let closed = free_port();
     let (code, _, _) = run(&["healthcheck", &format!("--url=http://127.0.0.1:{closed}/")]);
     assert_eq!(code, 1);
-    let (code, _, stderr) = run(&["healthcheck", "--url=https://example.invalid/"]);
+    let (code, _, stderr) = run(&["healthcheck", "--url=ftp://example.invalid/"]);
     assert_eq!(code, 2, "{stderr}");
 }
 

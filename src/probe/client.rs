@@ -56,7 +56,7 @@ pub(crate) fn build(
         None => TimedResolver::default(),
     };
     let mut builder = reqwest::Client::builder()
-        .tls_backend_preconfigured(tls::client_config(&target.tls, expiry)?)
+        .tls_backend_preconfigured(tls::client_config(&target.tls, expiry, None)?)
         .redirect(redirect::Policy::none())
         .retry(retry::never())
         .timeout(target.timeout)

@@ -23,7 +23,7 @@ mod client;
 mod connection;
 mod expect;
 mod timing;
-mod tls;
+pub(crate) mod tls;
 
 use std::path::PathBuf;
 use std::sync::Arc;

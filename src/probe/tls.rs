@@ -15,7 +15,7 @@ use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 
 use super::ProbeErrorKind;
@@ -43,11 +43,15 @@ impl CertExpiry {
     }
 }
 
+/// A client certificate chain and its key, for a server that asks for one.
+pub(crate) type ClientIdentity = (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>);
+
 /// Builds the rustls client configuration of one target. `expiry` receives the chain expiry
-/// on every handshake.
+/// on every handshake; `identity` is presented to a server that asks for a client certificate.
 pub(crate) fn client_config(
     settings: &TlsSettings,
     expiry: Arc<CertExpiry>,
+    identity: Option<ClientIdentity>,
 ) -> Result<ClientConfig, ProbeErrorKind> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let check = if settings.insecure_skip_verify {
@@ -79,12 +83,17 @@ pub(crate) fn client_config(
         server_name,
         provider: provider.clone(),
     };
-    let mut config = ClientConfig::builder_with_provider(provider)
+    let builder = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| ProbeErrorKind::Tls(e.to_string()))?
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(verifier))
-        .with_no_client_auth();
+        .with_custom_certificate_verifier(Arc::new(verifier));
+    let mut config = match identity {
+        Some((certs, key)) => builder
+            .with_client_auth_cert(certs, key)
+            .map_err(|e| ProbeErrorKind::Tls(e.to_string()))?,
+        None => builder.with_no_client_auth(),
+    };
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(config)
 }
