@@ -32,3 +32,5 @@ for f in config/*.yml; do
 done
 echo "==> cargo test"
 cargo test --locked -- --test-threads="${SYNTHEX_TEST_THREADS:-2}"
+echo "==> edge tests, one at a time (#[ignore]d in the parallel run above)"
+cargo test --locked -- --ignored --test-threads=1

@@ -4,8 +4,12 @@
 //! target does not slow the schedule down (that would hide the slowness, the coordinated-omission
 //! trap), and it cannot make requests pile up either, because at most `max_in_flight` requests of
 //! a target run at once. A slot that cannot start is counted as skipped, never silently lost:
-//! `in_flight_cap` when the cap is full, `late` when the process itself stalled for longer than a
-//! period (a burst of catch-up requests would hit production harder than the configured rate).
+//! `in_flight_cap` when the cap is full, `late` when synthex itself was held up for more than
+//! [`LATE_AFTER`] past the slot's due time (the catch-up after a stall stays bounded).
+//!
+//! A timer wakes up a little after its deadline (see [`TIMER_SLACK`]), and at 1000/s that is
+//! longer than a period, so every wake-up starts all the slots due by then: the schedule's rate is
+//! delivered whatever the timer's resolution.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -73,25 +77,28 @@ pub async fn run<D: Dispatch, R: Rng + Send>(
     // A random phase spreads sidecars that start together over the first period.
     let start = Instant::now() + plan.period.mul_f64(rng.random_range(0.0..1.0));
     let mut slot: u64 = 0;
+    let mut due = due_time(start, plan.period, slot, plan.jitter, &mut rng);
     loop {
-        let due = due_time(start, plan.period, slot, plan.jitter, &mut rng);
         tokio::select! {
             biased;
             () = shutdown.cancelled() => return,
             () = tokio::time::sleep_until(due) => {}
         }
-        slot += 1;
-        if Instant::now().saturating_duration_since(due) > plan.period {
-            dispatch.skipped(SkipReason::Late);
-            continue;
+        let now = Instant::now();
+        // Jitter shifts a slot by at most a quarter period, so due times never go backwards.
+        while due <= now {
+            if now.saturating_duration_since(due) > LATE_AFTER {
+                dispatch.skipped(SkipReason::Late);
+            } else if let Ok(permit) = cap.clone().try_acquire_owned() {
+                let scenario = picker.pick(&mut rng);
+                let work = dispatch.dispatch(scenario, measured_start(due, now));
+                tracker.spawn(hold_permit(work, permit));
+            } else {
+                dispatch.skipped(SkipReason::InFlightCap);
+            }
+            slot += 1;
+            due = due_time(start, plan.period, slot, plan.jitter, &mut rng);
         }
-        let Ok(permit) = cap.clone().try_acquire_owned() else {
-            dispatch.skipped(SkipReason::InFlightCap);
-            continue;
-        };
-        let scenario = picker.pick(&mut rng);
-        let work = dispatch.dispatch(scenario, measured_start(due, Instant::now()));
-        tracker.spawn(hold_permit(work, permit));
     }
 }
 
@@ -106,6 +113,25 @@ pub(crate) async fn hold_permit(work: impl Future<Output = ()>, permit: OwnedSem
 /// bench: 1.1 ms late at the median, 2.1 ms at most). With a 2 ms slack about 1 % of the slots
 /// crossed it and were charged the whole delay, which alone made p99 read 2 ms high.
 const TIMER_SLACK: Duration = Duration::from_millis(3);
+
+/// How far past its due time a slot may still start; a later one is skipped as `late`. Beyond
+/// the timer's own lateness ([`TIMER_SLACK`]) and a busy host's run-queue wait (a few ms), only a
+/// stall of synthex itself gets there: CPU throttling, a stopped host, a blocked runtime. It is
+/// one figure at every rate, so `late` means the same thing at 1/min and at 1000/s, and the
+/// catch-up after a stall is bounded (at most 100 ms worth of slots, under `max_in_flight`).
+/// Starts held up by less than this are measured from the due time, so such a stall shows in
+/// the latency instead.
+const LATE_AFTER: Duration = Duration::from_millis(100);
+
+/// `max_in_flight` when the config leaves it out: room for [`LATE_AFTER`] worth of slots, and
+/// never fewer than 4. A wake-up a few ms late, or a short stall, starts every slot due by then
+/// at once; with a cap smaller than that catch-up they would be skipped as `in_flight_cap`
+/// against a target that is not slow at all (at 1000/s a cap of 4 lost 14 % of the slots on a
+/// busy host). Up to 40/s this is 4; at 1000/s, 100.
+pub fn default_max_in_flight(period: Duration) -> usize {
+    let slots = LATE_AFTER.as_nanos().div_ceil(period.as_nanos().max(1));
+    usize::try_from(slots).unwrap_or(usize::MAX).max(4)
+}
 
 /// Where a request's latency starts. A slot that starts within [`TIMER_SLACK`] of its due time
 /// is measured from its actual start, so the prober's own timer resolution never inflates the
@@ -344,6 +370,78 @@ mod tests {
         assert!((69..=70).contains(&(sent + late)), "{sent} + {late}");
     }
 
+    /// Runs a 1000/s schedule (cap 200, requests of 200 µs) for 10 s of paused time, the clock
+    /// moved only by `clock`, which gets the elapsed time and returns the next step.
+    async fn run_at_the_maximum_rate(mut clock: impl FnMut(Duration) -> Duration) -> Arc<Recorder> {
+        let rec = Recorder::new(Duration::from_micros(200));
+        let token = CancellationToken::new();
+        let sched = tokio::spawn(run(
+            plan(1000.0, 200, vec![1]),
+            rec.clone(),
+            StdRng::seed_from_u64(7),
+            TaskTracker::new(),
+            token.clone(),
+        ));
+        let begin = Instant::now();
+        while begin.elapsed() < Duration::from_secs(10) {
+            tokio::time::advance(clock(begin.elapsed())).await;
+        }
+        token.cancel();
+        sched.await.unwrap();
+        rec
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn wake_ups_later_than_a_period_still_start_every_slot() {
+        // A busy host's timer: every wake-up 2.5 ms after the last, 2.5 periods at 1000/s.
+        let rec = run_at_the_maximum_rate(|_| Duration::from_micros(2_500)).await;
+        let started = rec.started.lock().unwrap();
+        assert_eq!(rec.skipped_late.load(Ordering::SeqCst), 0);
+        assert_eq!(rec.skipped_cap.load(Ordering::SeqCst), 0);
+        // 10 s at 1000/s, minus the random phase of up to one period and the slots the last
+        // step's wake-up had not reached yet (tokio's timer rounds deadlines up to 1 ms).
+        assert!(
+            (9_995..=10_000).contains(&started.len()),
+            "{} started",
+            started.len()
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stall_at_the_maximum_rate_skips_only_what_is_past_the_cut_off() {
+        // 1 ms steps, and one 500 ms stall at 5 s.
+        let mut stalled = false;
+        let rec = run_at_the_maximum_rate(|elapsed| {
+            if elapsed >= Duration::from_secs(5) && !stalled {
+                stalled = true;
+                Duration::from_millis(500)
+            } else {
+                Duration::from_millis(1)
+            }
+        })
+        .await;
+        let late = rec.skipped_late.load(Ordering::SeqCst);
+        let started = rec.started.lock().unwrap();
+        // The slots due more than 100 ms before the wake-up: 400 of the 500 in the stall, give or
+        // take the few due in the last millisecond before it (timers round up to 1 ms).
+        assert!((398..=403).contains(&late), "{late} late");
+        assert_eq!(rec.skipped_cap.load(Ordering::SeqCst), 0);
+        assert!(
+            (9_995..=10_000).contains(&(started.len() as u64 + late)),
+            "{} started + {late} late",
+            started.len()
+        );
+        // The catch-up: the 100 ms of slots within the cut-off start at the wake-up, measured
+        // from their due times (but the last 3 ms of them, within the timer's slack); none starts
+        // later than the cut-off.
+        let caught_up = started
+            .iter()
+            .filter(|(_, from, at)| *at - *from > TIMER_SLACK)
+            .inspect(|(_, from, at)| assert!(*at - *from <= LATE_AFTER))
+            .count();
+        assert!((95..=101).contains(&caught_up), "{caught_up} caught up");
+    }
+
     #[tokio::test(start_paused = true)]
     async fn scenario_shares_follow_the_weights() {
         let rec = Recorder::new(Duration::from_millis(1));
@@ -381,6 +479,15 @@ mod tests {
         assert_eq!(measured_start(due, due), due);
         let stalled = due + Duration::from_millis(30);
         assert_eq!(measured_start(due, stalled), due);
+    }
+
+    #[test]
+    fn the_default_cap_holds_the_slots_of_the_late_cut_off() {
+        let at = |per_second: f64| default_max_in_flight(Duration::from_secs_f64(1.0 / per_second));
+        assert_eq!(at(1.0 / 3600.0), 4);
+        assert_eq!(at(40.0), 4);
+        assert_eq!(at(50.0), 5);
+        assert_eq!(at(1000.0), 100);
     }
 
     #[test]

@@ -17,6 +17,7 @@ use super::secrets::{expand, target_headers};
 use super::text::http_url;
 use super::{io_message, units::quote};
 use crate::scenario::*;
+use crate::scheduler;
 
 /// Default summary quantiles.
 pub const DEFAULT_QUANTILES: [f64; 4] = [0.5, 0.9, 0.95, 0.99];
@@ -122,7 +123,8 @@ fn target(path: &str, file: TargetFile, ctx: &Context<'_>) -> Result<Target, Fie
         base_url,
         rate: file.rate.0,
         timeout: value(file.timeout).unwrap_or(Duration::from_secs(5)),
-        max_in_flight: value(file.max_in_flight).unwrap_or(4),
+        max_in_flight: value(file.max_in_flight)
+            .unwrap_or_else(|| scheduler::default_max_in_flight(file.rate.0.period())),
         keep_alive: file.keep_alive,
         headers,
         proxy,

@@ -54,8 +54,9 @@ pub const PHASES: [&str; 4] = ["dns", "connect", "first_byte", "transfer"];
 pub enum SkipReason {
     /// `max_in_flight` requests of the target were already running.
     InFlightCap,
-    /// The slot was missed by more than its period because the process stalled (suspended,
-    /// starved of CPU); sending a burst of catch-up requests would distort the target's load.
+    /// The slot could not start within 100 ms of its due time because synthex itself was held up
+    /// (suspended, starved of CPU, a blocked runtime); the same cut-off at every rate. Sending
+    /// such slots in a catch-up burst would distort the target's load.
     Late,
 }
 
