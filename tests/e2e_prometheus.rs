@@ -1,13 +1,11 @@
 //! End to end against a real Prometheus (Debian package `prometheus`): the synthex binary probes
 //! the demo target, Prometheus scrapes synthex every second, and the numbers Prometheus computes
 //! must match the truth: `histogram_quantile(0.95, …)` of a fixed 50 ms endpoint within 10 % of
-//! 50 ms, and the error ratio of a 5 % error endpoint within 2–8 %. A scrape must also pass
-//! `promtool check metrics`.
+//! 50 ms, and the error ratio of a 5 % error endpoint within 2–8 %. (`promtool check metrics`
+//! runs on pages with every family in tests/metrics_page.rs.)
 
 mod common;
 
-use std::io::Write;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{
@@ -58,7 +56,6 @@ fn query_value(prometheus: &str, promql: &str) -> Option<f64> {
 #[test]
 fn prometheus_computes_true_latency_and_error_ratio_from_a_real_scrape() {
     let prometheus_bin = require_tool("prometheus", "prometheus");
-    let promtool = require_tool("promtool", "prometheus");
     let dir = tempfile::tempdir().unwrap();
     let (target_port, synthex_port, prom_port) = (free_port(), free_port(), free_port());
 
@@ -93,29 +90,6 @@ fn prometheus_computes_true_latency_and_error_ratio_from_a_real_scrape() {
     );
     let prometheus = format!("http://127.0.0.1:{prom_port}");
     wait_http_ok(&format!("{prometheus}/-/ready"), Duration::from_secs(30));
-
-    // promtool lints a real scrape.
-    let (status, scrape) = http_get(&format!("{synthex_url}/metrics")).unwrap();
-    assert_eq!(status, 200);
-    let mut lint = Command::new(&promtool)
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    lint.stdin
-        .take()
-        .unwrap()
-        .write_all(scrape.as_bytes())
-        .unwrap();
-    let lint = lint.wait_with_output().unwrap();
-    assert!(
-        lint.status.success(),
-        "promtool check metrics: {}{}",
-        String::from_utf8_lossy(&lint.stdout),
-        String::from_utf8_lossy(&lint.stderr)
-    );
 
     // Enough traffic for a stable ratio: ~45 flaky requests/s over 30 s is ~1350 samples, where
     // 2–8 % lies more than 4 standard deviations around 5 %.
