@@ -26,6 +26,7 @@
 //! - [`shutdown`]: SIGINT/SIGTERM handling.
 //! - [`exit`]: the exit statuses of every command.
 //! - [`logging`]: tracing-subscriber set-up in logfmt or JSON.
+//! - `grammar_table` (tests only): the same value cases through every place a value is written.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -55,3 +56,6 @@ pub mod template;
 pub mod watched;
 pub mod web;
 pub mod window;
+
+#[cfg(test)]
+mod grammar_table;

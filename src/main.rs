@@ -11,6 +11,8 @@ use clap::{Parser, Subcommand};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use synthex::config::kinds::TimeoutKind;
+use synthex::config::scalar::Kind;
 use synthex::connection_limit::ConnectionLimit;
 use synthex::demo_target::{self, DemoTarget};
 use synthex::http_server::Listener;
@@ -110,8 +112,8 @@ enum Command {
             default_value = "http://127.0.0.1:9577/-/healthy"
         )]
         url: String,
-        /// Give up after this long.
-        #[arg(long, value_name = "D", default_value = "2s", value_parser = humantime::parse_duration)]
+        /// Give up after this long: more than 0, at most 5m.
+        #[arg(long, value_name = "D", default_value = "2s", value_parser = TimeoutKind::parse)]
         timeout: std::time::Duration,
         /// TLS and basic auth for an endpoint secured with --web.config.file.
         #[command(flatten)]

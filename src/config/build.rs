@@ -66,11 +66,7 @@ pub fn config(file: ConfigFile, source: &Path, ctx: &Context<'_>) -> Result<Conf
         global,
         targets,
         resources: resources(file.resources, ctx),
-        load: LoadSettings {
-            thresholds: file.load.thresholds.into_iter().map(|t| t.0).collect(),
-            grades: file.load.grades,
-            baseline_tolerances: file.load.baseline_tolerances,
-        },
+        load: super::load::settings(file.load),
     })
 }
 

@@ -13,7 +13,7 @@ use serde::de::{self, Deserialize, DeserializeSeed, Deserializer, MapAccess, Seq
 
 use super::kinds::{AvailabilityKind, LatencyKind, RatioKind};
 use super::scalar::{Kind, Scalar};
-use super::units::quote;
+use super::units::{self, quote};
 use crate::scenario::Objectives;
 
 /// A mapping with unique keys of kind `K`, in file order (`headers`, `labels`, `fields`, `json`).
@@ -149,9 +149,8 @@ impl Kind for ObjectiveKeyKind {
     fn parse(text: &str) -> Result<ObjectiveKey, String> {
         let quantile = text
             .strip_prefix('p')
-            .filter(|d| (2..=4).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_digit()))
-            .and_then(|d| format!("0.{d}").parse::<f64>().ok())
-            .filter(|q| *q > 0.0);
+            .and_then(units::parse_percentile)
+            .filter(|q| *q < 1.0);
         match (text, quantile) {
             (_, Some(q)) => Ok(ObjectiveKey::Latency(q)),
             ("error_ratio", _) => Ok(ObjectiveKey::ErrorRatio),
@@ -269,6 +268,9 @@ mod tests {
             "{err}"
         );
         assert!(serde_yaml::from_str::<ObjectivesFile>("{p00: 1s}").is_err());
-        assert!(serde_yaml::from_str::<ObjectivesFile>("{p5: 1s}").is_err());
+        assert!(serde_yaml::from_str::<ObjectivesFile>("{p100: 1s}").is_err());
+        let o: ObjectivesFile = serde_yaml::from_str("{p5: 1s, p99.9: 2s}").unwrap();
+        let quantiles: Vec<f64> = o.0.latency.iter().map(|(q, _)| *q).collect();
+        assert_eq!(quantiles, [0.05, 0.999]);
     }
 }

@@ -9,10 +9,9 @@ use serde::Deserialize;
 
 use super::collections::{Entries, ObjectivesFile, OneOrMany};
 use super::kinds::*;
+use super::load::LoadFile;
 use super::scalar::Scalar;
 use super::text::*;
-use crate::report::compare::Tolerances;
-use crate::report::grade::GradeScale;
 
 /// The whole file.
 #[derive(Deserialize)]
@@ -30,22 +29,6 @@ pub struct ConfigFile {
     /// Settings of `synthex load` runs on this file's scenarios.
     #[serde(default)]
     pub load: LoadFile,
-}
-
-/// `load:`: what a load test of these scenarios must meet, and how it is graded.
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub struct LoadFile {
-    /// k6-style thresholds (`p95 < 50ms`, `order_status: error_rate < 1%`), on top of
-    /// `--threshold` flags.
-    #[serde(default)]
-    pub thresholds: Vec<Scalar<ThresholdKind>>,
-    /// Where the grades of the summary start and end.
-    #[serde(default)]
-    pub grades: GradeScale,
-    /// What counts as a regression against a baseline.
-    #[serde(default)]
-    pub baseline_tolerances: Tolerances,
 }
 
 /// `global:`.

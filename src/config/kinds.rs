@@ -5,33 +5,24 @@
 use std::time::Duration;
 
 use super::scalar::Kind;
-use super::units::{self, MAX_RATE_PER_SECOND, quote};
+use super::units::{self, out_of_range, quote};
 use crate::scenario::Rate;
 
-/// Refuses `text` as `what` out of range, saying which range was expected.
-fn out_of_range(what: &str, text: &str, expected: &str) -> String {
-    format!(
-        "{what} {} is out of range: expected {expected}",
-        quote(text)
-    )
-}
-
-/// `targets[].rate`: more than 0, at most 1000/s.
+/// `targets[].rate`: at least 1/h, at most 1000/s.
 pub struct RateKind;
 impl Kind for RateKind {
     type Value = Rate;
     const EXPECTING: &'static str = "a rate such as 2/s, 30/m or 6/h";
     fn parse(text: &str) -> Result<Rate, String> {
         let per_second = units::parse_rate(text)?;
-        if per_second <= 0.0 || per_second > MAX_RATE_PER_SECOND {
-            return Err(out_of_range("rate", text, "more than 0 and at most 1000/s"));
-        }
+        let per_second = units::rate_in("rate", text, per_second, units::MAX_RATE_PER_SECOND)?;
         Ok(Rate { per_second })
     }
 }
 
-/// Parses a duration and checks `min < d` (or `min <= d`) and `d <= max`.
-fn duration_in(
+/// Parses a duration and checks that it fits its field's range; `what` names the value and
+/// `expected` states the range in the message.
+pub fn duration_in(
     what: &str,
     text: &str,
     check: fn(Duration) -> bool,
@@ -58,57 +49,86 @@ impl Kind for TimeoutKind {
     }
 }
 
-/// `global.quantile_window`: at least 10s, so each window holds enough samples.
+const HOUR: Duration = Duration::from_secs(3600);
+const FIVE_MINUTES: Duration = Duration::from_secs(300);
+
+/// `global.quantile_window`: at least 10s, so each window holds enough samples; at most 1h, so
+/// it holds at most 3.6 million at the highest rate.
 pub struct WindowKind;
 impl Kind for WindowKind {
     type Value = Duration;
     const EXPECTING: &'static str = DURATION;
     fn parse(text: &str) -> Result<Duration, String> {
-        let check = |d: Duration| d >= Duration::from_secs(10);
-        duration_in("quantile window", text, check, "at least 10s")
+        let check = |d: Duration| d >= Duration::from_secs(10) && d <= HOUR;
+        duration_in(
+            "quantile window",
+            text,
+            check,
+            "at least 10s and at most 1h",
+        )
     }
 }
 
-/// Polling and sampling intervals: at least 1s (sysinfo needs time between CPU readings).
+/// Polling and sampling intervals: at least 1s (sysinfo needs time between CPU readings), at
+/// most 1h.
 pub struct IntervalKind;
 impl Kind for IntervalKind {
     type Value = Duration;
     const EXPECTING: &'static str = DURATION;
     fn parse(text: &str) -> Result<Duration, String> {
-        let check = |d: Duration| d >= Duration::from_secs(1);
-        duration_in("interval", text, check, "at least 1s")
+        let check = |d: Duration| d >= Duration::from_secs(1) && d <= HOUR;
+        duration_in("interval", text, check, "at least 1s and at most 1h")
     }
 }
 
-/// Latency limits (`max_latency`, `pNN` objectives): more than 0.
+/// Latency limits (`max_latency`, `pNN` objectives): more than 0, at most the longest timeout.
 pub struct LatencyKind;
 impl Kind for LatencyKind {
     type Value = Duration;
     const EXPECTING: &'static str = DURATION;
     fn parse(text: &str) -> Result<Duration, String> {
-        duration_in("latency", text, |d| !d.is_zero(), "more than 0")
+        let check = |d: Duration| !d.is_zero() && d <= FIVE_MINUTES;
+        duration_in("latency", text, check, "more than 0 and at most 5m")
     }
 }
 
-/// `global.shutdown_grace`: any duration; 0 stops without waiting.
+/// Latency bounds of the load section (grades, the absolute tolerance), in seconds: 0 to 5m.
+pub struct LatencyBoundKind;
+impl Kind for LatencyBoundKind {
+    type Value = f64;
+    const EXPECTING: &'static str = DURATION;
+    fn parse(text: &str) -> Result<f64, String> {
+        let check = |d: Duration| d <= FIVE_MINUTES;
+        duration_in("latency", text, check, "at most 5m").map(|d| d.as_secs_f64())
+    }
+}
+
+/// `global.shutdown_grace`: 0 (stop without waiting) to 1h.
 pub struct GraceKind;
 impl Kind for GraceKind {
     type Value = Duration;
     const EXPECTING: &'static str = DURATION;
     fn parse(text: &str) -> Result<Duration, String> {
-        units::parse_duration(text)
+        duration_in("shutdown grace", text, |d| d <= HOUR, "at most 1h")
     }
 }
 
-/// `global.max_body_bytes`: at least 1 byte.
+/// The largest `global.max_body_bytes`: a body is held in memory while it is checked.
+const MAX_BODY_BYTES: u64 = 1 << 30;
+
+/// `global.max_body_bytes`: at least 1 byte, at most 1GiB.
 pub struct BytesKind;
 impl Kind for BytesKind {
     type Value = u64;
     const EXPECTING: &'static str = "a byte size such as 1MiB or 65536";
     fn parse(text: &str) -> Result<u64, String> {
         match units::parse_bytes(text)? {
-            0 => Err(out_of_range("byte size", text, "at least 1 byte")),
-            bytes => Ok(bytes),
+            bytes @ 1..=MAX_BODY_BYTES => Ok(bytes),
+            _ => Err(out_of_range(
+                "byte size",
+                text,
+                "at least 1 byte and at most 1GiB",
+            )),
         }
     }
 }
@@ -136,6 +156,20 @@ impl Kind for RatioKind {
     }
 }
 
+/// Relative changes (`baseline_tolerances.latency_relative`, grade bounds of P99/P95): 0 to
+/// 1000%.
+pub struct ProportionKind;
+impl Kind for ProportionKind {
+    type Value = f64;
+    const EXPECTING: &'static str = "a proportion such as 10% or 1.5";
+    fn parse(text: &str) -> Result<f64, String> {
+        match units::parse_proportion(text)? {
+            value if value <= 10.0 => Ok(value),
+            _ => Err(out_of_range("proportion", text, "0% to 1000% (0 to 10)")),
+        }
+    }
+}
+
 /// `objectives.availability`: above 0 and below 100% (100% leaves no error budget to burn).
 pub struct AvailabilityKind;
 impl Kind for AvailabilityKind {
@@ -153,12 +187,14 @@ impl Kind for AvailabilityKind {
     }
 }
 
-/// Parses a plain finite number (YAML writes them as decimal text).
+/// Parses a plain decimal number (YAML writes them as text), with no sign or exponent.
 fn number(what: &str, text: &str) -> Result<f64, String> {
-    match text.trim().parse::<f64>() {
-        Ok(value) if value.is_finite() => Ok(value),
-        _ => Err(format!("invalid {what} {}: expected a number", quote(text))),
-    }
+    units::parse_number(text).ok_or_else(|| {
+        format!(
+            "invalid {what} {}: expected a decimal number such as 0.25",
+            quote(text)
+        )
+    })
 }
 
 /// `global.quantiles[]`: strictly between 0 and 1.
@@ -191,37 +227,39 @@ impl Kind for BucketKind {
     }
 }
 
-/// Parses a whole number of at least 1.
-fn count<T: std::str::FromStr + PartialOrd + From<u8>>(
-    what: &str,
-    text: &str,
-) -> Result<T, String> {
-    match text.trim().parse::<T>() {
-        Ok(n) if n >= T::from(1) => Ok(n),
+/// Parses a whole number in `1..=max`.
+fn count(what: &str, text: &str, max: u32) -> Result<u32, String> {
+    let trimmed = text.trim();
+    let whole = !trimmed.is_empty() && trimmed.bytes().all(|b| b.is_ascii_digit());
+    match trimmed.parse::<u32>() {
+        Ok(n) if whole && (1..=max).contains(&n) => Ok(n),
         _ => Err(format!(
-            "invalid {what} {}: expected a whole number of at least 1",
+            "invalid {what} {}: expected a whole number from 1 to {max}",
             quote(text)
         )),
     }
 }
 
-/// `scenarios[].weight`: at least 1.
+/// The largest `weight` and `max_in_flight`.
+pub const MAX_COUNT: u32 = 10_000;
+
+/// `scenarios[].weight`: 1 to 10000.
 pub struct WeightKind;
 impl Kind for WeightKind {
     type Value = u32;
     const EXPECTING: &'static str = "a weight such as 10";
     fn parse(text: &str) -> Result<u32, String> {
-        count("weight", text)
+        count("weight", text, MAX_COUNT)
     }
 }
 
-/// `targets[].max_in_flight`: at least 1.
+/// `targets[].max_in_flight`: 1 to 10000.
 pub struct InFlightKind;
 impl Kind for InFlightKind {
     type Value = usize;
     const EXPECTING: &'static str = "a number of requests such as 4";
     fn parse(text: &str) -> Result<usize, String> {
-        count("max_in_flight", text)
+        count("max_in_flight", text, MAX_COUNT).map(|n| n as usize)
     }
 }
 
@@ -247,8 +285,11 @@ mod tests {
         assert_eq!(RateKind::parse("1000/s").unwrap().per_second, 1000.0);
         assert_eq!(
             RateKind::parse("1001/s").err().unwrap(),
-            "rate \"1001/s\" is out of range: expected more than 0 and at most 1000/s"
+            "rate \"1001/s\" is out of range: expected at least 1/h and at most 1000/s"
         );
+        assert!(RateKind::parse("1/h").is_ok());
+        assert!(RateKind::parse("1/1000000h").is_err());
+        assert!(RateKind::parse("0.000001/h").is_err());
         assert!(RateKind::parse("0/s").is_err());
         assert!(TimeoutKind::parse("5m").is_ok());
         assert!(TimeoutKind::parse("5m 1s").is_err());
@@ -269,9 +310,21 @@ mod tests {
         assert_eq!(WeightKind::parse("3"), Ok(3));
         assert_eq!(
             WeightKind::parse("0"),
-            Err("invalid weight \"0\": expected a whole number of at least 1".to_string())
+            Err("invalid weight \"0\": expected a whole number from 1 to 10000".to_string())
         );
         assert!(WeightKind::parse("1.5").is_err());
         assert!(InFlightKind::parse("-1").is_err());
+        assert!(InFlightKind::parse("+5").is_err());
+        assert_eq!(InFlightKind::parse("10000"), Ok(10_000));
+        assert!(InFlightKind::parse("10001").is_err());
+        assert!(InFlightKind::parse("18446744073709551615").is_err());
+        assert!(WindowKind::parse("1h").is_ok());
+        assert!(WindowKind::parse("1h 1ns").is_err());
+        assert!(IntervalKind::parse("61m").is_err());
+        assert!(GraceKind::parse("2h").is_err());
+        assert_eq!(BytesKind::parse("1GiB"), Ok(1 << 30));
+        assert!(BytesKind::parse("1073741825").is_err());
+        assert!(LatencyKind::parse("5m 1ms").is_err());
+        assert!(BucketKind::parse("1e-3").is_err());
     }
 }

@@ -28,7 +28,8 @@ pub fn check(file: &ConfigFile) -> Result<(), FieldError> {
     for (index, target) in file.targets.iter().enumerate() {
         check_target(&format!("targets[{index}]"), target)?;
     }
-    check_processes(&file.resources.processes)
+    check_processes(&file.resources.processes)?;
+    super::load::check(&file.load)
 }
 
 /// Indices of the first name that repeats an earlier one: (earlier, repeat).

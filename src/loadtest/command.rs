@@ -13,9 +13,15 @@ use tokio_util::sync::CancellationToken;
 
 use super::breaking::Limits;
 use super::outputs::Outputs;
-use super::profile::{self, Profile, ThinkTime};
+use super::profile::{self, Profile};
+use super::values::{
+    PeakRateKind, PeakUsersKind, RunDurationKind, ShardKind, SpawnRateKind, ThinkTime,
+    ThinkTimeKind,
+};
 use super::{LoadOptions, run};
-use crate::config::units::{parse_duration, parse_rate, parse_ratio};
+use crate::config::kinds::InFlightKind;
+use crate::config::scalar::Kind;
+use crate::config::units::parse_ratio;
 use crate::exit;
 use crate::http_server::Listener;
 use crate::report::compare::{self, Comparison};
@@ -35,21 +41,24 @@ pub struct LoadArgs {
     /// Without one, --users or --rate with --duration make a constant load.
     #[arg(long, value_name = "NAME|FILE")]
     pub profile: Option<String>,
-    /// Virtual users (closed model). With a profile: scales its stages to this peak.
-    #[arg(long, value_name = "N")]
+    /// Virtual users (closed model), 1 to 10000. With a profile: scales its stages to this peak.
+    #[arg(long, value_name = "N", value_parser = PeakUsersKind::parse)]
     pub users: Option<u32>,
-    /// Users started per second at most (closed model).
-    #[arg(long = "spawn-rate", value_name = "N")]
+    /// Users started per second at most (closed model), more than 0 and at most 10000.
+    #[arg(long = "spawn-rate", value_name = "N", value_parser = SpawnRateKind::parse)]
     pub spawn_rate: Option<f64>,
-    /// Arrival rate (open model), e.g. 200/s or 200. With a profile: scales it to this peak.
-    #[arg(long, value_name = "R")]
-    pub rate: Option<String>,
-    /// How long to run (with --users or --rate); with a profile, the run stops after this.
-    #[arg(long, value_name = "D")]
-    pub duration: Option<String>,
-    /// Pause between a user's requests: 1s, a range 500ms..2s, or a pace per user such as 2/s.
-    #[arg(long = "think-time", value_name = "D|MIN..MAX|N/s")]
-    pub think_time: Option<String>,
+    /// Arrival rate (open model), e.g. 200/s or 200 (per second), 1/h to 100000/s. With a
+    /// profile: scales it to this peak.
+    #[arg(long, value_name = "R", value_parser = PeakRateKind::parse)]
+    pub rate: Option<f64>,
+    /// How long to run (with --users or --rate), more than 0 and at most 24h; with a profile, the run stops
+    /// after this.
+    #[arg(long, value_name = "D", value_parser = RunDurationKind::parse)]
+    pub duration: Option<Duration>,
+    /// Pause between a user's requests: 1s, a range 500ms..2s (pauses 0 to 1h), or a pace per
+    /// user such as 2/s (1/h to 1000/s).
+    #[arg(long = "think-time", value_name = "D|MIN..MAX|N/s", value_parser = ThinkTimeKind::parse)]
+    pub think_time: Option<ThinkTime>,
     /// A threshold such as "p95 < 50ms", "error_rate < 1%", "rps > 100" or
     /// "order_status: p99 < 200ms"; repeatable, added to the config's load.thresholds.
     #[arg(long = "threshold", value_name = "EXPR")]
@@ -57,9 +66,10 @@ pub struct LoadArgs {
     /// Write report.json, Locust-style CSVs, summary.md and report.html into this directory.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
-    /// Run the I-th (0-based, as JOB_COMPLETION_INDEX) of N equal parts of the load.
-    #[arg(long, value_name = "I/N")]
-    pub shard: Option<String>,
+    /// Run the I-th (0-based, as JOB_COMPLETION_INDEX) of N equal parts of the load
+    /// (N at most 1000).
+    #[arg(long, value_name = "I/N", value_parser = ShardKind::parse)]
+    pub shard: Option<Shard>,
     /// Run only scenarios with one of these tags (comma-separated).
     #[arg(long, value_delimiter = ',', value_name = "TAGS")]
     pub tags: Vec<String>,
@@ -78,11 +88,12 @@ pub struct LoadArgs {
     /// Raise the arrival rate step by step until a threshold breaks (same as --profile=stress).
     #[arg(long = "find-breaking-point")]
     pub find_breaking_point: bool,
-    /// Breaking-point search: a step whose error ratio passes this is broken.
-    #[arg(long = "max-error-ratio", value_name = "RATIO", default_value = "5%")]
-    pub max_error_ratio: String,
-    /// Open model: arrivals beyond this many requests in flight are dropped and counted.
-    #[arg(long = "max-in-flight", value_name = "N", default_value_t = 10_000)]
+    /// Breaking-point search: a step whose error ratio passes this ratio (0% to 100%) is broken.
+    #[arg(long = "max-error-ratio", value_name = "RATIO", default_value = "5%", value_parser = parse_ratio)]
+    pub max_error_ratio: f64,
+    /// Open model: arrivals beyond this many requests in flight (1 to 10000) are dropped and
+    /// counted.
+    #[arg(long = "max-in-flight", value_name = "N", default_value = "10000", value_parser = InFlightKind::parse)]
     pub max_in_flight: usize,
     /// Open a fresh connection per request instead of pooling connections like real clients.
     #[arg(long = "new-connections")]
@@ -185,10 +196,7 @@ fn prepare(args: &LoadArgs) -> Result<Plan, String> {
     let mut thresholds = config.load.thresholds.clone();
     thresholds.extend(threshold::parse_all(&args.thresholds).map_err(|e| e.to_string())?);
     let mut profile = build_profile(args)?;
-    let shard = match &args.shard {
-        Some(text) => parse_shard(text)?,
-        None => Shard { index: 0, count: 1 },
-    };
+    let shard = args.shard.unwrap_or(Shard { index: 0, count: 1 });
     let whole = profile.summary();
     profile.split(shard.index, shard.count);
     let baseline = args
@@ -199,8 +207,6 @@ fn prepare(args: &LoadArgs) -> Result<Plan, String> {
     if args.fail_on_regression && baseline.is_none() {
         return Err("--fail-on-regression needs --baseline FILE".to_string());
     }
-    let max_error_ratio =
-        parse_ratio(&args.max_error_ratio).map_err(|e| format!("--max-error-ratio: {e}"))?;
     // Last, once everything else is known good: it creates the directories.
     outputs(args).check()?;
     Ok(Plan {
@@ -211,7 +217,7 @@ fn prepare(args: &LoadArgs) -> Result<Plan, String> {
         shard,
         baseline,
         limits: Limits {
-            max_error_ratio,
+            max_error_ratio: args.max_error_ratio,
             ..Limits::default()
         },
     })
@@ -219,12 +225,7 @@ fn prepare(args: &LoadArgs) -> Result<Plan, String> {
 
 /// The profile from `--profile` or the constant-load flags, with the overrides applied.
 fn build_profile(args: &LoadArgs) -> Result<Profile, String> {
-    let duration = args
-        .duration
-        .as_deref()
-        .map(|d| parse_duration(d).map_err(|e| format!("--duration: {e}")))
-        .transpose()?;
-    let rate = args.rate.as_deref().map(parse_load_rate).transpose()?;
+    let (duration, rate) = (args.duration, args.rate);
     if args.users.is_some() && rate.is_some() {
         return Err("--users (closed model) and --rate (open model) exclude each other".into());
     }
@@ -274,38 +275,16 @@ fn build_profile(args: &LoadArgs) -> Result<Profile, String> {
             truncate(&mut profile, limit);
         }
     }
-    if let Some(text) = &args.think_time {
+    if let Some(think_time) = args.think_time {
         if profile.model == LoadModel::Open {
             return Err("--think-time applies to the closed model (users), not to --rate".into());
         }
-        profile.think_time = text
-            .parse::<ThinkTime>()
-            .map_err(|e| format!("--think-time: {e}"))?;
+        profile.think_time = think_time;
     }
     if let Some(rate) = args.spawn_rate {
-        if !(rate > 0.0 && rate.is_finite()) {
-            return Err(format!(
-                "--spawn-rate {rate}: expected users per second, more than 0"
-            ));
-        }
         profile.spawn_rate = Some(rate);
     }
     Ok(profile)
-}
-
-/// `200/s`, `12000/m` or a bare `200` (per second).
-fn parse_load_rate(text: &str) -> Result<f64, String> {
-    let rate = match text.trim().parse::<f64>() {
-        Ok(plain) => plain,
-        Err(_) => parse_rate(text).map_err(|e| format!("--rate: {e}"))?,
-    };
-    if rate > 0.0 && rate.is_finite() {
-        Ok(rate)
-    } else {
-        Err(format!(
-            "--rate {text:?}: expected more than 0 requests per second"
-        ))
-    }
 }
 
 /// Scales a profile's stages so that its peak is `peak` (a `--users`/`--rate` override).
@@ -335,24 +314,6 @@ fn truncate(profile: &mut Profile, limit: Duration) {
         left -= stage.duration;
         true
     });
-}
-
-/// `I/N` with `0 <= I < N`.
-fn parse_shard(text: &str) -> Result<Shard, String> {
-    let bad = || {
-        format!(
-            "--shard {text:?}: expected I/N with 0 <= I < N, e.g. 0/4 (I is 0-based, as JOB_COMPLETION_INDEX)"
-        )
-    };
-    let (index, count) = text.split_once('/').ok_or_else(bad)?;
-    let (index, count): (u32, u32) = (
-        index.trim().parse().map_err(|_| bad())?,
-        count.trim().parse().map_err(|_| bad())?,
-    );
-    if count == 0 || index >= count {
-        return Err(bad());
-    }
-    Ok(Shard { index, count })
 }
 
 /// Judges one breaking-point step with the thresholds: the first that failed, if any.
@@ -422,23 +383,6 @@ fn verdict(report: &Report, comparison: Option<&Comparison>, fail_on_regression:
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn shards_are_zero_based_and_checked() {
-        assert_eq!(parse_shard("0/4"), Ok(Shard { index: 0, count: 4 }));
-        assert_eq!(parse_shard("3/4"), Ok(Shard { index: 3, count: 4 }));
-        for bad in ["4/4", "1/0", "a/2", "2"] {
-            assert!(parse_shard(bad).unwrap_err().contains("0-based"), "{bad}");
-        }
-    }
-
-    #[test]
-    fn rates_take_a_unit_or_a_bare_number() {
-        assert_eq!(parse_load_rate("200"), Ok(200.0));
-        assert_eq!(parse_load_rate("120/m"), Ok(2.0));
-        assert!(parse_load_rate("0").is_err());
-        assert!(parse_load_rate("fast").unwrap_err().starts_with("--rate"));
-    }
 
     #[test]
     fn a_profile_scales_to_a_peak_and_stops_at_a_duration() {

@@ -7,8 +7,9 @@
 //! `/metrics` and a live Grafana view work during the test.
 //!
 //! Submodules: `profile` (stages, built-in profiles, think time), `executor` (closed and open
-//! models), `recorder` (outcomes → report data), `outputs` (where the results go), `breaking` (the breaking-point search),
-//! `progress` (the live display).
+//! models), `recorder` (outcomes → report data), `outputs` (where the results go), `breaking`
+//! (the breaking-point search), `progress` (the live display), `values` (the load test's values
+//! and their ranges, for profile files and flags alike).
 
 pub mod breaking;
 pub mod command;
@@ -17,6 +18,7 @@ pub mod outputs;
 pub mod profile;
 pub mod progress;
 pub mod recorder;
+pub mod values;
 
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};

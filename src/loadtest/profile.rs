@@ -25,63 +25,17 @@
 //! ```
 
 use std::path::Path;
-use std::str::FromStr;
 use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::config::units::{parse_duration, parse_rate, quote};
+pub use super::values::ThinkTime;
+use super::values::{
+    MAX_LOAD_RATE, ModelKind, SpawnRateKind, StageDurationKind, StageRateKind, StageUsersKind,
+    ThinkTimeKind,
+};
+use crate::config::scalar::Scalar;
 use crate::report::model::{LoadModel, PlanSummary, StageSummary};
-
-/// What a virtual user does between two requests (closed model).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum ThinkTime {
-    /// The same pause after every request.
-    Constant(Duration),
-    /// A pause drawn uniformly from `min..=max`.
-    Uniform(Duration, Duration),
-    /// Each user starts an iteration every `1 / per_second` seconds (Locust's
-    /// `constant_throughput`): the pause shrinks by the time the request took.
-    Pace(Duration),
-}
-
-impl Default for ThinkTime {
-    fn default() -> Self {
-        ThinkTime::Constant(Duration::ZERO)
-    }
-}
-
-impl FromStr for ThinkTime {
-    type Err = String;
-
-    /// `1s`, `500ms..2s` or `2/s` (iterations per second per user).
-    fn from_str(text: &str) -> Result<ThinkTime, String> {
-        let text = text.trim();
-        if let Some((low, high)) = text.split_once("..") {
-            let (low, high) = (parse_duration(low)?, parse_duration(high)?);
-            if low > high {
-                return Err(format!(
-                    "think time {}: the range must go from low to high",
-                    quote(text)
-                ));
-            }
-            return Ok(ThinkTime::Uniform(low, high));
-        }
-        if text.contains('/') {
-            let per_second = parse_rate(text)?;
-            if !(per_second > 0.0 && per_second.is_finite()) {
-                return Err(format!(
-                    "think time {}: a pace must be more than 0/s",
-                    quote(text)
-                ));
-            }
-            return Ok(ThinkTime::Pace(Duration::from_secs_f64(1.0 / per_second)));
-        }
-        parse_duration(text).map(ThinkTime::Constant).map_err(|e| {
-            format!("{e}; or a range such as 500ms..2s, or a pace such as 2/s per user")
-        })
-    }
-}
 
 /// One stage: move linearly to `target` over `duration`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -146,13 +100,14 @@ impl Profile {
     }
 
     /// The breaking-point search: `steps` open-model steps of `step` each, starting at `start`
-    /// requests/s and multiplying the rate by `factor` each step.
+    /// requests/s and multiplying the rate by `factor` each step, up to the highest load rate.
     pub fn stress(start: f64, factor: f64, step: Duration, steps: u32) -> Profile {
         let stages = (0..steps)
             .map(|i| Stage {
                 duration: step,
                 target: start * factor.powi(i as i32),
             })
+            .take_while(|stage| stage.target <= MAX_LOAD_RATE)
             .collect();
         Profile {
             name: "stress".to_string(),
@@ -262,41 +217,28 @@ impl Profile {
     }
 }
 
-/// A profile file as written.
-#[derive(Debug, Deserialize)]
+/// A profile file as written; every value is read with the one grammar while the YAML is read,
+/// so a bad one is refused at its line and column.
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ProfileFile {
-    #[serde(default)]
-    model: Option<String>,
-    #[serde(default)]
-    think_time: Option<String>,
-    #[serde(default)]
-    spawn_rate: Option<f64>,
+    model: Option<Scalar<ModelKind>>,
+    think_time: Option<Scalar<ThinkTimeKind>>,
+    spawn_rate: Option<Scalar<SpawnRateKind>>,
     stages: Vec<StageFile>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct StageFile {
-    duration: String,
-    #[serde(default)]
-    users: Option<f64>,
-    #[serde(default)]
-    rate: Option<String>,
+    duration: Scalar<StageDurationKind>,
+    users: Option<Scalar<StageUsersKind>>,
+    rate: Option<Scalar<StageRateKind>>,
 }
 
 impl ProfileFile {
     fn build(self, name: &str) -> Result<Profile, String> {
-        let model = match self.model.as_deref() {
-            None | Some("closed") => LoadModel::Closed,
-            Some("open") => LoadModel::Open,
-            Some(other) => {
-                return Err(format!(
-                    "{name}: model {}: expected closed or open",
-                    quote(other)
-                ));
-            }
-        };
+        let model = self.model.map_or(LoadModel::Closed, Scalar::into_inner);
         if self.stages.is_empty() {
             return Err(format!("{name}: stages: at least one stage is needed"));
         }
@@ -309,31 +251,21 @@ impl ProfileFile {
                     .map_err(|e| format!("{name}: stages[{i}]: {e}"))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let think_time = match &self.think_time {
-            Some(text) if model == LoadModel::Open => {
+        let think_time = match self.think_time {
+            Some(_) if model == LoadModel::Open => {
                 return Err(format!(
-                    "{name}: think_time {}: only the closed model has think time",
-                    quote(text)
+                    "{name}: think_time: only the closed model has think time"
                 ));
             }
-            Some(text) => text
-                .parse()
-                .map_err(|e| format!("{name}: think_time: {e}"))?,
+            Some(think) => think.into_inner(),
             None => ThinkTime::default(),
         };
-        if let Some(rate) = self.spawn_rate
-            && !(rate > 0.0 && rate.is_finite())
-        {
-            return Err(format!(
-                "{name}: spawn_rate {rate}: expected users per second, more than 0"
-            ));
-        }
         Ok(Profile {
             name: name.to_string(),
             model,
             stages,
             think_time,
-            spawn_rate: self.spawn_rate,
+            spawn_rate: self.spawn_rate.map(Scalar::into_inner),
             breaking_point: false,
         })
     }
@@ -341,13 +273,9 @@ impl ProfileFile {
 
 impl StageFile {
     fn build(&self, model: LoadModel) -> Result<Stage, String> {
-        let duration = parse_duration(&self.duration)?;
-        let target = match (model, self.users, &self.rate) {
-            (LoadModel::Closed, Some(users), None) if users >= 0.0 && users.fract() == 0.0 => users,
-            (LoadModel::Closed, Some(users), None) => {
-                return Err(format!("users {users}: expected a whole number, 0 or more"));
-            }
-            (LoadModel::Open, None, Some(rate)) => parse_rate(rate)?,
+        let target = match (model, &self.users, &self.rate) {
+            (LoadModel::Closed, Some(users), None) => f64::from(users.0),
+            (LoadModel::Open, None, Some(rate)) => rate.0,
             (LoadModel::Closed, _, _) => {
                 return Err("the closed model needs `users` (and no `rate`) per stage".to_string());
             }
@@ -355,7 +283,10 @@ impl StageFile {
                 return Err("the open model needs `rate` (and no `users`) per stage".to_string());
             }
         };
-        Ok(Stage { duration, target })
+        Ok(Stage {
+            duration: self.duration.0,
+            target,
+        })
     }
 }
 
@@ -365,34 +296,6 @@ mod tests {
 
     fn secs(s: f64) -> Duration {
         Duration::from_secs_f64(s)
-    }
-
-    #[test]
-    fn think_time_forms_parse_and_bad_ones_say_what_is_expected() {
-        assert_eq!("1s".parse(), Ok(ThinkTime::Constant(secs(1.0))));
-        assert_eq!(
-            "500ms..2s".parse(),
-            Ok(ThinkTime::Uniform(secs(0.5), secs(2.0)))
-        );
-        assert_eq!("2/s".parse(), Ok(ThinkTime::Pace(secs(0.5))));
-        assert!(
-            "2s..1s"
-                .parse::<ThinkTime>()
-                .unwrap_err()
-                .contains("low to high")
-        );
-        assert!(
-            "0/s"
-                .parse::<ThinkTime>()
-                .unwrap_err()
-                .contains("more than 0")
-        );
-        assert!(
-            "soon"
-                .parse::<ThinkTime>()
-                .unwrap_err()
-                .contains("500ms..2s")
-        );
     }
 
     #[test]
@@ -419,6 +322,12 @@ mod tests {
         assert!(stress.breaking_point);
         assert_eq!(stress.stages[0].target, 10.0);
         assert_eq!(stress.stages[1].target, 15.0);
+        let capped = Profile::stress(50_000.0, 1.5, Duration::from_secs(1), 12);
+        assert_eq!(
+            capped.stages.len(),
+            2,
+            "75000/s is the last step under 100000/s"
+        );
         assert!(Profile::built_in("huge").is_none());
     }
 

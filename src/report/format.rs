@@ -1,4 +1,4 @@
-//! Number formatting and parsing shared by every report renderer, so that a latency reads the
+//! Number formatting shared by every report renderer, so that a latency reads the
 //! same in the summary table, the Markdown, the HTML and a threshold's verdict.
 //!
 //! Latencies are carried as `f64` seconds throughout the report code; they are shown in µs when
@@ -6,8 +6,6 @@
 //! `62.1ms`, `4.25ms`, `850µs`, `1.5s`).
 
 use std::fmt::Write as _;
-
-use serde::{Deserialize, Deserializer};
 
 /// A latency in seconds as a short human string: `850µs`, `4.25ms`, `62.1ms`, `1.5s`, `95.3s`.
 pub fn duration(seconds: f64) -> String {
@@ -66,40 +64,6 @@ pub fn decimals(value: f64, places: usize) -> String {
 /// `numerator / denominator`, `None` when the denominator is not positive.
 pub fn ratio(numerator: f64, denominator: f64) -> Option<f64> {
     (denominator > 0.0).then(|| numerator / denominator)
-}
-
-/// Parses a latency such as `50ms`, `1.5s`, `250us`, `250µs` or `2m` into seconds.
-///
-/// The error says what was found and what is expected, for the caller to prefix with context.
-pub fn parse_duration(text: &str) -> Result<f64, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let scale = match unit.trim() {
-        "us" | "µs" => 1e-6,
-        "ms" => 1e-3,
-        "s" => 1.0,
-        "m" => 60.0,
-        _ => {
-            return Err(format!(
-                "{text:?} is not a duration (expected e.g. 50ms, 1.5s)"
-            ));
-        }
-    };
-    match number.parse::<f64>() {
-        Ok(value) if value.is_finite() => Ok(value * scale),
-        _ => Err(format!(
-            "{text:?} is not a duration (expected e.g. 50ms, 1.5s)"
-        )),
-    }
-}
-
-/// Serde helper: a duration string (`100ms`, `1.5s`) deserialised into seconds.
-pub fn deserialize_seconds<'de, D: Deserializer<'de>>(deserializer: D) -> Result<f64, D::Error> {
-    let text = String::deserialize(deserializer)?;
-    parse_duration(&text).map_err(serde::de::Error::custom)
 }
 
 /// Text safe inside HTML or SVG, in element content and in quoted attributes (the status
@@ -163,22 +127,6 @@ mod tests {
         assert_eq!(bytes(3.0 * 1024.0 * 1024.0 * 1024.0), "3 GiB");
         assert_eq!(ratio(1.0, 0.0), None);
         assert_eq!(ratio(1.0, 4.0), Some(0.25));
-    }
-
-    #[test]
-    fn durations_parse_with_units_and_refuse_the_rest() {
-        assert_eq!(parse_duration("50ms"), Ok(0.05));
-        assert_eq!(parse_duration("1.5s"), Ok(1.5));
-        assert_eq!(parse_duration("250us"), Ok(0.000_25));
-        assert_eq!(parse_duration("250 µs"), Ok(0.000_25));
-        assert_eq!(parse_duration("2m"), Ok(120.0));
-        assert_eq!(
-            parse_duration("50 parsecs"),
-            Err(r#""50 parsecs" is not a duration (expected e.g. 50ms, 1.5s)"#.to_string())
-        );
-        assert!(parse_duration("50").is_err());
-        assert!(parse_duration("ms").is_err());
-        assert!(parse_duration("1.2.3ms").is_err());
     }
 
     #[test]

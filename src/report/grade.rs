@@ -8,8 +8,6 @@
 
 use std::fmt;
 
-use serde::Deserialize;
-
 use super::format;
 use super::model::Report;
 use super::table::Latency;
@@ -108,10 +106,8 @@ pub struct Grades {
 }
 
 /// Inclusive upper bounds of the three better grades; anything above `acceptable` is poor.
-/// Deserialised from `{excellent, good, acceptable}`, each a number or (for latencies) a
-/// duration such as `100ms`.
-#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
-#[serde(try_from = "RawBoundaries")]
+/// Written in a config file as `{excellent, good, acceptable}` (see `config::load`).
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Boundaries {
     /// Highest excellent value.
     pub excellent: f64,
@@ -134,21 +130,12 @@ impl Boundaries {
             Grade::Poor
         }
     }
-
-    fn checked(self) -> Result<Boundaries, String> {
-        if self.excellent <= self.good && self.good <= self.acceptable && self.excellent >= 0.0 {
-            Ok(self)
-        } else {
-            Err("grade boundaries must satisfy 0 <= excellent <= good <= acceptable".into())
-        }
-    }
 }
 
 /// Where each grade ends, per signal. In a config file latency bounds are durations
-/// (`p95: {excellent: 100ms, good: 300ms, acceptable: 1s}`), the others plain numbers; an
+/// (`p95: {excellent: 100ms, good: 300ms, acceptable: 1s}`), the others ratios or numbers; an
 /// omitted signal keeps its default.
-#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct GradeScale {
     /// p95 latency; default 100ms / 300ms / 1s.
     pub p95: Boundaries,
@@ -176,39 +163,6 @@ impl Default for GradeScale {
             consistency: bounds(1.5, 2.5, 4.0),
             host_cpu: bounds(0.6, 0.8, 0.95),
         }
-    }
-}
-
-/// A bound as written: a number, or a duration string for latencies.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum Bound {
-    Number(f64),
-    Duration(String),
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawBoundaries {
-    excellent: Bound,
-    good: Bound,
-    acceptable: Bound,
-}
-
-impl TryFrom<RawBoundaries> for Boundaries {
-    type Error = String;
-
-    fn try_from(raw: RawBoundaries) -> Result<Boundaries, String> {
-        let value = |bound: Bound| match bound {
-            Bound::Number(n) => Ok(n),
-            Bound::Duration(text) => format::parse_duration(&text),
-        };
-        Boundaries {
-            excellent: value(raw.excellent)?,
-            good: value(raw.good)?,
-            acceptable: value(raw.acceptable)?,
-        }
-        .checked()
     }
 }
 
@@ -300,32 +254,5 @@ mod tests {
                 score: 0
             }
         );
-    }
-
-    #[test]
-    fn a_scale_reads_durations_and_keeps_defaults() {
-        let scale: GradeScale = serde_json::from_str(
-            r#"{"p95": {"excellent": "50ms", "good": "0.2s", "acceptable": "1s"}}"#,
-        )
-        .unwrap();
-        assert_eq!(scale.p95.excellent, 0.05);
-        assert_eq!(scale.p95.good, 0.2);
-        assert_eq!(scale.p99, GradeScale::default().p99);
-
-        let unordered = r#"{"error_ratio": {"excellent": 0.1, "good": 0.01, "acceptable": 0.5}}"#;
-        let error = serde_json::from_str::<GradeScale>(unordered).unwrap_err();
-        assert!(
-            error
-                .to_string()
-                .contains("excellent <= good <= acceptable"),
-            "{error}"
-        );
-        let bad = r#"{"p99": {"excellent": "fast", "good": "1s", "acceptable": "2s"}}"#;
-        let error = serde_json::from_str::<GradeScale>(bad).unwrap_err();
-        assert!(
-            error.to_string().contains("\"fast\" is not a duration"),
-            "{error}"
-        );
-        assert!(serde_json::from_str::<GradeScale>(r#"{"p90": {}}"#).is_err());
     }
 }

@@ -7,8 +7,6 @@
 //! percentage points and RPS relatively. Changes beyond the same tolerances the other way are
 //! listed as improvements. Scenarios found on one side only are reported too.
 
-use serde::Deserialize;
-
 mod render;
 
 pub use render::{render_markdown, render_text};
@@ -18,13 +16,11 @@ use super::model::{LatencyHistogram, Report};
 use super::table;
 
 /// How much change is noise. Defaults: latency +10% and +1 ms, error ratio +1 point, RPS −10%.
-#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Tolerances {
     /// Relative latency growth tolerated (0.10 = 10%).
     pub latency_relative: f64,
     /// Absolute latency growth tolerated, seconds (a duration such as `1ms` in a config file).
-    #[serde(deserialize_with = "format::deserialize_seconds")]
     pub latency_absolute: f64,
     /// Error ratio growth tolerated, as a ratio (0.01 = one percentage point).
     pub error_ratio: f64,
@@ -399,8 +395,5 @@ mod tests {
             change(Metric::Rps, 100.0, 80.0).describe(),
             "100.0 → 80.0 (-20%)"
         );
-        let t: Tolerances = serde_json::from_str(r#"{"latency_absolute": "5ms"}"#).unwrap();
-        assert_eq!(t.latency_absolute, 0.005);
-        assert_eq!(t.rps_relative, 0.10);
     }
 }

@@ -33,7 +33,7 @@ struct Scope {
 /// What a threshold measures. Latencies are in seconds, ratios 0–1.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Metric {
-    /// `pNN`: the NN-th percentile latency.
+    /// `pNN`: the NN-th percentile latency, held as its quantile (`p99.9` is exactly 0.999).
     Percentile(f64),
     Avg,
     Min,
@@ -59,6 +59,22 @@ pub struct ThresholdError {
     pub expression: String,
     /// What is wrong, and what was expected.
     pub problem: String,
+}
+
+#[cfg(test)]
+impl Threshold {
+    /// The limit in its unit (seconds, ratio, per second or count), for the grammar table.
+    pub(crate) fn limit(&self) -> f64 {
+        self.limit
+    }
+
+    /// The quantile of a `pNN` threshold.
+    pub(crate) fn quantile(&self) -> Option<f64> {
+        match self.metric {
+            Metric::Percentile(q) => Some(q),
+            _ => None,
+        }
+    }
 }
 
 /// Requests, failures and latency of the part of the report a threshold looks at.
@@ -157,7 +173,7 @@ impl Threshold {
     fn measure(&self, data: &Measured, duration_seconds: f64) -> Option<f64> {
         let secs = |d: Option<std::time::Duration>| d.map(|d| d.as_secs_f64());
         match self.metric {
-            Metric::Percentile(p) => secs(data.latency.quantile(p / 100.0)),
+            Metric::Percentile(q) => secs(data.latency.quantile(q)),
             Metric::Avg => secs(data.latency.mean()),
             Metric::Min => secs(data.latency.min()),
             Metric::Max => secs(data.latency.max()),
@@ -171,7 +187,7 @@ impl Threshold {
 impl Metric {
     fn name(self) -> String {
         match self {
-            Metric::Percentile(p) => format!("p{}", format::decimals(p, 3)),
+            Metric::Percentile(q) => format!("p{}", format::decimals(q * 100.0, 3)),
             Metric::Avg => "avg".into(),
             Metric::Min => "min".into(),
             Metric::Max => "max".into(),

@@ -4,7 +4,9 @@ use std::fmt;
 use std::str::FromStr;
 
 use super::{Metric, Op, Scope, Threshold, ThresholdError};
-use crate::report::format;
+use crate::config::units::{
+    parse_duration, parse_number, parse_percentile, parse_rate, parse_ratio, quote,
+};
 
 const METRICS: &str = "p50, p95, p99 (any pNN), avg, min, max, error_rate, rps or requests";
 
@@ -97,37 +99,28 @@ fn parse_metric(name: &str) -> Result<Metric, String> {
                 "no metric before the comparison (expected {METRICS})"
             ));
         }
-        _ => match name.strip_prefix('p').map(str::parse::<f64>) {
-            Some(Ok(p)) if p > 0.0 && p <= 100.0 => Metric::Percentile(p),
+        _ => match name.strip_prefix('p').and_then(parse_percentile) {
+            Some(q) => Metric::Percentile(q),
             _ => return Err(format!("{name:?} is not a metric (expected {METRICS})")),
         },
     };
     Ok(metric)
 }
 
-/// `1%`, `0.5 %` or `0.01` as a ratio 0–1.
-fn parse_ratio(value: &str) -> Result<f64, String> {
-    let (number, scale) = match value.strip_suffix('%') {
-        Some(number) => (number.trim(), 0.01),
-        None => (value, 1.0),
-    };
-    match number.parse::<f64>().map(|v| v * scale) {
-        Ok(ratio) if (0.0..=1.0).contains(&ratio) => Ok(ratio),
-        _ => Err(format!(
-            "{value:?} is not an error rate (expected a percentage such as 1% or a ratio 0–1 such as 0.01)"
-        )),
-    }
-}
-
-/// The limit of a threshold on `metric`, in its unit.
+/// The limit of a threshold on `metric`, in its unit, read with the one grammar of values.
 fn parse_value(metric: Metric, value: &str) -> Result<f64, String> {
     match metric {
         Metric::ErrorRate => parse_ratio(value),
-        Metric::Rps | Metric::Requests => match value.parse::<f64>() {
-            Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
-            _ => Err(format!("{value:?} is not a number (expected e.g. 100)")),
-        },
-        _ => format::parse_duration(value),
+        Metric::Rps => parse_rate(value),
+        Metric::Requests => parse_number(value)
+            .filter(|n| n.fract() == 0.0)
+            .ok_or_else(|| {
+                format!(
+                    "invalid count {}: expected a whole number such as 1000",
+                    quote(value)
+                )
+            }),
+        _ => parse_duration(value).map(|d| d.as_secs_f64()),
     }
 }
 
@@ -142,15 +135,19 @@ mod tests {
     #[test]
     fn every_documented_form_parses() {
         for (text, metric, op, limit) in [
-            ("p95 < 50ms", Metric::Percentile(95.0), Op::Lt, 0.05),
-            ("p99<200ms", Metric::Percentile(99.0), Op::Lt, 0.2),
-            ("p50 <= 10ms", Metric::Percentile(50.0), Op::Le, 0.01),
-            ("p99.9 < 1s", Metric::Percentile(99.9), Op::Lt, 1.0),
+            ("p95 < 50ms", Metric::Percentile(0.95), Op::Lt, 0.05),
+            ("p99<200ms", Metric::Percentile(0.99), Op::Lt, 0.2),
+            ("p50 <= 10ms", Metric::Percentile(0.5), Op::Le, 0.01),
+            ("p99.9 < 1s", Metric::Percentile(0.999), Op::Lt, 1.0),
+            ("p999 < 1s", Metric::Percentile(0.999), Op::Lt, 1.0),
             ("avg < 20ms", Metric::Avg, Op::Lt, 0.02),
             ("max < 1s", Metric::Max, Op::Lt, 1.0),
             ("error_rate < 1%", Metric::ErrorRate, Op::Lt, 0.01),
             ("error_rate < 0.01", Metric::ErrorRate, Op::Lt, 0.01),
             ("rps > 100", Metric::Rps, Op::Gt, 100.0),
+            ("rps > 120/m", Metric::Rps, Op::Gt, 2.0),
+            ("p95 < 1m 30s", Metric::Percentile(0.95), Op::Lt, 90.0),
+            ("error_rate < 99.9%", Metric::ErrorRate, Op::Lt, 0.999),
             ("requests >= 1000", Metric::Requests, Op::Ge, 1000.0),
         ] {
             let t: Threshold = text.parse().unwrap();
@@ -174,15 +171,16 @@ mod tests {
     fn malformed_thresholds_name_the_bad_part() {
         assert_eq!(
             error("p95 < 50 parsecs"),
-            r#"threshold "p95 < 50 parsecs": "50 parsecs" is not a duration (expected e.g. 50ms, 1.5s)"#
+            r#"threshold "p95 < 50 parsecs": invalid duration "50 parsecs": expected a number with a unit such as 250ms, 1.5s, 5m or 1m 30s"#
         );
         assert_eq!(
             error("p96x < 50ms"),
             format!(r#"threshold "p96x < 50ms": "p96x" is not a metric (expected {METRICS})"#)
         );
         assert!(error("p95 50ms").contains("no comparison in \"p95 50ms\""));
-        assert!(error("error_rate < 150%").contains("\"150%\" is not an error rate"));
-        assert!(error("rps > lots").contains("\"lots\" is not a number"));
+        assert!(error("error_rate < 150%").contains("invalid ratio \"150%\": at most 100%"));
+        assert!(error("rps > lots").contains("invalid rate \"lots\""));
+        assert!(error("requests > 1.5").contains("invalid count \"1.5\""));
         assert!(error(": p95 < 1s").contains("is not a scenario"));
         assert!(error("/x: p95 < 1s").contains("is not a scenario"));
         assert!(error("< 1s").contains("no metric before the comparison"));

@@ -1,0 +1,188 @@
+//! The `load:` section as written: thresholds, grade boundaries and baseline tolerances, each
+//! value read with the one grammar of values while the YAML is read (so a bad one is refused at
+//! its line and column), then turned into the report's [`GradeScale`] and [`Tolerances`].
+
+use serde::Deserialize;
+
+use super::FieldError;
+use super::kinds::{LatencyBoundKind, ProportionKind, RatioKind, ThresholdKind};
+use super::scalar::{Kind, Scalar};
+use super::units::format_number;
+use crate::report::compare::Tolerances;
+use crate::report::grade::{Boundaries, GradeScale};
+use crate::scenario::LoadSettings;
+
+/// `load:`: what a load test of these scenarios must meet, and how it is graded.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct LoadFile {
+    /// k6-style thresholds (`p95 < 50ms`, `order_status: error_rate < 1%`), on top of
+    /// `--threshold` flags.
+    #[serde(default)]
+    pub thresholds: Vec<Scalar<ThresholdKind>>,
+    /// Where the grades of the summary start and end.
+    #[serde(default)]
+    pub grades: GradesFile,
+    /// What counts as a regression against a baseline.
+    #[serde(default)]
+    pub baseline_tolerances: TolerancesFile,
+}
+
+/// `load.grades`: per signal, the upper bounds of the three better grades.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct GradesFile {
+    /// p95 latency bounds, durations.
+    pub p95: Option<BoundsFile<LatencyBoundKind>>,
+    /// p99 latency bounds, durations.
+    pub p99: Option<BoundsFile<LatencyBoundKind>>,
+    /// Error ratio bounds, ratios.
+    pub error_ratio: Option<BoundsFile<RatioKind>>,
+    /// P99/P95 bounds, numbers of at least 1.
+    pub consistency: Option<BoundsFile<ProportionKind>>,
+    /// Host CPU peak bounds, ratios.
+    pub host_cpu: Option<BoundsFile<RatioKind>>,
+}
+
+/// `{excellent, good, acceptable}` of one signal.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, bound = "")]
+pub struct BoundsFile<K: Kind<Value = f64>> {
+    /// Highest excellent value.
+    pub excellent: Scalar<K>,
+    /// Highest good value.
+    pub good: Scalar<K>,
+    /// Highest acceptable value.
+    pub acceptable: Scalar<K>,
+}
+
+/// `load.baseline_tolerances`.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct TolerancesFile {
+    /// Relative latency growth tolerated (`10%`).
+    pub latency_relative: Option<Scalar<ProportionKind>>,
+    /// Absolute latency growth tolerated (`1ms`).
+    pub latency_absolute: Option<Scalar<LatencyBoundKind>>,
+    /// Error ratio growth tolerated, in ratio points (`1%`).
+    pub error_ratio: Option<Scalar<RatioKind>>,
+    /// Relative RPS drop tolerated (`10%`).
+    pub rps_relative: Option<Scalar<RatioKind>>,
+}
+
+impl<K: Kind<Value = f64>> BoundsFile<K> {
+    fn boundaries(&self) -> Boundaries {
+        Boundaries {
+            excellent: self.excellent.0,
+            good: self.good.0,
+            acceptable: self.acceptable.0,
+        }
+    }
+
+    /// The bounds must not decrease from excellent to acceptable.
+    fn check(&self, field: &str) -> Result<(), FieldError> {
+        let b = self.boundaries();
+        if b.excellent <= b.good && b.good <= b.acceptable {
+            return Ok(());
+        }
+        Err(FieldError::new(
+            format!("load.grades.{field}"),
+            format!(
+                "grade boundaries must satisfy excellent <= good <= acceptable, found {}, {}, {}",
+                format_number(b.excellent),
+                format_number(b.good),
+                format_number(b.acceptable)
+            ),
+        ))
+    }
+}
+
+/// The order of each signal's grade boundaries (single values were checked while reading).
+pub fn check(load: &LoadFile) -> Result<(), FieldError> {
+    let g = &load.grades;
+    let latency = [("p95", &g.p95), ("p99", &g.p99)];
+    let ratios = [("error_ratio", &g.error_ratio), ("host_cpu", &g.host_cpu)];
+    for (field, bounds) in latency {
+        bounds.as_ref().map_or(Ok(()), |b| b.check(field))?;
+    }
+    for (field, bounds) in ratios {
+        bounds.as_ref().map_or(Ok(()), |b| b.check(field))?;
+    }
+    g.consistency
+        .as_ref()
+        .map_or(Ok(()), |b| b.check("consistency"))
+}
+
+/// The settings with every omitted value at its default.
+pub fn settings(load: LoadFile) -> LoadSettings {
+    fn or<K: Kind<Value = f64>>(bounds: Option<BoundsFile<K>>, default: Boundaries) -> Boundaries {
+        bounds.map_or(default, |b| b.boundaries())
+    }
+    let (g, d) = (load.grades, GradeScale::default());
+    let (t, dt) = (load.baseline_tolerances, Tolerances::default());
+    LoadSettings {
+        thresholds: load.thresholds.into_iter().map(|t| t.0).collect(),
+        grades: GradeScale {
+            p95: or(g.p95, d.p95),
+            p99: or(g.p99, d.p99),
+            error_ratio: or(g.error_ratio, d.error_ratio),
+            consistency: or(g.consistency, d.consistency),
+            host_cpu: or(g.host_cpu, d.host_cpu),
+        },
+        baseline_tolerances: Tolerances {
+            latency_relative: t.latency_relative.map_or(dt.latency_relative, |s| s.0),
+            latency_absolute: t.latency_absolute.map_or(dt.latency_absolute, |s| s.0),
+            error_ratio: t.error_ratio.map_or(dt.error_ratio, |s| s.0),
+            rps_relative: t.rps_relative.map_or(dt.rps_relative, |s| s.0),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(yaml: &str) -> Result<LoadFile, String> {
+        let file: LoadFile = serde_yaml::from_str(yaml).map_err(|e| e.to_string())?;
+        check(&file).map_err(|e| format!("{}: {}", e.field, e.message))?;
+        Ok(file)
+    }
+
+    #[test]
+    fn a_scale_reads_the_grammar_and_keeps_defaults() {
+        let file = read(
+            "grades: {p95: {excellent: 50ms, good: 0.2s, acceptable: 1m 30s}, error_ratio: {excellent: 0.1%, good: 1%, acceptable: 99.9%}}\n\
+             baseline_tolerances: {latency_absolute: 5ms, latency_relative: 150%}",
+        )
+        .unwrap();
+        let settings = settings(file);
+        let scale = settings.grades;
+        assert_eq!(
+            (scale.p95.excellent, scale.p95.good, scale.p95.acceptable),
+            (0.05, 0.2, 90.0)
+        );
+        assert_eq!(scale.error_ratio.acceptable, 0.999);
+        assert_eq!(scale.p99, GradeScale::default().p99);
+        let t = settings.baseline_tolerances;
+        assert_eq!((t.latency_absolute, t.latency_relative), (0.005, 1.5));
+        assert_eq!(t.rps_relative, 0.10);
+    }
+
+    #[test]
+    fn bad_bounds_are_refused_with_their_field() {
+        let unordered = "grades: {error_ratio: {excellent: 0.1, good: 0.01, acceptable: 0.5}}";
+        assert_eq!(
+            read(unordered).err().unwrap(),
+            "load.grades.error_ratio: grade boundaries must satisfy excellent <= good <= acceptable, found 0.1, 0.01, 0.5"
+        );
+        let bad = "grades: {p99: {excellent: fast, good: 1s, acceptable: 2s}}";
+        assert!(
+            read(bad)
+                .err()
+                .unwrap()
+                .contains("invalid duration \"fast\"")
+        );
+        assert!(read("grades: {p90: {}}").is_err());
+        assert!(read("grades: {host_cpu: {excellent: 50%, good: 1, acceptable: 120%}}").is_err());
+    }
+}
