@@ -1,7 +1,11 @@
 //! `synthex run`: wires the config into running parts and owns their lifecycle.
 //!
 //! Start-up builds everything that can fail on bad input (probes with their TLS roots, metrics)
-//! before the first request, so a bad config never half-starts. Shutdown stops the schedules
+//! before the first request, so a bad config never half-starts. A reload (SIGHUP,
+//! `POST /-/reload`, a changed file) does the same with the new config before it changes
+//! anything: a target whose definition is unchanged keeps its schedule and series, a changed one
+//! gets a new schedule on the next slot (its requests in flight finish), a removed one stops and
+//! its requests in flight are cancelled; a refused config leaves everything as it was. Shutdown stops the schedules
 //! first, lets in-flight requests finish within `shutdown_grace`, and only then stops serving
 //! `/metrics`, so a last scrape still sees the final counts.
 
@@ -14,16 +18,20 @@ use crate::http_server::Listener;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use thiserror::Error;
+use tokio::signal::unix::Signal;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::config::{self, ConfigError};
+use crate::definition::{runner_key, same};
 use crate::exporter::{self, AppState};
-use crate::metrics::{Metrics, SkipReason};
+use crate::metrics::{Metrics, SkipReason, TargetHandle};
 use crate::outcome::{FailureReason, Outcome};
 use crate::probe::Probe;
+use crate::reload::{self, Trigger};
 use crate::sampler::Sampler;
-use crate::scenario::Config;
+use crate::scenario::{Config, StatsEndpoint, Target};
 use crate::scheduler::{self, Dispatch, Plan};
 use crate::stats_poller::StatsPoller;
 
@@ -47,15 +55,26 @@ pub enum DaemonError {
     Io(#[from] std::io::Error),
 }
 
+/// How the running daemon can be told to re-read its config (besides nothing: then it runs
+/// the config it started with until it stops).
+#[derive(Default)]
+pub struct Options {
+    /// `--web.enable-lifecycle`: serve `POST /-/reload` (otherwise it answers 403).
+    pub enable_lifecycle: bool,
+    /// `--config.auto-reload-interval`: reload when the file's content changes.
+    pub auto_reload_interval: Option<Duration>,
+    /// SIGHUP, taken over by the caller before anything else ([`crate::shutdown::hangups`]).
+    pub hangups: Option<Signal>,
+}
+
 /// Runs the daemon on `listener` until `shutdown` resolves.
 pub async fn run(
     config: Config,
     listener: impl Into<Listener> + Send + 'static,
+    options: Options,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), DaemonError> {
-    let config = Arc::new(config);
     let metrics = Arc::new(Metrics::new(&config)?);
-    let runners = build_runners(&config, &metrics)?;
     let sampler = Sampler::new(&config.resources, metrics.registry())?;
     let stats = Arc::new(StatsPoller::new(metrics.registry())?);
 
@@ -64,35 +83,43 @@ pub async fn run(
     let background = TaskTracker::new();
     let requests = TaskTracker::new();
     let ready = Arc::new(AtomicBool::new(false));
+    let mut fleet = Fleet {
+        config: Arc::new(config),
+        runners: Vec::new(),
+        metrics: Arc::clone(&metrics),
+        stats,
+        schedules: background.clone(),
+        requests: requests.clone(),
+        stop: schedule_stop.clone(),
+    };
+    let handles = (0..fleet.config.targets.len())
+        .filter_map(|index| metrics.target(index))
+        .collect();
+    let probes = fleet.probes_for(&fleet.config.clone())?;
+    fleet.start(&fleet.config.clone(), probes, handles);
 
+    let (reloader, mut reloads) = reload::channel();
     let state = Arc::new(AppState {
         metrics: Arc::clone(&metrics),
         ready: Arc::clone(&ready),
+        enable_lifecycle: options.enable_lifecycle,
+        reloader: Some(reloader.clone()),
     });
     let server = tokio::spawn(exporter::serve(listener, state, serve_stop.clone()));
 
     background.spawn(sampler.run(schedule_stop.clone()));
-    for runner in &runners {
-        let target = &config.targets[runner.index];
-        if let Some(endpoint) = &target.stats {
-            let (stats, runner, name, endpoint, stop) = (
-                Arc::clone(&stats),
-                Arc::clone(runner),
-                target.name.clone(),
-                endpoint.clone(),
-                schedule_stop.clone(),
-            );
-            background.spawn(async move { stats.run(&name, &endpoint, &runner.probe, stop).await });
-        }
+    if let Some(hangups) = options.hangups {
+        background.spawn(reload::on_hangup(
+            hangups,
+            reloader.clone(),
+            schedule_stop.clone(),
+        ));
     }
-    for runner in runners {
-        let plan = Plan::for_target(&config.targets[runner.index], config.global.jitter);
-        let rng = StdRng::from_rng(&mut rand::rng());
-        background.spawn(scheduler::run(
-            plan,
-            runner,
-            rng,
-            requests.clone(),
+    if let Some(interval) = options.auto_reload_interval {
+        background.spawn(reload::watch_file(
+            fleet.config.source.clone(),
+            interval,
+            reloader,
             schedule_stop.clone(),
         ));
     }
@@ -102,50 +129,222 @@ pub async fn run(
         schedule_stop.clone(),
     ));
     tracing::info!(
-        config = %config.source.display(),
-        targets = config.targets.len(),
+        config = %fleet.config.source.display(),
+        targets = fleet.config.targets.len(),
         "synthex started"
     );
 
-    tokio::select! {
-        () = shutdown => {}
-        result = wait_server(server) => return result,
+    let server = wait_server(server);
+    tokio::pin!(shutdown, server);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => break,
+            result = &mut server => return result,
+            Some(request) = reloads.recv() => {
+                let outcome = fleet.reload(request.trigger);
+                let _ = request.reply.send(outcome);
+            }
+        }
     }
     schedule_stop.cancel();
     background.close();
     background.wait().await;
-    drain(&requests, config.global.shutdown_grace).await;
+    drain(&requests, fleet.config.global.shutdown_grace).await;
     serve_stop.cancel();
     Ok(())
 }
 
-/// Builds one runner (probe + metrics handle) per target, failing on the first bad target.
-fn build_runners(
-    config: &Arc<Config>,
-    metrics: &Arc<Metrics>,
-) -> Result<Vec<Arc<TargetRunner>>, DaemonError> {
-    config
-        .targets
-        .iter()
-        .enumerate()
-        .map(|(index, target)| {
-            let probe = Probe::new(target, &config.global).map_err(|e| DaemonError::Target {
-                target: target.name.clone(),
-                message: e.to_string(),
-            })?;
-            Ok(Arc::new(TargetRunner {
-                index,
-                config: Arc::clone(config),
+/// The running schedules, one per target of the current config, and what a reload needs to
+/// replace them.
+struct Fleet {
+    config: Arc<Config>,
+    /// In the current config's target order.
+    runners: Vec<Running>,
+    metrics: Arc<Metrics>,
+    stats: Arc<StatsPoller>,
+    schedules: TaskTracker,
+    requests: TaskTracker,
+    /// Parent of every schedule's token: cancelled at shutdown.
+    stop: CancellationToken,
+}
+
+/// One target's running schedule.
+struct Running {
+    name: String,
+    /// [`runner_key`] of the definition it runs.
+    key: u64,
+    stats: Option<StatsEndpoint>,
+    /// Stops the schedule (and the stats poller); requests in flight go on.
+    schedule: CancellationToken,
+    /// Cancels the requests in flight, when the target is removed.
+    requests: CancellationToken,
+}
+
+impl Fleet {
+    /// A probe for every target of `config` that needs a new schedule (`None` for those whose
+    /// definition is running already). Fails on the first target that cannot be set up, before
+    /// anything changed.
+    fn probes_for(&self, config: &Config) -> Result<Vec<Option<Probe>>, DaemonError> {
+        config
+            .targets
+            .iter()
+            .map(|target| {
+                if self.kept(config, target).is_some() {
+                    return Ok(None);
+                }
+                Probe::new(target, &config.global)
+                    .map(Some)
+                    .map_err(|e| DaemonError::Target {
+                        target: target.name.clone(),
+                        message: e.to_string(),
+                    })
+            })
+            .collect()
+    }
+
+    /// The running schedule of `target` if its definition is unchanged.
+    fn kept(&self, config: &Config, target: &Target) -> Option<usize> {
+        let key = runner_key(&config.global, target);
+        self.runners
+            .iter()
+            .position(|r| r.name == target.name && r.key == key)
+    }
+
+    /// Re-reads the config file and switches to it, or changes nothing and says why.
+    fn reload(&mut self, trigger: Trigger) -> Result<(), String> {
+        // Worded and redacted exactly as `check-config` prints it.
+        let outcome = self
+            .try_reload()
+            .map_err(|error| config::redact(&error).into_owned());
+        match &outcome {
+            Ok(summary) => tracing::info!(
+                %trigger, config = %self.config.source.display(), kept = summary.kept,
+                started = summary.started, stopped = summary.stopped,
+                "configuration reloaded"
+            ),
+            Err(error) => {
+                self.metrics.reload_failed(error);
+                tracing::error!(
+                    %trigger, config = %self.config.source.display(), %error,
+                    "configuration reload failed; the previous configuration keeps running"
+                );
+            }
+        }
+        outcome.map(|_| ())
+    }
+
+    fn try_reload(&mut self) -> Result<Summary, String> {
+        let new = config::load(&self.config.source).map_err(|e| e.to_string())?;
+        self.metrics
+            .check_reloadable(&new)
+            .map_err(|e| e.to_string())?;
+        if !same(&self.config.resources, &new.resources) {
+            return Err(ConfigError::Invalid {
+                path: new.source.clone(),
+                field: "resources".to_string(),
+                message: "differs from the running configuration; the resource sampler's \
+                          series need a restart to change"
+                    .to_string(),
+            }
+            .to_string());
+        }
+        let probes = self.probes_for(&new).map_err(|e| e.to_string())?;
+        let handles = self.metrics.apply(&self.config, &new);
+        let mut summary = Summary::default();
+        let mut kept = Vec::new();
+        for running in std::mem::take(&mut self.runners) {
+            let successor = new.targets.iter().find(|t| t.name == running.name);
+            if successor.is_some_and(|t| runner_key(&new.global, t) == running.key) {
+                kept.push(running);
+                continue;
+            }
+            summary.stopped += 1;
+            running.schedule.cancel();
+            if let Some(endpoint) = &running.stats {
+                self.stats.retire(
+                    &running.name,
+                    endpoint,
+                    successor.and_then(|t| t.stats.as_ref()),
+                );
+            }
+            if successor.is_none() {
+                running.requests.cancel();
+            }
+        }
+        summary.kept = kept.len();
+        summary.started = probes.iter().filter(|p| p.is_some()).count();
+        self.runners = kept;
+        let new = Arc::new(new);
+        self.start(&new, probes, handles);
+        self.config = new;
+        Ok(summary)
+    }
+
+    /// Starts a schedule (and stats poller) for every target with a probe, then puts the
+    /// runners in `config`'s target order.
+    fn start(
+        &mut self,
+        config: &Arc<Config>,
+        probes: Vec<Option<Probe>>,
+        handles: Vec<TargetHandle>,
+    ) {
+        for ((target, probe), handle) in config.targets.iter().zip(probes).zip(handles) {
+            let Some(probe) = probe else { continue };
+            let schedule = self.stop.child_token();
+            let requests = CancellationToken::new();
+            let runner = Arc::new(TargetRunner {
+                target: target.clone(),
                 probe,
-                metrics: Arc::clone(metrics),
+                metrics: Arc::clone(&self.metrics),
+                handle,
+                cancel: requests.clone(),
                 last_state: target
                     .scenarios
                     .iter()
                     .map(|_| AtomicU8::new(STATE_UNKNOWN))
                     .collect(),
-            }))
-        })
-        .collect()
+            });
+            if let Some(endpoint) = &target.stats {
+                let (stats, runner, endpoint, stop) = (
+                    Arc::clone(&self.stats),
+                    Arc::clone(&runner),
+                    endpoint.clone(),
+                    schedule.clone(),
+                );
+                self.schedules.spawn(async move {
+                    stats
+                        .run(&runner.target.name, &endpoint, &runner.probe, stop)
+                        .await
+                });
+            }
+            let plan = Plan::for_target(target, config.global.jitter);
+            let rng = StdRng::from_rng(&mut rand::rng());
+            self.schedules.spawn(scheduler::run(
+                plan,
+                runner,
+                rng,
+                self.requests.clone(),
+                schedule.clone(),
+            ));
+            self.runners.push(Running {
+                name: target.name.clone(),
+                key: runner_key(&config.global, target),
+                stats: target.stats.clone(),
+                schedule,
+                requests,
+            });
+        }
+        let order = |r: &Running| config.targets.iter().position(|t| t.name == r.name);
+        self.runners.sort_by_key(order);
+    }
+}
+
+/// What a reload changed, for its log line.
+#[derive(Default)]
+struct Summary {
+    kept: usize,
+    started: usize,
+    stopped: usize,
 }
 
 /// Waits for in-flight requests, at most `grace`.
@@ -194,10 +393,13 @@ const STATE_OK: u8 = u8::MAX - 1;
 
 /// Runs one target's slots: probe, record, and log when a scenario's failure class changes.
 struct TargetRunner {
-    index: usize,
-    config: Arc<Config>,
+    target: Target,
     probe: Probe,
     metrics: Arc<Metrics>,
+    handle: TargetHandle,
+    /// Cancelled when a reload removes the target: its requests in flight stop at once and
+    /// record nothing, so none of its series comes back after the reload removed them.
+    cancel: CancellationToken,
     /// Per scenario: the last failure reason (as its index in `FailureReason::ALL`), `STATE_OK`
     /// or `STATE_UNKNOWN`; logging only on change keeps info logs to one line per incident.
     last_state: Vec<AtomicU8>,
@@ -211,26 +413,29 @@ impl Dispatch for TargetRunner {
     ) -> impl Future<Output = ()> + Send + 'static {
         let me = Arc::clone(self);
         async move {
-            let gauge = me.metrics.in_flight(me.index);
+            let gauge = me.handle.in_flight();
             gauge.inc();
-            let outcome = me
-                .probe
-                .run(&me.config.targets[me.index].scenarios[scenario], due)
-                .await;
+            let outcome = tokio::select! {
+                biased;
+                () = me.cancel.cancelled() => None,
+                outcome = me.probe.run(&me.target.scenarios[scenario], due) => Some(outcome),
+            };
             gauge.dec();
-            me.metrics.record(me.index, scenario, &outcome);
-            me.log_change(scenario, &outcome);
+            if let Some(outcome) = outcome {
+                me.metrics.record_to(&me.handle, scenario, &outcome);
+                me.log_change(scenario, &outcome);
+            }
         }
     }
 
     fn skipped(&self, reason: SkipReason) {
-        self.metrics.record_skip(self.index, reason);
+        self.handle.skip(reason);
     }
 }
 
 impl TargetRunner {
     fn log_change(&self, scenario: usize, outcome: &Outcome) {
-        let target = &self.config.targets[self.index];
+        let target = &self.target;
         let name = &target.scenarios[scenario].name;
         let state = match &outcome.failure {
             None => STATE_OK,

@@ -45,7 +45,7 @@ pub async fn run(
         stop.clone(),
     ));
     tracing::info!(%addr, "demo target listening");
-    let result = daemon::run(config, listener, shutdown).await;
+    let result = daemon::run(config, listener, daemon::Options::default(), shutdown).await;
     stop.cancel();
     let _ = target.await;
     result.map_err(anyhow::Error::from)

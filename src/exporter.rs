@@ -6,6 +6,11 @@
 //! - `GET /-/ready`: 200 `Ready` once the daemon says so (config loaded, first results), else
 //!   503 `Not ready` (readiness).
 //!
+//! - `POST /-/reload` (or `PUT`, as Prometheus accepts): re-read the config file; 200 when the
+//!   new config runs, 500 with the reason when it was refused (the old one keeps running). A
+//!   lifecycle endpoint: only with `--web.enable-lifecycle`, else 403
+//!   `Lifecycle API is not enabled.`, Prometheus's answer.
+//!
 //! `HEAD` works wherever `GET` does; any other method gets 405 with an `Allow` header, any other
 //! path 404. Shutdown stops accepting, lets requests in progress finish, then returns.
 
@@ -19,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::http_server::{self, Body, Listener, body, text};
 use crate::metrics::Metrics;
+use crate::reload::{Reloader, Trigger};
 use crate::status_page;
 
 /// Content-Type of `/metrics`: Prometheus 3 fails a scrape without a known one.
@@ -30,6 +36,11 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Set by the daemon once the config is loaded and every target has a result.
     pub ready: Arc<AtomicBool>,
+    /// `--web.enable-lifecycle`: whether the lifecycle endpoints act or answer 403.
+    pub enable_lifecycle: bool,
+    /// Where `POST /-/reload` sends its request; `None` where nothing can be reloaded (a load
+    /// test), and then the path does not exist.
+    pub reloader: Option<Reloader>,
 }
 
 /// Serves HTTP on `listener` until `shutdown` is cancelled, then drains open requests (at
@@ -51,16 +62,24 @@ pub async fn serve(
             match answer {
                 Answer::Now(response) => response,
                 Answer::Metrics(metrics) => encode_off_thread(metrics).await,
+                Answer::Reload(reloader) => match reloader.reload(Trigger::Http).await {
+                    Ok(()) => text(StatusCode::OK, ""),
+                    Err(message) => {
+                        text(StatusCode::INTERNAL_SERVER_ERROR, &format!("{message}\n"))
+                    }
+                },
             }
         }
     })
     .await
 }
 
-/// A response ready at once, or `/metrics` of these metrics, encoded on a blocking thread.
+/// A response ready at once, `/metrics` of these metrics (encoded on a blocking thread), or
+/// the outcome of a reload.
 enum Answer {
     Now(Response<Body>),
     Metrics(Arc<Metrics>),
+    Reload(Reloader),
 }
 
 /// Encodes `/metrics` on the blocking pool. Its cost grows with the config (about 1 ms for 100
@@ -87,7 +106,34 @@ enum Endpoint {
     Ready,
 }
 
+/// The gate every lifecycle endpoint passes first: 405 (with `Allow`) unless POST or PUT, then
+/// 403 unless `--web.enable-lifecycle`, in Prometheus's order and words.
+fn lifecycle_gate(request: &Request<Incoming>, state: &AppState) -> Option<Response<Body>> {
+    if request.method() != Method::POST && request.method() != Method::PUT {
+        let mut response = text(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "Only POST or PUT requests allowed\n",
+        );
+        response
+            .headers_mut()
+            .insert(ALLOW, HeaderValue::from_static("POST, PUT"));
+        return Some(response);
+    }
+    if !state.enable_lifecycle {
+        return Some(text(StatusCode::FORBIDDEN, "Lifecycle API is not enabled."));
+    }
+    None
+}
+
 fn handle(request: &Request<Incoming>, state: &AppState) -> Answer {
+    if request.uri().path() == "/-/reload"
+        && let Some(reloader) = &state.reloader
+    {
+        return match lifecycle_gate(request, state) {
+            Some(refused) => Answer::Now(refused),
+            None => Answer::Reload(reloader.clone()),
+        };
+    }
     let endpoint = match request.uri().path() {
         "/metrics" => Endpoint::Metrics,
         "/" => Endpoint::Status,

@@ -33,6 +33,7 @@
 pub mod config;
 pub mod connection_limit;
 pub mod daemon;
+pub mod definition;
 pub mod demo;
 pub mod demo_target;
 pub mod exit;
@@ -45,6 +46,7 @@ pub mod metrics;
 pub mod outcome;
 pub mod probe;
 pub mod proc_table;
+pub mod reload;
 pub mod report;
 pub mod sampler;
 pub mod scenario;

@@ -72,6 +72,14 @@ enum Command {
         /// config format.
         #[arg(long = "web.config.file", value_name = "FILE")]
         web_config_file: Option<PathBuf>,
+        /// Enable the lifecycle endpoints: `POST /-/reload` (re-read the config file).
+        /// Without it they answer 403, as Prometheus's do.
+        #[arg(long = "web.enable-lifecycle")]
+        enable_lifecycle: bool,
+        /// Check the config file's content every D (1s to 24h) and reload it when it changed,
+        /// for mounts nobody sends SIGHUP to (Kubernetes ConfigMaps). Off by default.
+        #[arg(long = "config.auto-reload-interval", value_name = "D", value_parser = auto_reload_interval)]
+        auto_reload_interval: Option<std::time::Duration>,
     },
     /// Validate a configuration file and print what would run; exit 2 if it is invalid.
     CheckConfig {
@@ -160,23 +168,19 @@ fn runtime_for(command: &Command) -> std::io::Result<tokio::runtime::Runtime> {
 }
 
 async fn dispatch(command: Command) -> ExitCode {
-    if matches!(command, Command::Run { .. } | Command::Demo { .. })
-        && let Some(mut hangups) = shutdown::hangups()
-    {
-        tokio::spawn(async move {
-            while hangups.recv().await.is_some() {
-                tracing::info!(
-                    "SIGHUP received: configuration reload is not supported yet; still running"
-                );
-            }
-        });
-    }
+    // First thing, so SIGHUP (exit 129 by default) can never end a long-running command.
+    let hangups = match command {
+        Command::Run { .. } | Command::Demo { .. } => shutdown::hangups(),
+        _ => None,
+    };
     match command {
         Command::CheckConfig { file } => check_config(&file),
         Command::Run {
             config_file,
             listen_address,
             web_config_file,
+            enable_lifecycle,
+            auto_reload_interval,
         } => {
             let config = match config::load(&config_file) {
                 Ok(c) => c,
@@ -186,7 +190,12 @@ async fn dispatch(command: Command) -> ExitCode {
                 Ok(l) => l,
                 Err((code, e)) => return fail(code, &e),
             };
-            match daemon::run(config, listener, shutdown::signal()).await {
+            let options = daemon::Options {
+                enable_lifecycle,
+                auto_reload_interval,
+                hangups,
+            };
+            match daemon::run(config, listener, options, shutdown::signal()).await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e @ daemon::DaemonError::Target { .. }) => fail(EXIT_CONFIG, &e.to_string()),
                 Err(e) => fail(EXIT_RUNTIME, &e.to_string()),
@@ -206,6 +215,13 @@ async fn dispatch(command: Command) -> ExitCode {
                 Err((code, e)) => return fail(code, &e),
             };
             print_demo_banner(&listener);
+            if let Some(mut hangups) = hangups {
+                tokio::spawn(async move {
+                    while hangups.recv().await.is_some() {
+                        tracing::info!("SIGHUP received: the demo does not reload; still running");
+                    }
+                });
+            }
             match demo::run(config, listener, shutdown::signal()).await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => fail(EXIT_RUNTIME, &format!("{e:#}")),
@@ -325,6 +341,19 @@ async fn bind(address: &str) -> Result<TcpListener, String> {
         }
     }
     Err(last_error)
+}
+
+/// `--config.auto-reload-interval`: a duration from 1 s (the file is read once per interval) to
+/// 24 h.
+fn auto_reload_interval(text: &str) -> Result<std::time::Duration, String> {
+    let interval = humantime::parse_duration(text)
+        .map_err(|e| format!("{e}: expected a duration such as 30s"))?;
+    if interval < std::time::Duration::from_secs(1)
+        || interval > std::time::Duration::from_secs(86_400)
+    {
+        return Err(format!("{text} is out of range: expected 1s to 24h"));
+    }
+    Ok(interval)
 }
 
 /// Prints `message` as the error (through the redaction every printed text gets) and returns `code`.

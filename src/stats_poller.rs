@@ -86,6 +86,19 @@ impl StatsPoller {
         }
     }
 
+    /// Removes the gauges a reload made obsolete: the fields of `old` that `new` no longer
+    /// polls, and the failure counter too when the target (or its stats endpoint) is gone.
+    pub fn retire(&self, target: &str, old: &StatsEndpoint, new: Option<&StatsEndpoint>) {
+        for field in old.fields.keys() {
+            if !new.is_some_and(|new| new.fields.contains_key(field)) {
+                let _absent = self.values.remove_label_values(&[target, field]);
+            }
+        }
+        if new.is_none() {
+            let _absent = self.failures.remove_label_values(&[target]);
+        }
+    }
+
     /// Polls once and updates the gauges; the error says what was wrong with the answer.
     pub async fn poll_once(
         &self,

@@ -1,7 +1,8 @@
 //! The human-readable status page served at `/`: for each target and scenario the configured
 //! rate, the last result, window quantiles, error and cache hit ratios, and the target's last
 //! failures with time, reason and message (what blackbox_exporter's debug log would tell, but
-//! always there). One self-contained HTML document: no scripts, no external assets, reloads
+//! always there), and when the config was loaded with the last refused reload's error. One
+//! self-contained HTML document: no scripts, no external assets, reloads
 //! itself every 5 s. Every value that comes from config or a response is HTML-escaped.
 
 use std::fmt::{self, Write};
@@ -44,10 +45,30 @@ fn write_page(out: &mut String, snapshot: &StatusSnapshot, ready: bool) -> fmt::
             "<span class=\"fail\">not ready</span>"
         },
     )?;
+    write_config(out, snapshot)?;
     for target in &snapshot.targets {
         write_target(out, target)?;
     }
     writeln!(out, "</body>\n</html>")
+}
+
+/// When the running config was loaded, and the last refused reload while it is the latest.
+fn write_config(out: &mut String, snapshot: &StatusSnapshot) -> fmt::Result {
+    writeln!(
+        out,
+        "<p>Config loaded {}</p>",
+        humantime::format_rfc3339_seconds(snapshot.config.loaded_at)
+    )?;
+    if let Some(failure) = &snapshot.config.last_error {
+        writeln!(
+            out,
+            "<p class=\"fail\">Last reload failed at {}; the configuration loaded before keeps \
+             running:</p>\n<pre>{}</pre>",
+            humantime::format_rfc3339_seconds(failure.at),
+            escape(&failure.message),
+        )?;
+    }
+    Ok(())
 }
 
 fn write_target(out: &mut String, target: &TargetStatus) -> fmt::Result {

@@ -112,9 +112,14 @@ async fn hostile_target_fails_with_the_right_reasons_while_the_rest_keeps_going(
     let web = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let web_addr = web.local_addr().unwrap();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let daemon = tokio::spawn(daemon::run(config, web, async {
-        let _ = stop_rx.await;
-    }));
+    let daemon = tokio::spawn(daemon::run(
+        config,
+        web,
+        daemon::Options::default(),
+        async {
+            let _ = stop_rx.await;
+        },
+    ));
 
     // reqwest is built without a bundled crypto provider; plain HTTP still needs one installed.
     let _ = rustls::crypto::ring::default_provider().install_default();

@@ -59,6 +59,8 @@ async fn start() -> Server {
     let state = Arc::new(AppState {
         metrics: Arc::new(Metrics::new(&config()).unwrap()),
         ready: Arc::new(AtomicBool::new(false)),
+        enable_lifecycle: false,
+        reloader: None,
     });
     let shutdown = CancellationToken::new();
     let task = tokio::spawn(serve(listener, state.clone(), shutdown.clone()));

@@ -124,6 +124,8 @@ pub async fn run(
         let state = Arc::new(AppState {
             metrics: Arc::clone(&metrics),
             ready: Arc::new(AtomicBool::new(true)),
+            enable_lifecycle: false,
+            reloader: None,
         });
         tokio::spawn(exporter::serve(listener, state, side_stop.clone()))
     });

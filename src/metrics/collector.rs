@@ -18,7 +18,7 @@ use tokio::time::Instant;
 use super::PHASES;
 use super::series::Bounds;
 use super::sink::{Family, ProtoSink, Sink};
-use super::state::{TargetSlot, lock};
+use super::state::{SharedSlots, TargetSlot, lock};
 use crate::outcome::{CacheResult, FailureReason};
 use crate::window::Counts;
 
@@ -86,7 +86,7 @@ pub(super) fn without_request_families<T>(gather: impl FnOnce() -> T) -> T {
 
 /// Emits the per-scenario families of every target.
 pub(super) struct RequestCollector {
-    targets: Arc<[TargetSlot]>,
+    targets: Arc<SharedSlots>,
     bounds: Arc<Bounds>,
     quantiles: Vec<f64>,
     descs: Vec<Desc>,
@@ -94,7 +94,7 @@ pub(super) struct RequestCollector {
 
 impl RequestCollector {
     pub(super) fn new(
-        targets: Arc<[TargetSlot]>,
+        targets: Arc<SharedSlots>,
         bounds: Arc<Bounds>,
         quantiles: Vec<f64>,
     ) -> prometheus::Result<RequestCollector> {
@@ -129,7 +129,8 @@ impl RequestCollector {
 
     /// Feeds every family to `sink`, reading the windows as of `now`.
     pub(super) fn walk(&self, sink: &mut impl Sink, now: Instant) {
-        let scenarios = || self.targets.iter().flat_map(|t| t.scenarios.iter());
+        let targets = self.targets.get();
+        let scenarios = || targets.iter().flat_map(|t| t.scenarios.iter());
         sink.begin(&DURATION);
         for s in scenarios() {
             sink.histogram(&s.labels, None, &self.bounds, &lock(&s.state).duration);
@@ -170,19 +171,19 @@ impl RequestCollector {
                 sink.counter(&s.labels, Some(("result", result.as_str())), count);
             }
         }
-        self.cache_ratios(sink, now);
+        cache_ratios(&targets, sink, now);
     }
+}
 
-    fn cache_ratios(&self, sink: &mut impl Sink, now: Instant) {
-        sink.begin(&CACHE_RATIO);
-        for target in self.targets.iter() {
-            let mut counts = Counts::default();
-            for s in &target.scenarios {
-                counts.add(&lock(&s.state).window.counts(now));
-            }
-            if let Some(ratio) = counts.cache_hit_ratio() {
-                sink.gauge(&target.labels, ratio);
-            }
+fn cache_ratios(targets: &[Arc<TargetSlot>], sink: &mut impl Sink, now: Instant) {
+    sink.begin(&CACHE_RATIO);
+    for target in targets {
+        let mut counts = Counts::default();
+        for s in &target.scenarios {
+            counts.add(&lock(&s.state).window.counts(now));
+        }
+        if let Some(ratio) = counts.cache_hit_ratio() {
+            sink.gauge(&target.labels, ratio);
         }
     }
 }

@@ -1,5 +1,6 @@
 //! The per-target prometheus families (skips, in-flight, certificate expiry, up) and the
-//! config-derived constant gauges (build info, schedule, objectives), set once at start-up.
+//! config-derived constant gauges (build info, schedule, objectives), set at start-up and on
+//! every reload.
 //! The per-scenario families live in [`super::collector`].
 
 use prometheus::{Gauge, GaugeVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
@@ -57,9 +58,8 @@ fn counter_vec(name: &str, help: &str, labels: &[&str]) -> prometheus::Result<In
     IntCounterVec::new(Opts::new(name, help), labels)
 }
 
-/// Registers the gauges that only restate the configuration and the build, so dashboards and
-/// alert rules can compare what happens with what was asked for.
-pub(super) fn register_constants(config: &Config, registry: &Registry) -> prometheus::Result<()> {
+/// Registers `synthex_build_info`, which never changes.
+pub(super) fn register_build_info(registry: &Registry) -> prometheus::Result<()> {
     let build = IntGaugeVec::new(
         Opts::new(
             "synthex_build_info",
@@ -70,71 +70,107 @@ pub(super) fn register_constants(config: &Config, registry: &Registry) -> promet
     build
         .with_label_values(&[env!("CARGO_PKG_VERSION"), env!("SYNTHEX_REVISION")])
         .set(1);
-    registry.register(Box::new(build))?;
-
-    let schedule = GaugeVec::new(
-        Opts::new(
-            "synthex_schedule_requests_per_second",
-            "Configured request rate of the target, over all its scenarios.",
-        ),
-        &["target"],
-    )?;
-    for target in &config.targets {
-        schedule
-            .with_label_values(&[&target.name])
-            .set(target.rate.per_second);
-    }
-    registry.register(Box::new(schedule))?;
-    register_objectives(&config.targets, registry)
+    registry.register(Box::new(build))
 }
 
-fn register_objectives(targets: &[Target], registry: &Registry) -> prometheus::Result<()> {
-    let latency = GaugeVec::new(
-        Opts::new(
-            "synthex_objective_latency_seconds",
-            "Latency objective of the target at quantile slo_quantile, from the config \
-             (not `quantile`: that label is reserved for summaries).",
-        ),
-        &["target", "slo_quantile"],
-    )?;
-    let error_ratio = ratio_gauge(
-        "synthex_objective_error_ratio",
-        "Highest acceptable failure ratio of the target, from the config.",
-    )?;
-    let availability = ratio_gauge(
-        "synthex_objective_availability_ratio",
-        "Availability objective (SLO) of the target, from the config.",
-    )?;
-    let cache = ratio_gauge(
-        "synthex_objective_cache_hit_ratio",
-        "Lowest acceptable cache hit ratio of the target, from the config.",
-    )?;
+/// The gauges that only restate the configuration (schedule, objectives), so dashboards and
+/// alert rules can compare what happens with what was asked for. A reload updates them.
+pub(super) struct Constants {
+    /// Schedule, latency, error ratio, availability, cache hit ratio, in the order
+    /// [`Constants::series`] indexes them.
+    families: [GaugeVec; 5],
+}
+
+/// One constant series: the index of its family, its label values and its value.
+type Series = (usize, Vec<String>, f64);
+
+impl Constants {
+    /// Creates and registers the families and sets them from `config`.
+    pub(super) fn register(config: &Config, registry: &Registry) -> prometheus::Result<Constants> {
+        let families = [
+            GaugeVec::new(
+                Opts::new(
+                    "synthex_schedule_requests_per_second",
+                    "Configured request rate of the target, over all its scenarios.",
+                ),
+                &["target"],
+            )?,
+            GaugeVec::new(
+                Opts::new(
+                    "synthex_objective_latency_seconds",
+                    "Latency objective of the target at quantile slo_quantile, from the config \
+                     (not `quantile`: that label is reserved for summaries).",
+                ),
+                &["target", "slo_quantile"],
+            )?,
+            ratio_gauge(
+                "synthex_objective_error_ratio",
+                "Highest acceptable failure ratio of the target, from the config.",
+            )?,
+            ratio_gauge(
+                "synthex_objective_availability_ratio",
+                "Availability objective (SLO) of the target, from the config.",
+            )?,
+            ratio_gauge(
+                "synthex_objective_cache_hit_ratio",
+                "Lowest acceptable cache hit ratio of the target, from the config.",
+            )?,
+        ];
+        for family in &families {
+            registry.register(Box::new(family.clone()))?;
+        }
+        let constants = Constants { families };
+        constants.apply(&[], &config.targets);
+        Ok(constants)
+    }
+
+    /// Moves the gauges from the `old` targets' values to the `new` ones': sets every new
+    /// series first, then removes the old series the new config no longer has, so a scrape in
+    /// between never misses a series that stays.
+    pub(super) fn apply(&self, old: &[Target], new: &[Target]) {
+        let wanted = series(new);
+        for (family, labels, value) in &wanted {
+            self.families[*family]
+                .with_label_values(&labels.iter().map(String::as_str).collect::<Vec<_>>())
+                .set(*value);
+        }
+        for (family, labels, _) in series(old) {
+            if !wanted.iter().any(|(f, l, _)| *f == family && *l == labels) {
+                let labels: Vec<&str> = labels.iter().map(String::as_str).collect();
+                let _ = self.families[family].remove_label_values(&labels);
+            }
+        }
+    }
+}
+
+fn series(targets: &[Target]) -> Vec<Series> {
+    let mut out = Vec::new();
     for target in targets {
-        let name = target.name.as_str();
+        let name = target.name.clone();
+        out.push((0, vec![name.clone()], target.rate.per_second));
         let objectives = &target.objectives;
         for (quantile, limit) in &objectives.latency {
-            latency
-                .with_label_values(&[name, &quantile.to_string()])
-                .set(limit.as_secs_f64());
+            out.push((
+                1,
+                vec![name.clone(), quantile.to_string()],
+                limit.as_secs_f64(),
+            ));
         }
-        set_if(&error_ratio, name, objectives.error_ratio);
-        set_if(&availability, name, objectives.availability);
-        set_if(&cache, name, objectives.cache_hit_ratio);
+        for (family, value) in [
+            (2, objectives.error_ratio),
+            (3, objectives.availability),
+            (4, objectives.cache_hit_ratio),
+        ] {
+            if let Some(value) = value {
+                out.push((family, vec![name.clone()], value));
+            }
+        }
     }
-    for family in [latency, error_ratio, availability, cache] {
-        registry.register(Box::new(family))?;
-    }
-    Ok(())
+    out
 }
 
 fn ratio_gauge(name: &str, help: &str) -> prometheus::Result<GaugeVec> {
     GaugeVec::new(Opts::new(name, help), &["target"])
-}
-
-fn set_if(family: &GaugeVec, target: &str, value: Option<f64>) {
-    if let Some(value) = value {
-        family.with_label_values(&[target]).set(value);
-    }
 }
 
 /// Handles of a target's lazily created series: absent until their first value, so a gauge

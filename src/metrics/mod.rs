@@ -18,6 +18,7 @@
 //! `synthex_schedule_requests_per_second`, `synthex_objective_*`, and the standard `process_*`.
 
 mod collector;
+mod config_status;
 mod families;
 mod series;
 mod sink;
@@ -28,19 +29,23 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use prometheus::{Encoder, IntGauge, Registry, TextEncoder};
 use tokio::time::Instant;
 
 use self::collector::RequestCollector;
-use self::families::Families;
+use self::config_status::ConfigStatus;
+pub use self::config_status::{ConfigHistory, ReloadFailure};
+use self::families::{Constants, Families};
 use self::series::{Bounds, Labels};
 use self::sink::TextSink;
-use self::state::{TargetSlot, lock};
+use self::state::{SharedSlots, TargetSlot, lock};
 use self::status::StatusSnapshot;
+use crate::config::ConfigError;
+use crate::definition::same;
 use crate::outcome::Outcome;
-use crate::scenario::Config;
+use crate::scenario::{Config, Global};
 
 /// Slots in each sliding window: a 5 m window ages out in 1 m steps, like the Go client's
 /// default summary age buckets.
@@ -75,8 +80,12 @@ impl SkipReason {
 pub struct Metrics {
     registry: Registry,
     families: Families,
-    targets: Arc<[TargetSlot]>,
+    constants: Constants,
+    config_status: ConfigStatus,
+    targets: Arc<SharedSlots>,
     bounds: Arc<Bounds>,
+    /// The settings that shape every series, which a reload cannot change.
+    shape: Global,
     requests: Arc<RequestCollector>,
     /// The global labels as text (`env="prod"`), for the families written without the registry.
     global_labels: String,
@@ -87,6 +96,29 @@ pub struct Metrics {
     /// Returned by [`Metrics::in_flight`] for an index that names no target, so a caller bug
     /// costs a wrong gauge rather than a panic; never registered.
     detached_in_flight: IntGauge,
+}
+
+/// One target's series, as a running schedule records into them. A handle stays valid across
+/// reloads: an unchanged scenario's state is shared with the slots of the new config, and the
+/// requests a replaced schedule still has in flight finish into it.
+#[derive(Clone)]
+pub struct TargetHandle(Arc<TargetSlot>);
+
+impl TargetHandle {
+    /// The target's in-flight gauge; the scheduler increments it when a request starts and
+    /// decrements it when it ends.
+    pub fn in_flight(&self) -> &IntGauge {
+        &self.0.in_flight
+    }
+
+    /// Counts a scheduled slot of the target that was not started.
+    pub fn skip(&self, reason: SkipReason) {
+        let index = match reason {
+            SkipReason::InFlightCap => 0,
+            SkipReason::Late => 1,
+        };
+        self.0.skipped[index].inc();
+    }
 }
 
 impl Metrics {
@@ -102,10 +134,17 @@ impl Metrics {
             .collect();
         let registry = Registry::new_custom(None, (!labels.is_empty()).then_some(labels))?;
         let families = Families::register(&registry)?;
-        families::register_constants(config, &registry)?;
+        families::register_build_info(&registry)?;
+        let constants = Constants::register(config, &registry)?;
+        let config_status = ConfigStatus::register(&registry)?;
         let bounds = Arc::new(Bounds::new(&config.global.buckets));
-        let targets: Arc<[TargetSlot]> =
-            state::build(config, &families, &bounds, Instant::now()).into();
+        let targets = Arc::new(SharedSlots::new(state::build(
+            config,
+            &[],
+            &families,
+            &bounds,
+            Instant::now(),
+        )));
         let requests = Arc::new(RequestCollector::new(
             targets.clone(),
             bounds.clone(),
@@ -125,8 +164,11 @@ impl Metrics {
         Ok(Metrics {
             registry,
             families,
+            constants,
+            config_status,
             targets,
             bounds,
+            shape: config.global.clone(),
             requests,
             global_labels: Labels::new(&global).text,
             last_size: AtomicUsize::new(64 * 1024),
@@ -141,13 +183,25 @@ impl Metrics {
         &self.registry
     }
 
-    /// Records one finished request of `config.targets[target].scenarios[scenario]`.
-    /// Cheap and thread-safe: counters are atomics, the window is behind a per-scenario lock.
+    /// The series of `config.targets[target]` of the current config.
+    pub fn target(&self, target: usize) -> Option<TargetHandle> {
+        self.targets.get().get(target).cloned().map(TargetHandle)
+    }
+
+    /// Records one finished request of `config.targets[target].scenarios[scenario]` of the
+    /// current config.
     pub fn record(&self, target: usize, scenario: usize, outcome: &Outcome) {
-        let Some(t) = self.targets.get(target) else {
-            tracing::warn!(target_index = target, "metrics: record for unknown target");
-            return;
-        };
+        match self.target(target) {
+            Some(handle) => self.record_to(&handle, scenario, outcome),
+            None => tracing::warn!(target_index = target, "metrics: record for unknown target"),
+        }
+    }
+
+    /// Records one finished request of scenario `scenario` (its index in the config the
+    /// handle was made from). Cheap and thread-safe: counters are atomics, the window is
+    /// behind a per-scenario lock.
+    pub fn record_to(&self, handle: &TargetHandle, scenario: usize, outcome: &Outcome) {
+        let t = &handle.0;
         let Some(s) = t.scenarios.get(scenario) else {
             tracing::warn!(target = %t.name, scenario_index = scenario, "metrics: record for unknown scenario");
             return;
@@ -169,23 +223,74 @@ impl Metrics {
         t.has_result.store(true, Ordering::Relaxed);
     }
 
-    /// Counts a scheduled slot of `config.targets[target]` that was not started.
+    /// Counts a scheduled slot of `config.targets[target]` (current config) that was not
+    /// started.
     pub fn record_skip(&self, target: usize, reason: SkipReason) {
-        if let Some(t) = self.targets.get(target) {
-            let index = match reason {
-                SkipReason::InFlightCap => 0,
-                SkipReason::Late => 1,
-            };
-            t.skipped[index].inc();
+        if let Some(handle) = self.target(target) {
+            handle.skip(reason);
         }
     }
 
-    /// The in-flight gauge of `config.targets[target]`; the scheduler increments it when a
-    /// request starts and decrements it when it ends.
-    pub fn in_flight(&self, target: usize) -> &IntGauge {
-        self.targets
-            .get(target)
-            .map_or(&self.detached_in_flight, |t| &t.in_flight)
+    /// The in-flight gauge of `config.targets[target]` of the current config.
+    pub fn in_flight(&self, target: usize) -> IntGauge {
+        self.target(target).map_or_else(
+            || self.detached_in_flight.clone(),
+            |h| h.in_flight().clone(),
+        )
+    }
+
+    /// Refuses a new config that changes what shapes every series (the registry's constant
+    /// labels, histogram buckets, exported quantiles, window length): those need a restart.
+    /// The message names the file and field, as a config error does.
+    pub fn check_reloadable(&self, config: &Config) -> Result<(), ConfigError> {
+        let new = &config.global;
+        let fields = [
+            ("global.labels", same(&self.shape.labels, &new.labels)),
+            ("global.buckets", same(&self.shape.buckets, &new.buckets)),
+            (
+                "global.quantiles",
+                same(&self.shape.quantiles, &new.quantiles),
+            ),
+            (
+                "global.quantile_window",
+                self.shape.quantile_window == new.quantile_window,
+            ),
+        ];
+        match fields.iter().find(|(_, same)| !same) {
+            None => Ok(()),
+            Some((field, _)) => Err(ConfigError::Invalid {
+                path: config.source.clone(),
+                field: field.to_string(),
+                message: "differs from the running configuration; it shapes every series, so \
+                          changing it needs a restart"
+                    .to_string(),
+            }),
+        }
+    }
+
+    /// Switches the series to `new` (a reload from `old`): unchanged scenarios keep their
+    /// state, kept target names their counters; new ones start at zero; the series of removed
+    /// targets and scenarios disappear from `/metrics`. Returns the handles of `new`'s
+    /// targets, in config order.
+    pub fn apply(&self, old: &Config, new: &Config) -> Vec<TargetHandle> {
+        let previous = self.targets.get();
+        let slots = state::build(new, &previous, &self.families, &self.bounds, Instant::now());
+        let handles = slots.iter().cloned().map(TargetHandle).collect();
+        self.targets.set(slots);
+        for gone in previous
+            .iter()
+            .filter(|slot| !new.targets.iter().any(|t| t.name == slot.name))
+        {
+            state::remove_series(&self.families, &gone.name);
+        }
+        self.constants.apply(&old.targets, &new.targets);
+        self.config_status.succeeded(SystemTime::now());
+        handles
+    }
+
+    /// Records a refused reload: the gauge goes to 0 and the status page shows `message`.
+    pub fn reload_failed(&self, message: &str) {
+        self.config_status.failed(SystemTime::now(), message);
     }
 
     /// Everything in the registry, in the Prometheus text format 0.0.4. The per-scenario
@@ -205,6 +310,7 @@ impl Metrics {
     /// Whether every target has at least one finished request: the daemon's readiness.
     pub fn has_results(&self) -> bool {
         self.targets
+            .get()
             .iter()
             .all(|t| t.has_result.load(Ordering::Relaxed))
     }
@@ -212,8 +318,9 @@ impl Metrics {
     /// A copy of what the status page shows, as of now.
     pub fn status(&self) -> StatusSnapshot {
         status::snapshot(
-            &self.targets,
+            &self.targets.get(),
             self.source.clone(),
+            self.config_status.history(),
             self.window,
             Instant::now(),
         )

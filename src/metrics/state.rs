@@ -1,10 +1,14 @@
-//! Per-target and per-scenario state: label sets built once at start-up (so recording never
+//! Per-target and per-scenario state: label sets built once per config (so recording never
 //! formats a label) and each scenario's counters, histograms, window and last result behind one
 //! mutex, so a record is one short uncontended lock and a scrape reads a consistent scenario.
+//!
+//! A reload builds new slots from the new config but moves the state that must survive into
+//! them: a scenario's state when its definition is unchanged (same key), a target's counters,
+//! gauges and failure list when its name is kept.
 
 use std::collections::VecDeque;
 use std::sync::atomic::AtomicBool;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use prometheus::{IntCounter, IntGauge};
@@ -15,8 +19,9 @@ use super::families::{Families, LazyTargetSeries};
 use super::series::{Bounds, HistogramData, Labels};
 use super::status::{FailureRecord, LastResult};
 use super::{PHASES, SkipReason, WINDOW_SLOTS};
+use crate::definition::scenario_key;
 use crate::outcome::{FailureReason, Outcome};
-use crate::scenario::{Config, Target};
+use crate::scenario::{Config, Global, Target};
 use crate::window::Window;
 
 /// Failures kept per target for the status page.
@@ -32,10 +37,10 @@ pub(super) struct TargetSlot {
     /// Indexed in-flight cap, late.
     pub(super) skipped: [IntCounter; 2],
     pub(super) in_flight: IntGauge,
-    pub(super) lazy: LazyTargetSeries,
+    pub(super) lazy: Arc<LazyTargetSeries>,
     /// Newest last.
-    pub(super) failures: Mutex<VecDeque<FailureRecord>>,
-    pub(super) has_result: AtomicBool,
+    pub(super) failures: Arc<Mutex<VecDeque<FailureRecord>>>,
+    pub(super) has_result: Arc<AtomicBool>,
     /// `target="…"`.
     pub(super) labels: Labels,
 }
@@ -43,11 +48,13 @@ pub(super) struct TargetSlot {
 /// One scenario's labels and state.
 pub(super) struct ScenarioSlot {
     pub(super) name: String,
+    /// [`scenario_key`] of the definition the state was recorded under.
+    pub(super) key: u64,
     /// This scenario's share of the target rate, by weight.
     pub(super) rate: f64,
     /// `scenario="…",target="…"` (sorted by name, as the prometheus crate orders labels).
     pub(super) labels: Labels,
-    pub(super) state: Mutex<ScenarioState>,
+    pub(super) state: Arc<Mutex<ScenarioState>>,
 }
 
 /// Requests of one status code.
@@ -80,26 +87,39 @@ pub(super) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Builds every target's state; the per-target counters are created (at zero) here.
+/// Builds every target's state. A target named in `previous` keeps its counters, gauges and
+/// failures, and each of its scenarios whose key is unchanged keeps its state; everything else
+/// starts at zero.
 pub(super) fn build(
     config: &Config,
+    previous: &[Arc<TargetSlot>],
     families: &Families,
     bounds: &Bounds,
     now: Instant,
-) -> Vec<TargetSlot> {
-    let window = config.global.quantile_window;
+) -> Vec<Arc<TargetSlot>> {
     config
         .targets
         .iter()
-        .map(|target| build_target(target, families, bounds, window, now))
+        .map(|target| {
+            let before = previous.iter().find(|slot| slot.name == target.name);
+            Arc::new(build_target(
+                &config.global,
+                target,
+                before.map(|slot| &**slot),
+                families,
+                bounds,
+                now,
+            ))
+        })
         .collect()
 }
 
 fn build_target(
+    global: &Global,
     target: &Target,
+    before: Option<&TargetSlot>,
     families: &Families,
     bounds: &Bounds,
-    window: Duration,
     now: Instant,
 ) -> TargetSlot {
     let name = target.name.as_str();
@@ -107,19 +127,29 @@ fn build_target(
     let scenarios = target
         .scenarios
         .iter()
-        .map(|scenario| ScenarioSlot {
-            name: scenario.name.clone(),
-            rate: target.rate.per_second * f64::from(scenario.weight) / total_weight.max(1.0),
-            labels: Labels::new(&[("scenario", &scenario.name), ("target", name)]),
-            state: Mutex::new(ScenarioState {
-                window: Window::new(window, WINDOW_SLOTS, now),
-                duration: HistogramData::new(bounds),
-                phases: Default::default(),
-                codes: Vec::new(),
-                failures: [0; 8],
-                cache: [0; 3],
-                last: None,
-            }),
+        .map(|scenario| {
+            let key = scenario_key(global, target, scenario);
+            let kept = before.and_then(|t| {
+                t.scenarios
+                    .iter()
+                    .find(|s| s.name == scenario.name && s.key == key)
+            });
+            ScenarioSlot {
+                name: scenario.name.clone(),
+                key,
+                rate: target.rate.per_second * f64::from(scenario.weight) / total_weight.max(1.0),
+                labels: Labels::new(&[("scenario", &scenario.name), ("target", name)]),
+                state: kept.map_or_else(
+                    || {
+                        Arc::new(Mutex::new(ScenarioState::new(
+                            bounds,
+                            global.quantile_window,
+                            now,
+                        )))
+                    },
+                    |s| Arc::clone(&s.state),
+                ),
+            }
         })
         .collect();
     TargetSlot {
@@ -127,17 +157,53 @@ fn build_target(
         origin: target.base_url.origin().ascii_serialization(),
         rate: target.rate.per_second,
         scenarios,
-        skipped: [SkipReason::InFlightCap, SkipReason::Late]
-            .map(|r| families.skipped.with_label_values(&[name, r.as_str()])),
-        in_flight: families.in_flight.with_label_values(&[name]),
-        lazy: LazyTargetSeries::default(),
-        failures: Mutex::new(VecDeque::with_capacity(RECENT_FAILURES)),
-        has_result: AtomicBool::new(false),
+        skipped: before.map_or_else(
+            || {
+                [SkipReason::InFlightCap, SkipReason::Late]
+                    .map(|r| families.skipped.with_label_values(&[name, r.as_str()]))
+            },
+            |t| t.skipped.clone(),
+        ),
+        in_flight: before.map_or_else(
+            || families.in_flight.with_label_values(&[name]),
+            |t| t.in_flight.clone(),
+        ),
+        lazy: before.map_or_else(Default::default, |t| Arc::clone(&t.lazy)),
+        failures: before.map_or_else(
+            || Arc::new(Mutex::new(VecDeque::with_capacity(RECENT_FAILURES))),
+            |t| Arc::clone(&t.failures),
+        ),
+        has_result: before.map_or_else(Default::default, |t| Arc::clone(&t.has_result)),
         labels: Labels::new(&[("target", name)]),
     }
 }
 
+/// Removes the registry series of a target that a reload dropped; its per-scenario families go
+/// with its slot.
+pub(super) fn remove_series(families: &Families, name: &str) {
+    for reason in [SkipReason::InFlightCap, SkipReason::Late] {
+        let _ = families
+            .skipped
+            .remove_label_values(&[name, reason.as_str()]);
+    }
+    let _ = families.in_flight.remove_label_values(&[name]);
+    let _ = families.target_up.remove_label_values(&[name]);
+    let _ = families.cert_expiry.remove_label_values(&[name]);
+}
+
 impl ScenarioState {
+    fn new(bounds: &Bounds, window: Duration, now: Instant) -> ScenarioState {
+        ScenarioState {
+            window: Window::new(window, WINDOW_SLOTS, now),
+            duration: HistogramData::new(bounds),
+            phases: Default::default(),
+            codes: Vec::new(),
+            failures: [0; 8],
+            cache: [0; 3],
+            last: None,
+        }
+    }
+
     /// Adds one outcome to every per-scenario series, the window and the last result.
     pub(super) fn record(&mut self, bounds: &Bounds, outcome: &Outcome, now: Instant) {
         self.duration.observe(bounds, outcome.latency.as_secs_f64());
@@ -197,5 +263,24 @@ impl TargetSlot {
             reason: failure.reason,
             message: failure.message.clone(),
         });
+    }
+}
+
+/// The current targets, replaced as a whole by a reload; readers take a cheap copy of the list.
+#[derive(Default)]
+pub(super) struct SharedSlots(std::sync::RwLock<Arc<[Arc<TargetSlot>]>>);
+
+impl SharedSlots {
+    pub(super) fn new(slots: Vec<Arc<TargetSlot>>) -> SharedSlots {
+        SharedSlots(std::sync::RwLock::new(slots.into()))
+    }
+
+    /// The list as of now.
+    pub(super) fn get(&self) -> Arc<[Arc<TargetSlot>]> {
+        Arc::clone(&self.0.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    pub(super) fn set(&self, slots: Vec<Arc<TargetSlot>>) {
+        *self.0.write().unwrap_or_else(PoisonError::into_inner) = slots.into();
     }
 }

@@ -7,6 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
 
+use super::config_status::ConfigHistory;
 use super::state::{TargetSlot, lock};
 use crate::outcome::{Failure, FailureReason};
 use crate::window::Counts;
@@ -45,6 +46,8 @@ pub struct FailureRecord {
 pub struct StatusSnapshot {
     /// The config file the daemon runs.
     pub source: PathBuf,
+    /// When it was loaded, and the last refused reload.
+    pub config: ConfigHistory,
     /// Length of the sliding window of quantiles and ratios.
     pub window: Duration,
     /// Targets in config order.
@@ -87,8 +90,9 @@ pub struct ScenarioStatus {
 
 /// Copies the status of every target as of `now`.
 pub(super) fn snapshot(
-    targets: &[TargetSlot],
+    targets: &[std::sync::Arc<TargetSlot>],
     source: PathBuf,
+    config: ConfigHistory,
     window: Duration,
     now: Instant,
 ) -> StatusSnapshot {
@@ -125,6 +129,7 @@ pub(super) fn snapshot(
         .collect();
     StatusSnapshot {
         source,
+        config,
         window,
         targets,
     }
