@@ -43,6 +43,19 @@ pub struct AppState {
     pub reloader: Option<Reloader>,
 }
 
+impl AppState {
+    /// The state of an exporter with the lifecycle endpoints off and nothing to reload (a load
+    /// test's exporter); the daemon sets both.
+    pub fn new(metrics: Arc<Metrics>, ready: Arc<AtomicBool>) -> AppState {
+        AppState {
+            metrics,
+            ready,
+            enable_lifecycle: false,
+            reloader: None,
+        }
+    }
+}
+
 /// Serves HTTP on `listener` until `shutdown` is cancelled, then drains open requests (at
 /// most 5 s) and returns. Accept errors are logged and retried, never fatal: the
 /// exporter must outlive a transient file-descriptor shortage. The server's connection

@@ -56,12 +56,10 @@ async fn start() -> Server {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let state = Arc::new(AppState {
-        metrics: Arc::new(Metrics::new(&config()).unwrap()),
-        ready: Arc::new(AtomicBool::new(false)),
-        enable_lifecycle: false,
-        reloader: None,
-    });
+    let state = Arc::new(AppState::new(
+        Arc::new(Metrics::new(&config()).unwrap()),
+        Arc::new(AtomicBool::new(false)),
+    ));
     let shutdown = CancellationToken::new();
     let task = tokio::spawn(serve(listener, state.clone(), shutdown.clone()));
     let client = Client::builder()

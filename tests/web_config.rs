@@ -47,10 +47,10 @@ async fn start(dir: &Path, yaml: &str) -> Server {
         1.0,
         vec![support::scenario("home", 1)],
     )]);
-    let state = Arc::new(AppState {
-        metrics: Arc::new(Metrics::new(&config).unwrap()),
-        ready: Arc::new(AtomicBool::new(true)),
-    });
+    let state = Arc::new(AppState::new(
+        Arc::new(Metrics::new(&config).unwrap()),
+        Arc::new(AtomicBool::new(true)),
+    ));
     let shutdown = CancellationToken::new();
     let listener = Listener::new(tcp, web, ConnectionLimit::new(64));
     tokio::spawn(serve(listener, state, shutdown.clone()));

@@ -121,12 +121,10 @@ pub async fn run(
 
     let side_stop = CancellationToken::new();
     let exporter = options.listener.map(|listener| {
-        let state = Arc::new(AppState {
-            metrics: Arc::clone(&metrics),
-            ready: Arc::new(AtomicBool::new(true)),
-            enable_lifecycle: false,
-            reloader: None,
-        });
+        let state = Arc::new(AppState::new(
+            Arc::clone(&metrics),
+            Arc::new(AtomicBool::new(true)),
+        ));
         tokio::spawn(exporter::serve(listener, state, side_stop.clone()))
     });
     let resources = Arc::new(Mutex::new(Vec::new()));
