@@ -198,9 +198,14 @@ fn a_blocked_runtime_skips_its_slots_as_late() {
         let web = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let metrics = format!("http://{}/metrics", web.local_addr().unwrap());
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let daemon = tokio::spawn(synthex::daemon::run(config, web, async {
-            let _ = stop_rx.await;
-        }));
+        let daemon = tokio::spawn(synthex::daemon::run(
+            config,
+            web,
+            synthex::daemon::Options::default(),
+            async {
+                let _ = stop_rx.await;
+            },
+        ));
         tokio::time::sleep(Duration::from_secs(1)).await;
         // The test hook: a task that blocks the runtime's only thread for 500 ms.
         let stall_started = Instant::now();
