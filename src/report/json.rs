@@ -3,15 +3,15 @@
 //!
 //! A saved report is input like any other file: [`read`] checks `schema_version` before
 //! anything else, so a report from an incompatible synthex is refused with that said rather than
-//! with a confusing field error, and every error names the file (and line and column for JSON
-//! syntax and shape errors).
+//! with a confusing field error, then checks the rules of [`validate`]; every error names the
+//! file (and line and column for JSON syntax and shape errors, the field path for the rules).
 
 use std::path::Path;
 
 use serde::Deserialize;
 
-use super::ReportError;
 use super::model::{Report, SCHEMA_VERSION};
+use super::{ReportError, validate};
 
 /// Writes `report` to `path` as pretty-printed JSON.
 pub fn write(report: &Report, path: &Path) -> Result<(), ReportError> {
@@ -51,7 +51,15 @@ pub fn parse(text: &str, path: &Path) -> Result<Report, ReportError> {
     match serde_json::from_str::<Version>(text).map_err(syntax)? {
         Version {
             schema_version: Some(SCHEMA_VERSION),
-        } => serde_json::from_str(text).map_err(syntax),
+        } => {
+            let report: Report = serde_json::from_str(text).map_err(syntax)?;
+            validate::check(&report).map_err(|e| ReportError::Invalid {
+                path: path.to_path_buf(),
+                field: e.field,
+                message: e.message,
+            })?;
+            Ok(report)
+        }
         Version { schema_version } => Err(ReportError::SchemaVersion {
             path: path.to_path_buf(),
             found: schema_version,

@@ -12,10 +12,10 @@
 
 use std::collections::BTreeSet;
 
-use super::format;
 use super::model::{
     BreakingPoint, BreakingStep, FailureGroup, Interval, LatencyHistogram, Report, ScenarioStats,
 };
+use super::{format, validate};
 
 /// Why shard reports cannot be merged.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -34,6 +34,18 @@ pub enum MergeError {
     /// Two reports cover the same shard.
     #[error("shard {0} appears twice; each shard's report must be merged once")]
     DuplicateShard(u32),
+    /// A report lists no shard (reports read by `json::read` always list one).
+    #[error("a report lists no shard")]
+    NoShard,
+    /// A timeline interval lies beyond the longest timeline a report may have.
+    #[error("timeline interval {0} is beyond the {max} a report may hold", max = validate::MAX_INTERVALS)]
+    TimelineTooLong(f64),
+    /// The merge breaks a rule of `validate` (a total beyond 2^64, too many shards).
+    #[error("the merged report's {0}")]
+    Invalid(String),
+    /// A sum passes what a count can hold: the reports cannot be of one real run.
+    #[error("{0} add up to more than 2^64; these reports cannot be of one real run")]
+    Overflow(String),
 }
 
 /// Merges the reports of the shards of one run.
@@ -47,13 +59,13 @@ pub fn merge(reports: &[Report]) -> Result<Report, MergeError> {
         merged.duration_seconds = merged.duration_seconds.max(report.duration_seconds);
         merged.interrupted |= report.interrupted;
         merged.shards.extend(report.shards.iter().copied());
-        merge_scenarios(&mut merged.scenarios, &report.scenarios);
-        merge_failures(&mut merged.failures, &report.failures);
+        merge_scenarios(&mut merged.scenarios, &report.scenarios)?;
+        merge_failures(&mut merged.failures, &report.failures)?;
         merge_timeline(
             &mut merged.timeline,
             &report.timeline,
             report.timeline_interval_seconds,
-        );
+        )?;
         merged.resources.extend(report.resources.iter().cloned());
         merged.breaking_point = match (merged.breaking_point.take(), &report.breaking_point) {
             (Some(a), Some(b)) => Some(merge_breaking_point(a, b)),
@@ -67,11 +79,14 @@ pub fn merge(reports: &[Report]) -> Result<Report, MergeError> {
             .cmp(&a.occurrences)
             .then_with(|| failure_key(a).cmp(&failure_key(b)))
     });
+    validate::check(&merged)
+        .map_err(|e| MergeError::Invalid(format!("{}: {}", e.field, e.message)))?;
     Ok(merged)
 }
 
 fn check_compatible(first: &Report, rest: &[Report]) -> Result<(), MergeError> {
     let mut shards = BTreeSet::new();
+    let count = first.shards.first().ok_or(MergeError::NoShard)?.count;
     for report in std::iter::once(first).chain(rest) {
         if report.schema_version != first.schema_version {
             return Err(MergeError::SchemaVersion(
@@ -96,8 +111,8 @@ fn check_compatible(first: &Report, rest: &[Report]) -> Result<(), MergeError> {
             );
         }
         for shard in &report.shards {
-            if shard.count != first.shards[0].count {
-                return different("shard count", &first.shards[0].count, &shard.count);
+            if shard.count != count {
+                return different("shard count", &count, &shard.count);
             }
             if !shards.insert(shard.index) {
                 return Err(MergeError::DuplicateShard(shard.index));
@@ -107,41 +122,66 @@ fn check_compatible(first: &Report, rest: &[Report]) -> Result<(), MergeError> {
     Ok(())
 }
 
-fn merge_scenarios(into: &mut Vec<ScenarioStats>, from: &[ScenarioStats]) {
+/// `a + b`, or the overflow error naming `what`.
+fn add(a: u64, b: u64, what: &str) -> Result<u64, MergeError> {
+    a.checked_add(b)
+        .ok_or_else(|| MergeError::Overflow(what.to_string()))
+}
+
+fn merge_scenarios(
+    into: &mut Vec<ScenarioStats>,
+    from: &[ScenarioStats],
+) -> Result<(), MergeError> {
     for s in from {
         match into
             .iter_mut()
             .find(|x| x.target == s.target && x.scenario == s.scenario)
         {
             Some(x) => {
-                x.requests += s.requests;
-                x.failures += s.failures;
-                x.body_bytes += s.body_bytes;
-                x.cache_hits += s.cache_hits;
-                x.cache_misses += s.cache_misses;
-                x.latency.merge(&s.latency);
+                let what = |field: &str| format!("{}/{} {field}", s.target, s.scenario);
+                x.requests = add(x.requests, s.requests, &what("requests"))?;
+                x.failures = add(x.failures, s.failures, &what("failures"))?;
+                x.body_bytes = add(x.body_bytes, s.body_bytes, &what("body_bytes"))?;
+                x.cache_hits = add(x.cache_hits, s.cache_hits, &what("cache_hits"))?;
+                x.cache_misses = add(x.cache_misses, s.cache_misses, &what("cache_misses"))?;
+                x.latency
+                    .checked_merge(&s.latency)
+                    .ok_or_else(|| MergeError::Overflow(what("latency counts")))?;
             }
             None => into.push(s.clone()),
         }
     }
+    Ok(())
 }
 
 fn failure_key(f: &FailureGroup) -> (&str, &str, &str, &str, &str) {
     (&f.target, &f.scenario, &f.method, &f.reason, &f.message)
 }
 
-fn merge_failures(into: &mut Vec<FailureGroup>, from: &[FailureGroup]) {
+fn merge_failures(into: &mut Vec<FailureGroup>, from: &[FailureGroup]) -> Result<(), MergeError> {
     for f in from {
         match into.iter_mut().find(|x| failure_key(x) == failure_key(f)) {
-            Some(x) => x.occurrences += f.occurrences,
+            Some(x) => x.occurrences = add(x.occurrences, f.occurrences, "failure occurrences")?,
             None => into.push(f.clone()),
         }
     }
+    Ok(())
 }
 
-fn merge_timeline(into: &mut Vec<Interval>, from: &[Interval], step: f64) {
+/// Adds `from`'s intervals to `into`'s by index. Offsets are `index × step` in every report
+/// read from a file (see `validate`); an index beyond [`validate::MAX_INTERVALS`] is refused
+/// rather than filled up to.
+fn merge_timeline(
+    into: &mut Vec<Interval>,
+    from: &[Interval],
+    step: f64,
+) -> Result<(), MergeError> {
     for interval in from {
-        let index = (interval.offset_seconds / step).round().max(0.0) as usize;
+        let index = (interval.offset_seconds / step).round();
+        if !(0.0..validate::MAX_INTERVALS as f64).contains(&index) {
+            return Err(MergeError::TimelineTooLong(index));
+        }
+        let index = index as usize;
         while into.len() <= index {
             into.push(Interval {
                 offset_seconds: into.len() as f64 * step,
@@ -153,12 +193,15 @@ fn merge_timeline(into: &mut Vec<Interval>, from: &[Interval], step: f64) {
             });
         }
         let x = &mut into[index];
-        x.users += interval.users;
+        x.users = add(x.users, interval.users, "timeline users")?;
         x.target_rate += interval.target_rate;
-        x.requests += interval.requests;
-        x.failures += interval.failures;
-        x.latency.merge(&interval.latency);
+        x.requests = add(x.requests, interval.requests, "timeline requests")?;
+        x.failures = add(x.failures, interval.failures, "timeline failures")?;
+        x.latency
+            .checked_merge(&interval.latency)
+            .ok_or_else(|| MergeError::Overflow("timeline latency counts".to_string()))?;
     }
+    Ok(())
 }
 
 fn merge_breaking_point(a: BreakingPoint, b: &BreakingPoint) -> BreakingPoint {

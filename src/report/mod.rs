@@ -11,6 +11,7 @@
 //! - [`csv`]: Locust-compatible `_stats.csv`, `_stats_history.csv`, `_failures.csv`.
 //! - [`markdown`]: the Markdown summary for a CI comment.
 //! - [`html`]: the self-contained HTML report, its charts drawn by [`chart`].
+//! - [`validate`]: the rules a report read from a file must meet.
 //! - [`merge`]: exact merge of shard reports.
 //! - [`compare`]: baseline comparison with tolerances.
 //! - [`table`]: the rows and resource usage every human-facing renderer shows.
@@ -41,6 +42,7 @@ pub mod model;
 pub mod summary;
 pub mod table;
 pub mod threshold;
+pub mod validate;
 
 #[cfg(test)]
 mod testing;
@@ -66,6 +68,16 @@ pub enum ReportError {
         /// 1-based column of the error.
         column: usize,
         /// serde_json's description.
+        message: String,
+    },
+    /// The report breaks a rule every report synthex writes meets (see [`validate`]).
+    #[error("{}: {field}: {message}", path.display())]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// Path of the offending field, e.g. `shards[0].index`.
+        field: String,
+        /// What is wrong and what was expected.
         message: String,
     },
     /// The report was written with a schema this version cannot read.

@@ -216,11 +216,20 @@ pub struct BreakingStep {
 /// An HDR latency histogram in microseconds, serialised as its non-empty buckets so that it
 /// can be merged exactly: `[[value_us, count], …]`, where `value_us` is the highest value
 /// equivalent to the bucket (re-recording it lands in the same bucket).
+///
+/// An empty histogram allocates nothing (an HDR histogram's smallest array is 16 KiB), so a
+/// report's empty timeline intervals cost almost nothing, read back or merged. Latencies are
+/// capped at [`MAX_LATENCY`] and counts never wrap: a report read from a file that breaks
+/// either is refused.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(try_from = "SerializedHistogram", into = "SerializedHistogram")]
 pub struct LatencyHistogram {
-    histogram: Histogram<u64>,
+    histogram: Option<Histogram<u64>>,
 }
+
+/// The longest latency a histogram holds (one day); longer ones are recorded as this. It
+/// bounds a histogram's memory, whatever a report file says.
+pub const MAX_LATENCY: Duration = Duration::from_secs(86_400);
 
 #[derive(Serialize, Deserialize)]
 struct SerializedHistogram {
@@ -235,28 +244,45 @@ impl Default for LatencyHistogram {
 }
 
 impl LatencyHistogram {
-    /// An empty histogram that grows to fit any latency.
+    /// An empty histogram that grows to fit any latency up to [`MAX_LATENCY`].
     pub fn new() -> LatencyHistogram {
-        let mut histogram = Histogram::new(SIGNIFICANT_DIGITS)
-            .expect("3 significant digits is within the HDR limit of 0..=5");
-        histogram.auto(true);
-        LatencyHistogram { histogram }
+        LatencyHistogram { histogram: None }
     }
 
     /// Adds one latency.
     pub fn record(&mut self, latency: Duration) {
-        let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
+        let micros = u64::try_from(latency.min(MAX_LATENCY).as_micros()).unwrap_or(u64::MAX);
         self.record_n(micros, 1);
     }
 
     fn record_n(&mut self, micros: u64, count: u64) {
+        if count == 0 {
+            return;
+        }
+        let histogram = self.histogram.get_or_insert_with(|| {
+            let mut histogram = Histogram::new(SIGNIFICANT_DIGITS)
+                .expect("3 significant digits is within the HDR limit of 0..=5");
+            histogram.auto(true);
+            histogram
+        });
         // An auto-resizing histogram only refuses values beyond its u64 range; clamp those.
-        if self.histogram.record_n(micros, count).is_err() {
-            self.histogram.saturating_record_n(micros, count);
+        if histogram.record_n(micros, count).is_err() {
+            histogram.saturating_record_n(micros, count);
         }
     }
 
-    /// Adds every sample of `other` (exact: bucket counts add up).
+    /// Adds every sample of `other` (exact: bucket counts add up); `None`, and nothing added,
+    /// when the total count would pass `u64::MAX`.
+    pub fn checked_merge(&mut self, other: &LatencyHistogram) -> Option<()> {
+        self.count().checked_add(other.count())?;
+        for (value, count) in other.buckets() {
+            self.record_n(value, count);
+        }
+        Some(())
+    }
+
+    /// Adds every sample of `other` (exact: bucket counts add up), saturating at `u64::MAX`
+    /// samples: for histograms of one run, which cannot get near it.
     pub fn merge(&mut self, other: &LatencyHistogram) {
         for (value, count) in other.buckets() {
             self.record_n(value, count);
@@ -265,37 +291,45 @@ impl LatencyHistogram {
 
     /// Number of samples.
     pub fn count(&self) -> u64 {
-        self.histogram.len()
+        self.histogram.as_ref().map_or(0, Histogram::len)
+    }
+
+    /// The histogram when it holds samples.
+    fn recorded(&self) -> Option<&Histogram<u64>> {
+        self.histogram.as_ref().filter(|h| !h.is_empty())
     }
 
     /// The latency at quantile `q` (0–1), `None` when empty.
     pub fn quantile(&self, q: f64) -> Option<Duration> {
-        (!self.histogram.is_empty())
-            .then(|| Duration::from_micros(self.histogram.value_at_quantile(q)))
+        self.recorded()
+            .map(|h| Duration::from_micros(h.value_at_quantile(q)))
     }
 
     /// Smallest recorded latency.
     pub fn min(&self) -> Option<Duration> {
-        (!self.histogram.is_empty()).then(|| Duration::from_micros(self.histogram.min()))
+        self.recorded().map(|h| Duration::from_micros(h.min()))
     }
 
     /// Largest recorded latency (to histogram precision).
     pub fn max(&self) -> Option<Duration> {
-        (!self.histogram.is_empty()).then(|| Duration::from_micros(self.histogram.max()))
+        self.recorded().map(|h| Duration::from_micros(h.max()))
     }
 
     /// Mean latency.
     pub fn mean(&self) -> Option<Duration> {
-        (!self.histogram.is_empty()).then(|| Duration::from_secs_f64(self.histogram.mean() / 1e6))
+        self.recorded()
+            .map(|h| Duration::from_secs_f64(h.mean() / 1e6))
     }
 
     /// Non-empty buckets as `(highest equivalent value in µs, count)`, ascending.
     pub fn buckets(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
-        self.histogram.iter_recorded().map(|v| {
-            (
-                self.histogram.highest_equivalent(v.value_iterated_to()),
-                v.count_at_value(),
-            )
+        self.histogram.iter().flat_map(|h| {
+            h.iter_recorded().map(|v| {
+                (
+                    h.highest_equivalent(v.value_iterated_to()),
+                    v.count_at_value(),
+                )
+            })
         })
     }
 }
@@ -319,8 +353,19 @@ impl TryFrom<SerializedHistogram> for LatencyHistogram {
                 s.significant_digits
             ));
         }
+        // The highest value equivalent to MAX_LATENCY's bucket is a little above it.
+        let limit = MAX_LATENCY.as_micros() as u64 + MAX_LATENCY.as_micros() as u64 / 1000;
         let mut histogram = LatencyHistogram::new();
+        let mut total: u64 = 0;
         for (value, count) in s.buckets {
+            if value > limit {
+                return Err(format!(
+                    "histogram bucket {value} µs is beyond the longest latency kept ({limit} µs, one day)"
+                ));
+            }
+            total = total
+                .checked_add(count)
+                .ok_or("histogram counts add up to more than 2^64")?;
             histogram.record_n(value, count);
         }
         Ok(histogram)
