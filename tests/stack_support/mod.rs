@@ -1,5 +1,7 @@
-//! Shared by tests/stack_files.rs: reading the repository's YAML files and small helpers over
-//! `serde_yaml::Value`; compose and Kubernetes specifics live in the submodules.
+//! Shared by tests/stack_files.rs and tests/stack_secured.rs: reading the repository's YAML
+//! files and small helpers over `serde_yaml::Value`; compose and Kubernetes specifics live in
+//! the submodules.
+#![allow(dead_code)] // each test binary uses its own subset
 
 pub mod compose;
 pub mod k8s;
