@@ -5,10 +5,14 @@
 //! and the override's own healthcheck command must pass against it — and fail without the
 //! credentials; the web config passes `promtool check web-config`, the Prometheus config passes
 //! `promtool check config` in its layout and differs from the plain one only in how synthex is
-//! scraped.
+//! scraped. The Kubernetes overlay (`deploy/kubernetes-secured`) gets the same treatment: its
+//! JSON patches applied to the base, Secret volumes defined or issued by cert-manager, synthex run
+//! with the patched args and files from the mounts, its exec probes passing (and failing without
+//! the password), the ServiceMonitor's password verified against the web config's hash.
 
 mod common;
 mod stack_support;
+mod web_support;
 
 use std::path::Path;
 use std::process::Command;
@@ -217,4 +221,236 @@ fn secured_compose_prometheus_scrapes_synthex_with_the_ca_and_password_and_nothi
         strip(yaml("prometheus/prometheus.secured.yml")),
         strip(yaml("prometheus/prometheus.yml"))
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Kubernetes: deploy/kubernetes-secured, a kustomize overlay of deploy/kubernetes
+
+const OVERLAY: &str = "deploy/kubernetes-secured";
+
+/// Applies the RFC 6902 operations the overlay uses (`add`, `replace`) to `doc`.
+fn json_patch(doc: &mut Value, ops: &Value) {
+    for op in seq(ops, "patch") {
+        let path = str_of(&op["path"], "path");
+        let (parent, last) = path.rsplit_once('/').expect("a JSON pointer");
+        let mut node = &mut *doc;
+        for key in parent.split('/').skip(1) {
+            node = match key.parse::<usize>() {
+                Ok(index) if node.is_sequence() => &mut node[index],
+                _ => node
+                    .get_mut(key)
+                    .unwrap_or_else(|| panic!("{path}: no {key}")),
+            };
+        }
+        let value = op["value"].clone();
+        match (str_of(&op["op"], "op"), node) {
+            ("add", Value::Sequence(items)) if last == "-" => items.push(value),
+            ("add", Value::Mapping(map)) => {
+                map.insert(Value::from(last), value);
+            }
+            ("replace", Value::Mapping(map)) => {
+                assert!(map.contains_key(last), "{path}: replace of nothing");
+                map.insert(Value::from(last), value);
+            }
+            (other, _) => panic!("{path}: {other} not supported here"),
+        }
+    }
+}
+
+/// The overlay's objects: the base's, its own resources, and the base patched as it says.
+fn overlay_objects() -> Vec<Value> {
+    let kustomization = yaml(&format!("{OVERLAY}/kustomization.yaml"));
+    let resources: Vec<&str> = seq(&kustomization["resources"], "resources")
+        .iter()
+        .map(|r| str_of(r, "resource"))
+        .collect();
+    assert_eq!(
+        resources[0], "../kubernetes",
+        "the overlay builds on deploy/kubernetes"
+    );
+    let mut objects = stack_support::k8s::objects();
+    for file in &resources[1..] {
+        objects.extend(stack_support::yaml_docs(&format!("{OVERLAY}/{file}")));
+    }
+    for patch in seq(&kustomization["patches"], "patches") {
+        let target = &patch["target"];
+        let ops = yaml(&format!("{OVERLAY}/{}", str_of(&patch["path"], "path")));
+        let object = objects
+            .iter_mut()
+            .find(|o| o["kind"] == target["kind"] && o["metadata"]["name"] == target["name"])
+            .unwrap_or_else(|| panic!("patch target {target:?} is not in the base"));
+        json_patch(object, &ops);
+    }
+    objects
+}
+
+fn named<'a>(objects: &'a [Value], kind: &str, name: &str) -> &'a Value {
+    objects
+        .iter()
+        .find(|o| o["kind"] == kind && o["metadata"]["name"] == name)
+        .unwrap_or_else(|| panic!("no {kind} {name}"))
+}
+
+#[test]
+fn secured_kubernetes_sidecar_serves_tls_with_basic_auth_and_its_probes_pass() {
+    let objects = overlay_objects();
+    let deployment = named(&objects, "Deployment", "demo-app");
+    let spec = &deployment["spec"]["template"]["spec"];
+    stack_support::k8s::assert_pod_references_exist(&objects, spec);
+    let synthex = &spec["initContainers"][0];
+    assert_eq!(
+        synthex["name"], "synthex",
+        "the patch edits initContainers/0"
+    );
+    stack_support::k8s::assert_hardened(synthex);
+    // Every Secret volume is a Secret here or one cert-manager writes.
+    let certificate_secrets: Vec<&Value> = objects
+        .iter()
+        .filter(|o| o["kind"] == "Certificate")
+        .map(|c| &c["spec"]["secretName"])
+        .collect();
+    for volume in seq(&spec["volumes"], "volumes") {
+        if let Some(secret) = volume.get("secret") {
+            let name = &secret["secretName"];
+            assert!(
+                objects
+                    .iter()
+                    .any(|o| o["kind"] == "Secret" && o["metadata"]["name"] == *name)
+                    || certificate_secrets.contains(&name),
+                "Secret {name:?} is mounted but neither defined nor issued"
+            );
+        }
+    }
+
+    // The container's files, from its mounts: the ConfigMap, the web Secret, the certificate.
+    let root = tempfile::tempdir().unwrap();
+    let args = stack_support::k8s::args(synthex);
+    let file_of = |path: &str| root.path().join(path.trim_start_matches('/'));
+    let config = flag(&args, "--config.file").expect("--config.file");
+    let text = stack_support::k8s::configmap_file(&objects, spec, synthex, &config);
+    copy_text(&file_of(&config), &text);
+    let web_config = flag(&args, "--web.config.file").expect("--web.config.file");
+    let (web_dir, _) = web_config.rsplit_once('/').unwrap();
+    let web_volume = stack_support::k8s::mounted_at(spec, synthex, web_dir);
+    let web_secret = named(
+        &objects,
+        "Secret",
+        str_of(&web_volume["secret"]["secretName"], "secretName"),
+    );
+    for (file, content) in web_secret["stringData"].as_mapping().unwrap() {
+        let file = str_of(file, "file");
+        // The web config names the certificate by its absolute container path.
+        let content =
+            str_of(content, "content").replace(": /", &format!(": {}/", root.path().display()));
+        copy_text(&file_of(&format!("{web_dir}/{file}")), &content);
+    }
+    let certificate = named(&objects, "Certificate", "synthex-tls");
+    let tls_volume = spec["volumes"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find(|v| v["secret"]["secretName"] == certificate["spec"]["secretName"])
+        .expect("the certificate's Secret is mounted");
+    let tls_dir = seq(&synthex["volumeMounts"], "volumeMounts")
+        .iter()
+        .find(|m| m["name"] == tls_volume["name"])
+        .map(|m| str_of(&m["mountPath"], "mountPath").to_string())
+        .unwrap();
+    let names: Vec<&str> = seq(&certificate["spec"]["dnsNames"], "dnsNames")
+        .iter()
+        .map(|n| str_of(n, "dnsName"))
+        .collect();
+    let ca = web_support::Ca::new("cert-manager stand-in");
+    let server = ca.server_for(&names);
+    copy_text(&file_of(&format!("{tls_dir}/tls.crt")), &server.cert);
+    copy_text(&file_of(&format!("{tls_dir}/tls.key")), &server.key);
+    copy_text(&file_of(&format!("{tls_dir}/ca.crt")), &ca.pem.cert);
+
+    let port = free_port();
+    let run_args: Vec<String> = args.iter().map(|a| mapped(a, root.path(), port)).collect();
+    let run_args: Vec<&str> = run_args.iter().map(String::as_str).collect();
+    let mut daemon = Proc::spawn(
+        "synthex",
+        synthex_bin(),
+        &run_args,
+        &root.path().join("synthex.log"),
+    );
+    let probe = |name: &str| -> Vec<String> {
+        let command = seq(&synthex[name]["exec"]["command"], "exec.command");
+        assert_eq!(str_of(&command[0], "command"), "/usr/local/bin/synthex");
+        command[1..]
+            .iter()
+            .map(|a| mapped(str_of(a, "command"), root.path(), port))
+            .collect()
+    };
+    let status = |args: &[String]| {
+        Command::new(synthex_bin())
+            .args(args)
+            .output()
+            .unwrap()
+            .status
+            .code()
+    };
+    let (ready, live) = (probe("readinessProbe"), probe("livenessProbe"));
+    let mut passed = false;
+    for _ in 0..100 {
+        if status(&ready) == Some(0) {
+            passed = true;
+            break;
+        }
+        assert!(
+            daemon.is_running(),
+            "synthex exited: {}",
+            std::fs::read_to_string(root.path().join("synthex.log")).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(
+        passed,
+        "readiness probe never passed: {}",
+        std::fs::read_to_string(root.path().join("synthex.log")).unwrap_or_default()
+    );
+    assert_eq!(status(&live), Some(0));
+    let without_auth: Vec<String> = live
+        .iter()
+        .filter(|a| !a.starts_with("--basic-auth"))
+        .cloned()
+        .collect();
+    assert_eq!(status(&without_auth), Some(1));
+
+    // Prometheus (the ServiceMonitor) scrapes over https, trusting the certificate's CA, with a
+    // password that the web config's hash accepts and a server name the certificate carries.
+    let monitor = named(&objects, "ServiceMonitor", "synthex");
+    let endpoint = &monitor["spec"]["endpoints"][0];
+    assert_eq!(endpoint["scheme"], "https");
+    assert_eq!(
+        endpoint["tlsConfig"]["ca"]["secret"]["name"],
+        certificate["spec"]["secretName"]
+    );
+    assert_eq!(endpoint["tlsConfig"]["ca"]["secret"]["key"], "ca.crt");
+    assert!(names.contains(&str_of(&endpoint["tlsConfig"]["serverName"], "serverName")));
+    let auth = named(
+        &objects,
+        "Secret",
+        str_of(&endpoint["basicAuth"]["username"]["name"], "name"),
+    );
+    let value =
+        |key: &Value| str_of(&auth["stringData"][str_of(key, "key")], "stringData").to_string();
+    let user = value(&endpoint["basicAuth"]["username"]["key"]);
+    let password = value(&endpoint["basicAuth"]["password"]["key"]);
+    let web: Value = serde_yaml::from_str(str_of(
+        &web_secret["stringData"]["web-config.yml"],
+        "web-config.yml",
+    ))
+    .unwrap();
+    let hash = str_of(&web["basic_auth_users"][user.as_str()], "hash");
+    assert!(
+        bcrypt::verify(&password, hash).unwrap(),
+        "the scrape password does not match the hash"
+    );
+}
+
+fn copy_text(path: &Path, text: &str) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
 }

@@ -45,8 +45,13 @@ impl Ca {
 
     /// A server certificate for 127.0.0.1 and localhost.
     pub fn server(&self) -> Pem {
+        self.server_for(&["localhost", "127.0.0.1"])
+    }
+
+    /// A server certificate for `names`.
+    pub fn server_for(&self, names: &[&str]) -> Pem {
         self.sign(
-            vec!["localhost".into(), "127.0.0.1".into()],
+            names.iter().map(|n| n.to_string()).collect(),
             ExtendedKeyUsagePurpose::ServerAuth,
         )
     }
