@@ -7,7 +7,7 @@
 //! gets a new schedule on the next slot (its requests in flight finish), a removed one stops and
 //! its requests in flight are cancelled; a refused config leaves everything as it was. Shutdown stops the schedules
 //! first, lets in-flight requests finish within `shutdown_grace`, and only then stops serving
-//! `/metrics`, so a last scrape still sees the final counts.
+//! `/metrics`: once a scrape has read the final counts, or when the grace period ends.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -146,12 +146,14 @@ pub async fn run(
             }
         }
     }
+    let deadline = Instant::now() + fleet.config.global.shutdown_grace;
     schedule_stop.cancel();
     background.close();
     background.wait().await;
-    drain(&requests, fleet.config.global.shutdown_grace).await;
+    drain(&requests, fleet.config.global.shutdown_grace, deadline).await;
+    final_scrape(&metrics, deadline).await;
     serve_stop.cancel();
-    Ok(())
+    server.await
 }
 
 /// The running schedules, one per target of the current config, and what a reload needs to
@@ -347,18 +349,45 @@ struct Summary {
     stopped: usize,
 }
 
-/// Waits for in-flight requests, at most `grace`.
-async fn drain(requests: &TaskTracker, grace: Duration) {
+/// Waits for in-flight requests until `deadline`, the end of the `grace` period; each one that
+/// finishes is recorded as usual.
+async fn drain(requests: &TaskTracker, grace: Duration, deadline: Instant) {
     requests.close();
     let in_flight = requests.len();
     if in_flight > 0 {
         tracing::info!(in_flight, grace = %humantime::format_duration(grace), "waiting for in-flight requests");
     }
-    if tokio::time::timeout(grace, requests.wait()).await.is_err() {
+    if tokio::time::timeout_at(deadline, requests.wait())
+        .await
+        .is_err()
+    {
         tracing::warn!(
             abandoned = requests.len(),
             "shutdown grace period ran out; abandoning requests still in flight"
         );
+    }
+}
+
+/// Keeps the exporter up after the drain until a scrape has read the final counts, at most until
+/// `deadline`: otherwise the results of the last requests would end with the process unseen.
+/// No wait when every result was scraped already, or when `/metrics` was never scraped (nobody
+/// is waiting for them).
+async fn final_scrape(metrics: &Metrics, deadline: Instant) {
+    let mut scrapes = metrics.scrapes();
+    let wait = async {
+        while metrics.unscraped() == Some(true) {
+            if scrapes.changed().await.is_err() {
+                return;
+            }
+        }
+    };
+    if metrics.unscraped() == Some(true) {
+        tracing::info!(
+            "serving /metrics until a scrape reads the final counts, at most the grace period"
+        );
+        if tokio::time::timeout_at(deadline, wait).await.is_err() {
+            tracing::info!("grace period over before a scrape read the final counts");
+        }
     }
 }
 

@@ -7,84 +7,15 @@
 
 mod common;
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use http_body_util::Full;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
+use common::counting_target::CountingTarget;
 use common::{Proc, free_port, http_get, synthex_bin, wait_http_ok};
 
 const RATE: f64 = 1000.0;
-
-/// A fast HTTP/1.1 target on its own thread and runtime, so a stall of the prober cannot touch
-/// it; it keeps the arrival time of every request it answers.
-struct CountingTarget {
-    addr: SocketAddr,
-    arrivals: Arc<Mutex<Vec<Instant>>>,
-}
-
-impl CountingTarget {
-    fn start() -> CountingTarget {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let addr = listener.local_addr().unwrap();
-        let arrivals = Arc::new(Mutex::new(Vec::with_capacity(40_000)));
-        let seen = Arc::clone(&arrivals);
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(1)
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async { serve(TcpListener::from_std(listener).unwrap(), seen).await });
-        });
-        CountingTarget { addr, arrivals }
-    }
-
-    /// Arrivals in `[from, from + length)`, as a rate per second.
-    fn rate_over(&self, from: Instant, length: Duration) -> f64 {
-        let arrivals = self.arrivals.lock().unwrap();
-        let n = arrivals
-            .iter()
-            .filter(|t| **t >= from && **t < from + length)
-            .count();
-        n as f64 / length.as_secs_f64()
-    }
-
-    fn first_arrival(&self) -> Option<Instant> {
-        self.arrivals.lock().unwrap().first().copied()
-    }
-
-    fn count(&self) -> usize {
-        self.arrivals.lock().unwrap().len()
-    }
-}
-
-async fn serve(listener: TcpListener, arrivals: Arc<Mutex<Vec<Instant>>>) {
-    loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            continue;
-        };
-        let arrivals = Arc::clone(&arrivals);
-        tokio::spawn(async move {
-            let service = service_fn(move |_request: Request<hyper::body::Incoming>| {
-                arrivals.lock().unwrap().push(Instant::now());
-                async { Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"ok\n")))) }
-            });
-            let _ = http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
-        });
-    }
-}
 
 /// One target at the maximum rate, `max_in_flight` left at its default.
 fn config_text(target: SocketAddr) -> String {
@@ -126,7 +57,7 @@ fn slots(page: &str) -> (f64, f64, f64) {
 #[test]
 #[ignore = "an edge property: scripts/test.sh runs it alone, after the parallel tests"]
 fn the_maximum_rate_is_delivered() {
-    let target = CountingTarget::start();
+    let target = CountingTarget::start(Duration::ZERO);
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("rate.yml");
     std::fs::write(&config, config_text(target.addr)).unwrap();
@@ -146,7 +77,7 @@ fn the_maximum_rate_is_delivered() {
         &format!("http://127.0.0.1:{web}/-/ready"),
         Duration::from_secs(10),
     );
-    let first = target.first_arrival().expect("the target saw requests");
+    let first = *target.arrivals().first().expect("the target saw requests");
     // Skip the first second (connection set-up), then measure 12 s by the target's clock.
     let from = first + Duration::from_secs(1);
     let length = Duration::from_secs(12);
@@ -185,7 +116,7 @@ fn the_maximum_rate_is_delivered() {
 
 #[test]
 fn a_blocked_runtime_skips_its_slots_as_late() {
-    let target = CountingTarget::start();
+    let target = CountingTarget::start(Duration::ZERO);
     let config =
         synthex::config::load_str(&config_text(target.addr), std::path::Path::new("rate.yml"))
             .unwrap();
@@ -221,7 +152,7 @@ fn a_blocked_runtime_skips_its_slots_as_late() {
         (slots(&page).0, stall_started)
     });
     // The target saw the hole: no request during the stall (bar those already on the wire).
-    let arrivals = target.arrivals.lock().unwrap();
+    let arrivals = target.arrivals();
     let during = arrivals
         .iter()
         .filter(|t| **t > stall_started + Duration::from_millis(20))

@@ -28,10 +28,11 @@ pub mod status;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use prometheus::{Encoder, IntGauge, Registry, TextEncoder};
+use tokio::sync::watch;
 use tokio::time::Instant;
 
 use self::collector::RequestCollector;
@@ -96,6 +97,10 @@ pub struct Metrics {
     /// Returned by [`Metrics::in_flight`] for an index that names no target, so a caller bug
     /// costs a wrong gauge rather than a panic; never registered.
     detached_in_flight: IntGauge,
+    /// Requests recorded so far, for [`Metrics::unscraped`].
+    recorded: AtomicU64,
+    /// `recorded` as the last encoding started, `None` before the first: what scrapes have seen.
+    scraped: watch::Sender<Option<u64>>,
 }
 
 /// One target's series, as a running schedule records into them. A handle stays valid across
@@ -175,6 +180,8 @@ impl Metrics {
             source: config.source.clone(),
             window: config.global.quantile_window,
             detached_in_flight: IntGauge::new("synthex_detached_in_flight", "unregistered")?,
+            recorded: AtomicU64::new(0),
+            scraped: watch::Sender::new(None),
         })
     }
 
@@ -221,6 +228,7 @@ impl Metrics {
                 .set(since_epoch.as_secs_f64());
         }
         t.has_result.store(true, Ordering::Relaxed);
+        self.recorded.fetch_add(1, Ordering::SeqCst);
     }
 
     /// Counts a scheduled slot of `config.targets[target]` (current config) that was not
@@ -296,6 +304,8 @@ impl Metrics {
     /// Everything in the registry, in the Prometheus text format 0.0.4. The per-scenario
     /// families are written straight from their state; the rest goes through the registry.
     pub fn encode(&self) -> Result<Vec<u8>, prometheus::Error> {
+        self.scraped
+            .send_replace(Some(self.recorded.load(Ordering::SeqCst)));
         let others = collector::without_request_families(|| self.registry.gather());
         let mut buffer = Vec::with_capacity(self.last_size.load(Ordering::Relaxed) + 4096);
         TextEncoder::new().encode(&others, &mut buffer)?;
@@ -305,6 +315,19 @@ impl Metrics {
         );
         self.last_size.store(buffer.len(), Ordering::Relaxed);
         Ok(buffer)
+    }
+
+    /// Whether requests were recorded that no encoding (a scrape of `/metrics`) has read yet;
+    /// `None` when nothing was ever encoded. The daemon's shutdown waits, within the grace
+    /// period, until a scrape has read the final counts.
+    pub fn unscraped(&self) -> Option<bool> {
+        let seen = (*self.scraped.borrow())?;
+        Some(self.recorded.load(Ordering::SeqCst) != seen)
+    }
+
+    /// Changes at every encoding from now on.
+    pub fn scrapes(&self) -> watch::Receiver<Option<u64>> {
+        self.scraped.subscribe()
     }
 
     /// Whether every target has at least one finished request: the daemon's readiness.
