@@ -455,6 +455,13 @@ fn kubernetes_sidecar_is_native_hardened_and_its_config_is_valid() {
         "port `metrics` is where synthex listens"
     );
 
+    // ConfigMap updates are picked up without a signal: auto-reload on, through a directory
+    // mount (a subPath mount is never updated by the kubelet).
+    let interval = flag(&args, "--config.auto-reload-interval").expect("auto-reload in a Pod");
+    assert!(humantime::parse_duration(&interval).is_ok(), "{interval}");
+    let mounts = seq(&synthex["volumeMounts"], "volumeMounts");
+    assert!(mounts.iter().all(|m| m.get("subPath").is_none()), "{mounts:?}");
+
     // The config file synthex reads comes from the mounted ConfigMap, and is valid.
     let config_path = flag(&args, "--config.file").expect("--config.file");
     let text = k8s::configmap_file(&objects, spec, synthex, &config_path);
