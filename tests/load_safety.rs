@@ -252,7 +252,7 @@ fn ctrl_c_against_a_hanging_target_says_what_it_waits_for_and_a_second_stops_at_
             &format!("--out={}", out.display()),
         ],
     )
-    .stdout(std::process::Stdio::null())
+    .stdout(std::fs::File::create(dir.path().join("stdout.txt")).unwrap())
     .stderr(std::fs::File::create(&log).unwrap())
     .spawn()
     .unwrap();
@@ -299,4 +299,114 @@ fn ctrl_c_against_a_hanging_target_says_what_it_waits_for_and_a_second_stops_at_
     assert!(report.failures[0].message.starts_with("interrupted"));
     assert_eq!(report.failures[0].occurrences, 3);
     assert_eq!(accepted.load(Ordering::SeqCst), 3);
+    // No heading calls an interrupted run passed, though it has no failed threshold.
+    let stdout = std::fs::read_to_string(dir.path().join("stdout.txt")).unwrap();
+    let markdown = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(
+        stdout.contains("synthex load test: INTERRUPTED (not a verdict)\n"),
+        "{stdout}"
+    );
+    assert!(
+        markdown.starts_with("## synthex load test: ⚠️ INTERRUPTED (not a verdict)\n"),
+        "{markdown}"
+    );
+    assert!(
+        html.contains("<h1>synthex load test: INTERRUPTED (not a verdict)</h1>"),
+        "{html:.600}"
+    );
+    for text in [&stdout, &markdown, &html] {
+        assert!(!text.contains("passed"), "{text:.600}");
+    }
+}
+
+#[test]
+fn a_threshold_on_a_scenario_the_tags_leave_out_is_refused_before_the_run() {
+    let target = Target::start();
+    let config = target.config(
+        "      - {name: health, tags: [smoke], request: {path: /health}}\n      - {name: orders, tags: [slow], request: {path: /orders/1}}\n",
+        "load:\n  thresholds: [\"orders: p95 < 1s\"]\n",
+    );
+    let before = target.served();
+    for flags in [
+        &["--users=1", "--duration=2s", "--tags=smoke"][..],
+        &["--users=1", "--duration=2s", "--exclude-tags=slow"][..],
+        &["--find-breaking-point", "--duration=1s", "--tags=smoke"][..],
+    ] {
+        let output = load_command(&config, flags).output().unwrap();
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{flags:?}: {}",
+            text(&output)
+        );
+        assert!(
+            String::from_utf8_lossy(&output.stderr)
+                .contains("threshold \"orders: p95 < 1s\": scenario orders is left out by --tags"),
+            "{}",
+            text(&output)
+        );
+    }
+    // A typo in a scenario name is refused too, with no tags involved.
+    let output = load_command(
+        &config,
+        &["--users=1", "--duration=2s", "--threshold=order: p95 < 1s"],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    assert!(text(&output).contains("scenario order is not a scenario of the config"));
+    assert_eq!(target.served(), before + 1, "a request was sent");
+    // With the scenario selected it runs and the threshold is judged.
+    let output = load_command(&config, &["--users=1", "--duration=1s", "--tags=slow"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+}
+
+#[test]
+fn failures_csv_says_when_each_failure_was_first_and_last_seen() {
+    let target = Target::start();
+    let config = target.config(
+        "      - {name: broken, request: {path: \"/flaky?error_ratio=1\"}}\n",
+        "",
+    );
+    let out = target.dir.path().join("reports");
+    let started = std::time::SystemTime::now();
+    let output = load_command(
+        &config,
+        &[
+            "--users=2",
+            "--duration=3s",
+            &format!("--out={}", out.display()),
+        ],
+    )
+    .output()
+    .unwrap();
+    let ended = std::time::SystemTime::now();
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let csv = std::fs::read_to_string(out.join("synthex_failures.csv")).unwrap();
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next(),
+        Some("Method,Name,Error,Occurrences,First Seen,Last Seen")
+    );
+    let row: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let parse = |text: &str| {
+        // Locust's form exactly: seconds, UTC, `Z`.
+        assert!(
+            text.len() == 20 && text.ends_with('Z') && text.as_bytes()[10] == b'T',
+            "{text}"
+        );
+        humantime::parse_rfc3339(text).unwrap()
+    };
+    let (first, last) = (parse(row[row.len() - 2]), parse(row[row.len() - 1]));
+    let second = Duration::from_secs(1);
+    // Within the run by the test's own clock (to the second Locust keeps), and spread over it.
+    assert!(first + second >= started && last <= ended, "{csv}");
+    let spread = last.duration_since(first).unwrap();
+    assert!(spread >= Duration::from_secs(2), "{csv}");
+    let occurrences: u64 = row[row.len() - 3].parse().unwrap();
+    let report = json::read(&out.join("report.json")).unwrap();
+    assert_eq!(occurrences, report.total().1);
 }

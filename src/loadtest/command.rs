@@ -207,6 +207,7 @@ fn prepare(args: &LoadArgs) -> Result<Plan, String> {
     if args.fail_on_regression && baseline.is_none() {
         return Err("--fail-on-regression needs --baseline FILE".to_string());
     }
+    scoped_thresholds_run(&config, &thresholds, &args.tags, &args.exclude_tags)?;
     // Last, once everything else is known good: it creates the directories.
     outputs(args).check()?;
     Ok(Plan {
@@ -221,6 +222,44 @@ fn prepare(args: &LoadArgs) -> Result<Plan, String> {
             ..Limits::default()
         },
     })
+}
+
+/// Refuses a threshold on a scenario the tag filters leave out: it could only fail (no
+/// requests), and in a breaking-point search it would break the first step, so the run would
+/// prove nothing. Said before the run, with the way out.
+fn scoped_thresholds_run(
+    config: &Config,
+    thresholds: &[Threshold],
+    tags: &[String],
+    exclude: &[String],
+) -> Result<(), String> {
+    let selected = super::select(config, tags, exclude).map_err(|e| e.to_string())?;
+    let runs = |target: Option<&str>, scenario: &str| {
+        selected.iter().any(|&(t, s)| {
+            let t = &config.targets[t];
+            t.scenarios[s].name == scenario && target.is_none_or(|name| t.name == name)
+        })
+    };
+    for threshold in thresholds {
+        if let Some((target, scenario)) = threshold.scenario()
+            && !runs(target, scenario)
+        {
+            let why = if tags.is_empty() && exclude.is_empty() {
+                "is not a scenario of the config".to_string()
+            } else {
+                format!(
+                    "is left out by --tags {:?} / --exclude-tags {:?}; drop the threshold or change the tags",
+                    tags.join(","),
+                    exclude.join(",")
+                )
+            };
+            return Err(format!(
+                "threshold {:?}: scenario {scenario} {why}",
+                threshold.to_string()
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The profile from `--profile` or the constant-load flags, with the overrides applied.

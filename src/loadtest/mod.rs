@@ -248,7 +248,7 @@ fn level_gauge(model: LoadModel, registry: &Registry) -> Result<Gauge, prometheu
 }
 
 /// The scenarios to run, as `(target index, scenario index)`, after the tag filters.
-fn select(
+pub(crate) fn select(
     config: &Config,
     tags: &[String],
     exclude: &[String],

@@ -13,7 +13,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::time::Instant;
 
@@ -51,7 +51,7 @@ pub struct Recorder {
     totals: Vec<Mutex<Totals>>,
     step: Vec<Mutex<Totals>>,
     timeline: Mutex<Vec<Interval>>,
-    failures: Mutex<HashMap<(usize, FailureReason), HashMap<String, u64>>>,
+    failures: Mutex<HashMap<(usize, FailureReason), HashMap<String, Seen>>>,
     /// The planned level (users or rate) now, as f64 bits; stamped on the intervals.
     level: AtomicU64,
     metrics: Option<Arc<Metrics>>,
@@ -66,6 +66,14 @@ pub struct Recorder {
 
 /// The failure message of a request cut short by [`Recorder::stop_now`].
 pub const INTERRUPTED_MESSAGE: &str = "interrupted: still in flight when the test stopped";
+
+/// How often one failure message was seen, and when first and last (Unix seconds).
+#[derive(Debug, Clone, Copy)]
+struct Seen {
+    count: u64,
+    first: f64,
+    last: f64,
+}
 
 /// Running totals of one scenario.
 #[derive(Debug, Default, Clone)]
@@ -206,7 +214,18 @@ impl Recorder {
             } else {
                 "(other messages)".to_string()
             };
-            *messages.entry(key).or_default() += 1;
+            let at = outcome
+                .finished_at
+                .duration_since(UNIX_EPOCH)
+                .map_or(0.0, |d| d.as_secs_f64());
+            let seen = messages.entry(key).or_insert(Seen {
+                count: 0,
+                first: at,
+                last: at,
+            });
+            seen.count += 1;
+            seen.first = seen.first.min(at);
+            seen.last = seen.last.max(at);
         }
         if let Some(metrics) = &self.metrics {
             metrics.record(scenario.target, scenario.scenario, outcome);
@@ -331,13 +350,15 @@ impl Recorder {
             .iter()
             .flat_map(|((index, reason), messages)| {
                 let s = &self.scenarios[*index];
-                messages.iter().map(move |(message, count)| FailureGroup {
+                messages.iter().map(move |(message, seen)| FailureGroup {
                     target: s.target_name.clone(),
                     scenario: s.scenario_name.clone(),
                     method: s.method.clone(),
                     reason: reason.as_str().to_string(),
                     message: message.clone(),
-                    occurrences: *count,
+                    occurrences: seen.count,
+                    first_seen: Some(seen.first),
+                    last_seen: Some(seen.last),
                 })
             })
             .collect();

@@ -17,6 +17,7 @@ use std::borrow::Cow;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, UNIX_EPOCH};
 
 use super::ReportError;
 use super::format;
@@ -204,13 +205,24 @@ pub fn failures(report: &Report, out: &mut impl Write) -> io::Result<()> {
                 table::scenario_label(with_target, &f.target, &f.scenario).into(),
                 error.as_str().into(),
                 f.occurrences.to_string().into(),
-                "".into(),
-                "".into(),
+                timestamp(f.first_seen).into(),
+                timestamp(f.last_seen).into(),
             ]
             .into_iter(),
         )?;
     }
     Ok(())
+}
+
+/// A Unix time as Locust writes `First Seen` / `Last Seen` (`2026-11-22T19:33:12Z`); empty
+/// when unknown (a report of an older synthex).
+fn timestamp(seconds: Option<f64>) -> String {
+    seconds
+        .and_then(|s| Duration::try_from_secs_f64(s).ok())
+        .and_then(|d| UNIX_EPOCH.checked_add(d))
+        .map_or(String::new(), |t| {
+            humantime::format_rfc3339_seconds(t).to_string()
+        })
 }
 
 /// Locust's response-time bucket for a time in ms.

@@ -14,7 +14,7 @@ use super::chart::{self, Chart, Series, Unit};
 use super::format::{self, escape_html as esc};
 use super::grade::Grades;
 use super::model::{LoadModel, Report};
-use super::table::{self, HEADERS};
+use super::table::{self, HEADERS, Verdict};
 
 const STYLE: &str = "body{font:14px/1.45 system-ui,sans-serif;margin:2rem auto;max-width:1100px;\
 color:#111;padding:0 1rem}h1{font-size:1.5rem}h2{font-size:1.15rem;margin-top:2rem}\
@@ -32,15 +32,17 @@ pub fn render(report: &Report, grades: &Grades, out: &mut impl Write) -> io::Res
         page,
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>synthex load test: {}</title><style>{STYLE}</style></head><body>",
-        esc(&report.plan.profile)
+         <title>synthex load test {}: {}</title><style>{STYLE}</style></head><body>",
+        esc(&report.plan.profile),
+        Verdict::of(report, false)
     );
     if let Some(note) = table::interrupted_note(report) {
         let _ = write!(page, "<p class=\"banner\">{}</p>", esc(&note));
     }
     let _ = write!(
         page,
-        "<h1>synthex load test</h1><p>{}<br>started {}, synthex {}</p>",
+        "<h1>synthex load test: {}</h1><p>{}<br>started {}, synthex {}</p>",
+        Verdict::of(report, false),
         esc(&table::headline(report)),
         started(report.started_at),
         esc(&report.synthex_version)

@@ -7,7 +7,7 @@ use std::io::{self, Write};
 use super::compare::{self, Comparison};
 use super::grade::Grades;
 use super::model::Report;
-use super::table::{self, HEADERS};
+use super::table::{self, HEADERS, Verdict};
 
 /// Writes the Markdown summary of `report` (with the baseline `comparison`, if any) to `out`.
 pub fn render(
@@ -16,14 +16,13 @@ pub fn render(
     comparison: Option<&Comparison>,
     out: &mut impl Write,
 ) -> io::Result<()> {
-    let failed = report.thresholds.iter().filter(|t| !t.passed).count();
-    let regressed = comparison.is_some_and(Comparison::has_regressions);
-    let verdict = match (failed, regressed) {
-        (0, false) => "✅ passed".to_string(),
-        (0, true) => "❌ regressed against the baseline".to_string(),
-        (n, _) => format!("❌ {n} threshold(s) failed"),
+    let verdict = Verdict::of(report, comparison.is_some_and(Comparison::has_regressions));
+    let mark = match verdict {
+        Verdict::Passed => "✅",
+        Verdict::Interrupted => "⚠️",
+        Verdict::Failed(_) | Verdict::Regressed => "❌",
     };
-    writeln!(out, "## synthex load test: {verdict}\n")?;
+    writeln!(out, "## synthex load test: {mark} {verdict}\n")?;
     if let Some(note) = table::interrupted_note(report) {
         writeln!(out, "> ⚠️ **{}**\n", escape(&note))?;
     }

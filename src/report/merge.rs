@@ -154,6 +154,14 @@ fn merge_scenarios(
     Ok(())
 }
 
+/// `pick` of both when both are known, else the one that is.
+fn either(a: Option<f64>, b: Option<f64>, pick: fn(f64, f64) -> f64) -> Option<f64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(pick(a, b)),
+        (a, b) => a.or(b),
+    }
+}
+
 fn failure_key(f: &FailureGroup) -> (&str, &str, &str, &str, &str) {
     (&f.target, &f.scenario, &f.method, &f.reason, &f.message)
 }
@@ -161,7 +169,11 @@ fn failure_key(f: &FailureGroup) -> (&str, &str, &str, &str, &str) {
 fn merge_failures(into: &mut Vec<FailureGroup>, from: &[FailureGroup]) -> Result<(), MergeError> {
     for f in from {
         match into.iter_mut().find(|x| failure_key(x) == failure_key(f)) {
-            Some(x) => x.occurrences = add(x.occurrences, f.occurrences, "failure occurrences")?,
+            Some(x) => {
+                x.occurrences = add(x.occurrences, f.occurrences, "failure occurrences")?;
+                x.first_seen = either(x.first_seen, f.first_seen, f64::min);
+                x.last_seen = either(x.last_seen, f.last_seen, f64::max);
+            }
             None => into.push(f.clone()),
         }
     }

@@ -131,6 +131,13 @@ pub struct FailureGroup {
     pub message: String,
     /// How many requests failed this way.
     pub occurrences: u64,
+    /// When the first of them finished, Unix seconds (Locust's `First Seen`); absent in
+    /// reports of older synthex versions.
+    #[serde(default)]
+    pub first_seen: Option<f64>,
+    /// When the last of them finished, Unix seconds (Locust's `Last Seen`).
+    #[serde(default)]
+    pub last_seen: Option<f64>,
 }
 
 /// What happened during one timeline interval, all scenarios together.

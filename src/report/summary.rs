@@ -7,7 +7,7 @@ use std::io::{self, Write};
 use super::format;
 use super::grade::Grades;
 use super::model::Report;
-use super::table::{self, HEADERS};
+use super::table::{self, HEADERS, Verdict};
 
 /// How many failure groups the summary lists (the reports keep them all).
 const FAILURES_SHOWN: usize = 10;
@@ -18,7 +18,13 @@ pub fn render(report: &Report, grades: &Grades, out: &mut impl Write) -> io::Res
     if let Some(note) = &note {
         writeln!(out, "*** {note} ***\n")?;
     }
-    writeln!(out, "synthex load test: {}\n", table::headline(report))?;
+    // The comparison (when there is one) is printed after the summary, with its own verdict.
+    writeln!(
+        out,
+        "synthex load test: {}\n{}\n",
+        Verdict::of(report, false),
+        table::headline(report)
+    )?;
     let mut rows = vec![HEADERS.map(String::from).to_vec()];
     rows.extend(table::rows(report).iter().map(table::Row::cells));
     write_lines(out, &format::align(&rows, "lrrrrrrrrrrr"))?;

@@ -247,6 +247,45 @@ pub fn headline(report: &Report) -> String {
     line
 }
 
+/// What the headings of the summary, Markdown and HTML reports call the run: failed
+/// thresholds first (they failed on what ran), then an interruption (what ran held, but it is
+/// not the planned test), then a regression; passed only when none of these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Complete, every threshold held, no regression.
+    Passed,
+    /// Stopped early with every threshold holding on what ran: not a pass.
+    Interrupted,
+    /// This many thresholds failed.
+    Failed(usize),
+    /// Thresholds held but the baseline comparison found a regression.
+    Regressed,
+}
+
+impl Verdict {
+    /// The verdict of `report`, `regressed` telling whether a baseline comparison regressed.
+    pub fn of(report: &Report, regressed: bool) -> Verdict {
+        let failed = report.thresholds.iter().filter(|t| !t.passed).count();
+        match (failed, report.interrupted, regressed) {
+            (0, true, _) => Verdict::Interrupted,
+            (0, false, false) => Verdict::Passed,
+            (0, false, true) => Verdict::Regressed,
+            (n, _, _) => Verdict::Failed(n),
+        }
+    }
+}
+
+impl std::fmt::Display for Verdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Verdict::Passed => f.write_str("passed"),
+            Verdict::Interrupted => f.write_str("INTERRUPTED (not a verdict)"),
+            Verdict::Failed(n) => write!(f, "{n} threshold(s) failed"),
+            Verdict::Regressed => f.write_str("regressed against the baseline"),
+        }
+    }
+}
+
 /// The warning shown when the run was stopped early, `None` for a complete run.
 pub fn interrupted_note(report: &Report) -> Option<String> {
     let planned: f64 = report.plan.stages.iter().map(|s| s.duration_seconds).sum();

@@ -121,6 +121,8 @@ pub fn build(
                 reason,
                 message,
                 occurrences,
+                first_seen: None,
+                last_seen: None,
             },
         )
         .collect();

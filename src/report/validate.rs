@@ -18,6 +18,9 @@ const INTERVAL_RANGE: (f64, f64) = (0.001, 3_600.0);
 /// Longest run a report may describe, seconds (31 days).
 pub const MAX_DURATION_SECONDS: f64 = 31.0 * 86_400.0;
 
+/// Latest wall-clock time a report may name, Unix seconds (the end of year 9999).
+const LAST_TIMESTAMP: f64 = 253_402_300_799.0;
+
 /// Most timeline intervals a report may hold (a bit over a day at 1 s).
 pub const MAX_INTERVALS: usize = 100_000;
 
@@ -77,6 +80,16 @@ pub fn check(report: &Report) -> Result<(), Invalid> {
         report.timeline.iter().map(|i| i.requests),
     )?;
     timeline(report)?;
+    for (i, group) in report.failures.iter().enumerate() {
+        for (name, seen) in [
+            ("first_seen", group.first_seen),
+            ("last_seen", group.last_seen),
+        ] {
+            if let Some(at) = seen {
+                number(&format!("failures[{i}].{name}"), at, 0.0, LAST_TIMESTAMP)?;
+            }
+        }
+    }
     for (i, series) in report.resources.iter().enumerate() {
         for (j, sample) in series.samples.iter().enumerate() {
             let field = format!("resources[{i}].samples[{j}]");

@@ -77,6 +77,16 @@ impl Threshold {
     }
 }
 
+impl Threshold {
+    /// The scenario a scoped threshold (`order_status: p95 < 80ms`) looks at, as
+    /// `(target if given, scenario)`; `None` for a threshold on the whole run.
+    pub fn scenario(&self) -> Option<(Option<&str>, &str)> {
+        self.scope
+            .as_ref()
+            .map(|s| (s.target.as_deref(), s.scenario.as_str()))
+    }
+}
+
 /// Requests, failures and latency of the part of the report a threshold looks at.
 struct Measured {
     requests: u64,
