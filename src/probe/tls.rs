@@ -95,6 +95,12 @@ pub(crate) fn client_config(
         None => builder.with_no_client_auth(),
     };
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    // No session resumption (tickets or session ids): a resumed handshake presents no
+    // certificate, so it would skip verification and the expiry record, and it costs less than
+    // a new client pays. Every new connection does a full handshake: with `keep_alive: false`
+    // each request, with pooled connections each new connection, so a renewed certificate
+    // shows at the first connection after the renewal.
+    config.resumption = rustls::client::Resumption::disabled();
     Ok(config)
 }
 
