@@ -143,7 +143,12 @@ fn parse_choice(argument: &str) -> Result<Part, String> {
         .ok_or_else(|| format!("`choice` expects a list like `[a, b, c]`, found {argument:?}"))?;
     let words: Vec<String> = inner
         .split(',')
-        .map(|w| w.trim().trim_matches('"').to_string())
+        // Quotes are decoration (`["a", "b"]` as in YAML): spaces and quotes at either end go,
+        // in any mix, so a word never starts or ends with one and `Display` writes it back.
+        .map(|w| {
+            w.trim_matches(|c: char| c.is_whitespace() || c == '"')
+                .to_string()
+        })
         .collect();
     if words.iter().any(|w| w.is_empty()) {
         return Err(format!("`choice [{inner}]`: empty entry in the list"));
@@ -229,11 +234,84 @@ mod tests {
         }
     }
 
+    /// Found by `choice_lists_round_trip`: `[a "]` kept `a ` (space) and `[a" "]` kept `a"`,
+    /// while their `Display` was read back as `a`.
+    #[test]
+    fn regression_quoted_choice_words_are_trimmed_inside_the_quotes() {
+        for source in [
+            "{{ choice [a \"] }}",
+            "{{ choice [\" a\"] }}",
+            "{{ choice [a\" \"] }}",
+            "{{ choice [a] }}",
+        ] {
+            let t = Template::parse(source).unwrap();
+            assert_eq!(t.to_string(), "{{ choice [a] }}", "{source}");
+        }
+    }
+
     #[test]
     fn display_round_trips() {
         let source = "/p/{{ int 1..9 }}/{{ choice [x, y] }}/{{ uuid }}";
         let t = Template::parse(source).unwrap();
         assert_eq!(t.to_string(), source);
         assert_eq!(Template::parse(&t.to_string()).unwrap(), t);
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Template-like text: braces, placeholder words, numbers, lists and quotes.
+        fn template_text() -> impl Strategy<Value = String> {
+            prop::collection::vec(
+                prop_oneof![
+                    Just("{{".to_string()),
+                    Just("}}".to_string()),
+                    Just(" int ".to_string()),
+                    Just(" choice ".to_string()),
+                    Just(" uuid ".to_string()),
+                    Just("..".to_string()),
+                    Just("[".to_string()),
+                    Just("]".to_string()),
+                    Just(",".to_string()),
+                    Just("\"".to_string()),
+                    Just("-9223372036854775808".to_string()),
+                    Just("9223372036854775807".to_string()),
+                    "[a-z0-9/ ,-]{1,4}",
+                ],
+                0..12,
+            )
+            .prop_map(|parts| parts.concat())
+        }
+
+        proptest! {
+            #[test]
+            fn parsing_never_panics_and_what_parses_renders_and_round_trips(
+                source in template_text(),
+                seed in any::<u64>(),
+            ) {
+                if let Ok(template) = Template::parse(&source) {
+                    let mut rng = StdRng::seed_from_u64(seed);
+                    let _ = template.render(&mut rng);
+                    prop_assert_eq!(Template::parse(&template.to_string()), Ok(template));
+                }
+            }
+
+            #[test]
+            fn choice_lists_round_trip(inner in "[\" a-z,\\]]{0,8}", seed in any::<u64>()) {
+                if let Ok(template) = Template::parse(&format!("{{{{ choice [{inner}] }}}}")) {
+                    let _ = template.render(&mut StdRng::seed_from_u64(seed));
+                    prop_assert_eq!(Template::parse(&template.to_string()), Ok(template));
+                }
+            }
+
+            #[test]
+            fn ints_stay_within_any_range(a in any::<i64>(), b in any::<i64>(), seed in any::<u64>()) {
+                let (low, high) = (a.min(b), a.max(b));
+                let t = Template::parse(&format!("{{{{ int {low}..{high} }}}}")).unwrap();
+                let n: i64 = t.render(&mut StdRng::seed_from_u64(seed)).parse().unwrap();
+                prop_assert!((low..=high).contains(&n));
+            }
+        }
     }
 }

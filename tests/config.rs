@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use synthex::config::{ConfigError, describe, load, load_str_with_env};
 
+#[path = "config/properties.rs"]
+mod properties;
 #[path = "config/secrets.rs"]
 mod secrets;
 use synthex::scenario::{Config, ProcessSelector, StatusMatch};
@@ -69,6 +71,7 @@ const INVALID: &[(&str, &str)] = &[
     ("regex", r#":8:37: targets[0].scenarios[0].expect.body_regex[1]: invalid regex "(unclosed": unclosed group"#),
     ("resources-interval", r#":9:13: resources.interval: interval "500ms" is out of range: expected at least 1s and at most 1h"#),
     ("scenario-env", ":7:59: targets[0].scenarios[0].request.headers.Authorization: ${VAR} is not expanded in scenario requests: put secrets in the target's headers, bearer_token or basic_auth"),
+    ("second-document", ":4:1: invalid YAML: a second document starts here: expected one mapping (is a key indented too far, or its parent key missing?)"),
     ("secret-value", ":5:19: targets[0].bearer_token: invalid header value: expected visible ASCII characters, spaces and tabs only"),
     ("stats-fields", ": targets[0].stats.fields: at least one field is required, found none"),
     ("stats-interval", r#":5:36: targets[0].stats.interval: interval "0s" is out of range: expected at least 1s and at most 1h"#),

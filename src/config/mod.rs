@@ -151,8 +151,18 @@ pub fn load_str_with_env(
     }
     // A first pass that accepts any YAML, so a syntax error is reported as such even when it
     // truncates a mapping that would otherwise be reported first as missing a field.
-    serde_yaml::from_str::<serde::de::IgnoredAny>(text)
-        .map_err(|e| parse_error(source, &e, "invalid YAML: "))?;
+    serde_yaml::from_str::<serde::de::IgnoredAny>(text).map_err(|e| {
+        match second_document(text, &e) {
+            Some(line) => ConfigError::Parse {
+                path: source.to_path_buf(),
+                location: Some((line, 1)),
+                message: "invalid YAML: a second document starts here: expected one mapping \
+                          (is a key indented too far, or its parent key missing?)"
+                    .to_string(),
+            },
+            None => parse_error(source, &e, "invalid YAML: "),
+        }
+    })?;
     let file: file::ConfigFile =
         serde_yaml::from_str(text).map_err(|e| parse_error(source, &e, ""))?;
     validate::check(&file).map_err(|e| e.in_file(source))?;
@@ -175,6 +185,30 @@ pub(crate) fn parse_error(source: &Path, error: &serde_yaml::Error, prefix: &str
         location,
         message: format!("{prefix}{message}"),
     }
+}
+
+/// When `error` is serde_yaml's unlocated "more than one document", the line where the second
+/// document starts: the shortest prefix of whole lines that already holds two documents.
+fn second_document(text: &str, error: &serde_yaml::Error) -> Option<usize> {
+    const SEVERAL: &str = "more than one document";
+    if error.location().is_some() || !error.to_string().contains(SEVERAL) {
+        return None;
+    }
+    let lines: Vec<&str> = text.lines().collect();
+    let several = |count: usize| {
+        serde_yaml::from_str::<serde::de::IgnoredAny>(&lines[..count].join("\n"))
+            .is_err_and(|e| e.to_string().contains(SEVERAL))
+    };
+    let (mut one, mut two) = (0, lines.len());
+    while two - one > 1 {
+        let middle = (one + two) / 2;
+        if several(middle) {
+            two = middle;
+        } else {
+            one = middle;
+        }
+    }
+    several(two).then_some(two)
 }
 
 /// An I/O error as a lowercase phrase without the OS error number

@@ -377,3 +377,35 @@ impl Kind for FileKind {
         NonEmptyKind::parse(text).map(PathBuf::from)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// RFC 6901 escaping of one reference token.
+    fn escape(segment: &str) -> String {
+        segment.replace('~', "~0").replace('/', "~1")
+    }
+
+    proptest! {
+        #[test]
+        fn pointers_never_panic_and_accepted_ones_are_well_formed(text in "[~/a-z01]{0,12}|.{0,12}") {
+            if let Ok(pointer) = PointerKind::parse(&text) {
+                prop_assert!(pointer.is_empty() || pointer.starts_with('/'));
+                let _ = serde_json::json!({"a": [1, {"~": 2}]}).pointer(&pointer);
+            }
+        }
+
+        #[test]
+        fn an_escaped_path_finds_its_value(segments in prop::collection::vec("[~/a-z ]{0,5}", 1..4), value in any::<i64>()) {
+            let mut document = serde_json::Value::from(value);
+            for segment in segments.iter().rev() {
+                document = serde_json::json!({ segment.clone(): document });
+            }
+            let text: String = segments.iter().map(|s| format!("/{}", escape(s))).collect();
+            let pointer = PointerKind::parse(&text).unwrap();
+            prop_assert_eq!(document.pointer(&pointer), Some(&serde_json::Value::from(value)));
+        }
+    }
+}

@@ -315,9 +315,15 @@ pub fn format_duration(duration: Duration) -> String {
     parts.join(" ")
 }
 
-/// Formats a ratio as a percentage (`0.999` → `99.9%`).
+/// Formats a ratio as a percentage (`0.999` → `99.9%`), or as the plain number when six
+/// decimals of a percentage would not read back as the same value.
 pub fn format_percent(ratio: f64) -> String {
-    format!("{}%", format_number(ratio * 100.0))
+    let percent = format!("{}%", format_number(ratio * 100.0));
+    if parse_proportion(&percent) == Ok(ratio) {
+        percent
+    } else {
+        format!("{ratio}")
+    }
 }
 
 /// Formats a byte count with the largest binary unit that divides it exactly (`1MiB`).
@@ -330,15 +336,22 @@ pub fn format_bytes(bytes: u64) -> String {
     format!("{bytes}B")
 }
 
-/// Formats a rate in the most readable unit: `2/s`, `30/m` (0.5/s) or `6/h`.
+/// Formats a rate in the most readable unit that reads back as the same value: `2/s`, `30/m`
+/// (0.5/s) or `6/h`; a rate no unit writes exactly in six decimals is written in full per second.
 pub fn format_rate(per_second: f64) -> String {
-    if per_second >= 1.0 {
-        format!("{}/s", format_number(per_second))
+    let readable = if per_second >= 1.0 {
+        0
     } else if per_second * 60.0 >= 1.0 {
-        format!("{}/m", format_number(per_second * 60.0))
+        1
     } else {
-        format!("{}/h", format_number(per_second * 3600.0))
-    }
+        2
+    };
+    let units = [("s", 1.0), ("m", 60.0), ("h", 3600.0)];
+    (0..units.len())
+        .map(|i| units[(readable + i) % units.len()])
+        .map(|(unit, seconds)| format!("{}/{unit}", format_number(per_second * seconds)))
+        .find(|text| parse_rate(text) == Ok(per_second))
+        .unwrap_or_else(|| format!("{per_second}/s"))
 }
 
 #[cfg(test)]
@@ -483,6 +496,7 @@ mod tests {
         assert_eq!(format_rate(0.01), "36/h");
         assert_eq!(parse_rate(&format_rate(0.5)), Ok(0.5));
         assert_eq!(format_percent(0.999), "99.9%");
+        assert_eq!(format_percent(1.5), "150%");
         assert_eq!(format_number(0.005), "0.005");
         assert_eq!(format_number(10.0), "10");
         assert_eq!(format_duration(Duration::from_millis(1500)), "1s 500ms");
@@ -490,9 +504,78 @@ mod tests {
         assert_eq!(format_duration(Duration::ZERO), "0s");
     }
 
+    /// Found by `ratios_round_trip`, `rates_round_trip` and `written_rates_round_trip`:
+    /// formatting to six decimals lost digits, so `check-config` showed another value.
+    #[test]
+    fn regression_formatting_keeps_every_digit() {
+        assert_eq!(format_percent(0.4951876304208945), "0.4951876304208945");
+        assert_eq!(format_rate(495.1877706465527), "495.1877706465527/s");
+        assert_eq!(format_rate(72.292 / 60.0), "72.292/m");
+        assert_eq!(parse_rate(&format_rate(72.292 / 60.0)), Ok(72.292 / 60.0));
+    }
+
     #[test]
     fn quote_keeps_backslashes_and_escapes_controls() {
         assert_eq!(quote(r"\d+"), r#""\d+""#);
         assert_eq!(quote("a\nb\"c"), r#""a\nb\"c""#);
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Text made of the grammar's own characters, so mutations reach deep into the parsers.
+        fn grammar_text() -> impl Strategy<Value = String> {
+            "[0-9. µnsmhdKMGiBkx%/+e-]{0,24}"
+        }
+
+        proptest! {
+            #[test]
+            fn parsers_never_panic(text in grammar_text(), any in ".{0,24}") {
+                for t in [&text, &any] {
+                    let _ = parse_duration(t);
+                    let _ = parse_rate(t);
+                    let _ = parse_bytes(t);
+                    let _ = parse_ratio(t);
+                    let _ = parse_proportion(t);
+                    let _ = parse_percentile(t);
+                }
+            }
+
+            #[test]
+            fn durations_round_trip_to_the_nanosecond(nanos in 0..=MAX_DURATION.as_nanos() as u64) {
+                let duration = Duration::from_nanos(nanos);
+                prop_assert_eq!(parse_duration(&format_duration(duration)), Ok(duration));
+            }
+
+            #[test]
+            fn sizes_round_trip(bytes in any::<u64>()) {
+                prop_assert_eq!(parse_bytes(&format_bytes(bytes)), Ok(bytes));
+            }
+
+            #[test]
+            fn ratios_round_trip(ratio in 0.0..=1.0f64) {
+                prop_assert_eq!(parse_ratio(&format_percent(ratio)), Ok(ratio));
+            }
+
+            #[test]
+            fn written_percentages_are_the_decimal_divided_exactly(whole in 0u32..100, fraction in 0u32..1000) {
+                let text = format!("{whole}.{fraction:03}%");
+                let exact: f64 = format!("0.{whole:02}{fraction:03}").parse().unwrap();
+                prop_assert_eq!(parse_ratio(&text), Ok(exact));
+                prop_assert_eq!(parse_ratio(&format_percent(exact)), Ok(exact));
+            }
+
+            #[test]
+            fn rates_round_trip(per_second in MIN_RATE_PER_SECOND..=MAX_RATE_PER_SECOND) {
+                prop_assert_eq!(parse_rate(&format_rate(per_second)), Ok(per_second));
+            }
+
+            #[test]
+            fn written_rates_round_trip(count in 1u32..100_000, unit in prop::sample::select(vec!["s", "m", "h"])) {
+                let per_second = parse_rate(&format!("{}/{unit}", f64::from(count) / 1000.0)).unwrap();
+                prop_assert_eq!(parse_rate(&format_rate(per_second)), Ok(per_second));
+            }
+        }
     }
 }

@@ -194,4 +194,73 @@ mod tests {
         assert_eq!(t[0].to_string(), "p95 < 50ms");
         assert!(serde_json::from_str::<Vec<Threshold>>(r#"["p95 < 50"]"#).is_err());
     }
+
+    mod properties {
+        use std::time::Duration;
+
+        use super::*;
+        use crate::config::units::{MAX_DURATION, format_duration, format_percent, format_rate};
+        use proptest::prelude::*;
+
+        fn threshold_text() -> impl Strategy<Value = String> {
+            let part = prop_oneof![
+                prop::sample::select(vec![
+                    "p95",
+                    "p99.9",
+                    "p999",
+                    "p",
+                    "p0",
+                    "p100.5",
+                    "error_rate",
+                    "rps",
+                    "requests",
+                    "avg",
+                    "max",
+                    "<",
+                    "<=",
+                    ">",
+                    ">=",
+                    ":",
+                    "/",
+                    "%",
+                    "ms",
+                    "1m 30s",
+                    "/s",
+                    "api",
+                    " ",
+                    "..",
+                    "-",
+                    "1e9",
+                ])
+                .prop_map(str::to_string),
+                "[0-9.]{1,6}",
+                ".{0,3}",
+            ];
+            prop::collection::vec(part, 0..8).prop_map(|parts| parts.concat())
+        }
+
+        proptest! {
+            #[test]
+            fn parsing_never_panics(text in threshold_text()) {
+                if let Ok(t) = text.parse::<Threshold>() {
+                    prop_assert_eq!(t.to_string().parse::<Threshold>(), Ok(t));
+                }
+            }
+
+            #[test]
+            fn limits_are_the_grammar_values(
+                nanos in 0..=MAX_DURATION.as_nanos() as u64,
+                ratio in 0.0..=1.0f64,
+                rate in 0.001..=1000.0f64,
+            ) {
+                let duration = Duration::from_nanos(nanos);
+                let t: Threshold = format!("p99.9 < {}", format_duration(duration)).parse().unwrap();
+                prop_assert_eq!((t.metric, t.limit), (Metric::Percentile(0.999), duration.as_secs_f64()));
+                let t: Threshold = format!("error_rate <= {}", format_percent(ratio)).parse().unwrap();
+                prop_assert_eq!(t.limit, ratio);
+                let t: Threshold = format!("api/x: rps > {}", format_rate(rate)).parse().unwrap();
+                prop_assert_eq!(t.limit, rate);
+            }
+        }
+    }
 }
