@@ -11,7 +11,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{Proc, free_port, http_get, synthex_bin};
+use common::{Proc, free_port, http_get, require_tool, synthex_bin};
 
 /// What the server has answered, status line code → count.
 type Served = Arc<Mutex<BTreeMap<String, u64>>>;
@@ -150,4 +150,77 @@ fn status_codes_outside_100_to_599_share_one_code_series() {
     }
     // Status lines that are not HTTP at all (042, 099, 000) got no response: code 0.
     assert_eq!(codes["0"], count("042") + count("099") + count("000"));
+}
+
+#[test]
+fn a_stats_endpoint_with_ten_thousand_fields_and_hostile_keys_keeps_metrics_parseable_and_capped() {
+    let mut many = serde_json::Map::new();
+    for i in 0..10_000 {
+        many.insert(format!("k{i:05}"), serde_json::json!(i));
+    }
+    let long_key = "y".repeat(200);
+    let document = serde_json::json!({
+        "weird": {
+            "quote\"d": 1,
+            "back\\slash": 2,
+            "new\nline": 3,
+            "brace}{ =,": 4,
+            "ünïcødé": 5,
+            (long_key): 6,
+        },
+        "up": true,
+        "many": many,
+    });
+    let body = document.to_string();
+    let (stats_port, served) = raw_server(move |_| ("200".to_string(), body.clone()));
+    let (target_port, _) = raw_server(|_| ("204".to_string(), String::new()));
+    let dir = tempfile::tempdir().unwrap();
+    let (_daemon, url) = start_daemon(
+        &format!(
+            "targets:\n  - name: stats\n    base_url: http://127.0.0.1:{target_port}\n    rate: 1/s\n    stats:\n      url: http://127.0.0.1:{stats_port}/stats\n      interval: 1s\n      fields: {{a_weird: /weird, b_up: /up, c_many: /many}}\n    scenarios: [{{name: any, request: {{path: /}}}}]\n"
+        ),
+        dir.path(),
+    );
+    // Two polls read: the cap holds on the second too, and gone series do not linger.
+    let metrics = scrape_until(&url, dir.path(), |m| {
+        samples(m, "synthex_target_stat_dropped_total", &[])
+            .iter()
+            .any(|(_, v)| *v >= 2.0 * 9_907.0)
+    });
+    let polls = served.lock().unwrap().get("200").copied().unwrap_or(0) as f64;
+    let series = samples(&metrics, "synthex_target_stat", &["target=\"stats\""]);
+    assert_eq!(series.len(), 100, "{series:?}");
+    // Kept: the four usable weird keys, `up`, then the first 95 of `many`; dropped per poll:
+    // the key with a newline, the 200-character key and 9,905 of `many`.
+    for (labels, value) in [
+        (r#"field="a_weird.quote\"d""#, 1.0),
+        (r#"field="a_weird.back\\slash""#, 2.0),
+        (r#"field="a_weird.brace}{ =,""#, 4.0),
+        ("field=\"a_weird.ünïcødé\"", 5.0),
+        (r#"field="b_up""#, 1.0),
+        (r#"field="c_many.k00094""#, 94.0),
+    ] {
+        let found: Vec<_> = series.iter().filter(|(l, _)| l.contains(labels)).collect();
+        assert_eq!(found.len(), 1, "{labels}: {series:?}");
+        assert_eq!(found[0].1, value, "{labels}");
+    }
+    assert!(!metrics.contains("c_many.k00095") && !metrics.contains("a_weird.new"));
+    let dropped = samples(&metrics, "synthex_target_stat_dropped_total", &[])[0].1;
+    assert_eq!(dropped % 9_907.0, 0.0, "{dropped}");
+    assert!(dropped / 9_907.0 <= polls, "{dropped} after {polls} polls");
+    // The whole page parses by Prometheus's own linter.
+    let promtool = require_tool("promtool", "prometheus");
+    let page = dir.path().join("metrics.txt");
+    std::fs::write(&page, &metrics).unwrap();
+    let output = std::process::Command::new(promtool)
+        .args(["check", "metrics"])
+        .stdin(std::fs::File::open(&page).unwrap())
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&output.stdout).to_string()
+        + &String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !said.contains("error") && !said.contains("parse"),
+        "promtool: {said}"
+    );
 }

@@ -460,7 +460,10 @@ fn kubernetes_sidecar_is_native_hardened_and_its_config_is_valid() {
     let interval = flag(&args, "--config.auto-reload-interval").expect("auto-reload in a Pod");
     assert!(humantime::parse_duration(&interval).is_ok(), "{interval}");
     let mounts = seq(&synthex["volumeMounts"], "volumeMounts");
-    assert!(mounts.iter().all(|m| m.get("subPath").is_none()), "{mounts:?}");
+    assert!(
+        mounts.iter().all(|m| m.get("subPath").is_none()),
+        "{mounts:?}"
+    );
 
     // The config file synthex reads comes from the mounted ConfigMap, and is valid.
     let config_path = flag(&args, "--config.file").expect("--config.file");
