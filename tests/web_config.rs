@@ -3,58 +3,24 @@
 //! hash, mutual TLS in each `client_auth_type`, `client_allowed_sans`, TLS versions and cipher
 //! suites, response headers, the rate limit, and certificate rotation without a restart.
 
-#[path = "metrics/support.rs"]
-mod support;
 mod web_support;
 
 use std::path::Path;
 use std::process::Command;
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use reqwest::{Certificate, Client, Identity, StatusCode};
-use synthex::connection_limit::ConnectionLimit;
-use synthex::exporter::{AppState, serve};
-use synthex::http_server::Listener;
-use synthex::metrics::Metrics;
 use synthex::web::WebLayer;
 use tempfile::TempDir;
-use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
 
-use web_support::{ALICE_HASH, ALICE_PASSWORD, Ca, Pem, der, self_signed_client, write};
+use web_support::{
+    ALICE_HASH, ALICE_PASSWORD, Ca, Exporter, Pem, der, self_signed_client, start_exporter, write,
+};
 
-/// A running exporter with the web config `yaml` (written into `dir`).
-struct Server {
-    port: u16,
-    shutdown: CancellationToken,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
-    }
-}
-
-async fn start(dir: &Path, yaml: &str) -> Server {
-    let _ = rustls::crypto::ring::default_provider().install_default();
+/// An exporter with the web config `yaml` (written into `dir`).
+async fn start(dir: &Path, yaml: &str) -> Exporter {
     let web = WebLayer::load(&write(dir, "web.yml", yaml)).unwrap();
-    let tcp = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = tcp.local_addr().unwrap().port();
-    let config = support::config(vec![support::target(
-        "api",
-        1.0,
-        vec![support::scenario("home", 1)],
-    )]);
-    let state = Arc::new(AppState::new(
-        Arc::new(Metrics::new(&config).unwrap()),
-        Arc::new(AtomicBool::new(true)),
-    ));
-    let shutdown = CancellationToken::new();
-    let listener = Listener::new(tcp, web, ConnectionLimit::new(64));
-    tokio::spawn(serve(listener, state, shutdown.clone()));
-    Server { port, shutdown }
+    start_exporter(web, 64).await
 }
 
 /// A directory with a CA and a server certificate it signed (`ca.pem`, `server.pem`,

@@ -4,46 +4,16 @@
 //! that never sent a request, refusing when every connection is serving). Timeouts run on
 //! tokio's paused clock, so "not before 10 s, at 10 s" is exact, not a wall-clock guess.
 
-#[path = "metrics/support.rs"]
-mod support;
 mod web_support;
 
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
-use synthex::connection_limit::ConnectionLimit;
-use synthex::exporter::{AppState, serve};
-use synthex::http_server::{
-    HEADER_READ_TIMEOUT, Listener, MAX_HEADER_BYTES, TLS_HANDSHAKE_TIMEOUT,
-};
-use synthex::metrics::Metrics;
+use synthex::http_server::{HEADER_READ_TIMEOUT, MAX_HEADER_BYTES, TLS_HANDSHAKE_TIMEOUT};
 use synthex::web::WebLayer;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-use tokio_util::sync::CancellationToken;
+use tokio::net::TcpStream;
 
-use web_support::{Ca, write};
-
-async fn start(web: WebLayer, cap: usize) -> (u16, Arc<Metrics>, CancellationToken) {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let tcp = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = tcp.local_addr().unwrap().port();
-    let config = support::config(vec![support::target(
-        "api",
-        1.0,
-        vec![support::scenario("home", 1)],
-    )]);
-    let metrics = Arc::new(Metrics::new(&config).unwrap());
-    let state = Arc::new(AppState::new(
-        Arc::clone(&metrics),
-        Arc::new(AtomicBool::new(true)),
-    ));
-    let shutdown = CancellationToken::new();
-    let listener = Listener::new(tcp, web, ConnectionLimit::new(cap));
-    tokio::spawn(serve(listener, state, shutdown.clone()));
-    (port, metrics, shutdown)
-}
+use web_support::{Ca, start_exporter, write};
 
 /// Sends `request` on a new connection and returns the status code of the answer.
 async fn status_of(port: u16, request: &[u8]) -> u16 {
@@ -68,7 +38,8 @@ fn head_of(size: usize) -> Vec<u8> {
 
 #[tokio::test]
 async fn a_request_head_of_8_kib_is_served_and_one_byte_more_gets_431() {
-    let (port, _, _stop) = start(WebLayer::plain(), 16).await;
+    let exporter = start_exporter(WebLayer::plain(), 16).await;
+    let port = exporter.port;
     assert_eq!(MAX_HEADER_BYTES, 8192);
     assert_eq!(status_of(port, &head_of(MAX_HEADER_BYTES)).await, 200);
     assert_eq!(status_of(port, &head_of(MAX_HEADER_BYTES + 1)).await, 431);
@@ -88,7 +59,8 @@ async fn closed_within(stream: &mut TcpStream, limit: Duration) -> bool {
 
 #[tokio::test(start_paused = true)]
 async fn half_a_request_head_is_dropped_at_10_s_and_not_before() {
-    let (port, _, _stop) = start(WebLayer::plain(), 16).await;
+    let exporter = start_exporter(WebLayer::plain(), 16).await;
+    let port = exporter.port;
     assert_eq!(HEADER_READ_TIMEOUT, Duration::from_secs(10));
     let mut stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
     stream.write_all(b"GET /metr").await.unwrap();
@@ -98,7 +70,8 @@ async fn half_a_request_head_is_dropped_at_10_s_and_not_before() {
 
 #[tokio::test(start_paused = true)]
 async fn an_idle_kept_alive_connection_is_closed_at_10_s_and_not_before() {
-    let (port, _, _stop) = start(WebLayer::plain(), 16).await;
+    let exporter = start_exporter(WebLayer::plain(), 16).await;
+    let port = exporter.port;
     let mut stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
     stream
         .write_all(b"GET /-/healthy HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -124,7 +97,8 @@ async fn a_tls_handshake_not_finished_in_10_s_is_dropped_and_counted() {
         "tls_server_config:\n  cert_file: server.pem\n  key_file: server.key\n",
     ))
     .unwrap();
-    let (port, metrics, _stop) = start(web, 16).await;
+    let exporter = start_exporter(web, 16).await;
+    let (port, metrics) = (exporter.port, &exporter.metrics);
     assert_eq!(TLS_HANDSHAKE_TIMEOUT, Duration::from_secs(10));
     let mut stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
     assert!(!closed_within(&mut stream, Duration::from_millis(9_900)).await);
@@ -138,7 +112,8 @@ async fn a_tls_handshake_not_finished_in_10_s_is_dropped_and_counted() {
 
 #[tokio::test]
 async fn at_the_cap_a_silent_connection_is_evicted_and_a_busy_port_refuses() {
-    let (port, metrics, _stop) = start(WebLayer::plain(), 2).await;
+    let exporter = start_exporter(WebLayer::plain(), 2).await;
+    let (port, metrics) = (exporter.port, &exporter.metrics);
     let sample = |name: &str| {
         let text = String::from_utf8(metrics.encode().unwrap()).unwrap();
         text.lines()

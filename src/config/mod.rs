@@ -116,14 +116,17 @@ impl FieldError {
 /// Reads and validates the config file at `path`, taking `${VAR}` values from the process
 /// environment.
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    load_str(&read_text(path)?, path)
+}
+
+/// The text of the file at `path`, or why it cannot be read (missing, unreadable, not UTF-8).
+pub(crate) fn read_text(path: &Path) -> Result<String, ConfigError> {
     let read_error = |reason: String| ConfigError::Read {
         path: path.to_path_buf(),
         reason,
     };
     let bytes = std::fs::read(path).map_err(|e| read_error(io_message(&e)))?;
-    let text = String::from_utf8(bytes)
-        .map_err(|_| read_error("the file is not valid UTF-8 text".to_string()))?;
-    load_str(&text, path)
+    String::from_utf8(bytes).map_err(|_| read_error("the file is not valid UTF-8 text".to_string()))
 }
 
 /// Validates config `text` as if read from `source`, which names the file in messages, becomes

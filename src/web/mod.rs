@@ -23,7 +23,7 @@ pub use basic_auth::BasicAuth;
 pub use rate_limit::RateLimit;
 pub use tls::TlsSource;
 
-use crate::config::{ConfigError, io_message, parse_error};
+use crate::config::{ConfigError, parse_error, read_text};
 use file::WebConfigFile;
 
 /// What `--web.config.file` asks of the server; [`WebLayer::plain`] without the flag.
@@ -53,14 +53,7 @@ impl WebLayer {
     /// certificate, key and CA files, bad hashes and headers are refused here, at start.
     /// Relative paths in it are relative to the file's directory, as exporter-toolkit has them.
     pub fn load(path: &Path) -> Result<WebLayer, ConfigError> {
-        let read_error = |reason: String| ConfigError::Read {
-            path: path.to_path_buf(),
-            reason,
-        };
-        let bytes = std::fs::read(path).map_err(|e| read_error(io_message(&e)))?;
-        let text = String::from_utf8(bytes)
-            .map_err(|_| read_error("the file is not valid UTF-8 text".to_string()))?;
-        WebLayer::parse(&text, path)
+        WebLayer::parse(&read_text(path)?, path)
     }
 
     /// [`WebLayer::load`] on `text` as if read from `source`.

@@ -4,6 +4,15 @@
 #![allow(dead_code)] // each test binary uses its own subset
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use synthex::connection_limit::ConnectionLimit;
+use synthex::exporter::{AppState, serve};
+use synthex::http_server::Listener;
+use synthex::metrics::Metrics;
+use synthex::web::WebLayer;
+use tokio_util::sync::CancellationToken;
 
 use rcgen::{CertificateParams, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, SanType};
 
@@ -100,4 +109,43 @@ pub fn der(pem: &str) -> Vec<u8> {
     CertificateDer::from_pem_slice(pem.as_bytes())
         .unwrap()
         .to_vec()
+}
+
+/// An exporter serving on 127.0.0.1 in this process, stopped when dropped.
+pub struct Exporter {
+    pub port: u16,
+    pub metrics: Arc<Metrics>,
+    shutdown: CancellationToken,
+}
+
+impl Drop for Exporter {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// Starts an exporter (one target's metrics, ready) with the web layer `web` and at most `cap`
+/// connections.
+pub async fn start_exporter(web: WebLayer, cap: usize) -> Exporter {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = tcp.local_addr().unwrap().port();
+    let config = synthex::config::load_str(
+        "targets:\n  - name: api\n    base_url: http://127.0.0.1:9\n    rate: 1/s\n    scenarios:\n      - {name: home, weight: 1, request: {path: /}}\n",
+        Path::new("test.yml"),
+    )
+    .unwrap();
+    let metrics = Arc::new(Metrics::new(&config).unwrap());
+    let state = Arc::new(AppState::new(
+        Arc::clone(&metrics),
+        Arc::new(AtomicBool::new(true)),
+    ));
+    let shutdown = CancellationToken::new();
+    let listener = Listener::new(tcp, web, ConnectionLimit::new(cap));
+    tokio::spawn(serve(listener, state, shutdown.clone()));
+    Exporter {
+        port,
+        metrics,
+        shutdown,
+    }
 }
