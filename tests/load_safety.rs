@@ -6,78 +6,18 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::Duration;
 
-use common::{Proc, free_port, http_get, start_demo_target, synthex_bin};
+use common::load::{Target, load_command, text};
 use synthex::report::json;
 
-/// A demo target on a free port with a config file for it, killed on drop.
-struct Target {
-    _proc: Proc,
-    base: String,
-    dir: tempfile::TempDir,
-}
-
-impl Target {
-    fn start() -> Target {
-        let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let proc = start_demo_target(port, dir.path());
-        Target {
-            _proc: proc,
-            base: format!("http://127.0.0.1:{port}"),
-            dir,
-        }
-    }
-
-    /// A config with the demo target and `scenarios` (YAML list items), plus `extra`.
-    fn config(&self, scenarios: &str, extra: &str) -> PathBuf {
-        let path = self.dir.path().join("synthex.yml");
-        std::fs::write(
-            &path,
-            format!(
-                "targets:\n  - name: demo\n    base_url: {}\n    rate: 1/s\n    timeout: 5s\n    scenarios:\n{scenarios}{extra}",
-                self.base
-            ),
-        )
-        .unwrap();
-        path
-    }
-
-    /// Requests the demo target has served, by its own count.
-    fn served(&self) -> u64 {
-        let (_, body) = http_get(&format!("{}/stats", self.base)).unwrap();
-        let stats: serde_json::Value = serde_json::from_str(&body).unwrap();
-        stats["requests_total"].as_u64().unwrap()
-    }
-}
-
 const HEALTH: &str = "      - {name: health, request: {path: /health}}\n";
-
-fn load_command(config: &Path, args: &[&str]) -> Command {
-    let mut command = Command::new(synthex_bin());
-    command
-        .arg("load")
-        .arg(format!("--config.file={}", config.display()))
-        .arg("--quiet")
-        .args(args);
-    command
-}
-
-fn text(output: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        output.status.code(),
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
 
 #[test]
 fn bad_output_locations_are_refused_before_the_first_request() {
     let target = Target::start();
-    let config = target.config(HEALTH, "");
+    let config = target.config("synthex.yml", HEALTH, "");
     let dir = target.dir.path();
     let file = dir.join("a-file");
     std::fs::write(&file, "not a directory").unwrap();
@@ -110,7 +50,7 @@ fn bad_output_locations_are_refused_before_the_first_request() {
             "cannot write the file",
         ),
     ];
-    let before = target.served();
+    let before = target.requests_served();
     for (flag, reason) in &cases {
         let output = load_command(&config, &["--users=2", "--duration=2s", flag])
             .output()
@@ -124,18 +64,18 @@ fn bad_output_locations_are_refused_before_the_first_request() {
         );
     }
     // The target's own count: only this test's /stats reads, no load request.
-    assert_eq!(target.served(), before + 1);
+    assert_eq!(target.requests_served(), before + 1);
     assert!(std::fs::read_to_string(&file).unwrap() == "not a directory");
 }
 
 #[test]
 fn reports_that_cannot_be_written_at_the_end_are_rescued_to_a_temp_directory() {
     let target = Target::start();
-    let config = target.config(HEALTH, "");
+    let config = target.config("synthex.yml", HEALTH, "");
     let tmp = target.dir.path().join("tmp");
     std::fs::create_dir(&tmp).unwrap();
     let out = target.dir.path().join("reports");
-    let before = target.served();
+    let before = target.requests_served();
     let child = load_command(
         &config,
         &[
@@ -161,7 +101,7 @@ fn reports_that_cannot_be_written_at_the_end_are_rescued_to_a_temp_directory() {
     std::fs::remove_dir_all(&out).unwrap();
     std::fs::write(&out, "in the way").unwrap();
     let output = child.wait_with_output().unwrap();
-    let served = target.served() - before - 1;
+    let served = target.requests_served() - before - 1;
     assert_eq!(output.status.code(), Some(1), "{}", text(&output));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("cannot write the reports"), "{stderr}");
@@ -324,10 +264,10 @@ fn ctrl_c_against_a_hanging_target_says_what_it_waits_for_and_a_second_stops_at_
 fn a_threshold_on_a_scenario_the_tags_leave_out_is_refused_before_the_run() {
     let target = Target::start();
     let config = target.config(
-        "      - {name: health, tags: [smoke], request: {path: /health}}\n      - {name: orders, tags: [slow], request: {path: /orders/1}}\n",
+        "synthex.yml", "      - {name: health, tags: [smoke], request: {path: /health}}\n      - {name: orders, tags: [slow], request: {path: /orders/1}}\n",
         "load:\n  thresholds: [\"orders: p95 < 1s\"]\n",
     );
-    let before = target.served();
+    let before = target.requests_served();
     for flags in [
         &["--users=1", "--duration=2s", "--tags=smoke"][..],
         &["--users=1", "--duration=2s", "--exclude-tags=slow"][..],
@@ -356,7 +296,7 @@ fn a_threshold_on_a_scenario_the_tags_leave_out_is_refused_before_the_run() {
     .unwrap();
     assert_eq!(output.status.code(), Some(2), "{}", text(&output));
     assert!(text(&output).contains("scenario order is not a scenario of the config"));
-    assert_eq!(target.served(), before + 1, "a request was sent");
+    assert_eq!(target.requests_served(), before + 1, "a request was sent");
     // With the scenario selected it runs and the threshold is judged.
     let output = load_command(&config, &["--users=1", "--duration=1s", "--tags=slow"])
         .output()
@@ -368,6 +308,7 @@ fn a_threshold_on_a_scenario_the_tags_leave_out_is_refused_before_the_run() {
 fn failures_csv_says_when_each_failure_was_first_and_last_seen() {
     let target = Target::start();
     let config = target.config(
+        "synthex.yml",
         "      - {name: broken, request: {path: \"/flaky?error_ratio=1\"}}\n",
         "",
     );

@@ -10,80 +10,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use common::{Proc, free_port, http_get, http_request, start_demo_target, synthex_bin};
+use common::load::{Target, load, text};
+use common::synthex_bin;
 use synthex::report::json;
 use synthex::report::model::Report;
-
-/// A demo target on a free port, killed on drop.
-struct Target {
-    _proc: Proc,
-    base: String,
-    dir: tempfile::TempDir,
-}
-
-impl Target {
-    fn start() -> Target {
-        let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let proc = start_demo_target(port, dir.path());
-        let base = format!("http://127.0.0.1:{port}");
-        Target {
-            _proc: proc,
-            base,
-            dir,
-        }
-    }
-
-    /// Writes a config with `scenarios` (YAML list items) against this target.
-    fn config(&self, name: &str, scenarios: &str, extra: &str) -> PathBuf {
-        let path = self.dir.path().join(name);
-        std::fs::write(
-            &path,
-            format!(
-                "targets:\n  - name: demo\n    base_url: {}\n    rate: 1/s\n    timeout: 5s\n    scenarios:\n{scenarios}{extra}",
-                self.base
-            ),
-        )
-        .unwrap();
-        path
-    }
-
-    fn requests_served(&self) -> u64 {
-        let (_, body) = http_get(&format!("{}/stats", self.base)).unwrap();
-        let stats: serde_json::Value = serde_json::from_str(&body).unwrap();
-        stats["requests_total"].as_u64().unwrap()
-    }
-
-    fn fault(&self, query: &str) {
-        let (status, body) =
-            http_request("PUT", &format!("{}/fault?{query}", self.base), "").unwrap();
-        assert_eq!(status, 200, "{body}");
-    }
-
-    fn heal(&self) {
-        let (status, _) = http_request("DELETE", &format!("{}/fault", self.base), "").unwrap();
-        assert_eq!(status, 200);
-    }
-}
-
-fn load(config: &Path, args: &[&str]) -> Output {
-    Command::new(synthex_bin())
-        .arg("load")
-        .arg(format!("--config.file={}", config.display()))
-        .arg("--quiet")
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn text(output: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        output.status.code(),
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
 
 const FAST: &str = "      - {name: orders, weight: 3, request: {path: \"/orders/{{ int 1..100 }}\"}, expect: {json: {/status: shipped}}}\n      - {name: health, weight: 1, request: {path: /health}}\n";
 

@@ -5,6 +5,8 @@
 
 pub mod counting_target;
 
+pub mod load;
+
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};

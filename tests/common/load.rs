@@ -1,0 +1,91 @@
+//! `synthex load` against the demo target: the target, its own request count and the command,
+//! shared by the load-test suites.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use super::{Proc, free_port, http_get, http_request, start_demo_target, synthex_bin};
+
+/// A demo target on a free port, killed on drop.
+pub struct Target {
+    _proc: Proc,
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    /// Where configs, logs and reports of the test go.
+    pub dir: tempfile::TempDir,
+}
+
+impl Target {
+    /// Starts the demo target.
+    pub fn start() -> Target {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let proc = start_demo_target(port, dir.path());
+        let base = format!("http://127.0.0.1:{port}");
+        Target {
+            _proc: proc,
+            base,
+            dir,
+        }
+    }
+
+    /// Writes a config with `scenarios` (YAML list items) against this target.
+    pub fn config(&self, name: &str, scenarios: &str, extra: &str) -> PathBuf {
+        let path = self.dir.path().join(name);
+        std::fs::write(
+            &path,
+            format!(
+                "targets:\n  - name: demo\n    base_url: {}\n    rate: 1/s\n    timeout: 5s\n    scenarios:\n{scenarios}{extra}",
+                self.base
+            ),
+        )
+        .unwrap();
+        path
+    }
+
+    /// Requests the demo target has served, by its own count.
+    pub fn requests_served(&self) -> u64 {
+        let (_, body) = http_get(&format!("{}/stats", self.base)).unwrap();
+        let stats: serde_json::Value = serde_json::from_str(&body).unwrap();
+        stats["requests_total"].as_u64().unwrap()
+    }
+
+    /// Sets a fault on the demo target.
+    pub fn fault(&self, query: &str) {
+        let (status, body) =
+            http_request("PUT", &format!("{}/fault?{query}", self.base), "").unwrap();
+        assert_eq!(status, 200, "{body}");
+    }
+
+    /// Clears the demo target's fault.
+    pub fn heal(&self) {
+        let (status, _) = http_request("DELETE", &format!("{}/fault", self.base), "").unwrap();
+        assert_eq!(status, 200);
+    }
+}
+
+/// `synthex load --config.file=CONFIG --quiet ARGS…`, ready to run.
+pub fn load_command(config: &Path, args: &[&str]) -> Command {
+    let mut command = Command::new(synthex_bin());
+    command
+        .arg("load")
+        .arg(format!("--config.file={}", config.display()))
+        .arg("--quiet")
+        .args(args);
+    command
+}
+
+/// Runs `synthex load` to the end.
+pub fn load(config: &Path, args: &[&str]) -> Output {
+    load_command(config, args).output().unwrap()
+}
+
+/// Exit status, stdout and stderr, for assertion messages.
+pub fn text(output: &Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
