@@ -16,9 +16,8 @@ mod web_support;
 
 use std::path::Path;
 use std::process::Command;
-use std::time::Duration;
 
-use common::{Proc, free_port, require_tool, synthex_bin};
+use common::{Proc, free_port, require_tool, synthex_bin, wait_until};
 use serde_yaml::Value;
 use stack_support::compose::{command, compose, host_path, is_bind, service, volumes};
 use stack_support::{copy_tree, flag, port_of, seq, str_of, yaml, yaml_of};
@@ -123,20 +122,11 @@ fn secured_compose_synthex_serves_tls_with_basic_auth_and_its_healthcheck_passes
             .status
             .code()
     };
-    let mut healthy = false;
-    for _ in 0..100 {
-        // /-/ready needs a first result: the compose target is unreachable here, a failure is one.
-        if healthcheck(&check) == Some(0) {
-            healthy = true;
-            break;
-        }
-        assert!(daemon.is_running(), "synthex exited");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    assert!(
-        healthy,
-        "the secured healthcheck never passed: {}",
-        std::fs::read_to_string(root.path().join("synthex.log")).unwrap_or_default()
+    // /-/ready needs a first result: the compose target is unreachable here, a failure is one.
+    wait_until(
+        || healthcheck(&check) == Some(0),
+        &mut daemon,
+        &root.path().join("synthex.log"),
     );
     // Without the password, or without trusting the CA, the same check fails.
     let without_auth: Vec<String> = check
@@ -392,23 +382,10 @@ fn secured_kubernetes_sidecar_serves_tls_with_basic_auth_and_its_probes_pass() {
             .code()
     };
     let (ready, live) = (probe("readinessProbe"), probe("livenessProbe"));
-    let mut passed = false;
-    for _ in 0..100 {
-        if status(&ready) == Some(0) {
-            passed = true;
-            break;
-        }
-        assert!(
-            daemon.is_running(),
-            "synthex exited: {}",
-            std::fs::read_to_string(root.path().join("synthex.log")).unwrap_or_default()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    assert!(
-        passed,
-        "readiness probe never passed: {}",
-        std::fs::read_to_string(root.path().join("synthex.log")).unwrap_or_default()
+    wait_until(
+        || status(&ready) == Some(0),
+        &mut daemon,
+        &root.path().join("synthex.log"),
     );
     assert_eq!(status(&live), Some(0));
     let without_auth: Vec<String> = live

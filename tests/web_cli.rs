@@ -8,9 +8,8 @@ mod web_support;
 
 use std::path::Path;
 use std::process::Command;
-use std::time::Duration;
 
-use common::{Proc, free_port, require_tool, synthex_bin};
+use common::{Proc, free_port, require_tool, synthex_bin, wait_until};
 use web_support::{ALICE_HASH, ALICE_PASSWORD, Ca, write};
 
 fn run(args: &[&str]) -> (i32, String) {
@@ -203,7 +202,11 @@ fn the_shipped_example_passes_promtool_and_synthex() {
             ],
         )
     };
-    wait_until(|| check("password").0 == 0, &mut daemon, dir.path());
+    wait_until(
+        || check("password").0 == 0,
+        &mut daemon,
+        &dir.path().join("synthex.log"),
+    );
 }
 
 /// Runs `synthex healthcheck --url=URL ARGS` in `dir`: exit status and stderr.
@@ -219,22 +222,6 @@ fn healthcheck(dir: &Path, url: &str, args: &[&str]) -> (i32, String) {
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
-}
-
-/// Polls `ok` for up to 20 s while `daemon` runs; fails with its log otherwise.
-fn wait_until(mut ok: impl FnMut() -> bool, daemon: &mut Proc, dir: &Path) {
-    for _ in 0..100 {
-        if ok() {
-            return;
-        }
-        assert!(daemon.is_running(), "synthex exited: {}", log(dir));
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    panic!("the check never passed; synthex log:\n{}", log(dir));
-}
-
-fn log(dir: &Path) -> String {
-    std::fs::read_to_string(dir.join("synthex.log")).unwrap_or_default()
 }
 
 #[test]
@@ -284,7 +271,7 @@ fn healthcheck_gets_through_mutual_tls_and_basic_auth_only_with_its_flags() {
     wait_until(
         || healthcheck(dir.path(), &url, &full).0 == 0,
         &mut daemon,
-        dir.path(),
+        &dir.path().join("synthex.log"),
     );
     let (code, stderr) = healthcheck(
         dir.path(),

@@ -139,34 +139,11 @@ async fn curl_scrapes_over_tls_with_basic_auth() {
     let yaml = format!("{TLS}basic_auth_users:\n  alice: {ALICE_HASH}\n");
     let server = start(dir.path(), &yaml).await;
     let url = format!("https://localhost:{}/metrics", server.port);
-    let ca = dir.path().join("ca.pem");
-    let dir_path = dir.path().to_path_buf();
-    let curl = move |user: &str| {
-        let output = Command::new("curl")
-            .args([
-                "-sS",
-                "--noproxy",
-                "*",
-                "--max-time",
-                "10",
-                "-o",
-                "/dev/null",
-            ])
-            .args(["-w", "%{http_code}", "--cacert"])
-            .arg(&ca)
-            .args(["-u", user, &url])
-            .current_dir(&dir_path)
-            .output()
-            .expect("curl is installed");
-        String::from_utf8_lossy(&output.stdout).into_owned()
-    };
-    let (good, bad) = tokio::task::spawn_blocking(move || {
-        (curl(&format!("alice:{ALICE_PASSWORD}")), curl("alice:nope"))
-    })
-    .await
-    .unwrap();
-    assert_eq!(good, "200");
-    assert_eq!(bad, "401");
+    let good = format!("alice:{ALICE_PASSWORD}");
+    let good = curl(dir.path(), &["-u", &good, &url]).await;
+    let bad = curl(dir.path(), &["-u", "alice:nope", &url]).await;
+    assert_eq!(good, (true, "200".to_string()));
+    assert_eq!(bad, (true, "401".to_string()));
 }
 
 #[tokio::test]
@@ -191,35 +168,13 @@ async fn mutual_tls_fails_the_handshake_without_a_certificate_the_ca_signed() {
     // curl too: with the signed certificate it gets in, without it the handshake fails.
     write(dir.path(), "client.pem", &signed.cert);
     write(dir.path(), "client.key", &signed.key);
-    let dir_path = dir.path().to_path_buf();
     let url = format!("https://localhost:{}/-/healthy", server.port);
-    let (with, without) = tokio::task::spawn_blocking(move || {
-        let run = |cert: bool| {
-            let mut command = Command::new("curl");
-            command
-                .args([
-                    "-sS",
-                    "--noproxy",
-                    "*",
-                    "--max-time",
-                    "10",
-                    "-o",
-                    "/dev/null",
-                ])
-                .args(["-w", "%{http_code}", "--cacert", "ca.pem"]);
-            if cert {
-                command.args(["--cert", "client.pem", "--key", "client.key"]);
-            }
-            let output = command.arg(&url).current_dir(&dir_path).output().unwrap();
-            (
-                output.status.success(),
-                String::from_utf8_lossy(&output.stdout).into_owned(),
-            )
-        };
-        (run(true), run(false))
-    })
-    .await
-    .unwrap();
+    let with = curl(
+        dir.path(),
+        &["--cert", "client.pem", "--key", "client.key", &url],
+    )
+    .await;
+    let without = curl(dir.path(), &[&url]).await;
     assert_eq!(with, (true, "200".to_string()));
     assert!(
         !without.0,
@@ -297,8 +252,8 @@ async fn client_allowed_sans_admits_only_the_listed_names() {
     assert!(get(&client(&ca, Some(&other)), &url, None).await.is_err());
 }
 
-/// curl limited to `max` TLS version (and TLS 1.2 `ciphers`, if given): did it get a 200?
-fn curl_tls(dir: &Path, url: &str, max: &str, ciphers: Option<&str>) -> bool {
+/// `curl ARGS` in `dir`, trusting `dir/ca.pem`: whether it succeeded, and the HTTP status.
+async fn curl(dir: &Path, args: &[&str]) -> (bool, String) {
     let mut command = Command::new("curl");
     command
         .args([
@@ -310,12 +265,17 @@ fn curl_tls(dir: &Path, url: &str, max: &str, ciphers: Option<&str>) -> bool {
             "-o",
             "/dev/null",
         ])
-        .args(["-w", "%{http_code}", "--cacert", "ca.pem", "--tls-max", max]);
-    if let Some(ciphers) = ciphers {
-        command.args(["--ciphers", ciphers]);
-    }
-    let output = command.arg(url).current_dir(dir).output().unwrap();
-    String::from_utf8_lossy(&output.stdout) == "200"
+        .args(["-w", "%{http_code}", "--cacert", "ca.pem"])
+        .args(args)
+        .current_dir(dir);
+    let output = tokio::task::spawn_blocking(move || command.output())
+        .await
+        .unwrap()
+        .expect("curl is installed (scripts/test.sh installs it)");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+    )
 }
 
 #[tokio::test]
@@ -330,38 +290,36 @@ async fn tls_versions_and_cipher_suites_are_honoured() {
     )
     .await;
     let (p13, psuites) = (only13.port, suites.port);
-    let dir_path = dir.path().to_path_buf();
-    let results = tokio::task::spawn_blocking(move || {
-        let d = dir_path.as_path();
-        [
-            curl_tls(
-                d,
-                &format!("https://localhost:{p13}/-/healthy"),
-                "1.3",
-                None,
-            ),
-            curl_tls(
-                d,
-                &format!("https://localhost:{p13}/-/healthy"),
+    let ok = |(success, status): (bool, String)| success && status == "200";
+    let v13 = format!("https://localhost:{p13}/-/healthy");
+    let v12 = format!("https://localhost:{psuites}/-/healthy");
+    let d = dir.path();
+    let results = [
+        ok(curl(d, &["--tls-max", "1.3", &v13]).await),
+        ok(curl(d, &["--tls-max", "1.2", &v13]).await),
+        ok(curl(
+            d,
+            &[
+                "--tls-max",
                 "1.2",
-                None,
-            ),
-            curl_tls(
-                d,
-                &format!("https://localhost:{psuites}/-/healthy"),
+                "--ciphers",
+                "ECDHE-ECDSA-AES128-GCM-SHA256",
+                &v12,
+            ],
+        )
+        .await),
+        ok(curl(
+            d,
+            &[
+                "--tls-max",
                 "1.2",
-                Some("ECDHE-ECDSA-AES128-GCM-SHA256"),
-            ),
-            curl_tls(
-                d,
-                &format!("https://localhost:{psuites}/-/healthy"),
-                "1.2",
-                Some("ECDHE-ECDSA-AES256-GCM-SHA384"),
-            ),
-        ]
-    })
-    .await
-    .unwrap();
+                "--ciphers",
+                "ECDHE-ECDSA-AES256-GCM-SHA384",
+                &v12,
+            ],
+        )
+        .await),
+    ];
     assert_eq!(
         results,
         [true, false, true, false],

@@ -88,6 +88,20 @@ impl Drop for Proc {
     }
 }
 
+/// Checks `ok` every 200 ms for up to 20 s while `process` runs; fails with the log at `log`
+/// when the process exits or the time is up.
+pub fn wait_until(mut ok: impl FnMut() -> bool, process: &mut Proc, log: &Path) {
+    let text = || std::fs::read_to_string(log).unwrap_or_default();
+    for _ in 0..100 {
+        if ok() {
+            return;
+        }
+        assert!(process.is_running(), "{} exited:\n{}", process.name, text());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    panic!("{} never got there in 20 s:\n{}", process.name, text());
+}
+
 /// A free TCP port on 127.0.0.1 (bound then released; the tests bind it again at once).
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
