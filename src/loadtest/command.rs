@@ -142,7 +142,7 @@ pub async fn execute(
     let plan = match prepare(&args) {
         Ok(plan) => plan,
         Err(message) => {
-            eprintln!("synthex: error: {message}");
+            error(&message);
             return exit::USAGE;
         }
     };
@@ -168,11 +168,11 @@ pub async fn execute(
     let mut report = match run(plan.config, options, stop, &judge).await {
         Ok(report) => report,
         Err(e @ super::LoadError::NoScenarios(_)) => {
-            eprintln!("synthex: error: {e}");
+            error(&e.to_string());
             return exit::USAGE;
         }
         Err(e) => {
-            eprintln!("synthex: error: {e}");
+            error(&e.to_string());
             return exit::RUNTIME;
         }
     };
@@ -381,7 +381,7 @@ fn publish(
         .and_then(|()| comparison.map_or(Ok(()), |c| compare::render_text(c, &mut stdout)));
     // A closed stdout must not keep the report files from being written.
     if let Err(e) = shown {
-        eprintln!("synthex: error: stdout: {e}");
+        error(&format!("stdout: {e}"));
     }
     let prefix = match report.shards.as_slice() {
         [shard] if shard.count > 1 => format!("synthex-shard{}", shard.index),
@@ -392,9 +392,15 @@ fn publish(
         eprintln!("synthex: wrote {}", path.display());
     }
     for line in &written.rescued {
-        eprintln!("synthex: error: {line}");
+        error(line);
     }
     written.rescued.is_empty()
+}
+
+/// Prints an error line, through the redaction every printed text gets (a proxy error can
+/// quote the proxy's URL with its password).
+fn error(message: &str) {
+    eprintln!("synthex: error: {}", crate::config::redact(message));
 }
 
 /// The output locations the flags name.

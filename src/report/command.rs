@@ -158,7 +158,7 @@ fn checks(args: &MergeArgs) -> Result<(Vec<Threshold>, GradeScale), String> {
 }
 
 fn fail(code: u8, message: &str) -> u8 {
-    eprintln!("synthex: error: {message}");
+    eprintln!("synthex: error: {}", crate::config::redact(message));
     code
 }
 
