@@ -14,7 +14,7 @@ use std::time::Duration;
 use prometheus::Registry;
 use regex::Regex;
 use sampler_support::truth::{COUNT, CPU, Expected, RSS, Snapshot, Window, compare, within};
-use sampler_support::{Worker, renamed_binary, wait_children, worker_role};
+use sampler_support::{Service, Worker, renamed_binary, worker_role};
 use synthex::sampler::Sampler;
 use synthex::scenario::{ProcessSelector, Resources, WatchedProcess};
 use tokio_util::sync::CancellationToken;
@@ -99,45 +99,10 @@ fn every_selector_matches_proc_over_ten_samples() {
     worker_role();
     let test = "every_selector_matches_proc_over_ten_samples";
     let dir = tempfile::tempdir().unwrap();
-    let marker = format!("synthex-tree-{}", std::process::id());
-    let holder_name = format!("sxhold{}", std::process::id());
-    let burner = Worker::spawn(test, "burn", None, "-");
-    let holder = Worker::spawn(
-        test,
-        "hold:64",
-        Some(&renamed_binary(dir.path(), &holder_name)),
-        "-",
-    );
-    let tree = Worker::spawn(test, "tree", None, &marker);
-    let pid_file = dir.path().join("burner.pid");
-    std::fs::write(&pid_file, format!("{}\n", burner.pid())).unwrap();
-    let children = wait_children(tree.pid(), 2);
-
-    let (mut sampler, registry) = sampler(vec![
-        watched("burner", ProcessSelector::PidFile(pid_file)),
-        watched("holder", ProcessSelector::Exe(holder_name)),
-        watched(
-            "tree",
-            ProcessSelector::Cmdline(Regex::new(&format!(" {marker}$")).unwrap()),
-        ),
-    ]);
-    // Let the holder touch its 64 MiB before the first sample.
-    std::thread::sleep(Duration::from_millis(300));
-    let groups = [
-        Expected {
-            process: "burner".into(),
-            pids: vec![burner.pid()],
-        },
-        Expected {
-            process: "holder".into(),
-            pids: vec![holder.pid()],
-        },
-        Expected {
-            process: "tree".into(),
-            pids: [vec![tree.pid()], children].concat(),
-        },
-    ];
-    assert_samples_match_proc(&mut sampler, &registry, &groups);
+    let service = Service::start(test, "s", dir.path());
+    let (mut sampler, registry) = sampler(service.watched());
+    let groups = &service.groups;
+    assert_samples_match_proc(&mut sampler, &registry, groups);
     // A worker that burns half of every 10 ms is busy, whatever the machine's load.
     assert!(gauge(&registry, CPU, Some("burner")) > 0.05);
     assert!(gauge(&registry, RSS, Some("holder")) > 64.0 * 1024.0 * 1024.0);

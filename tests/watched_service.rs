@@ -14,78 +14,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{Proc, free_port, http_get, synthex_bin, wait_http_ok};
-use sampler_support::truth::{
-    COUNT, CPU, Expected, HOST_CPU, HOST_USED, RSS, Snapshot, Window, compare,
-};
-use sampler_support::{Worker, renamed_binary, wait_children, worker_role};
+use sampler_support::truth::{COUNT, CPU, HOST_CPU, HOST_USED, RSS, Snapshot, Window, compare};
+use sampler_support::{Service, Worker, worker_role};
 
 /// The daemon's sampling interval in these tests (the documented minimum).
 const INTERVAL: Duration = Duration::from_secs(1);
 /// Samples checked per run, at least.
 const SAMPLES: usize = 10;
-
-/// The three workers of one test and the config naming them.
-struct Service {
-    burner: Worker,
-    _holder: Worker,
-    _tree: Worker,
-    groups: Vec<Expected>,
-    pid_file: std::path::PathBuf,
-    resources: String,
-}
-
-impl Service {
-    /// A burner (half a core) by pid file, a holder (64 MiB) by exe name, a parent with two
-    /// children by command line.
-    /// `tag` keeps the names apart from those of the other test running beside this one.
-    fn start(test: &str, tag: &str, dir: &Path) -> Service {
-        let marker = format!("synthex-{tag}-{}", std::process::id());
-        let holder_name = format!("sx{tag}{}", std::process::id());
-        let burner = Worker::spawn(test, "burn", None, "-");
-        let holder = Worker::spawn(
-            test,
-            "hold:64",
-            Some(&renamed_binary(dir, &holder_name)),
-            "-",
-        );
-        let tree = Worker::spawn(test, "tree", None, &marker);
-        let pid_file = dir.join("burner.pid");
-        std::fs::write(&pid_file, format!("{}\n", burner.pid())).unwrap();
-        let children = wait_children(tree.pid(), 2);
-        let groups = vec![
-            Expected {
-                process: "burner".into(),
-                pids: vec![burner.pid()],
-            },
-            Expected {
-                process: "holder".into(),
-                pids: vec![holder.pid()],
-            },
-            Expected {
-                process: "tree".into(),
-                pids: [vec![tree.pid()], children].concat(),
-            },
-        ];
-        let resources = format!(
-            "resources:\n  interval: 1s\n  processes:\n    - {{name: burner, pid_file: {}}}\n    - {{name: holder, exe: {holder_name}}}\n    - {{name: tree, cmdline: \" {marker}$\"}}\n",
-            pid_file.display()
-        );
-        // Let the holder touch its memory before synthex starts.
-        std::thread::sleep(Duration::from_millis(300));
-        Service {
-            burner,
-            _holder: holder,
-            _tree: tree,
-            groups,
-            pid_file,
-            resources,
-        }
-    }
-
-    fn pids(&self) -> Vec<u32> {
-        self.groups.iter().flat_map(|g| g.pids.clone()).collect()
-    }
-}
 
 /// A config with one target on a closed port (its failures do not matter here) and `resources`.
 fn config(dir: &Path, resources: &str) -> std::path::PathBuf {
@@ -163,7 +98,7 @@ fn daemon_metrics_match_proc_and_follow_exit_and_restart() {
     let dir = tempfile::tempdir().unwrap();
     let mut service = Service::start(test, "d", dir.path());
     let port = free_port();
-    let config = config(dir.path(), &service.resources);
+    let config = config(dir.path(), &service.resources_yaml());
     let _synthex = Proc::spawn(
         "synthex",
         synthex_bin(),
@@ -291,7 +226,7 @@ fn load_report_resource_table_matches_proc() {
     let test = "load_report_resource_table_matches_proc";
     let dir = tempfile::tempdir().unwrap();
     let service = Service::start(test, "l", dir.path());
-    let config = config(dir.path(), &service.resources);
+    let config = config(dir.path(), &service.resources_yaml());
     let out = dir.path().join("out");
     let recorder = Recorder::start(service.pids());
     let status = std::process::Command::new(synthex_bin())

@@ -9,6 +9,10 @@
 
 pub mod truth;
 
+use regex::Regex;
+use synthex::scenario::{ProcessSelector, WatchedProcess};
+use truth::Expected;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -146,5 +150,88 @@ pub fn wait_children(pid: u32, n: usize) -> Vec<u32> {
             "{pid} has children {children:?}, expected {n}"
         );
         std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The three workers every selector is tested on: a burner (half a core) found by its pid file,
+/// a holder (64 MiB) by its exe name, a parent with two children by its command line.
+pub struct Service {
+    pub burner: Worker,
+    _holder: Worker,
+    _tree: Worker,
+    /// The groups `burner`, `holder` and `tree` with their pids (the tree's children included).
+    pub groups: Vec<Expected>,
+    pub pid_file: PathBuf,
+    holder_name: String,
+    marker: String,
+}
+
+impl Service {
+    /// Starts the workers as workers of test `test`; `tag` keeps their names apart from those
+    /// of other tests running beside this one. Returns once the holder has touched its memory.
+    pub fn start(test: &str, tag: &str, dir: &Path) -> Service {
+        let marker = format!("synthex-{tag}-{}", std::process::id());
+        let holder_name = format!("sx{tag}{}", std::process::id());
+        let burner = Worker::spawn(test, "burn", None, "-");
+        let holder = Worker::spawn(
+            test,
+            "hold:64",
+            Some(&renamed_binary(dir, &holder_name)),
+            "-",
+        );
+        let tree = Worker::spawn(test, "tree", None, &marker);
+        let pid_file = dir.join("burner.pid");
+        std::fs::write(&pid_file, format!("{}\n", burner.pid())).unwrap();
+        let children = wait_children(tree.pid(), 2);
+        let expected = |process: &str, pids: Vec<u32>| Expected {
+            process: process.to_string(),
+            pids,
+        };
+        let groups = vec![
+            expected("burner", vec![burner.pid()]),
+            expected("holder", vec![holder.pid()]),
+            expected("tree", [vec![tree.pid()], children].concat()),
+        ];
+        std::thread::sleep(Duration::from_millis(300));
+        Service {
+            burner,
+            _holder: holder,
+            _tree: tree,
+            groups,
+            pid_file,
+            holder_name,
+            marker,
+        }
+    }
+
+    /// Every pid of every group.
+    pub fn pids(&self) -> Vec<u32> {
+        self.groups.iter().flat_map(|g| g.pids.clone()).collect()
+    }
+
+    /// The groups as the library takes them.
+    pub fn watched(&self) -> Vec<WatchedProcess> {
+        let group = |name: &str, selector| WatchedProcess {
+            name: name.to_string(),
+            selector,
+        };
+        vec![
+            group("burner", ProcessSelector::PidFile(self.pid_file.clone())),
+            group("holder", ProcessSelector::Exe(self.holder_name.clone())),
+            group(
+                "tree",
+                ProcessSelector::Cmdline(Regex::new(&format!(" {}$", self.marker)).unwrap()),
+            ),
+        ]
+    }
+
+    /// The same groups as a config file's `resources:` section, sampled every second.
+    pub fn resources_yaml(&self) -> String {
+        format!(
+            "resources:\n  interval: 1s\n  processes:\n    - {{name: burner, pid_file: {}}}\n    - {{name: holder, exe: {}}}\n    - {{name: tree, cmdline: \" {}$\"}}\n",
+            self.pid_file.display(),
+            self.holder_name,
+            self.marker
+        )
     }
 }
