@@ -368,12 +368,20 @@ async fn drain(requests: &TaskTracker, grace: Duration, deadline: Instant) {
     }
 }
 
-/// Keeps the exporter up after the drain until a scrape has read the final counts, at most until
-/// `deadline`: otherwise the results of the last requests would end with the process unseen.
-/// No wait when every result was scraped already, or when `/metrics` was never scraped (nobody
-/// is waiting for them).
+/// Keeps the exporter up after the drain until a scrape has read the final counts: otherwise the
+/// results of the last requests would end with the process unseen. It waits only for a scraper
+/// it has seen (two scrapes or more), at most until that scraper is overdue (two of its
+/// intervals after its last scrape) and never past `deadline`; no wait when every result was
+/// scraped already.
 async fn final_scrape(metrics: &Metrics, deadline: Instant) {
     let mut scrapes = metrics.scrapes();
+    if metrics.unscraped() != Some(true) {
+        return;
+    }
+    let Some(overdue) = metrics.scrape_overdue() else {
+        return;
+    };
+    let until = deadline.min(overdue + SCRAPE_SLACK);
     let wait = async {
         while metrics.unscraped() == Some(true) {
             if scrapes.changed().await.is_err() {
@@ -381,15 +389,15 @@ async fn final_scrape(metrics: &Metrics, deadline: Instant) {
             }
         }
     };
-    if metrics.unscraped() == Some(true) {
-        tracing::info!(
-            "serving /metrics until a scrape reads the final counts, at most the grace period"
-        );
-        if tokio::time::timeout_at(deadline, wait).await.is_err() {
-            tracing::info!("grace period over before a scrape read the final counts");
-        }
+    tracing::info!("serving /metrics until a scrape reads the final counts");
+    match tokio::time::timeout_at(until, wait).await {
+        Ok(()) => tracing::info!("final counts scraped"),
+        Err(_) => tracing::info!("no scrape came for the final counts"),
     }
 }
+
+/// Added to the expected time of the scraper's next scrape: network and scheduling delays.
+const SCRAPE_SLACK: Duration = Duration::from_secs(1);
 
 async fn wait_server(
     server: tokio::task::JoinHandle<std::io::Result<()>>,

@@ -10,10 +10,8 @@ mod common;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use tokio::net::TcpListener;
-
 use common::counting_target::CountingTarget;
-use common::{Proc, free_port, http_get, synthex_bin, wait_http_ok};
+use common::{InProcessDaemon, Proc, free_port, http_get, metric_sum, synthex_bin, wait_http_ok};
 
 const RATE: f64 = 1000.0;
 
@@ -32,25 +30,16 @@ targets:
     )
 }
 
-/// Sum of the samples of `name` whose labels contain every one of `labels`.
-fn sum(text: &str, name: &str, labels: &[&str]) -> f64 {
-    text.lines()
-        .filter(|l| l.starts_with(&format!("{name}{{")))
-        .filter(|l| labels.iter().all(|want| l.contains(want)))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
-}
-
 /// Skipped slots by reason and requests finished, from a `/metrics` page.
 fn slots(page: &str) -> (f64, f64, f64) {
     (
-        sum(page, "synthex_requests_skipped_total", &["reason=\"late\""]),
-        sum(
+        metric_sum(page, "synthex_requests_skipped_total", &["reason=\"late\""]),
+        metric_sum(
             page,
             "synthex_requests_skipped_total",
             &["reason=\"in_flight_cap\""],
         ),
-        sum(page, "synthex_requests_total", &[]),
+        metric_sum(page, "synthex_requests_total", &[]),
     )
 }
 
@@ -87,7 +76,7 @@ fn the_maximum_rate_is_delivered() {
     let arrived_before = target.count() as f64;
     let (_, page) = http_get(&metrics).unwrap();
     let arrived_after = target.count() as f64;
-    let status = synthex.terminate(Duration::from_secs(10));
+    let status = synthex.terminate(Duration::from_secs(15));
     assert!(
         status.is_some_and(|s| s.success()),
         "synthex exit {status:?}"
@@ -126,17 +115,7 @@ fn a_blocked_runtime_skips_its_slots_as_late() {
         .build()
         .unwrap();
     let (late, stall_started) = runtime.block_on(async {
-        let web = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let metrics = format!("http://{}/metrics", web.local_addr().unwrap());
-        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let daemon = tokio::spawn(synthex::daemon::run(
-            config,
-            web,
-            synthex::daemon::Options::default(),
-            async {
-                let _ = stop_rx.await;
-            },
-        ));
+        let daemon = InProcessDaemon::start(config).await;
         tokio::time::sleep(Duration::from_secs(1)).await;
         // The test hook: a task that blocks the runtime's only thread for 500 ms.
         let stall_started = Instant::now();
@@ -144,11 +123,11 @@ fn a_blocked_runtime_skips_its_slots_as_late() {
             .await
             .unwrap();
         tokio::time::sleep(Duration::from_secs(1)).await;
+        let metrics = daemon.metrics.clone();
         let page = tokio::task::spawn_blocking(move || http_get(&metrics).unwrap().1)
             .await
             .unwrap();
-        let _ = stop_tx.send(());
-        daemon.await.unwrap().unwrap();
+        daemon.stop().await;
         (slots(&page).0, stall_started)
     });
     // The target saw the hole: no request during the stall (bar those already on the wire).

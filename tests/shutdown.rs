@@ -7,15 +7,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::counting_target::CountingTarget;
-use common::{Proc, free_port, http_get, synthex_bin, wait_http_ok};
-
-/// Sum of the samples of `name` on a `/metrics` page.
-fn sum(page: &str, name: &str) -> f64 {
-    page.lines()
-        .filter(|l| l.starts_with(&format!("{name}{{")))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
-}
+use common::{Proc, free_port, http_get, metric_sum, synthex_bin, wait_http_ok};
 
 /// Starts `synthex run` at 5/s against `target` with the given grace; returns it and its
 /// `/metrics` URL once ready.
@@ -79,7 +71,7 @@ fn in_flight_requests_finish_are_counted_and_scraped_before_the_exporter_stops()
     // During the drain /metrics answers, before the in-flight requests are counted.
     let (status, page) = http_get(&metrics).expect("a scrape during the drain");
     assert_eq!(status, 200);
-    assert!(sum(&page, "synthex_requests_total") < sent as f64);
+    assert!(metric_sum(&page, "synthex_requests_total", &[]) < sent as f64);
 
     // Every request in flight at the signal is answered by the target (2 s each) ...
     while target.answered() < sent {
@@ -94,8 +86,14 @@ fn in_flight_requests_finish_are_counted_and_scraped_before_the_exporter_stops()
     // ... and a scrape after that, still within the grace period, reads all of them.
     let (status, page) = http_get(&metrics).expect("a scrape after the drain, within the grace");
     assert_eq!(status, 200);
-    assert_eq!(sum(&page, "synthex_requests_total"), sent as f64);
-    assert_eq!(sum(&page, "synthex_request_failures_total"), 0.0);
+    assert_eq!(
+        metric_sum(&page, "synthex_requests_total", &[]),
+        sent as f64
+    );
+    assert_eq!(
+        metric_sum(&page, "synthex_request_failures_total", &[]),
+        0.0
+    );
     // No slot started after the signal.
     assert_eq!(target.count() as u64, sent);
     // That scrape was the one the exporter waited for: the process ends now, not at the grace's end.

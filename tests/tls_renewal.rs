@@ -22,7 +22,7 @@ use rustls::HandshakeKind;
 use rustls::pki_types::PrivateKeyDer;
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
-use synthex::{config, daemon};
+use synthex::config;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -182,17 +182,8 @@ targets:
         ca_file.display()
     );
     let config = config::load_str(&text, Path::new("tls.yml")).unwrap();
-    let web = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let metrics = format!("http://{}/metrics", web.local_addr().unwrap());
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let daemon = tokio::spawn(daemon::run(
-        config,
-        web,
-        daemon::Options::default(),
-        async {
-            let _ = stop_rx.await;
-        },
-    ));
+    let daemon = common::InProcessDaemon::start(config).await;
+    let metrics = daemon.metrics.clone();
 
     wait_for_expiry(&metrics, seconds(&first)).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -211,8 +202,7 @@ targets:
         "the gauge took {after} requests to follow the renewal"
     );
 
-    let _ = stop_tx.send(());
-    daemon.await.unwrap().unwrap();
+    daemon.stop().await;
     let (full, resumed, requests) = (
         server.full.load(Ordering::SeqCst),
         server.resumed.load(Ordering::SeqCst),

@@ -55,6 +55,17 @@ pub const WINDOW_SLOTS: usize = 5;
 /// `phase` label values, in the order the probe reports them.
 pub const PHASES: [&str; 4] = ["dns", "connect", "first_byte", "transfer"];
 
+/// What the encodings of the metrics (scrapes of `/metrics`) have seen.
+#[derive(Debug, Clone, Copy)]
+pub struct Scraped {
+    /// Requests recorded when the last encoding started.
+    pub recorded: u64,
+    /// When the last encoding started.
+    pub at: Instant,
+    /// When the one before started.
+    pub previous: Option<Instant>,
+}
+
 /// Why a scheduled slot was not started: the `reason` label of `synthex_requests_skipped_total`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SkipReason {
@@ -99,8 +110,8 @@ pub struct Metrics {
     detached_in_flight: IntGauge,
     /// Requests recorded so far, for [`Metrics::unscraped`].
     recorded: AtomicU64,
-    /// `recorded` as the last encoding started, `None` before the first: what scrapes have seen.
-    scraped: watch::Sender<Option<u64>>,
+    /// What the encodings have seen, `None` before the first.
+    scraped: watch::Sender<Option<Scraped>>,
 }
 
 /// One target's series, as a running schedule records into them. A handle stays valid across
@@ -304,8 +315,14 @@ impl Metrics {
     /// Everything in the registry, in the Prometheus text format 0.0.4. The per-scenario
     /// families are written straight from their state; the rest goes through the registry.
     pub fn encode(&self) -> Result<Vec<u8>, prometheus::Error> {
-        self.scraped
-            .send_replace(Some(self.recorded.load(Ordering::SeqCst)));
+        let recorded = self.recorded.load(Ordering::SeqCst);
+        self.scraped.send_modify(|scraped| {
+            *scraped = Some(Scraped {
+                recorded,
+                at: Instant::now(),
+                previous: scraped.map(|s| s.at),
+            });
+        });
         let others = collector::without_request_families(|| self.registry.gather());
         let mut buffer = Vec::with_capacity(self.last_size.load(Ordering::Relaxed) + 4096);
         TextEncoder::new().encode(&others, &mut buffer)?;
@@ -322,11 +339,20 @@ impl Metrics {
     /// period, until a scrape has read the final counts.
     pub fn unscraped(&self) -> Option<bool> {
         let seen = (*self.scraped.borrow())?;
-        Some(self.recorded.load(Ordering::SeqCst) != seen)
+        Some(self.recorded.load(Ordering::SeqCst) != seen.recorded)
+    }
+
+    /// When the scraper is overdue: two of its intervals (as seen between the last two
+    /// encodings) after the last one, so one late scrape is still waited for. `None` before two
+    /// encodings: no rhythm to go by.
+    pub fn scrape_overdue(&self) -> Option<Instant> {
+        let seen = (*self.scraped.borrow())?;
+        let interval = seen.at.saturating_duration_since(seen.previous?);
+        Some(seen.at + interval * 2)
     }
 
     /// Changes at every encoding from now on.
-    pub fn scrapes(&self) -> watch::Receiver<Option<u64>> {
+    pub fn scrapes(&self) -> watch::Receiver<Option<Scraped>> {
         self.scraped.subscribe()
     }
 

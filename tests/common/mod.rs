@@ -211,3 +211,48 @@ pub fn require_tool(name: &str, package: &str) -> String {
         "{name} is required for this test: install Debian package `{package}` (scripts/test.sh does)"
     );
 }
+
+/// Sum of the samples of `name` on a `/metrics` page whose labels contain every one of `labels`.
+pub fn metric_sum(page: &str, name: &str, labels: &[&str]) -> f64 {
+    page.lines()
+        .filter(|l| l.starts_with(&format!("{name}{{")))
+        .filter(|l| labels.iter().all(|want| l.contains(want)))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// The daemon running in this process, on the current runtime.
+pub struct InProcessDaemon {
+    /// Its `/metrics` URL.
+    pub metrics: String,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<Result<(), synthex::daemon::DaemonError>>,
+}
+
+impl InProcessDaemon {
+    /// Starts `synthex run` with `config`, its exporter on a free 127.0.0.1 port.
+    pub async fn start(config: synthex::scenario::Config) -> InProcessDaemon {
+        let web = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let metrics = format!("http://{}/metrics", web.local_addr().unwrap());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(synthex::daemon::run(
+            config,
+            web,
+            synthex::daemon::Options::default(),
+            async {
+                let _ = stopped.await;
+            },
+        ));
+        InProcessDaemon {
+            metrics,
+            stop,
+            task,
+        }
+    }
+
+    /// Shuts it down as SIGTERM would and waits until it has stopped.
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        self.task.await.unwrap().unwrap();
+    }
+}
