@@ -11,7 +11,7 @@ use clap::{Parser, Subcommand};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use synthex::config::kinds::TimeoutKind;
+use synthex::config::kinds::{TimeoutKind, duration_in};
 use synthex::config::scalar::Kind;
 use synthex::connection_limit::ConnectionLimit;
 use synthex::demo_target::{self, DemoTarget};
@@ -346,14 +346,9 @@ async fn bind(address: &str) -> Result<TcpListener, String> {
 /// `--config.auto-reload-interval`: a duration from 1 s (the file is read once per interval) to
 /// 24 h.
 fn auto_reload_interval(text: &str) -> Result<std::time::Duration, String> {
-    let interval = humantime::parse_duration(text)
-        .map_err(|e| format!("{e}: expected a duration such as 30s"))?;
-    if interval < std::time::Duration::from_secs(1)
-        || interval > std::time::Duration::from_secs(86_400)
-    {
-        return Err(format!("{text} is out of range: expected 1s to 24h"));
-    }
-    Ok(interval)
+    use std::time::Duration;
+    let fits = |d: Duration| d >= Duration::from_secs(1) && d <= Duration::from_secs(86_400);
+    duration_in("interval", text, fits, "at least 1s and at most 24h")
 }
 
 /// Prints `message` as the error (through the redaction every printed text gets) and returns `code`.

@@ -152,6 +152,23 @@ fn load_flags_and_profile_values_outside_their_range_are_refused_before_the_run(
         assert!(text.contains(&format!("for '{name} ")), "{flag}: {text}");
         assert!(text.contains(message), "{flag}: {text}");
     }
+    // The daemon's duration flag reads the same grammar: `1m 30s` passes (the missing config
+    // file is what stops it), a bare number is refused with the grammar's message.
+    let reload = |value: &str| {
+        run(&[
+            "run".to_string(),
+            "--config.file=/nonexistent.yml".to_string(),
+            format!("--config.auto-reload-interval={value}"),
+        ])
+    };
+    let (code, text) = reload("1m 30s");
+    assert!(code == 2 && text.contains("nonexistent.yml"), "{text}");
+    let (code, text) = reload("5");
+    assert_eq!(code, 2, "{text}");
+    assert!(
+        text.contains("'--config.auto-reload-interval <D>': invalid duration \"5\": expected a number with a unit"),
+        "{text}"
+    );
     let (code, text) = run(&["healthcheck".to_string(), "--timeout=5m 1ms".to_string()]);
     assert_eq!(code, 2, "{text}");
     assert!(
@@ -189,8 +206,10 @@ fn a_daemon_at_every_upper_edge_runs_and_stops_cleanly() {
         ],
         &dir.path().join("synthex.log"),
     );
+    // Not /metrics: after a scrape the daemon keeps serving until a scrape reads the final
+    // counts, up to the (here 1h) grace period, as Prometheus would come back within one interval.
     wait_http_ok(
-        &format!("http://127.0.0.1:{port}/metrics"),
+        &format!("http://127.0.0.1:{port}/-/healthy"),
         Duration::from_secs(10),
     );
     std::thread::sleep(Duration::from_secs(1));

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use super::FieldProblem;
 use super::file::RateLimitFile;
+use crate::config::units::parse_duration;
 
 /// A token bucket holding up to `burst` tokens, one added every `interval`.
 pub struct RateLimit {
@@ -20,12 +21,8 @@ impl RateLimit {
     pub(super) fn new(file: RateLimitFile) -> Result<Option<RateLimit>, FieldProblem> {
         let interval = match file.interval.as_deref() {
             None => return Ok(None),
-            Some(text) => humantime::parse_duration(text).map_err(|e| {
-                (
-                    "rate_limit.interval".to_string(),
-                    format!("invalid duration {text:?} ({e}); expected e.g. 1s or 100ms"),
-                )
-            })?,
+            Some(text) => parse_duration(text)
+                .map_err(|problem| ("rate_limit.interval".to_string(), problem))?,
         };
         if interval.is_zero() {
             return Ok(None);
