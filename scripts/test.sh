@@ -33,8 +33,9 @@ echo "==> check-config on every shipped config"
 cargo build --locked --quiet
 for f in config/*.yml; do
   case "$f" in
-    # exporter-toolkit web configs have their own checker.
-    config/web-config*.yml) promtool check web-config "$f" >/dev/null || { echo "promtool check web-config failed on $f"; exit 1; } ;;
+    # exporter-toolkit web configs: tests/web_cli.rs runs promtool check web-config on them
+    # beside the certificate files they name.
+    config/web-config*.yml) ;;
     *) ./target/debug/synthex check-config "$f" >/dev/null || { echo "check-config failed on $f"; exit 1; } ;;
   esac
 done
