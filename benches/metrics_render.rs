@@ -54,6 +54,7 @@ fn outcome(i: usize) -> Outcome {
     Outcome {
         latency: Duration::from_micros(2_000 + (i as u64 * 7919) % 400_000),
         status: Some(if failed { 503 } else { 200 }),
+        retry_after: None,
         failure: failed.then(|| Failure {
             reason: FailureReason::HttpStatus,
             message: "expected 2xx, got 503".to_string(),

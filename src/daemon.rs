@@ -26,6 +26,7 @@ use tokio_util::task::TaskTracker;
 use crate::config::{self, ConfigError};
 use crate::definition::{runner_key, same};
 use crate::exporter::{self, AppState};
+use crate::guard::{Admission, Guard};
 use crate::metrics::{Metrics, SkipReason, TargetHandle};
 use crate::outcome::{FailureReason, Outcome};
 use crate::probe::Probe;
@@ -297,6 +298,7 @@ impl Fleet {
             let runner = Arc::new(TargetRunner {
                 target: target.clone(),
                 probe,
+                guard: Guard::for_target(target, handle.guard_gauges()),
                 metrics: Arc::clone(&self.metrics),
                 handle,
                 cancel: requests.clone(),
@@ -432,6 +434,8 @@ const STATE_OK: u8 = u8::MAX - 1;
 struct TargetRunner {
     target: Target,
     probe: Probe,
+    /// Backoff, Retry-After and pause of this target.
+    guard: Guard,
     metrics: Arc<Metrics>,
     handle: TargetHandle,
     /// Cancelled when a reload removes the target: its requests in flight stop at once and
@@ -443,6 +447,14 @@ struct TargetRunner {
 }
 
 impl Dispatch for TargetRunner {
+    fn admit(&self, now: Instant) -> Admission {
+        self.guard.admit(now)
+    }
+
+    fn running(&self) -> impl Future<Output = ()> + Send + 'static {
+        self.guard.running()
+    }
+
     fn dispatch(
         self: &Arc<Self>,
         scenario: usize,
@@ -452,13 +464,17 @@ impl Dispatch for TargetRunner {
         async move {
             let gauge = me.handle.in_flight();
             gauge.inc();
+            // A pause stops the traffic at once too: the request is abandoned (its connection
+            // closed) and, never finished, not counted.
             let outcome = tokio::select! {
                 biased;
                 () = me.cancel.cancelled() => None,
+                () = me.guard.paused() => None,
                 outcome = me.probe.run(&me.target.scenarios[scenario], due) => Some(outcome),
             };
             gauge.dec();
             if let Some(outcome) = outcome {
+                me.guard.observe(&outcome, Instant::now());
                 me.metrics.record_to(&me.handle, scenario, &outcome);
                 me.log_change(scenario, &outcome);
             }

@@ -14,13 +14,15 @@ use std::time::Duration;
 
 use http::HeaderMap;
 
-use crate::scenario::{Global, Rate, Scenario, Target};
+use crate::scenario::{DEFAULT_MAX_TOTAL_RATE, Global, GuardSettings, Rate, Scenario, Target};
 
 /// Identity of a target's schedule and probe: any change to the target or to the global
-/// settings its requests use restarts it. `shutdown_grace` is read at shutdown only.
+/// settings its requests use restarts it. `shutdown_grace` is read at shutdown only, and
+/// `max_total_rate` at load only.
 pub fn runner_key(global: &Global, target: &Target) -> u64 {
     let global = Global {
         shutdown_grace: Duration::ZERO,
+        max_total_rate: DEFAULT_MAX_TOTAL_RATE,
         ..global.clone()
     };
     let mut hasher = DefaultHasher::new();
@@ -31,17 +33,19 @@ pub fn runner_key(global: &Global, target: &Target) -> u64 {
 
 /// Identity of what one scenario's series measure: the request it sends (target connection
 /// settings and the scenario's own definition) and how results are judged and bucketed. The
-/// schedule (rate, weight, cap, jitter), tags, objectives and the stats endpoint are left out: a
-/// changed rate must not reset the counters of requests that are still the same.
+/// schedule (rate, weight, cap, jitter, budget, guards), tags, objectives and the stats endpoint
+/// are left out: a changed rate must not reset the counters of requests that are still the same.
 pub fn scenario_key(global: &Global, target: &Target, scenario: &Scenario) -> u64 {
     let global = Global {
         shutdown_grace: Duration::ZERO,
         jitter: 0.0,
+        max_total_rate: DEFAULT_MAX_TOTAL_RATE,
         ..global.clone()
     };
     let target = Target {
         rate: Rate { per_second: 1.0 },
         max_in_flight: 1,
+        guard: GuardSettings::default(),
         stats: None,
         objectives: Default::default(),
         scenarios: Vec::new(),
@@ -123,6 +127,22 @@ mod tests {
         assert_ne!(y, y2);
         let (runner3, x3, _) = keys(&BASE.replace("Bearer one", "Bearer two"));
         assert_ne!(runner, runner3);
+        assert_ne!(x, x3);
+    }
+
+    #[test]
+    fn guards_and_the_budget_restart_the_schedule_but_redirects_change_what_is_measured() {
+        let (runner, x, _) = keys(BASE);
+        let guarded = BASE.replace(
+            "rate: 2/s\n",
+            "rate: 2/s\n    backoff: off\n    retry_after_cap: 1s\n",
+        );
+        let (runner2, x2, _) = keys(&guarded);
+        assert_ne!(runner, runner2);
+        assert_eq!(x, x2);
+        let budget = format!("global: {{max_total_rate: 3/s}}\n{BASE}");
+        assert_eq!(keys(&budget), keys(BASE));
+        let (_, x3, _) = keys(&BASE.replace("rate: 2/s\n", "rate: 2/s\n    follow_redirects: 1\n"));
         assert_ne!(x, x3);
     }
 

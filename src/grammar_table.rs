@@ -44,7 +44,8 @@ const DURATIONS: &[Case] = &[
     ("5s 3", Err(r#"invalid duration "5s 3": "#)),
 ];
 
-const RATE_EXPECTED: &str = "expected N/s, N/m or N/h, such as 2/s, 30/m or 0.5/h";
+const RATE_EXPECTED: &str =
+    "expected N/s, N/m, N/h or N per duration, such as 2/s, 30/m, 0.5/h or 1/30s";
 
 #[rustfmt::skip]
 const RATES: &[Case] = &[
@@ -55,6 +56,9 @@ const RATES: &[Case] = &[
     ("200", Ok(200.0)),
     ("1000/s", Ok(1000.0)),
     ("1/h", Ok(1.0 / 3600.0)),
+    ("1/30s", Ok(1.0 / 30.0)),
+    ("3/1.5s", Ok(2.0)),
+    ("1/0s", Err(r#"invalid rate "1/0s": "#)),
     ("2/x", Err(r#"invalid rate "2/x": "#)),
     ("x/s", Err(r#"invalid rate "x/s": "#)),
     ("-1/s", Err(r#"invalid rate "-1/s": "#)),
@@ -150,10 +154,11 @@ const RATE_ENTRIES: &[Entry] = &[
     ("profile stage", |v| profile(format!("model: open\nstages: [{{duration: 1s, rate: '{v}'}}]")).map(|p| p.stages[0].target)),
 ];
 
-/// The target's `rate` key (the `config` helper writes its own `rate: 1/s`).
+/// The target's `rate` key (the `config` helper writes its own `rate: 1/s`), under a total
+/// budget that every valid rate fits in.
 fn config_rate(rate: &str) -> Result<f64, String> {
     let yaml = format!(
-        "targets: [{{name: a, base_url: 'http://127.0.0.1:9', rate: '{rate}', scenarios: [{{name: s, request: {{path: /}}}}]}}]"
+        "global: {{max_total_rate: 1000/s}}\ntargets: [{{name: a, base_url: 'http://127.0.0.1:9', rate: '{rate}', scenarios: [{{name: s, request: {{path: /}}}}]}}]"
     );
     load_str_with_env(&yaml, Path::new("t.yml"), &|_| None)
         .map(|c| c.targets[0].rate.per_second)

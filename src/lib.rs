@@ -8,6 +8,7 @@
 //! - [`outcome`]: what one request produced, passed from the probe to the metrics.
 //! - [`probe`]: sends one request with reqwest, times its phases and checks expectations.
 //! - [`scheduler`]: the daemon's open-model arrival schedule with its in-flight cap.
+//! - [`guard`]: backoff, `Retry-After` and pause: what keeps synthex off a target in trouble.
 //! - [`metrics`]: the Prometheus registry and every synthex metric, including windowed quantiles.
 //! - [`window`]: the sliding window of HDR histograms behind the summary and the status page.
 //! - [`exporter`]: the hyper server for `/metrics`, `/`, `/-/healthy` and `/-/ready`.
@@ -38,6 +39,7 @@ pub mod demo;
 pub mod demo_target;
 pub mod exit;
 pub mod exporter;
+pub mod guard;
 pub mod healthcheck;
 pub mod http_server;
 pub mod loadtest;

@@ -13,6 +13,8 @@ pub struct Outcome {
     pub latency: Duration,
     /// HTTP status, when a response head arrived.
     pub status: Option<u16>,
+    /// How long a 429 or 503 answer asked clients to wait (its `Retry-After`), uncapped.
+    pub retry_after: Option<Duration>,
     /// Why the request failed; `None` on success.
     pub failure: Option<Failure>,
     /// Cache classification of the response.
@@ -91,13 +93,17 @@ pub enum FailureReason {
     Assertion,
     /// The body could not be read completely: reset mid-body, or larger than the cap.
     Body,
+    /// A redirect led back to a URL already visited by the same request.
+    RedirectLoop,
+    /// More redirects than `follow_redirects` allows.
+    TooManyRedirects,
     /// Anything else (malformed response, protocol error).
     Other,
 }
 
 impl FailureReason {
     /// Every reason, in label order; used to pre-create series so rates start at zero.
-    pub const ALL: [FailureReason; 8] = [
+    pub const ALL: [FailureReason; 10] = [
         FailureReason::Timeout,
         FailureReason::Connect,
         FailureReason::Dns,
@@ -105,6 +111,8 @@ impl FailureReason {
         FailureReason::HttpStatus,
         FailureReason::Assertion,
         FailureReason::Body,
+        FailureReason::RedirectLoop,
+        FailureReason::TooManyRedirects,
         FailureReason::Other,
     ];
 
@@ -118,6 +126,8 @@ impl FailureReason {
             FailureReason::HttpStatus => "http_status",
             FailureReason::Assertion => "assertion",
             FailureReason::Body => "body",
+            FailureReason::RedirectLoop => "redirect_loop",
+            FailureReason::TooManyRedirects => "too_many_redirects",
             FailureReason::Other => "other",
         }
     }

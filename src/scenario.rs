@@ -66,7 +66,14 @@ pub struct Global {
     pub jitter: f64,
     /// How long shutdown waits for in-flight requests before giving up on them.
     pub shutdown_grace: Duration,
+    /// The most requests per second the targets together may be configured for: a config
+    /// whose rates add up to more is refused, so a typo cannot turn a canary into a load test.
+    pub max_total_rate: Rate,
 }
+
+/// Default of `global.max_total_rate`: well above what a sidecar canary needs (a few targets at
+/// a few requests per second), well below what would load a small service.
+pub const DEFAULT_MAX_TOTAL_RATE: Rate = Rate { per_second: 50.0 };
 
 /// One service under watch (`targets[]`).
 #[derive(Debug, Clone)]
@@ -84,6 +91,10 @@ pub struct Target {
     /// `false` (default): a fresh connection per request, so DNS, connect and TLS are measured
     /// every time. `true`: pooled connections, like real clients.
     pub keep_alive: bool,
+    /// How synthex eases off a target in trouble (backoff, `Retry-After`).
+    pub guard: GuardSettings,
+    /// Redirects a request follows (0: a redirect is the answer, judged by `expect.status`).
+    pub follow_redirects: u32,
     /// Headers sent with every request of this target (secrets already resolved).
     pub headers: HeaderMap,
     /// Explicit proxy; environment proxy variables are never used.
@@ -111,6 +122,47 @@ impl Rate {
     /// Time between two scheduled requests.
     pub fn period(&self) -> Duration {
         Duration::from_secs_f64(1.0 / self.per_second)
+    }
+}
+
+/// What protects a target that is in trouble from synthex's own traffic.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GuardSettings {
+    /// Slowing down after consecutive failures; `None` with `backoff: off`.
+    pub backoff: Option<Backoff>,
+    /// Longest pause a 429 or 503 answer's `Retry-After` can impose; zero ignores the header.
+    pub retry_after_cap: Duration,
+}
+
+impl Default for GuardSettings {
+    /// Backoff on with its defaults, `Retry-After` honoured for up to 5 minutes.
+    fn default() -> GuardSettings {
+        GuardSettings {
+            backoff: Some(Backoff::default()),
+            retry_after_cap: Duration::from_secs(300),
+        }
+    }
+}
+
+/// After `after_failures` consecutive failed requests the target's rate halves, and halves
+/// again with every further failure, down to `floor`; the first success restores it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Backoff {
+    /// Consecutive failures before the first halving (≥ 1).
+    pub after_failures: u32,
+    /// Lowest rate the halving reaches (at most the target's rate).
+    pub floor: Rate,
+}
+
+impl Default for Backoff {
+    /// 5 failures, then down to one request every 30 seconds.
+    fn default() -> Backoff {
+        Backoff {
+            after_failures: 5,
+            floor: Rate {
+                per_second: 1.0 / 30.0,
+            },
+        }
     }
 }
 

@@ -10,6 +10,9 @@
 //! A timer wakes up a little after its deadline (see [`TIMER_SLACK`]), and at 1000/s that is
 //! longer than a period, so every wake-up starts all the slots due by then: the schedule's rate is
 //! delivered whatever the timer's resolution.
+//!
+//! The target's guard ([`crate::guard`]) may drop a slot too (backoff, `Retry-After`) or stop
+//! the schedule while an operator pauses the target; it never adds one.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -21,6 +24,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::guard::Admission;
 use crate::metrics::SkipReason;
 use crate::scenario::Target;
 
@@ -49,8 +53,13 @@ impl Plan {
     }
 }
 
-/// What the schedule drives: starting a request for a slot, and counting a skipped slot.
+/// What the schedule drives: asking whether a slot may be sent, starting a request for it, and
+/// counting a skipped slot.
 pub trait Dispatch: Send + Sync + 'static {
+    /// Whether the slot due now may be sent ([`crate::guard::Guard::admit`]).
+    fn admit(&self, now: Instant) -> Admission;
+    /// Resolves once a paused target runs again.
+    fn running(&self) -> impl Future<Output = ()> + Send + 'static;
     /// Runs one request of scenario `scenario` whose latency runs from `due` (the slot's due
     /// time, or its actual start when the timer fired only slightly late). The returned future is
     /// spawned; the in-flight permit is held until it completes.
@@ -75,7 +84,7 @@ pub async fn run<D: Dispatch, R: Rng + Send>(
     let picker = WeightedPick::new(&plan.weights);
     let cap = Arc::new(Semaphore::new(plan.max_in_flight));
     // A random phase spreads sidecars that start together over the first period.
-    let start = Instant::now() + plan.period.mul_f64(rng.random_range(0.0..1.0));
+    let mut start = Instant::now() + plan.period.mul_f64(rng.random_range(0.0..1.0));
     let mut slot: u64 = 0;
     let mut due = due_time(start, plan.period, slot, plan.jitter, &mut rng);
     loop {
@@ -85,18 +94,41 @@ pub async fn run<D: Dispatch, R: Rng + Send>(
             () = tokio::time::sleep_until(due) => {}
         }
         let now = Instant::now();
+        let mut paused = false;
         // Jitter shifts a slot by at most a quarter period, so due times never go backwards.
         while due <= now {
             if now.saturating_duration_since(due) > LATE_AFTER {
                 dispatch.skipped(SkipReason::Late);
-            } else if let Ok(permit) = cap.clone().try_acquire_owned() {
-                let scenario = picker.pick(&mut rng);
-                let work = dispatch.dispatch(scenario, measured_start(due, now));
-                tracker.spawn(hold_permit(work, permit));
             } else {
-                dispatch.skipped(SkipReason::InFlightCap);
+                match dispatch.admit(now) {
+                    Admission::Send => match cap.clone().try_acquire_owned() {
+                        Ok(permit) => {
+                            let scenario = picker.pick(&mut rng);
+                            let work = dispatch.dispatch(scenario, measured_start(due, now));
+                            tracker.spawn(hold_permit(work, permit));
+                        }
+                        Err(_) => dispatch.skipped(SkipReason::InFlightCap),
+                    },
+                    Admission::Skip(reason) => dispatch.skipped(reason),
+                    Admission::Paused => {
+                        paused = true;
+                        break;
+                    }
+                }
             }
             slot += 1;
+            due = due_time(start, plan.period, slot, plan.jitter, &mut rng);
+        }
+        if paused {
+            tokio::select! {
+                biased;
+                () = shutdown.cancelled() => return,
+                () = dispatch.running() => {}
+            }
+            // Resumed: a new grid from now. The pause was noticed at a slot, so the last
+            // request was at least a period (less jitter) ago, as on the old grid.
+            start = Instant::now();
+            slot = 0;
             due = due_time(start, plan.period, slot, plan.jitter, &mut rng);
         }
     }
@@ -233,6 +265,15 @@ mod tests {
     }
 
     impl Dispatch for Recorder {
+        // No guard here: the guard's own tests drive the schedule with one.
+        fn admit(&self, _now: Instant) -> Admission {
+            Admission::Send
+        }
+
+        fn running(&self) -> impl Future<Output = ()> + Send + 'static {
+            std::future::ready(())
+        }
+
         fn dispatch(
             self: &Arc<Self>,
             scenario: usize,
@@ -255,6 +296,7 @@ mod tests {
             match reason {
                 SkipReason::InFlightCap => self.skipped_cap.fetch_add(1, Ordering::SeqCst),
                 SkipReason::Late => self.skipped_late.fetch_add(1, Ordering::SeqCst),
+                other => panic!("no guard, yet a slot skipped for {other:?}"),
             };
         }
     }

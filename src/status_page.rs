@@ -1,5 +1,5 @@
 //! The human-readable status page served at `/`: for each target and scenario the configured
-//! rate, the last result, window quantiles, error and cache hit ratios, and the target's last
+//! rate (and the rate the target's guard allows now), the last result, window quantiles, error and cache hit ratios, and the target's last
 //! failures with time, reason and message (what blackbox_exporter's debug log would tell, but
 //! always there), and when the config was loaded with the last refused reload's error. One
 //! self-contained HTML document: no scripts, no external assets, reloads
@@ -74,11 +74,12 @@ fn write_config(out: &mut String, snapshot: &StatusSnapshot) -> fmt::Result {
 fn write_target(out: &mut String, target: &TargetStatus) -> fmt::Result {
     writeln!(
         out,
-        "<h2>{}</h2>\n<p><code>{}</code> · rate {} · window error ratio {} · \
+        "<h2>{}</h2>\n<p><code>{}</code> · rate {} · {} · window error ratio {} · \
          window cache hit ratio {}</p>",
         escape(&target.name),
         escape(&target.origin),
         rate(target.rate_per_second),
+        effective(target),
         ratio(target.counts.error_ratio()),
         ratio(target.counts.cache_hit_ratio()),
     )?;
@@ -162,6 +163,23 @@ fn last_result(last: Option<&LastResult>) -> String {
         latency(Some(last.latency)),
         humantime::format_rfc3339_seconds(last.finished_at)
     )
+}
+
+/// What the guard allows now, flagged when it is not the configured rate.
+fn effective(target: &TargetStatus) -> String {
+    let now = target.effective_rate_per_second;
+    if target.paused {
+        "<span class=\"fail\">paused</span>".to_string()
+    } else if now == 0.0 {
+        "effective <span class=\"fail\">0 (Retry-After)</span>".to_string()
+    } else if now < target.rate_per_second {
+        format!(
+            "effective <span class=\"fail\">{} (backoff)</span>",
+            rate(now)
+        )
+    } else {
+        format!("effective {}", rate(now))
+    }
 }
 
 fn rate(per_second: f64) -> String {

@@ -32,6 +32,9 @@ fn load_testdata(name: &str) -> Result<Config, ConfigError> {
 #[rustfmt::skip]
 const INVALID: &[(&str, &str)] = &[
     ("auth-conflict", ": targets[0].basic_auth: both a bearer token and `basic_auth` are set: expected one of them"),
+    ("backoff", r#":5:14: targets[0].backoff: invalid backoff "on": expected `off` or a mapping such as {after_failures: 5, floor: 1/30s}"#),
+    ("backoff-failures", r#":6:23: targets[0].backoff.after_failures: after_failures "1001" is out of range: expected 1 to 1000"#),
+    ("backoff-floor", ": targets[0].backoff.floor: floor 2/m is above the target's rate 1/m: expected at most the rate"),
     ("block-syntax", ":4:4: invalid YAML: did not find expected '-' indicator, while parsing a block collection at line 2 column 3"),
     ("bucket", r#":2:13: global.buckets[0]: bucket "0" is out of range: expected more than 0 seconds"#),
     ("buckets-order", ": global.buckets[2]: buckets must be strictly increasing, found 0.25 after 0.5"),
@@ -59,6 +62,11 @@ const INVALID: &[(&str, &str)] = &[
     ("no-targets", ": targets: at least one target is required, found none"),
     ("objective", r#":5:29: targets[0].objectives: unknown objective "p95_latency", expected a latency quantile pNN such as p95 or p999, `error_ratio`, `availability` or `cache_hit_ratio`"#),
     ("password-both", ": targets[0].basic_auth: expected exactly one of `password` or `password_file`"),
+    ("redirects", r#":5:23: targets[0].follow_redirects: invalid follow_redirects "21": expected a whole number from 0 to 20"#),
+    ("retry-after-cap", r#":5:22: targets[0].retry_after_cap: retry_after_cap "2h" is out of range: expected 0s (ignore Retry-After) to 1h"#),
+    ("total-rate", ": targets: the target rates add up to 60/s, more than the default limit of 50/s: lower the rates, or raise the limit explicitly with global.max_total_rate (at most 100000/s)"),
+    ("total-rate-raised", ": global.max_total_rate: the target rates add up to 100.5/s, more than the limit of 100/s: lower the rates, or raise the limit (at most 100000/s)"),
+    ("total-rate-range", r#":2:19: global.max_total_rate: max_total_rate "200000/s" is out of range: expected more than 0 and at most 100000/s"#),
     ("path", r#":7:25: targets[0].scenarios[0].request.path: invalid path "health": expected a path starting with /"#),
     ("pointer", r#":9:18: targets[0].scenarios[0].expect.json: invalid JSON pointer "status": expected "" or a path starting with / such as /cache/hit_rate (write ~0 for ~ and ~1 for /)"#),
     ("process-duplicate", r#": resources.processes[1].name: duplicate process name "api": already used by resources.processes[0]"#),
@@ -67,7 +75,7 @@ const INVALID: &[(&str, &str)] = &[
     ("quantile-duplicate", ": global.quantiles[2]: duplicate quantile 0.9"),
     ("quantile", r#":2:20: global.quantiles[1]: quantile "1.5" is out of range: expected more than 0 and less than 1"#),
     ("rate-range", r#":4:11: targets[0].rate: rate "2000/s" is out of range: expected at least 1/h and at most 1000/s"#),
-    ("rate", r#":4:11: targets[0].rate: invalid rate "2/x": expected N/s, N/m or N/h, such as 2/s, 30/m or 0.5/h"#),
+    ("rate", r#":4:11: targets[0].rate: invalid rate "2/x": expected N/s, N/m, N/h or N per duration, such as 2/s, 30/m, 0.5/h or 1/30s"#),
     ("regex", r#":8:37: targets[0].scenarios[0].expect.body_regex[1]: invalid regex "(unclosed": unclosed group"#),
     ("resources-interval", r#":9:13: resources.interval: interval "500ms" is out of range: expected at least 1s and at most 1h"#),
     ("scenario-env", ":7:59: targets[0].scenarios[0].request.headers.Authorization: ${VAR} is not expanded in scenario requests: put secrets in the target's headers, bearer_token or basic_auth"),
@@ -82,7 +90,7 @@ const INVALID: &[(&str, &str)] = &[
     ("timeout-range", r#":5:14: targets[0].timeout: timeout "10m" is out of range: expected more than 0 and at most 5m"#),
     ("token-file", ": targets[0].bearer_token_file: cannot read tests/testdata/missing-token.txt: no such file or directory"),
     ("unknown-flow", ":2:48: targets[0].scenarios[0].request: unknown field `pth`, expected one of `method`, `path`, `headers`, `body`"),
-    ("unknown-nested", ":5:5: targets[0]: unknown field `rat`, expected one of `name`, `base_url`, `rate`, `timeout`, `max_in_flight`, `keep_alive`, `headers`, `bearer_token`, `bearer_token_file`, `basic_auth`, `proxy`, `tls`, `cache`, `stats`, `objectives`, `scenarios`"),
+    ("unknown-nested", ":5:5: targets[0]: unknown field `rat`, expected one of `name`, `base_url`, `rate`, `timeout`, `max_in_flight`, `keep_alive`, `backoff`, `retry_after_cap`, `follow_redirects`, `headers`, `bearer_token`, `bearer_token_file`, `basic_auth`, `proxy`, `tls`, `cache`, `stats`, `objectives`, `scenarios`"),
     ("unknown-top", ":1:1: unknown field `target`, expected one of `global`, `targets`, `resources`, `load`"),
     ("url-scheme", r#":3:15: targets[0].base_url: invalid URL "ftp://127.0.0.1": scheme "ftp" is not supported: expected http or https"#),
     ("url", r#":3:15: targets[0].base_url: invalid URL "127.0.0.1:8080": relative URL without a base: expected http(s)://host[:port][/path]"#),
@@ -183,7 +191,13 @@ fn defaults_fill_every_optional_key() {
     );
     assert_eq!(global.jitter, 0.1);
     assert_eq!(global.shutdown_grace, Duration::from_secs(10));
+    assert_eq!(global.max_total_rate.per_second, 50.0);
     let target = &config.targets[0];
+    let backoff = target.guard.backoff.unwrap();
+    assert_eq!(backoff.after_failures, 5);
+    assert_eq!(backoff.floor.per_second, 1.0 / 30.0);
+    assert_eq!(target.guard.retry_after_cap, Duration::from_secs(300));
+    assert_eq!(target.follow_redirects, 0);
     assert_eq!(target.rate.per_second, 2.0);
     assert_eq!(target.timeout, Duration::from_secs(5));
     assert_eq!(target.max_in_flight, 4);
@@ -227,6 +241,95 @@ fn flow_style_loads_identical_to_block_style() {
     assert!(scenario.expect.headers[1].matches.is_none());
     let stats = block.targets[0].stats.as_ref().unwrap();
     assert_eq!(stats.url.as_str(), "http://127.0.0.1:8080/v1/stats");
+    let target = &flow.targets[0];
+    let backoff = target.guard.backoff.unwrap();
+    assert_eq!(
+        (backoff.after_failures, backoff.floor.per_second),
+        (3, 1.0 / 120.0)
+    );
+    assert_eq!(target.guard.retry_after_cap, Duration::from_secs(60));
+    assert_eq!(target.follow_redirects, 2);
+    assert_eq!(flow.global.max_total_rate.per_second, 1.0);
+}
+
+/// A config with one target per rate in `rates`, and `global` under `global:`.
+fn with_rates(global: &str, rates: &[&str]) -> Result<Config, ConfigError> {
+    let targets: String = rates
+        .iter()
+        .enumerate()
+        .map(|(i, rate)| {
+            format!(
+                "  - {{name: t{i}, base_url: http://127.0.0.1:1, rate: {rate}, \
+                 scenarios: [{{name: s, request: {{path: /}}}}]}}\n"
+            )
+        })
+        .collect();
+    let text = format!("global: {{{global}}}\ntargets:\n{targets}");
+    load_str_with_env(&text, Path::new("budget.yml"), &table_env)
+}
+
+#[test]
+fn the_total_budget_holds_at_its_edge() {
+    // Exactly the default limit, in rates that do not add up exactly in binary.
+    let ninths = ["50/9s"; 9];
+    assert!(with_rates("", &ninths).is_ok());
+    assert!(with_rates("", &["10/s", "20/s", "20/s"]).is_ok());
+    let over = with_rates("", &["10/s", "20/s", "20.001/s"]).unwrap_err();
+    assert!(
+        over.to_string()
+            .contains("add up to 50.001/s, more than the default limit of 50/s"),
+        "{over}"
+    );
+    // Raised explicitly, the new limit is the edge; lowered, too.
+    assert!(with_rates("max_total_rate: 1000/s", &["1000/s"]).is_ok());
+    assert!(with_rates("max_total_rate: 1000/s", &["1000/s", "1/h"]).is_err());
+    assert!(with_rates("max_total_rate: 1/m", &["1/m"]).is_ok());
+    let lowered = with_rates("max_total_rate: 1/m", &["2/m"]).unwrap_err();
+    assert_eq!(
+        lowered.to_string(),
+        "budget.yml: global.max_total_rate: the target rates add up to 2/m, more than the limit \
+         of 1/m: lower the rates, or raise the limit (at most 100000/s)"
+    );
+    // The largest budget: 100 targets at the largest rate.
+    assert!(with_rates("max_total_rate: 100000/s", &["1000/s"; 100]).is_ok());
+}
+
+#[test]
+fn backoff_can_be_turned_off_or_tuned() {
+    let one = |settings: &str| {
+        let text = format!(
+            "targets: [{{name: a, base_url: http://127.0.0.1:1, rate: 2/s, {settings} \
+             scenarios: [{{name: s, request: {{path: /}}}}]}}]"
+        );
+        load_str_with_env(&text, Path::new("b.yml"), &table_env)
+    };
+    assert!(
+        one("backoff: off,").unwrap().targets[0]
+            .guard
+            .backoff
+            .is_none()
+    );
+    assert!(
+        one("backoff: false,").unwrap().targets[0]
+            .guard
+            .backoff
+            .is_none()
+    );
+    let defaults = one("backoff: {},").unwrap().targets[0]
+        .guard
+        .backoff
+        .unwrap();
+    assert_eq!(
+        (defaults.after_failures, defaults.floor.per_second),
+        (5, 1.0 / 30.0)
+    );
+    // The floor may equal the rate (no slowing down at all) but not exceed it.
+    assert!(one("backoff: {floor: 2/s},").is_ok());
+    assert!(one("backoff: {floor: 2.1/s},").is_err());
+    assert!(one("backoff: {after_failures: 1000},").is_ok());
+    assert!(one("retry_after_cap: 0s,").is_ok());
+    assert!(one("retry_after_cap: 1h,").is_ok());
+    assert!(one("follow_redirects: 20,").is_ok());
 }
 
 #[test]

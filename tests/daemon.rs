@@ -75,6 +75,9 @@ targets:
     rate: 20/s
     timeout: 500ms
     max_in_flight: 2
+    # Every request fails here: backoff would slow it down to a few requests, not enough for
+    # each scenario to show its reason (tests/guards.rs tests the backoff).
+    backoff: off
     scenarios:
       - {{name: garbage, request: {{path: /garbage}}}}
       - {{name: hang, request: {{path: /hang}}}}

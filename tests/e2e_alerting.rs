@@ -47,6 +47,8 @@ targets:
     rate: 20/s
     timeout: 2s
     max_in_flight: 16
+    # The default floor of 1/30s, scaled like the rules' windows.
+    backoff: {{floor: 1/s}}
     objectives: {{p95: 100ms, error_ratio: 5%}}
     scenarios:
       - name: health

@@ -18,6 +18,8 @@ fn config(target_port: u16) -> String {
         r#"
 global:
   quantile_window: 1m
+  # 60/s is more than the default budget of 50/s.
+  max_total_rate: 60/s
   # Resolution around the 50 ms delay, as a user sets buckets around an objective.
   buckets: [0.01, 0.025, 0.045, 0.05, 0.0525, 0.055, 0.06, 0.075, 0.1, 0.25, 0.5, 1, 2.5]
 targets:

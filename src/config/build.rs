@@ -10,6 +10,7 @@ use regex::Regex;
 use reqwest::Url;
 
 use super::FieldError;
+use super::collections::BackoffFile;
 use super::env::{EnvLookup, EnvText};
 use super::file::*;
 use super::scalar::{Kind, Scalar};
@@ -92,6 +93,7 @@ fn global(file: GlobalFile) -> Global {
         marker_header: value(file.marker_header).unwrap_or(Some(marker)),
         jitter: value(file.jitter).unwrap_or(0.1),
         shutdown_grace: value(file.shutdown_grace).unwrap_or(Duration::from_secs(10)),
+        max_total_rate: value(file.max_total_rate).unwrap_or(DEFAULT_MAX_TOTAL_RATE),
     }
 }
 
@@ -122,6 +124,8 @@ fn target(path: &str, file: TargetFile, ctx: &Context<'_>) -> Result<Target, Fie
         max_in_flight: value(file.max_in_flight)
             .unwrap_or_else(|| scheduler::default_max_in_flight(file.rate.0.period())),
         keep_alive: file.keep_alive,
+        guard: guard(file.backoff, value(file.retry_after_cap)),
+        follow_redirects: value(file.follow_redirects).unwrap_or(0),
         headers,
         proxy,
         tls: tls(&format!("{path}.tls"), file.tls, ctx)?,
@@ -130,6 +134,26 @@ fn target(path: &str, file: TargetFile, ctx: &Context<'_>) -> Result<Target, Fie
         objectives: file.objectives.map(|o| o.0).unwrap_or_default(),
         scenarios: file.scenarios.into_iter().map(scenario).collect(),
     })
+}
+
+/// The target's guard settings: each absent key takes its default.
+fn guard(backoff: Option<BackoffFile>, retry_after_cap: Option<Duration>) -> GuardSettings {
+    let defaults = GuardSettings::default();
+    let backoff = match backoff {
+        Some(BackoffFile::Off) => None,
+        Some(BackoffFile::On(settings)) => {
+            let default = Backoff::default();
+            Some(Backoff {
+                after_failures: value(settings.after_failures).unwrap_or(default.after_failures),
+                floor: value(settings.floor).unwrap_or(default.floor),
+            })
+        }
+        None => defaults.backoff,
+    };
+    GuardSettings {
+        backoff,
+        retry_after_cap: retry_after_cap.unwrap_or(defaults.retry_after_cap),
+    }
 }
 
 /// Expands and checks a URL; messages quote it as written, never with secrets filled in.

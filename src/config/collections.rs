@@ -8,10 +8,12 @@
 use std::fmt;
 use std::marker::PhantomData;
 
-use serde::de::value::StrDeserializer;
+use serde::de::value::{MapAccessDeserializer, StrDeserializer};
 use serde::de::{self, Deserialize, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
-use super::kinds::{AvailabilityKind, LatencyKind, RatioKind};
+use serde::Deserialize as DeriveDeserialize;
+
+use super::kinds::{AfterFailuresKind, AvailabilityKind, LatencyKind, RateKind, RatioKind};
 use super::scalar::{Kind, Scalar};
 use super::units::{self, quote};
 use crate::scenario::Objectives;
@@ -213,6 +215,58 @@ impl<'de> Visitor<'de> for ObjectivesVisitor {
     }
 }
 
+/// `targets[].backoff`: `off`, or a mapping of the backoff's settings (`{}` for the defaults).
+pub enum BackoffFile {
+    /// `backoff: off` (or `false`): the target keeps its rate whatever happens.
+    Off,
+    /// `backoff: {after_failures: 5, floor: 1/30s}`.
+    On(BackoffSettingsFile),
+}
+
+/// The settings of an enabled backoff; absent keys take their defaults.
+#[derive(DeriveDeserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct BackoffSettingsFile {
+    /// Consecutive failed requests before the rate starts halving (default 5).
+    pub after_failures: Option<Scalar<AfterFailuresKind>>,
+    /// Lowest rate the halving reaches (default 1/30s).
+    pub floor: Option<Scalar<RateKind>>,
+}
+
+impl<'de> Deserialize<'de> for BackoffFile {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(BackoffVisitor)
+    }
+}
+
+struct BackoffVisitor;
+
+impl<'de> Visitor<'de> for BackoffVisitor {
+    type Value = BackoffFile;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("`off` or a mapping such as {after_failures: 5, floor: 1/30s}")
+    }
+    fn visit_str<E: de::Error>(self, text: &str) -> Result<Self::Value, E> {
+        match text {
+            "off" => Ok(BackoffFile::Off),
+            _ => Err(E::custom(format!(
+                "invalid backoff {}: expected `off` or a mapping such as \
+                 {{after_failures: 5, floor: 1/30s}}",
+                quote(text)
+            ))),
+        }
+    }
+    fn visit_bool<E: de::Error>(self, on: bool) -> Result<Self::Value, E> {
+        match on {
+            false => Ok(BackoffFile::Off),
+            true => Ok(BackoffFile::On(BackoffSettingsFile::default())),
+        }
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        BackoffSettingsFile::deserialize(MapAccessDeserializer::new(map)).map(BackoffFile::On)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -272,5 +326,39 @@ mod tests {
         let o: ObjectivesFile = serde_yaml::from_str("{p5: 1s, p99.9: 2s}").unwrap();
         let quantiles: Vec<f64> = o.0.latency.iter().map(|(q, _)| *q).collect();
         assert_eq!(quantiles, [0.05, 0.999]);
+    }
+
+    #[test]
+    fn backoff_is_off_or_a_mapping_of_settings() {
+        let parse = serde_yaml::from_str::<BackoffFile>;
+        assert!(matches!(parse("off"), Ok(BackoffFile::Off)));
+        assert!(matches!(parse("false"), Ok(BackoffFile::Off)));
+        let Ok(BackoffFile::On(on)) = parse("{after_failures: 3, floor: 1/m}") else {
+            panic!("a mapping turns backoff on");
+        };
+        assert_eq!(on.after_failures.map(Scalar::into_inner), Some(3));
+        assert_eq!(on.floor.map(|f| f.0.per_second), Some(1.0 / 60.0));
+        let Ok(BackoffFile::On(defaults)) = parse("{}") else {
+            panic!("an empty mapping keeps the defaults");
+        };
+        assert!(defaults.after_failures.is_none() && defaults.floor.is_none());
+        for (bad, message) in [
+            ("on", "invalid backoff \"on\": expected `off` or a mapping"),
+            (
+                "5",
+                "invalid type: integer `5`, expected `off` or a mapping",
+            ),
+            (
+                "{after: 5}",
+                "unknown field `after`, expected `after_failures` or `floor`",
+            ),
+            (
+                "{after_failures: 0}",
+                "after_failures: invalid after_failures \"0\"",
+            ),
+        ] {
+            let err = parse(bad).err().unwrap().to_string();
+            assert!(err.starts_with(message), "{bad}: {err}");
+        }
     }
 }

@@ -25,6 +25,7 @@ pub fn describe(config: &Config) -> String {
     out.row(0, "config file", config.source.display());
     out.blank();
     global(&mut out, &config.global);
+    budget(&mut out, config);
     for target_config in &config.targets {
         out.blank();
         target(&mut out, target_config);
@@ -121,6 +122,44 @@ fn global(out: &mut Out, global: &Global) {
     out.row(2, "shutdown grace", format_duration(global.shutdown_grace));
 }
 
+/// The total budget and how much of it the targets use.
+fn budget(out: &mut Out, config: &Config) {
+    let used: f64 = config.targets.iter().map(|t| t.rate.per_second).sum();
+    out.row(
+        2,
+        "max total rate",
+        format!(
+            "{} (the targets use {})",
+            format_rate(config.global.max_total_rate.per_second),
+            format_rate(used)
+        ),
+    );
+}
+
+/// Backoff, `Retry-After` and redirect settings of a target.
+fn guards(out: &mut Out, target: &Target) {
+    let backoff = match &target.guard.backoff {
+        Some(b) => format!(
+            "after {} consecutive failures, halving per further failure down to {}",
+            b.after_failures,
+            format_rate(b.floor.per_second.min(target.rate.per_second))
+        ),
+        None => "off".to_string(),
+    };
+    out.row(2, "backoff", backoff);
+    let cap = target.guard.retry_after_cap;
+    let retry_after = match cap.is_zero() {
+        true => "ignored".to_string(),
+        false => format!("429/503 pause the target, at most {}", format_duration(cap)),
+    };
+    out.row(2, "retry-after", retry_after);
+    let redirects = match target.follow_redirects {
+        0 => "not followed".to_string(),
+        n => format!("followed, at most {n}"),
+    };
+    out.row(2, "redirects", redirects);
+}
+
 /// A header value as text, or `<redacted>` when it is sensitive.
 fn header_text(value: &HeaderValue) -> String {
     match (value.is_sensitive(), value.to_str()) {
@@ -149,6 +188,7 @@ fn target(out: &mut Out, target: &Target) {
         false => "no (a fresh connection per request)",
     };
     out.row(2, "keep-alive", keep_alive);
+    guards(out, target);
     let headers = target
         .headers
         .iter()

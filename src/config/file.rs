@@ -7,7 +7,7 @@
 
 use serde::Deserialize;
 
-use super::collections::{Entries, ObjectivesFile, OneOrMany};
+use super::collections::{BackoffFile, Entries, ObjectivesFile, OneOrMany};
 use super::kinds::*;
 use super::load::LoadFile;
 use super::scalar::Scalar;
@@ -52,6 +52,8 @@ pub struct GlobalFile {
     pub jitter: Option<Scalar<JitterKind>>,
     /// How long shutdown waits for in-flight requests (default 10s).
     pub shutdown_grace: Option<Scalar<GraceKind>>,
+    /// Most requests per second all targets together may be configured for (default 50/s).
+    pub max_total_rate: Option<Scalar<TotalRateKind>>,
 }
 
 /// `targets[]`.
@@ -71,6 +73,12 @@ pub struct TargetFile {
     /// Reuse connections (default false: a fresh connection per request).
     #[serde(default)]
     pub keep_alive: bool,
+    /// Slowing down after consecutive failures (default on: 5 failures, floor 1/30s).
+    pub backoff: Option<BackoffFile>,
+    /// Longest pause a `Retry-After` answer can impose (default 5m; 0s ignores it).
+    pub retry_after_cap: Option<Scalar<RetryAfterCapKind>>,
+    /// Redirects followed per request (default 0: the redirect is the answer).
+    pub follow_redirects: Option<Scalar<RedirectsKind>>,
     /// Headers on every request; values may reference `${VAR}` and are treated as secrets.
     #[serde(default)]
     pub headers: Entries<HeaderNameKind, Scalar<SecretKind>>,

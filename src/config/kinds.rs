@@ -20,6 +20,19 @@ impl Kind for RateKind {
     }
 }
 
+/// `global.max_total_rate`: at least 1/h, at most 100000/s.
+pub struct TotalRateKind;
+impl Kind for TotalRateKind {
+    type Value = Rate;
+    const EXPECTING: &'static str = "a rate such as 50/s";
+    fn parse(text: &str) -> Result<Rate, String> {
+        let per_second = units::parse_rate(text)?;
+        let max = units::MAX_TOTAL_RATE_PER_SECOND;
+        let per_second = units::rate_in("max_total_rate", text, per_second, max)?;
+        Ok(Rate { per_second })
+    }
+}
+
 /// Parses a duration and checks that it fits its field's range; `what` names the value and
 /// `expected` states the range in the message.
 pub fn duration_in(
@@ -110,6 +123,22 @@ impl Kind for GraceKind {
     const EXPECTING: &'static str = DURATION;
     fn parse(text: &str) -> Result<Duration, String> {
         duration_in("shutdown grace", text, |d| d <= HOUR, "at most 1h")
+    }
+}
+
+/// `targets[].retry_after_cap`: 0s (ignore `Retry-After`) to 1h.
+pub struct RetryAfterCapKind;
+impl Kind for RetryAfterCapKind {
+    type Value = Duration;
+    const EXPECTING: &'static str = DURATION;
+    fn parse(text: &str) -> Result<Duration, String> {
+        let check = |d: Duration| d <= HOUR;
+        duration_in(
+            "retry_after_cap",
+            text,
+            check,
+            "0s (ignore Retry-After) to 1h",
+        )
     }
 }
 
@@ -263,6 +292,37 @@ impl Kind for InFlightKind {
     }
 }
 
+/// `targets[].backoff.after_failures`: 1 to 1000.
+pub struct AfterFailuresKind;
+impl Kind for AfterFailuresKind {
+    type Value = u32;
+    const EXPECTING: &'static str = "a number of failures such as 5";
+    fn parse(text: &str) -> Result<u32, String> {
+        count("after_failures", text, 1000)
+    }
+}
+
+/// The most redirects a request may follow.
+pub const MAX_REDIRECTS: u32 = 20;
+
+/// `targets[].follow_redirects`: 0 (the default: the redirect is the answer) to 20.
+pub struct RedirectsKind;
+impl Kind for RedirectsKind {
+    type Value = u32;
+    const EXPECTING: &'static str = "a number of redirects such as 3";
+    fn parse(text: &str) -> Result<u32, String> {
+        let trimmed = text.trim();
+        let whole = !trimmed.is_empty() && trimmed.bytes().all(|b| b.is_ascii_digit());
+        match trimmed.parse::<u32>() {
+            Ok(n) if whole && n <= MAX_REDIRECTS => Ok(n),
+            _ => Err(format!(
+                "invalid follow_redirects {}: expected a whole number from 0 to {MAX_REDIRECTS}",
+                quote(text)
+            )),
+        }
+    }
+}
+
 /// A load-test threshold such as `p95 < 50ms`.
 pub struct ThresholdKind;
 
@@ -326,5 +386,26 @@ mod tests {
         assert!(BytesKind::parse("1073741825").is_err());
         assert!(LatencyKind::parse("5m 1ms").is_err());
         assert!(BucketKind::parse("1e-3").is_err());
+        assert_eq!(TotalRateKind::parse("100000/s").unwrap().per_second, 1e5);
+        assert_eq!(
+            TotalRateKind::parse("100001/s").err().unwrap(),
+            "max_total_rate \"100001/s\" is out of range: expected at least 1/h and at most 100000/s"
+        );
+        assert!(TotalRateKind::parse("0/s").is_err());
+        assert_eq!(RetryAfterCapKind::parse("0s"), Ok(Duration::ZERO));
+        assert_eq!(RetryAfterCapKind::parse("1h"), Ok(HOUR));
+        assert!(RetryAfterCapKind::parse("1h 1ns").is_err());
+        assert_eq!(AfterFailuresKind::parse("1"), Ok(1));
+        assert_eq!(AfterFailuresKind::parse("1000"), Ok(1000));
+        assert!(AfterFailuresKind::parse("0").is_err());
+        assert!(AfterFailuresKind::parse("1001").is_err());
+        assert_eq!(RedirectsKind::parse("0"), Ok(0));
+        assert_eq!(RedirectsKind::parse("20"), Ok(20));
+        assert_eq!(
+            RedirectsKind::parse("21"),
+            Err("invalid follow_redirects \"21\": expected a whole number from 0 to 20".into())
+        );
+        assert!(RedirectsKind::parse("-1").is_err());
+        assert!(RedirectsKind::parse("+1").is_err());
     }
 }

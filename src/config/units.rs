@@ -22,6 +22,9 @@ pub const MIN_RATE_PER_SECOND: f64 = 1.0 / 3600.0;
 /// of durations and deadlines computed from them can never overflow.
 pub const MAX_DURATION: Duration = Duration::from_secs(100 * 24 * 3600);
 
+/// The largest value `global.max_total_rate` may be raised to.
+pub const MAX_TOTAL_RATE_PER_SECOND: f64 = 100_000.0;
+
 /// Quotes `text` for a message: double quotes, control characters escaped, nothing else touched
 /// (so a regex like `\d+` reads as written, not as `\\d+`).
 pub fn quote(text: &str) -> String {
@@ -157,12 +160,13 @@ fn too_large(text: &str) -> String {
     )
 }
 
-/// Parses a rate `N/s`, `N/m` or `N/h` (N may be decimal), or a bare `N` per second, into
-/// requests per second. Any non-negative value; the caller checks its range.
+/// Parses a rate `N/s`, `N/m` or `N/h` (N may be decimal), `N/<duration>` such as `1/30s`, or
+/// a bare `N` per second, into requests per second. Any non-negative value; the caller checks its range.
 pub fn parse_rate(text: &str) -> Result<f64, String> {
     let invalid = || {
         format!(
-            "invalid rate {}: expected N/s, N/m or N/h, such as 2/s, 30/m or 0.5/h",
+            "invalid rate {}: expected N/s, N/m, N/h or N per duration, such as 2/s, 30/m, \
+             0.5/h or 1/30s",
             quote(text)
         )
     };
@@ -172,7 +176,10 @@ pub fn parse_rate(text: &str) -> Result<f64, String> {
                 "s" => 1.0,
                 "m" => 60.0,
                 "h" => 3600.0,
-                _ => return Err(invalid()),
+                per => match parse_duration(per) {
+                    Ok(duration) if !duration.is_zero() => duration.as_secs_f64(),
+                    _ => return Err(invalid()),
+                },
             };
             (count, seconds)
         }
@@ -402,11 +409,17 @@ mod tests {
         assert_eq!(parse_rate("36/h"), Ok(0.01));
         assert_eq!(parse_rate(" 3 / s "), Ok(3.0));
         assert_eq!(parse_rate("200"), Ok(200.0));
-        for bad in ["2/x", "/s", "x/s", "-1/s", "1e3/s", "2/s/s", ""] {
+        assert_eq!(parse_rate("1/30s"), Ok(1.0 / 30.0));
+        assert_eq!(parse_rate("3/5m"), Ok(0.01));
+        assert_eq!(parse_rate("1/500ms"), Ok(2.0));
+        for bad in [
+            "2/x", "/s", "x/s", "-1/s", "1e3/s", "2/s/s", "", "1/0s", "1/30",
+        ] {
             assert_eq!(
                 parse_rate(bad),
                 Err(format!(
-                    "invalid rate {}: expected N/s, N/m or N/h, such as 2/s, 30/m or 0.5/h",
+                    "invalid rate {}: expected N/s, N/m, N/h or N per duration, such as 2/s, \
+                     30/m, 0.5/h or 1/30s",
                     quote(bad)
                 )),
                 "{bad}"

@@ -3,8 +3,10 @@
 //! values were already checked (with their line and column) while the YAML was read.
 
 use super::FieldError;
+use super::collections::BackoffFile;
 use super::file::{ConfigFile, GlobalFile, ProcessFile, TargetFile};
-use super::units::{format_number, quote};
+use super::units::{format_number, format_rate, quote};
+use crate::scenario::DEFAULT_MAX_TOTAL_RATE;
 
 /// Runs every cross-field rule; the first violation is returned.
 pub fn check(file: &ConfigFile) -> Result<(), FieldError> {
@@ -28,8 +30,41 @@ pub fn check(file: &ConfigFile) -> Result<(), FieldError> {
     for (index, target) in file.targets.iter().enumerate() {
         check_target(&format!("targets[{index}]"), target)?;
     }
+    check_total_rate(file)?;
     check_processes(&file.resources.processes)?;
     super::load::check(&file.load)
+}
+
+/// The target rates must add up to at most `global.max_total_rate`: raising the budget is a
+/// decision written in the file, never the side effect of a new target or a typo in a rate.
+fn check_total_rate(file: &ConfigFile) -> Result<(), FieldError> {
+    let total: f64 = file.targets.iter().map(|t| t.rate.0.per_second).sum();
+    let (limit, field, advice) = match &file.global.max_total_rate {
+        Some(limit) => (limit.0.per_second, "global.max_total_rate", "the limit of"),
+        None => (
+            DEFAULT_MAX_TOTAL_RATE.per_second,
+            "targets",
+            "the default limit of",
+        ),
+    };
+    // Rates such as 1/3s do not add up exactly in binary; a relative tolerance keeps a sum that
+    // is the limit on paper from being refused.
+    if total <= limit * (1.0 + 1e-9) {
+        return Ok(());
+    }
+    let raise = match file.global.max_total_rate {
+        Some(_) => "raise the limit",
+        None => "raise the limit explicitly with global.max_total_rate",
+    };
+    Err(FieldError::new(
+        field,
+        format!(
+            "the target rates add up to {}, more than {advice} {}: lower the rates, or {raise} \
+             (at most 100000/s)",
+            format_rate(total),
+            format_rate(limit)
+        ),
+    ))
 }
 
 /// Indices of the first name that repeats an earlier one: (earlier, repeat).
@@ -81,6 +116,19 @@ fn check_global(global: &GlobalFile) -> Result<(), FieldError> {
 
 fn check_target(path: &str, target: &TargetFile) -> Result<(), FieldError> {
     check_auth(path, target)?;
+    if let Some(BackoffFile::On(backoff)) = &target.backoff
+        && let Some(floor) = &backoff.floor
+        && floor.0.per_second > target.rate.0.per_second
+    {
+        return Err(FieldError::new(
+            format!("{path}.backoff.floor"),
+            format!(
+                "floor {} is above the target's rate {}: expected at most the rate",
+                format_rate(floor.0.per_second),
+                format_rate(target.rate.0.per_second)
+            ),
+        ));
+    }
     if let Some(cache) = &target.cache
         && cache.header.is_some()
         && cache.headers.is_some()

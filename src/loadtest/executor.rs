@@ -467,6 +467,7 @@ mod tests {
             let outcome = Outcome {
                 latency: Instant::now() - from,
                 status: Some(200),
+                retry_after: None,
                 failure: None,
                 cache: CacheResult::Unknown,
                 phases: Phases::default(),

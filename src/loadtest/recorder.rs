@@ -153,6 +153,7 @@ impl Recorder {
             &Outcome {
                 latency: from.elapsed(),
                 status: None,
+                retry_after: None,
                 failure: Some(Failure {
                     reason: FailureReason::Other,
                     message: INTERRUPTED_MESSAGE.to_string(),
@@ -423,6 +424,7 @@ mod tests {
         Outcome {
             latency: Duration::from_millis(ms),
             status: Some(200),
+            retry_after: None,
             failure: failure.map(|m| Failure {
                 reason: FailureReason::HttpStatus,
                 message: m.to_string(),

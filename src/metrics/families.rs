@@ -13,6 +13,18 @@ pub(super) struct Families {
     pub(super) in_flight: IntGaugeVec,
     pub(super) cert_expiry: GaugeVec,
     pub(super) target_up: IntGaugeVec,
+    pub(super) effective_rate: GaugeVec,
+    pub(super) paused: IntGaugeVec,
+}
+
+/// A target's guard gauges: what rate synthex actually allows it now, and whether an operator
+/// paused it. Cheap to clone (the handles share their value).
+#[derive(Debug, Clone)]
+pub struct GuardGauges {
+    /// `synthex_effective_requests_per_second{target}`.
+    pub effective_rate: Gauge,
+    /// `synthex_target_paused{target}`.
+    pub paused: IntGauge,
 }
 
 impl Families {
@@ -45,12 +57,42 @@ impl Families {
                 ),
                 &["target"],
             )?,
+            effective_rate: GaugeVec::new(
+                Opts::new(
+                    "synthex_effective_requests_per_second",
+                    "Request rate synthex allows the target now: the configured rate, less \
+                     while backoff slows it down, 0 while Retry-After or an operator pauses it.",
+                ),
+                &["target"],
+            )?,
+            paused: IntGaugeVec::new(
+                Opts::new(
+                    "synthex_target_paused",
+                    "1 while an operator has paused the target's traffic, else 0.",
+                ),
+                &["target"],
+            )?,
         };
+        registry.register(Box::new(families.effective_rate.clone()))?;
+        registry.register(Box::new(families.paused.clone()))?;
         registry.register(Box::new(families.skipped.clone()))?;
         registry.register(Box::new(families.in_flight.clone()))?;
         registry.register(Box::new(families.cert_expiry.clone()))?;
         registry.register(Box::new(families.target_up.clone()))?;
         Ok(families)
+    }
+}
+
+impl Families {
+    /// The guard gauges of target `name`, starting at its configured rate, not paused.
+    pub(super) fn guard_gauges(&self, name: &str, rate: f64) -> GuardGauges {
+        let gauges = GuardGauges {
+            effective_rate: self.effective_rate.with_label_values(&[name]),
+            paused: self.paused.with_label_values(&[name]),
+        };
+        gauges.effective_rate.set(rate);
+        gauges.paused.set(0);
+        gauges
     }
 }
 

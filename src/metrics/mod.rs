@@ -15,7 +15,8 @@
 //! `synthex_in_flight_requests`, `synthex_request_phase_duration_seconds`,
 //! `synthex_tls_cert_expiry_timestamp_seconds`, `synthex_target_up`,
 //! `synthex_cache_requests_total`, `synthex_cache_hit_ratio`, `synthex_build_info`,
-//! `synthex_schedule_requests_per_second`, `synthex_objective_*`, and the standard `process_*`.
+//! `synthex_schedule_requests_per_second`, `synthex_effective_requests_per_second`,
+//! `synthex_target_paused`, `synthex_objective_*`, and the standard `process_*`.
 
 mod collector;
 mod config_status;
@@ -38,6 +39,7 @@ use tokio::time::Instant;
 use self::collector::RequestCollector;
 use self::config_status::ConfigStatus;
 pub use self::config_status::{ConfigHistory, ReloadFailure};
+pub use self::families::GuardGauges;
 use self::families::{Constants, Families};
 use self::series::{Bounds, Labels};
 use self::sink::TextSink;
@@ -75,14 +77,28 @@ pub enum SkipReason {
     /// (suspended, starved of CPU, a blocked runtime); the same cut-off at every rate. Sending
     /// such slots in a catch-up burst would distort the target's load.
     Late,
+    /// The target failed repeatedly and its rate is halved ([`crate::guard`]).
+    Backoff,
+    /// The target answered 429 or 503 with `Retry-After`, and that time has not come yet.
+    RetryAfter,
 }
 
 impl SkipReason {
+    /// Every reason, in label order; their series are created at zero.
+    pub const ALL: [SkipReason; 4] = [
+        SkipReason::InFlightCap,
+        SkipReason::Late,
+        SkipReason::Backoff,
+        SkipReason::RetryAfter,
+    ];
+
     /// The label value.
     pub fn as_str(&self) -> &'static str {
         match self {
             SkipReason::InFlightCap => "in_flight_cap",
             SkipReason::Late => "late",
+            SkipReason::Backoff => "backoff",
+            SkipReason::RetryAfter => "retry_after",
         }
     }
 }
@@ -129,11 +145,15 @@ impl TargetHandle {
 
     /// Counts a scheduled slot of the target that was not started.
     pub fn skip(&self, reason: SkipReason) {
-        let index = match reason {
-            SkipReason::InFlightCap => 0,
-            SkipReason::Late => 1,
-        };
-        self.0.skipped[index].inc();
+        if let Some(index) = SkipReason::ALL.iter().position(|r| *r == reason) {
+            self.0.skipped[index].inc();
+        }
+    }
+
+    /// The gauges the target's guard keeps current: its effective rate and whether it is
+    /// paused. They survive a reload that keeps the target's name, like its counters.
+    pub fn guard_gauges(&self) -> GuardGauges {
+        self.0.guard.clone()
     }
 }
 

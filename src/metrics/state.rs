@@ -15,7 +15,7 @@ use prometheus::{IntCounter, IntGauge};
 use tokio::time::Instant;
 
 use super::collector::CACHE_RESULTS;
-use super::families::{Families, LazyTargetSeries};
+use super::families::{Families, GuardGauges, LazyTargetSeries};
 use super::series::{Bounds, HistogramData, Labels};
 use super::status::{FailureRecord, LastResult};
 use super::{PHASES, SkipReason, WINDOW_SLOTS};
@@ -34,8 +34,10 @@ pub(super) struct TargetSlot {
     pub(super) origin: String,
     pub(super) rate: f64,
     pub(super) scenarios: Vec<ScenarioSlot>,
-    /// Indexed in-flight cap, late.
-    pub(super) skipped: [IntCounter; 2],
+    /// Indexed like [`SkipReason::ALL`].
+    pub(super) skipped: [IntCounter; 4],
+    /// Effective rate and pause state, kept current by the target's guard.
+    pub(super) guard: GuardGauges,
     pub(super) in_flight: IntGauge,
     pub(super) lazy: Arc<LazyTargetSeries>,
     /// Newest last.
@@ -75,7 +77,7 @@ pub(super) struct ScenarioState {
     pub(super) phases: [Option<HistogramData>; 4],
     pub(super) codes: Vec<CodeCount>,
     /// Indexed like [`FailureReason::ALL`].
-    pub(super) failures: [u64; 8],
+    pub(super) failures: [u64; FailureReason::ALL.len()],
     /// Indexed like [`CACHE_RESULTS`].
     pub(super) cache: [u64; 3],
     pub(super) last: Option<LastResult>,
@@ -158,11 +160,12 @@ fn build_target(
         rate: target.rate.per_second,
         scenarios,
         skipped: before.map_or_else(
-            || {
-                [SkipReason::InFlightCap, SkipReason::Late]
-                    .map(|r| families.skipped.with_label_values(&[name, r.as_str()]))
-            },
+            || SkipReason::ALL.map(|r| families.skipped.with_label_values(&[name, r.as_str()])),
             |t| t.skipped.clone(),
+        ),
+        guard: before.map_or_else(
+            || families.guard_gauges(name, target.rate.per_second),
+            |t| t.guard.clone(),
         ),
         in_flight: before.map_or_else(
             || families.in_flight.with_label_values(&[name]),
@@ -181,11 +184,13 @@ fn build_target(
 /// Removes the registry series of a target that a reload dropped; its per-scenario families go
 /// with its slot.
 pub(super) fn remove_series(families: &Families, name: &str) {
-    for reason in [SkipReason::InFlightCap, SkipReason::Late] {
+    for reason in SkipReason::ALL {
         let _ = families
             .skipped
             .remove_label_values(&[name, reason.as_str()]);
     }
+    let _ = families.effective_rate.remove_label_values(&[name]);
+    let _ = families.paused.remove_label_values(&[name]);
     let _ = families.in_flight.remove_label_values(&[name]);
     let _ = families.target_up.remove_label_values(&[name]);
     let _ = families.cert_expiry.remove_label_values(&[name]);
@@ -198,7 +203,7 @@ impl ScenarioState {
             duration: HistogramData::new(bounds),
             phases: Default::default(),
             codes: Vec::new(),
-            failures: [0; 8],
+            failures: [0; FailureReason::ALL.len()],
             cache: [0; 3],
             last: None,
         }

@@ -63,6 +63,11 @@ pub struct TargetStatus {
     pub origin: String,
     /// Configured requests per second over all scenarios.
     pub rate_per_second: f64,
+    /// Requests per second the target's guard allows now (less while backing off, 0 while held
+    /// by Retry-After or paused).
+    pub effective_rate_per_second: f64,
+    /// Whether an operator has paused the target.
+    pub paused: bool,
     /// Whether any request of this target has finished yet.
     pub has_result: bool,
     /// Window counts summed over the scenarios.
@@ -120,6 +125,8 @@ pub(super) fn snapshot(
                 name: target.name.clone(),
                 origin: target.origin.clone(),
                 rate_per_second: target.rate,
+                effective_rate_per_second: target.guard.effective_rate.get(),
+                paused: target.guard.paused.get() == 1,
                 has_result: target.has_result.load(Ordering::Relaxed),
                 counts,
                 scenarios,

@@ -10,6 +10,7 @@ use std::error::Error as StdError;
 use std::io;
 use std::time::Duration;
 
+use super::redirect;
 use crate::outcome::{Failure, FailureReason};
 
 /// Longest failure message kept; error chains can be long and are not meant for labels.
@@ -79,7 +80,12 @@ pub(crate) fn classify(error: &(dyn StdError + 'static), step: Step, stage: Stag
 }
 
 fn reason(step: Step, chain: &[&(dyn StdError + 'static)], stage: Stage) -> FailureReason {
-    if step == Step::Resolve {
+    if let Some(refused) = chain
+        .iter()
+        .find_map(|e| e.downcast_ref::<redirect::Refused>())
+    {
+        refused.reason()
+    } else if step == Step::Resolve {
         FailureReason::Dns
     } else if chain.iter().any(|e| e.is::<rustls::Error>()) {
         FailureReason::Tls

@@ -2,8 +2,9 @@
 //! base headers.
 //!
 //! Choices a canary needs, unlike an ordinary client:
-//! - no redirects are followed: the probe reports what the service answers (a 301 is visible as
-//!   a status, and `expect.status` can accept it), not what some other URL answers;
+//! - no redirects are followed unless `follow_redirects` allows them ([`super::redirect`]): the
+//!   probe reports what the service answers (a 301 is visible as a status, and `expect.status`
+//!   can accept it), not what some other URL answers;
 //! - no retries, not even reqwest's default retry of protocol NACKs: a retry would hide the
 //!   very failure the probe exists to count, and inflate latency;
 //! - environment proxy variables are ignored (a sidecar probing 127.0.0.1 must not go through
@@ -15,10 +16,11 @@ use std::sync::Arc;
 
 use http::header::{ACCEPT, HOST, USER_AGENT};
 use http::{HeaderMap, HeaderValue};
-use reqwest::{Url, redirect, retry};
+use reqwest::{Url, retry};
 
 use super::ProbeErrorKind;
 use super::expect::excerpt;
+use super::redirect;
 use super::timing::{ConnectTimingLayer, TimedResolver};
 use super::tls::{self, CertExpiry};
 use crate::scenario::{Global, Target};
@@ -57,7 +59,7 @@ pub(crate) fn build(
     };
     let mut builder = reqwest::Client::builder()
         .tls_backend_preconfigured(tls::client_config(&target.tls, expiry, None)?)
-        .redirect(redirect::Policy::none())
+        .redirect(redirect::policy(target.follow_redirects))
         .retry(retry::never())
         .timeout(target.timeout)
         .connect_timeout(target.timeout)

@@ -13,8 +13,9 @@
 //! `conclude`, so a request has the same `Outcome` (reasons, messages, phases, expectations,
 //! cache classification) as with [`Probe::run`]. Only the transport differs: one connection,
 //! reopened after an error or when the server closes it; `connect` (and `dns` for a host name)
-//! are reported by the request that opened it. HTTPS targets, proxies and `keep_alive: false`
-//! keep using [`Probe::run`] ([`Probe::connection`] returns `None`).
+//! are reported by the request that opened it. HTTPS targets, proxies, targets that follow
+//! redirects and `keep_alive: false` keep using [`Probe::run`] ([`Probe::connection`] returns
+//! `None`).
 //!
 //! `Probe::run` itself sends a plain-HTTP `keep_alive: false` request on a one-shot
 //! `Connection`: a connection that is opened for one request and closed after it needs no pool,
@@ -124,7 +125,7 @@ struct Driver {
 
 impl Probe {
     /// A connection of its own for one virtual user, or `None` when this target must go through
-    /// [`Probe::run`] (HTTPS, a proxy, or `keep_alive: false`).
+    /// [`Probe::run`] (HTTPS, a proxy, redirects to follow, or `keep_alive: false`).
     pub fn connection(&self) -> Option<Connection<'_>> {
         if !self.keep_alive {
             return None;
@@ -132,8 +133,12 @@ impl Probe {
         self.direct()
     }
 
-    /// A new direct connection along this target's route, if it has one (plain HTTP, no proxy).
+    /// A new direct connection along this target's route, if it has one (plain HTTP, no proxy,
+    /// no redirects to follow: reqwest follows them, see [`super::redirect`]).
     pub(crate) fn direct(&self) -> Option<Connection<'_>> {
+        if self.follows_redirects {
+            return None;
+        }
         Some(Connection {
             probe: self,
             route: self.route.as_ref()?,

@@ -15,13 +15,16 @@
 //!
 //! Submodules: `client` builds the reqwest client, `connection` the direct connection, `tls` the rustls configuration and
 //! expiry-recording verifier, `timing` the DNS/connect hooks, `classify` maps errors to failure
-//! reasons, `expect` checks responses and `cache` detects cache hits.
+//! reasons, `expect` checks responses, `cache` detects cache hits, `redirect` decides which
+//! redirects are followed and `retry_after` reads how long a 429 or 503 asks clients to wait.
 
 mod cache;
 mod classify;
 mod client;
 mod connection;
 mod expect;
+mod redirect;
+mod retry_after;
 mod timing;
 pub(crate) mod tls;
 
@@ -95,6 +98,8 @@ pub struct Probe {
     route: Option<Route>,
     /// The target's `keep_alive`: pooled connections, or one per request.
     keep_alive: bool,
+    /// `follow_redirects` is above 0: only reqwest follows redirects.
+    follows_redirects: bool,
 }
 
 /// What came back from the wire, before expectations are checked.
@@ -138,6 +143,7 @@ impl Probe {
             cert_expiry,
             route: Route::of(target),
             keep_alive: target.keep_alive,
+            follows_redirects: target.follow_redirects > 0,
         })
     }
 
@@ -209,9 +215,13 @@ impl Probe {
             Some(_) => cache::classify(&self.cache, &exchange.headers),
             None => CacheResult::Unknown,
         };
+        let retry_after = exchange.status.and_then(|status| {
+            retry_after::requested_wait(status, &exchange.headers, SystemTime::now())
+        });
         Outcome {
             latency,
             status: exchange.status,
+            retry_after,
             failure,
             cache,
             phases,

@@ -11,8 +11,8 @@ use regex::Regex;
 use synthex::metrics::Metrics;
 use synthex::outcome::{CacheResult, Failure, FailureReason, Outcome, Phases};
 use synthex::scenario::{
-    CacheRule, Config, Expectations, Global, LoadSettings, Objectives, Rate, RequestTemplate,
-    Resources, Scenario, StatusMatch, Target, TlsSettings,
+    CacheRule, Config, DEFAULT_MAX_TOTAL_RATE, Expectations, Global, GuardSettings, LoadSettings,
+    Objectives, Rate, RequestTemplate, Resources, Scenario, StatusMatch, Target, TlsSettings,
 };
 use synthex::template::Template;
 
@@ -51,6 +51,8 @@ pub fn target(name: &str, per_second: f64, scenarios: Vec<Scenario>) -> Target {
         timeout: Duration::from_secs(5),
         max_in_flight: 4,
         keep_alive: false,
+        guard: GuardSettings::default(),
+        follow_redirects: 0,
         headers: Default::default(),
         proxy: None,
         tls: TlsSettings::default(),
@@ -79,6 +81,7 @@ pub fn config(targets: Vec<Target>) -> Config {
             marker_header: None,
             jitter: 0.1,
             shutdown_grace: Duration::from_secs(10),
+            max_total_rate: DEFAULT_MAX_TOTAL_RATE,
         },
         targets,
         resources: Resources {
@@ -102,6 +105,7 @@ pub fn ok(latency: Duration) -> Outcome {
     Outcome {
         latency,
         status: Some(200),
+        retry_after: None,
         failure: None,
         cache: CacheResult::Unknown,
         phases: Phases::default(),

@@ -14,8 +14,8 @@ use reqwest::Url;
 use synthex::outcome::{FailureReason, Outcome};
 use synthex::probe::Probe;
 use synthex::scenario::{
-    CacheRule, Expectations, Global, Objectives, Rate, RequestTemplate, Scenario, StatusMatch,
-    Target, TlsSettings,
+    CacheRule, DEFAULT_MAX_TOTAL_RATE, Expectations, Global, GuardSettings, Objectives, Rate,
+    RequestTemplate, Scenario, StatusMatch, Target, TlsSettings,
 };
 use synthex::template::Template;
 use tokio::time::Instant;
@@ -50,6 +50,7 @@ pub fn global() -> Global {
         )),
         jitter: 0.1,
         shutdown_grace: Duration::from_secs(10),
+        max_total_rate: DEFAULT_MAX_TOTAL_RATE,
     }
 }
 
@@ -62,6 +63,8 @@ pub fn target(base_url: &str) -> Target {
         timeout: Duration::from_secs(5),
         max_in_flight: 4,
         keep_alive: false,
+        guard: GuardSettings::default(),
+        follow_redirects: 0,
         headers: HeaderMap::new(),
         proxy: None,
         tls: TlsSettings::default(),

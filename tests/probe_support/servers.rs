@@ -29,6 +29,9 @@ pub struct Seen {
     pub body: Bytes,
     /// SNI the client sent (HTTPS only).
     pub sni: Option<String>,
+    /// When the request head arrived, by the server's own clocks.
+    pub at: std::time::Instant,
+    pub wall: SystemTime,
 }
 
 /// What a server received: requests and accepted connections.
@@ -140,6 +143,7 @@ where
 {
     let service = service_fn(move |request: Request<Incoming>| {
         let (handler, log, sni) = (handler.clone(), log.clone(), sni.clone());
+        let (at, wall) = (std::time::Instant::now(), SystemTime::now());
         async move {
             let (parts, body) = request.into_parts();
             let body = body
@@ -157,6 +161,8 @@ where
                 headers: parts.headers,
                 body,
                 sni,
+                at,
+                wall,
             };
             let response = handler(&seen);
             log.requests.lock().unwrap().push(seen);
