@@ -33,7 +33,7 @@ fn load_testdata(name: &str) -> Result<Config, ConfigError> {
 const INVALID: &[(&str, &str)] = &[
     ("auth-conflict", ": targets[0].basic_auth: both a bearer token and `basic_auth` are set: expected one of them"),
     ("backoff", r#":5:14: targets[0].backoff: invalid backoff "on": expected `off` or a mapping such as {after_failures: 5, floor: 1/30s}"#),
-    ("backoff-failures", r#":6:23: targets[0].backoff.after_failures: after_failures "1001" is out of range: expected 1 to 1000"#),
+    ("backoff-failures", r#":6:23: targets[0].backoff.after_failures: invalid after_failures "1001": expected a whole number from 1 to 1000"#),
     ("backoff-floor", ": targets[0].backoff.floor: floor 2/m is above the target's rate 1/m: expected at most the rate"),
     ("block-syntax", ":4:4: invalid YAML: did not find expected '-' indicator, while parsing a block collection at line 2 column 3"),
     ("bucket", r#":2:13: global.buckets[0]: bucket "0" is out of range: expected more than 0 seconds"#),
@@ -66,7 +66,7 @@ const INVALID: &[(&str, &str)] = &[
     ("retry-after-cap", r#":5:22: targets[0].retry_after_cap: retry_after_cap "2h" is out of range: expected 0s (ignore Retry-After) to 1h"#),
     ("total-rate", ": targets: the target rates add up to 60/s, more than the default limit of 50/s: lower the rates, or raise the limit explicitly with global.max_total_rate (at most 100000/s)"),
     ("total-rate-raised", ": global.max_total_rate: the target rates add up to 100.5/s, more than the limit of 100/s: lower the rates, or raise the limit (at most 100000/s)"),
-    ("total-rate-range", r#":2:19: global.max_total_rate: max_total_rate "200000/s" is out of range: expected more than 0 and at most 100000/s"#),
+    ("total-rate-range", r#":2:19: global.max_total_rate: max_total_rate "200000/s" is out of range: expected at least 1/h and at most 100000/s"#),
     ("path", r#":7:25: targets[0].scenarios[0].request.path: invalid path "health": expected a path starting with /"#),
     ("pointer", r#":9:18: targets[0].scenarios[0].expect.json: invalid JSON pointer "status": expected "" or a path starting with / such as /cache/hit_rate (write ~0 for ~ and ~1 for /)"#),
     ("process-duplicate", r#": resources.processes[1].name: duplicate process name "api": already used by resources.processes[0]"#),

@@ -53,6 +53,11 @@ const CONFIG_CASES: &[(&str, &str, &str)] = &[
     ("global.jitter: 50.1%", ":2:11: global.jitter", "expected 0% to 50% of the period"),
     ("global.quantiles: [0, 0.5]", ":2:15: global.quantiles[0]", "expected more than 0 and less than 1"),
     ("global.buckets: [1e-3]", ":2:13: global.buckets[0]", "expected a decimal number"),
+    ("global.max_total_rate: 100001/s", ":2:19: global.max_total_rate", "expected at least 1/h and at most 100000/s"),
+    ("backoff: {after_failures: 1001}", ":4:31: targets[0].backoff.after_failures", "expected a whole number from 1 to 1000"),
+    ("backoff: {floor: 0.9/h}", ":4:22: targets[0].backoff.floor", "expected at least 1/h and at most 1000/s"),
+    ("retry_after_cap: 1h 1ns", ":4:22: targets[0].retry_after_cap", "expected 0s (ignore Retry-After) to 1h"),
+    ("follow_redirects: 21", ":4:23: targets[0].follow_redirects", "expected a whole number from 0 to 20"),
 ];
 
 #[test]
@@ -78,7 +83,8 @@ fn config_values_outside_their_range_are_refused_at_their_line_and_column() {
         let path = config(dir.path(), "rate.yml", "timeout: 1s");
         let text = std::fs::read_to_string(&path)
             .unwrap()
-            .replace("rate: 1/s", &format!("rate: {rate}"));
+            .replace("rate: 1/s", &format!("rate: {rate}"))
+            + "global: {max_total_rate: 1000/s}\n";
         std::fs::write(&path, text).unwrap();
         let (code, out) = run(&["check-config".to_string(), path.clone()]);
         assert_eq!(code == 0, ok, "{rate}: {out}");
@@ -184,7 +190,7 @@ fn a_daemon_at_every_upper_edge_runs_and_stops_cleanly() {
     let path = dir.path().join("edges.yml");
     std::fs::write(
         &path,
-        "global: {quantile_window: 1h, shutdown_grace: 1h, max_body_bytes: 1GiB, jitter: 50%}\n\
+        "global: {quantile_window: 1h, shutdown_grace: 1h, max_body_bytes: 1GiB, jitter: 50%, max_total_rate: 100000/s}\n\
          resources: {interval: 1h}\n\
          targets:\n\
          \x20 - {name: slow, base_url: 'http://127.0.0.1:9', rate: 1/h, timeout: 5m, max_in_flight: 10000,\n\

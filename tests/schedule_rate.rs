@@ -19,6 +19,7 @@ const RATE: f64 = 1000.0;
 fn config_text(target: SocketAddr) -> String {
     format!(
         r#"
+global: {{max_total_rate: 1000/s}}
 targets:
   - name: fast
     base_url: http://{target}
