@@ -123,19 +123,24 @@ enum Endpoint {
 /// 403 unless `--web.enable-lifecycle`, in Prometheus's order and words.
 fn lifecycle_gate(request: &Request<Incoming>, state: &AppState) -> Option<Response<Body>> {
     if request.method() != Method::POST && request.method() != Method::PUT {
-        let mut response = text(
-            StatusCode::METHOD_NOT_ALLOWED,
+        return Some(method_not_allowed(
             "Only POST or PUT requests allowed\n",
-        );
-        response
-            .headers_mut()
-            .insert(ALLOW, HeaderValue::from_static("POST, PUT"));
-        return Some(response);
+            "POST, PUT",
+        ));
     }
     if !state.enable_lifecycle {
         return Some(text(StatusCode::FORBIDDEN, "Lifecycle API is not enabled."));
     }
     None
+}
+
+/// 405 with the `Allow` header naming the methods that would work.
+fn method_not_allowed(message: &str, allow: &'static str) -> Response<Body> {
+    let mut response = text(StatusCode::METHOD_NOT_ALLOWED, message);
+    response
+        .headers_mut()
+        .insert(ALLOW, HeaderValue::from_static(allow));
+    response
 }
 
 fn handle(request: &Request<Incoming>, state: &AppState) -> Answer {
@@ -160,14 +165,10 @@ fn handle(request: &Request<Incoming>, state: &AppState) -> Answer {
         }
     };
     if request.method() != Method::GET && request.method() != Method::HEAD {
-        let mut response = text(
-            StatusCode::METHOD_NOT_ALLOWED,
+        return Answer::Now(method_not_allowed(
             "Method not allowed: use GET or HEAD\n",
-        );
-        response
-            .headers_mut()
-            .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
-        return Answer::Now(response);
+            "GET, HEAD",
+        ));
     }
     let response = match endpoint {
         Endpoint::Metrics => return Answer::Metrics(Arc::clone(&state.metrics)),

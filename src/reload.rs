@@ -125,19 +125,29 @@ mod tests {
         Some(trigger)
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn the_watcher_reloads_once_per_content_change_and_not_for_a_touch() {
+    /// A watcher of a new file holding `a: 1`, checking every `interval`; the directory must
+    /// outlive the test.
+    fn watching(
+        interval: Duration,
+    ) -> (
+        tempfile::TempDir,
+        PathBuf,
+        mpsc::Receiver<Request>,
+        CancellationToken,
+        tokio::task::JoinHandle<()>,
+    ) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("synthex.yml");
         std::fs::write(&path, "a: 1\n").unwrap();
-        let (reloader, mut rx) = channel();
+        let (reloader, rx) = channel();
         let stop = CancellationToken::new();
-        let task = tokio::spawn(watch_file(
-            path.clone(),
-            Duration::from_secs(10),
-            reloader,
-            stop.clone(),
-        ));
+        let task = tokio::spawn(watch_file(path.clone(), interval, reloader, stop.clone()));
+        (dir, path, rx, stop, task)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_watcher_reloads_once_per_content_change_and_not_for_a_touch() {
+        let (dir, path, mut rx, stop, task) = watching(Duration::from_secs(10));
         // Unchanged content: no reload over many intervals.
         assert_eq!(next_trigger(&mut rx, Duration::from_secs(60)).await, None);
         // The same bytes written again (a touch) are no change.
@@ -155,21 +165,12 @@ mod tests {
         assert_eq!(next_trigger(&mut rx, Duration::from_secs(60)).await, None);
         stop.cancel();
         task.await.unwrap();
+        drop(dir);
     }
 
     #[tokio::test(start_paused = true)]
     async fn an_unreadable_file_is_skipped_and_its_return_is_a_change() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("synthex.yml");
-        std::fs::write(&path, "a: 1\n").unwrap();
-        let (reloader, mut rx) = channel();
-        let stop = CancellationToken::new();
-        let task = tokio::spawn(watch_file(
-            path.clone(),
-            Duration::from_secs(5),
-            reloader,
-            stop.clone(),
-        ));
+        let (dir, path, mut rx, stop, task) = watching(Duration::from_secs(5));
         std::fs::remove_file(&path).unwrap();
         assert_eq!(next_trigger(&mut rx, Duration::from_secs(30)).await, None);
         std::fs::write(&path, "a: 3\n").unwrap();
@@ -179,6 +180,7 @@ mod tests {
         );
         stop.cancel();
         task.await.unwrap();
+        drop(dir);
     }
 
     #[tokio::test]

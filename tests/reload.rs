@@ -386,6 +386,27 @@ fn an_invalid_config_changes_nothing_and_answers_with_check_configs_message() {
     );
     let (_, page) = http_get(&format!("{}/", daemon.base)).unwrap();
     assert!(!page.contains("Last reload failed"), "{page}");
+
+    // Valid, but it changes the labels of every series: refused, naming the field.
+    std::fs::write(
+        &daemon.config,
+        format!("global: {{labels: {{env: prod}}}}\n{good}"),
+    )
+    .unwrap();
+    let (status, body) = daemon.reload("POST");
+    assert_eq!(status, 500);
+    assert!(
+        body.starts_with(&format!("{}: global.labels: ", daemon.config.display())),
+        "{body}"
+    );
+    assert_eq!(
+        value(
+            &daemon.metrics(),
+            "synthex_config_last_reload_successful",
+            &[]
+        ),
+        Some(0.0)
+    );
 }
 
 #[test]
