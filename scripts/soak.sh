@@ -3,7 +3,8 @@
 # through refusing connections, hanging past the timeout, 500 with a large body, resetting
 # mid-body and healthy, while 50 scrapers read /metrics once a second each. Samples resident
 # memory, open file descriptors and scrape time every 10 s; fails (exit 1) if memory after the
-# first minute moves more than ±10 %, if descriptors grow, or if a scrape takes over 1 s.
+# first minute moves more than ±10 %, if descriptors grow (the fewest open in a minute rises
+# by more than 2), or if a scrape takes over 1 s.
 # Loopback only. Usage: scripts/soak.sh [--minutes N] (default 10, at least 2).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,7 +13,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --minutes) minutes="${2:?--minutes needs a number}"; shift 2 ;;
     --minutes=*) minutes="${1#*=}"; shift ;;
-    -h|--help) sed -n '2,7p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
     *) echo "soak.sh: unknown argument $1 (expected --minutes N)" >&2; exit 2 ;;
   esac
 done
