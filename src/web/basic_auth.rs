@@ -2,12 +2,13 @@
 //!
 //! bcrypt costs tens of milliseconds of CPU by design, so a check runs on the blocking pool
 //! (never on the runtime that sends the probes), one at a time (a flood of wrong passwords
-//! takes at most one core), and a successful check is remembered so Prometheus' scrape every
-//! 15 s costs one bcrypt per process lifetime, not one per scrape. An unknown user is checked
-//! against a fixed hash all the same, so timing does not tell which users exist.
+//! takes at most one core), and every verdict is remembered, as exporter-toolkit does: a scrape
+//! every 15 s costs one bcrypt per process lifetime, and a scraper retrying a wrong password
+//! does not queue bcrypt work ahead of the right one. An unknown user is checked against a
+//! fixed hash all the same, so timing does not tell which users exist.
 //!
-//! The remembered results hold no password: only an HMAC of it under a key made at start,
-//! compared in constant time.
+//! The remembered verdicts hold no password: they are keyed by an HMAC of user and password
+//! under a key made at start. At most [`REMEMBERED`] are kept (then the memory starts afresh).
 
 use std::collections::{BTreeMap, HashMap};
 use std::str::FromStr;
@@ -24,10 +25,13 @@ use super::FieldProblem;
 /// bcrypt of "fakepassword" at cost 10: exporter-toolkit's hash for unknown users.
 const FAKE_HASH: &str = "$2y$10$QOauhQNbBCuQDKes6eFzPeMqBSjb7Mr5DUmpZ/VcEd00UAV/LDeSi";
 
-/// The users and their hashes, with the cache of successful checks.
+/// Verdicts remembered at most.
+pub const REMEMBERED: usize = 1024;
+
+/// The users and their hashes, with the remembered verdicts.
 pub struct BasicAuth {
     users: HashMap<String, String>,
-    cache: Mutex<HashMap<String, hmac::Tag>>,
+    cache: Mutex<HashMap<Vec<u8>, bool>>,
     key: hmac::Key,
     /// One bcrypt at a time.
     gate: Arc<Semaphore>,
@@ -65,14 +69,22 @@ impl BasicAuth {
         let Some((user, password)) = header.and_then(decode) else {
             return false;
         };
-        if self.cached(&user, &password) {
-            return true;
+        let key = hmac::sign(&self.key, format!("{user}\0{password}").as_bytes())
+            .as_ref()
+            .to_vec();
+        let remembered = || self.cache.lock().ok().and_then(|c| c.get(&key).copied());
+        if let Some(verdict) = remembered() {
+            return verdict;
         }
         let known = self.users.get(&user);
         let hash = known.map_or(FAKE_HASH, String::as_str).to_string();
         let Ok(_turn) = self.gate.acquire().await else {
             return false;
         };
+        // The same credentials may have been checked while this request waited its turn.
+        if let Some(verdict) = remembered() {
+            return verdict;
+        }
         let verified = {
             let password = password.clone();
             tokio::task::spawn_blocking(move || bcrypt::verify(password, &hash))
@@ -80,18 +92,13 @@ impl BasicAuth {
                 .is_ok_and(|result| result.unwrap_or(false))
         };
         let ok = verified && known.is_some();
-        if ok && let Ok(mut cache) = self.cache.lock() {
-            cache.insert(user, hmac::sign(&self.key, password.as_bytes()));
+        if let Ok(mut cache) = self.cache.lock() {
+            if cache.len() >= REMEMBERED {
+                cache.clear();
+            }
+            cache.insert(key, ok);
         }
         ok
-    }
-
-    fn cached(&self, user: &str, password: &str) -> bool {
-        self.cache.lock().is_ok_and(|cache| {
-            cache.get(user).is_some_and(|tag| {
-                hmac::verify(&self.key, password.as_bytes(), tag.as_ref()).is_ok()
-            })
-        })
     }
 }
 
