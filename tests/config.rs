@@ -277,7 +277,7 @@ fn the_total_budget_holds_at_its_edge() {
     let over = with_rates("", &["10/s", "20/s", "20.001/s"]).unwrap_err();
     assert!(
         over.to_string()
-            .contains("add up to 50.001/s, more than the default limit of 50/s"),
+            .contains("add up to 180003.6/h, more than the default limit of 50/s"),
         "{over}"
     );
     // Raised explicitly, the new limit is the edge; lowered, too.
