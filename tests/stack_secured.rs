@@ -17,7 +17,7 @@ mod web_support;
 use std::path::Path;
 use std::process::Command;
 
-use common::{Proc, free_port, require_tool, synthex_bin, wait_until};
+use common::{Proc, free_port, promtool_check, require_tool, synthex_bin, wait_until};
 use serde_yaml::Value;
 use stack_support::compose::{command, compose, host_path, is_bind, service, volumes};
 use stack_support::{copy_tree, flag, port_of, seq, str_of, yaml, yaml_of};
@@ -43,6 +43,18 @@ fn layout(root: &Path, services: &[&Value]) {
 }
 
 /// `arg` with container paths moved under `root` and port 9577 replaced by `port`.
+/// Starts synthex with the container's arguments mapped into `root`, listening on `port`.
+fn spawn_mapped(args: &[String], root: &Path, port: u16) -> Proc {
+    let run_args: Vec<String> = args.iter().map(|a| mapped(a, root, port)).collect();
+    let run_args: Vec<&str> = run_args.iter().map(String::as_str).collect();
+    Proc::spawn(
+        "synthex",
+        synthex_bin(),
+        &run_args,
+        &root.join("synthex.log"),
+    )
+}
+
 fn mapped(arg: &str, root: &Path, port: u16) -> String {
     arg.replace("=/", &format!("={}/", root.display()))
         .replace(":9577", &format!(":{port}"))
@@ -82,27 +94,10 @@ fn secured_compose_synthex_serves_tls_with_basic_auth_and_its_healthcheck_passes
     let in_root = |p: &str| root.path().join(p.trim_start_matches('/'));
     make_certs(&in_root(&secured_dir.join("tls").display().to_string()));
 
-    let out = Command::new(&promtool)
-        .args(["check", "web-config"])
-        .arg(in_root(&web_config))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "promtool check web-config: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    promtool_check(&promtool, "web-config", &in_root(&web_config));
 
     let port = free_port();
-    let run_args: Vec<String> = args.iter().map(|a| mapped(a, root.path(), port)).collect();
-    let run_args: Vec<&str> = run_args.iter().map(String::as_str).collect();
-    let mut daemon = Proc::spawn(
-        "synthex",
-        synthex_bin(),
-        &run_args,
-        &root.path().join("synthex.log"),
-    );
+    let mut daemon = spawn_mapped(&args, root.path(), port);
     let test = seq(&over["healthcheck"]["test"], "healthcheck.test");
     assert_eq!(str_of(&test[0], "test"), "CMD");
     assert_eq!(str_of(&test[1], "test"), "/usr/local/bin/synthex");
@@ -183,17 +178,7 @@ fn secured_compose_prometheus_scrapes_synthex_with_the_ca_and_password_and_nothi
     let target = str_of(&job["static_configs"][0]["targets"][0], "target");
     assert_eq!(port_of(target), 9577);
 
-    let out = Command::new(&promtool)
-        .args(["check", "config"])
-        .arg(&config)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "promtool check config: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    promtool_check(&promtool, "config", &config);
 
     // Nothing else differs from the plain stack's Prometheus config.
     let strip = |mut v: Value| {
@@ -357,14 +342,7 @@ fn secured_kubernetes_sidecar_serves_tls_with_basic_auth_and_its_probes_pass() {
     copy_text(&file_of(&format!("{tls_dir}/ca.crt")), &ca.pem.cert);
 
     let port = free_port();
-    let run_args: Vec<String> = args.iter().map(|a| mapped(a, root.path(), port)).collect();
-    let run_args: Vec<&str> = run_args.iter().map(String::as_str).collect();
-    let mut daemon = Proc::spawn(
-        "synthex",
-        synthex_bin(),
-        &run_args,
-        &root.path().join("synthex.log"),
-    );
+    let mut daemon = spawn_mapped(&args, root.path(), port);
     let probe = |name: &str| -> Vec<String> {
         let command = seq(&synthex[name]["exec"]["command"], "exec.command");
         assert_eq!(str_of(&command[0], "command"), "/usr/local/bin/synthex");

@@ -9,7 +9,7 @@ mod web_support;
 use std::path::Path;
 use std::process::Command;
 
-use common::{Proc, free_port, require_tool, synthex_bin, wait_until};
+use common::{Proc, free_port, promtool_check, require_tool, synthex_bin, wait_until};
 use web_support::{ALICE_HASH, ALICE_PASSWORD, Ca, write};
 
 fn run(args: &[&str]) -> (i32, String) {
@@ -165,17 +165,7 @@ fn the_shipped_example_passes_promtool_and_synthex() {
     write(dir.path(), "tls/tls.crt", &server.cert);
     write(dir.path(), "tls/tls.key", &server.key);
     let web = write(dir.path(), "web-config.yml", &example);
-    let out = Command::new(&promtool)
-        .args(["check", "web-config"])
-        .arg(&web)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "promtool check web-config: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    promtool_check(&promtool, "web-config", &web);
     // synthex reads it the same way, and its documented password is the one hashed in it.
     let port = free_port();
     let mut daemon = Proc::spawn(

@@ -200,6 +200,21 @@ pub fn synthex_bin() -> &'static str {
 }
 
 /// Path of a required external tool; fails (never skips) with the install hint when missing.
+/// Runs `promtool check WHAT FILE` and fails the test with promtool's own words when it refuses.
+pub fn promtool_check(promtool: &str, what: &str, file: &Path) {
+    let out = Command::new(promtool)
+        .args(["check", what])
+        .arg(file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "promtool check {what}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 pub fn require_tool(name: &str, package: &str) -> String {
     for dir in ["/usr/bin", "/usr/local/bin", "/bin"] {
         let path = format!("{dir}/{name}");
