@@ -223,6 +223,16 @@ fn pid_file_is_reread_on_every_sample() {
 
     let mut child = ChildGuard(Command::new("sleep").arg("30").spawn().unwrap());
     let pid = child.0.id();
+    // Just after exec the kernel can still show a resident set of 0 (its per-task counters reach
+    // /proc later): wait until /proc itself shows memory, so the gauge has something to match.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while sampler_support::truth::vm_rss(pid).unwrap_or(0) == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "sleep never shows a resident set"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
     std::fs::write(&pid_file, format!("{pid}\n")).unwrap();
     sampler.sample_once();
     assert_eq!(gauge(&registry, COUNT, Some("svc")), 1.0);
