@@ -10,6 +10,7 @@
 FROM rust:1.95-bookworm AS builder
 WORKDIR /src
 COPY Cargo.toml Cargo.lock build.rs ./
+COPY assets assets
 COPY benches benches
 COPY config config
 COPY src src
