@@ -8,9 +8,11 @@ README's performance section is a copy of it) and writes it to target/bench/repo
 Phases:
   1. latency overhead: wrk (1 connection) and synthex (10 requests/s, fresh and pooled connections)
      against the demo target's fixed 50 ms endpoint; p50/p99 of each, in three rounds.
-  2. footprint: synthex at 10 requests/s over 3 scenarios with resource sampling on, vs
-     blackbox_exporter probing the same 3 endpoints at the same rate; resident memory and CPU
-     seconds per 1000 requests of each process, read from /proc.
+  2. footprint: synthex at 10 requests/s over 3 scenarios with resource sampling on (fresh
+     connections, then keep-alive) vs blackbox_exporter probing the same 3 endpoints at the same
+     rate, in interleaved rounds; resident memory and CPU seconds per 1000 requests of each
+     process, read from /proc, and the median ratio with its range; then the resident memory of
+     the example config (config/synthex.yml) over a minute.
   3. rate accuracy: synthex at 5 requests/s for two whole minutes; sent + skipped per minute, and
      the scenario shares against their weights.
 """
@@ -24,16 +26,8 @@ import sys
 import tempfile
 import time
 
-from benchlib import ROOT, SHORT, SYNTHEX, cpu_seconds, free_port, get, start, stop
+from benchlib import ROOT, SHORT, SYNTHEX, cpu_seconds, free_port, get, loadavg, ratio_text, rss_bytes, start, stop
 from benchlib import require_ok as wait_ok
-
-
-def rss_bytes(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    return 0
 
 
 def samples(text, name):
@@ -160,11 +154,9 @@ def blackbox_probe_loop(bb_port, urls, rate, seconds):
     return n, errors
 
 
-def phase_footprint(tmp, target_port, report):
-    secs = 20 if SHORT else 60
-    scenarios = [("orders", 2, "/orders/{{ int 1..1000 }}"), ("cached", 1, "/cache/{{ int 1..50 }}"), ("health", 1, "/health")]
-    text, cpu, rss = run_synthex(tmp, target_port, "10/s", scenarios, secs, watch=True)
-    sent = sum(samples(text, "synthex_requests_total").values())
+def run_blackbox(tmp, target_port, seconds):
+    """blackbox_exporter probing the footprint phase's 3 endpoints at 10/s: CPU s, requests,
+    failures, resident memory."""
     bb_cfg = os.path.join(tmp, "blackbox.yml")
     with open(bb_cfg, "w") as f:
         f.write("modules:\n  http_2xx:\n    prober: http\n    timeout: 2s\n")
@@ -175,19 +167,82 @@ def phase_footprint(tmp, target_port, report):
     base = f"http://127.0.0.1:{target_port}"
     urls = [f"{base}/orders/1", f"{base}/cache/1", f"{base}/health"]
     cpu0 = cpu_seconds(bb.pid)
-    probes, errors = blackbox_probe_loop(bb_port, urls, 10, secs)
+    probes, errors = blackbox_probe_loop(bb_port, urls, 10, seconds)
     bb_cpu = cpu_seconds(bb.pid) - cpu0
     bb_rss = rss_bytes(bb.pid)
     stop(bb)
-    s_per_k = cpu / sent * 1000 if sent else float("nan")
-    b_per_k = bb_cpu / probes * 1000 if probes else float("nan")
-    report.append(f"### Footprint at 10 requests/s over 3 scenarios, {secs} s, resource sampling on\n")
-    report.append("| process | resident memory MiB | CPU s per 1000 requests | requests |")
-    report.append("|---|---|---|---|")
-    report.append(f"| synthex | {rss / 2**20:.1f} | {s_per_k:.3f} | {int(sent)} |")
-    report.append(f"| blackbox_exporter 0.23 | {bb_rss / 2**20:.1f} | {b_per_k:.3f} | {probes} ({errors} failed) |")
-    report.append(f"\nsynthex CPU per request = **{s_per_k / b_per_k:.2f}×** blackbox_exporter's (goal ≤ 0.33×); "
-                  f"resident memory {rss / 2**20:.1f} MiB (goal ≤ 15 MB).\n")
+    return bb_cpu, probes, errors, bb_rss
+
+
+def example_config(tmp, target_port):
+    """config/synthex.yml (the example config, every option) with its targets pointed at the
+    demo target, whose endpoints it then probes at its own rates."""
+    with open(os.path.join(ROOT, "config", "synthex.yml")) as f:
+        text = f.read()
+    text = re.sub(r"https?://127\.0\.0\.1:\d+", f"http://127.0.0.1:{target_port}", text)
+    text = re.sub(r"^(\s+)proxy: .*$", "", text, flags=re.M)
+    path = os.path.join(ROOT, "config", f".bench-example-{os.getpid()}.yml")  # relative paths resolve
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+def phase_footprint(tmp, target_port, report):
+    """Interleaved rounds of synthex (fresh connections), synthex (keep-alive) and
+    blackbox_exporter, each probing the same 3 endpoints at 10/s; per round the ratio of synthex's
+    CPU per request to blackbox_exporter's, reported as the median with its range."""
+    secs = 20 if SHORT else 60
+    rounds = int(os.environ.get("BENCH_ROUNDS", "1" if SHORT else "3"))
+    scenarios = [("orders", 2, "/orders/{{ int 1..1000 }}"), ("cached", 1, "/cache/{{ int 1..50 }}"), ("health", 1, "/health")]
+    load = loadavg()
+    rows, ratios = [], {False: [], True: []}
+    for r in range(1, rounds + 1):
+        bb_cpu, probes, errors, bb_rss = run_blackbox(tmp, target_port, secs)
+        b_per_k = bb_cpu / probes * 1000 if probes else float("nan")
+        rows.append((r, "blackbox_exporter 0.23", bb_rss, b_per_k, f"{probes} ({errors} failed)", ""))
+        for keep_alive in (False, True):
+            text, cpu, rss = run_synthex(tmp, target_port, "10/s", scenarios, secs, keep_alive=keep_alive, watch=True)
+            sent = sum(samples(text, "synthex_requests_total").values())
+            s_per_k = cpu / sent * 1000 if sent else float("nan")
+            ratios[keep_alive].append(s_per_k / b_per_k)
+            name = "synthex, " + ("keep-alive" if keep_alive else "fresh connection per request")
+            rows.append((r, name, rss, s_per_k, str(int(sent)), f"{s_per_k / b_per_k:.2f}×"))
+    load_after = loadavg()
+    report.append(f"### Footprint at 10 requests/s over 3 scenarios, {secs} s per run, resource sampling on\n")
+    report.append(f"{rounds} interleaved rounds of blackbox_exporter, synthex with a fresh connection per request (the "
+                  f"default) and synthex with `keep_alive: true`, probing the same endpoints of the demo target at the "
+                  f"same rate; CPU and resident memory from /proc. Load average before/after: {load} / {load_after}.\n")
+    report.append("| round | process | resident memory MiB | CPU s per 1000 requests | requests | CPU per request vs blackbox_exporter |")
+    report.append("|---|---|---|---|---|---|")
+    for r, name, rss, per_k, n, ratio in rows:
+        report.append(f"| {r} | {name} | {rss / 2**20:.1f} | {per_k:.3f} | {n} | {ratio} |")
+    rss_all = [rss for _, name, rss, _, _, _ in rows if name.startswith("synthex")]
+    report.append(f"\nsynthex CPU per request vs blackbox_exporter's, median of the rounds: fresh connections "
+                  f"**{ratio_text(ratios[False])}×**, keep-alive **{ratio_text(ratios[True])}×** (goal ≤ 0.2×); "
+                  f"synthex resident memory {min(rss_all) / 2**20:.1f}–{max(rss_all) / 2**20:.1f} MiB.\n")
+
+    # The example config, every option, probing the demo target: resident memory over time.
+    path = example_config(tmp, target_port)
+    try:
+        port = free_port()
+        log = open(os.path.join(tmp, "synthex-example.log"), "w")
+        env = dict(os.environ, API_TOKEN="bench", API_KEY="bench")
+        proc = subprocess.Popen([SYNTHEX, "run", f"--config.file={path}", f"--web.listen-address=127.0.0.1:{port}"],
+                                stdout=log, stderr=log, stdin=subprocess.DEVNULL, env=env)
+        try:
+            wait_ok(f"http://127.0.0.1:{port}/-/healthy")
+            seen = []
+            for _ in range(secs // 5):
+                time.sleep(5)
+                get(f"http://127.0.0.1:{port}/metrics")  # scraped, as Prometheus would
+                seen.append(rss_bytes(proc.pid))
+        finally:
+            stop(proc)
+    finally:
+        os.unlink(path)
+    report.append(f"Resident memory with the example config (config/synthex.yml, its targets pointed at the demo target, "
+                  f"scraped every 5 s), {secs} s: after 5 s {seen[0] / 2**20:.1f} MiB, at the end "
+                  f"**{seen[-1] / 2**20:.1f} MiB**, highest {max(seen) / 2**20:.1f} MiB (goal ≤ 10 MB).\n")
 
 
 def phase_rate(tmp, target_port, report):

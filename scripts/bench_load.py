@@ -14,13 +14,17 @@ printed beside each phase).
 Phases:
   1. throughput on one core on a trivial endpoint: nginx (one worker, `return 200 "ok"`; the demo
      target's /health when nginx is not usable) loaded by wrk, `synthex load` (closed model, no
-     think time) and Locust headless (FastHttpUser, then HttpUser), each with the same number of
-     connections/users for the same time, in interleaved rounds (best kept); requests/s of each,
-     and requests per CPU second of each generator (steadier when other work shares the core).
-  2. latency accuracy at 100 users on the demo target's fixed 50 ms endpoint: wrk --latency as
+     think time) and Locust headless (FastHttpUser), each with the same number of
+     connections/users for the same time, in interleaved rounds (wrk, synthex, Locust, wrk, …);
+     each round's synthex/wrk and synthex/Locust ratio, reported as the median with its range;
+     Locust HttpUser once.
+  2. memory: `synthex load` at the same users for at least a million requests; resident memory
+     (/proc/PID/status VmRSS) sampled throughout, its value after the millionth request and peak.
+  3. latency accuracy at 100 users on the demo target's fixed 50 ms endpoint: wrk --latency as
      the reference, then `synthex load --users=100`; p50/p99 of each and the differences.
-  3. open model: `synthex load --rate=R` at 50 % and 80 % of phase 1's closed-model rate; achieved
-     rate, dropped arrivals, connections open to the target mid-run.
+  4. open model: `synthex load --rate=R` (keep-alive, the direct connection path) at 70 % and
+     90 % of phase 1's median closed-model rate; achieved rate and its ratio to the closed
+     model, dropped arrivals, connections open to the target mid-run.
 """
 
 import json
@@ -33,14 +37,17 @@ import tempfile
 import threading
 import time
 
-from benchlib import ROOT, SHORT, SYNTHEX, cpu_seconds, free_port, start, stop, wait_ok
+from benchlib import (ROOT, SHORT, SYNTHEX, cpu_seconds, free_port, loadavg, median_range, ratio_text, rss_bytes,
+                      start, stop, wait_ok)
 
 LOCUST = os.path.join(ROOT, "target", "bench", "locust-venv", "bin", "locust")
 OUT = os.path.join(ROOT, "target", "bench")
 SECONDS = int(os.environ.get("BENCH_SECONDS", "5" if SHORT else "15"))
-CONNECTIONS = 50  # phase 1: connections / users of every generator
-LATENCY_USERS = 100  # phase 2
-ROUNDS = 1 if SHORT else 2  # phase 1: interleaved rounds of wrk, synthex and Locust FastHttpUser
+CONNECTIONS = 32  # phases 1, 2 and 4: connections / users of every generator
+LATENCY_USERS = 100  # phase 3
+# Phase 1: interleaved rounds of wrk, synthex and Locust FastHttpUser.
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "1" if SHORT else "3"))
+MEMORY_REQUESTS = 100_000 if SHORT else 1_000_000  # phase 2
 GEN_CORE, TARGET_CORE = "0", "1"
 
 
@@ -56,10 +63,6 @@ def children(pid):
             except OSError:
                 pass
     return out
-
-
-def loadavg():
-    return "{:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
 
 
 class Run:
@@ -309,11 +312,11 @@ def phase_throughput(tmp, report, results):
             print(f"  {name}: {run.rps:.0f} req/s, {run.cpu:.1f} CPU s in {run.wall:.1f} s", file=sys.stderr, flush=True)
 
         wrk_name = f"wrk {WRK_VERSION} `-t1 -c{CONNECTIONS}`"
-        synthex_name = f"synthex load `--users={CONNECTIONS}` (pooled)"
+        synthex_name = f"synthex load `--users={CONNECTIONS}`"
         fast_name = f"Locust {LOCUST_VERSION} FastHttpUser, 1 process, `-u {CONNECTIONS}`"
         plain_name = f"Locust {LOCUST_VERSION} HttpUser, 1 process, `-u {CONNECTIONS}`"
         # Interleaved rounds, so that a burst of other work on the machine hits every generator
-        # alike; each generator's best round counts.
+        # alike; each round's ratios count.
         for _ in range(ROUNDS):
             measure(wrk_name, lambda: wrk(target.url, CONNECTIONS, SECONDS))
             measure(synthex_name, lambda: synthex_load(tmp, target.url, SECONDS, users=CONNECTIONS))
@@ -322,34 +325,82 @@ def phase_throughput(tmp, report, results):
         load_after = loadavg()
     finally:
         target.close()
-    best = {name: max(rs, key=lambda r: r.rps) for name, rs in runs.items()}
-    w, s, lf, lh = best[wrk_name], best[synthex_name], best[fast_name], best[plain_name]
-    results["closed_rps"] = s.rps
+    w, s, lf = runs[wrk_name], runs[synthex_name], runs[fast_name]
+    lh = runs[plain_name][0]
+    r_wrk = [a.rps / b.rps for a, b in zip(s, w)]
+    r_fast = [a.rps / b.rps for a, b in zip(s, lf)]
+    c_wrk = [a.per_cpu / b.per_cpu for a, b in zip(s, w)]
+    c_fast = [a.per_cpu / b.per_cpu for a, b in zip(s, lf)]
+    r_plain = median_range([r.rps for r in s])[0] / lh.rps
+    results["closed_rps"] = median_range([r.rps for r in s])[0]
+    results.update(ratio_wrk=median_range(r_wrk), ratio_locust=median_range(r_fast),
+                   cpu_ratio_wrk=median_range(c_wrk), cpu_ratio_locust=median_range(c_fast))
     report.append(f"### Throughput on one core, trivial endpoint, {CONNECTIONS} connections/users, {SECONDS} s each\n")
     report.append(f"Target: {target.name} ({target.version}) pinned to core {TARGET_CORE}; every generator pinned to "
                   f"core {GEN_CORE} (`taskset -c {GEN_CORE}`). wrk, synthex and Locust FastHttpUser ran {ROUNDS} "
-                  f"interleaved rounds, best round shown; HttpUser once. Load average before/after: {load} / {load_after}.\n")
-    report.append("| generator | requests/s | requests per generator CPU s | requests | errors | "
-                  "generator CPU s (per wall s) | target CPU s (per wall s) | all rounds, requests/s |")
+                  f"interleaved rounds (all shown); HttpUser once. Load average before/after: {load} / {load_after}.\n")
+    report.append("| round | generator | requests/s | requests per generator CPU s | requests | errors | "
+                  "generator CPU s (per wall s) | target CPU s (per wall s) |")
     report.append("|---|---|---|---|---|---|---|---|")
-    for name, run in best.items():
-        rounds = ", ".join(f"{r.rps:,.0f}" for r in runs[name])
-        report.append(f"| {name} | {run.rps:,.0f} | {run.per_cpu:,.0f} | {run.requests:,} | {run.errors} | "
-                      f"{run.cpu:.1f} ({run.cpu / run.wall:.2f}) | {run.target_cpu:.1f} ({run.target_cpu / run.wall:.2f}) | "
-                      f"{rounds} |")
-    r_wrk, r_fast, r_plain = s.rps / w.rps, s.rps / lf.rps, s.rps / lh.rps
-    c_wrk, c_fast = s.per_cpu / w.per_cpu, s.per_cpu / lf.per_cpu
-    results.update(ratio_wrk=r_wrk, ratio_locust=r_fast, cpu_ratio_wrk=c_wrk, cpu_ratio_locust=c_fast)
+    for name, rs in runs.items():
+        for k, run in enumerate(rs, 1):
+            report.append(f"| {k} | {name} | {run.rps:,.0f} | {run.per_cpu:,.0f} | {run.requests:,} | {run.errors} | "
+                          f"{run.cpu:.1f} ({run.cpu / run.wall:.2f}) | {run.target_cpu:.1f} ({run.target_cpu / run.wall:.2f}) |")
     report.append("")
-    report.append(f"synthex / wrk = **{r_wrk:.2f}** (goal ≥ 0.70) · synthex / Locust FastHttpUser = **{r_fast:.1f}×** "
-                  f"(goal ≥ 10×) · synthex / Locust HttpUser = **{r_plain:.1f}×**. Per CPU second: synthex / wrk = "
-                  f"{c_wrk:.2f}, synthex / Locust FastHttpUser = {c_fast:.1f}×. synthex used {s.cpu:.1f} CPU s in "
-                  f"{s.wall:.1f} s wall (≤ 1 CPU s per wall s: one core).")
-    contended = [name for name, run in best.items() if run.cpu / run.wall < 0.85]
+    report.append(f"Median of the per-round ratios: synthex / wrk = **{ratio_text(r_wrk)}** (goal ≥ 0.80) · "
+                  f"synthex / Locust FastHttpUser = **{ratio_text(r_fast, 1, '×')}** (goal ≥ 12×) · "
+                  f"synthex / Locust HttpUser = **{r_plain:.1f}×**. Per CPU second: synthex / wrk = {ratio_text(c_wrk)}, "
+                  f"synthex / Locust FastHttpUser = {ratio_text(c_fast, 1, '×')}.")
+    contended = sorted({name for name, rs in runs.items() for run in rs if run.cpu / run.wall < 0.85})
     if contended:
-        report.append(f"\nNote: {', '.join(contended)} got less than 0.85 CPU s per wall s although CPU-bound: other "
-                      "work shared core 0, so prefer the per-CPU-second ratios.")
+        report.append(f"\nNote: {', '.join(contended)} got less than 0.85 CPU s per wall s in some round although "
+                      "CPU-bound: other work shared core 0, so prefer the per-CPU-second ratios.")
     report.append("")
+
+
+def phase_memory(tmp, report, results):
+    """Resident memory of `synthex load` through at least MEMORY_REQUESTS requests."""
+    closed = results.get("closed_rps") or 50_000
+    seconds = max(SECONDS, int(MEMORY_REQUESTS / closed * 1.3) + 2)
+    target = Target(tmp)
+    samples = []  # (seconds since start, VmRSS bytes)
+    try:
+        load = loadavg()
+        cfg = os.path.join(tmp, "load-memory.yml")
+        synthex_config(cfg, target.url)
+        out = os.path.join(tmp, "out-memory")
+        args = pinned(GEN_CORE, [SYNTHEX, "load", f"--config.file={cfg}", f"--users={CONNECTIONS}",
+                                 f"--duration={seconds}s", "--quiet", f"--out={out}"])
+        proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                                text=True)
+        t0, peak = time.time(), 0
+        while proc.poll() is None and time.time() - t0 < seconds + 60:
+            rss = rss_bytes(proc.pid)
+            if rss:
+                samples.append((time.time() - t0, rss))
+                peak = max(peak, rss_bytes(proc.pid, "VmHWM"))
+            time.sleep(0.2)
+        _, err = proc.communicate(timeout=60)
+        if proc.returncode != 0:
+            sys.exit(f"synthex load exited {proc.returncode}: {err[-2000:]}")
+        with open(os.path.join(out, "report.json")) as f:
+            requests = json.load(f)["scenarios"][0]["requests"]
+    finally:
+        target.close()
+    if requests < MEMORY_REQUESTS:
+        sys.exit(f"the memory phase sent {requests:,} requests, fewer than {MEMORY_REQUESTS:,}: raise its duration")
+    # The last samples are the process after its last request (while it writes the report).
+    final = samples[-1][1] if samples else 0
+    first = next((rss for at, rss in samples if at >= 1.0), final)
+    results.update(memory_final=final, memory_peak=peak, memory_requests=requests)
+    report.append(f"### Memory of a long load test, {CONNECTIONS} users, {requests:,} requests in {seconds} s\n")
+    report.append(f"Same target and pinning as the throughput phase; resident memory read from /proc/PID/status every "
+                  f"0.2 s. Load average before: {load}.\n")
+    report.append("| after 1 s | after the last request | peak (VmHWM) | requests |")
+    report.append("|---|---|---|---|")
+    report.append(f"| {first / 2**20:.1f} MiB | **{final / 2**20:.1f} MiB** | {peak / 2**20:.1f} MiB | {requests:,} |")
+    report.append(f"\nResident memory after {requests:,} requests: **{final / 2**20:.1f} MiB** (goal ≤ 30 MB); "
+                  "the latency histograms are HDR and no request is stored.\n")
 
 
 def phase_latency(tmp, report, results):
@@ -373,13 +424,13 @@ def phase_latency(tmp, report, results):
     report.append("| client | p50 ms | p99 ms | Δp50 vs wrk | Δp99 vs wrk | requests/s | errors |")
     report.append("|---|---|---|---|---|---|---|")
     for name, run in ((f"wrk `-t1 -c{LATENCY_USERS} --latency`", w),
-                      (f"synthex load `--users={LATENCY_USERS}` (pooled)", s),
+                      (f"synthex load `--users={LATENCY_USERS}` (keep-alive)", s),
                       (f"synthex load `--users={LATENCY_USERS} --new-connections`", sn)):
         report.append(f"| {name} | {run.p50:.2f} | {run.p99:.2f} | {run.p50 - w.p50:+.2f} | {run.p99 - w.p99:+.2f} | "
                       f"{run.rps:,.0f} | {run.errors} |")
     results.update(dp50=s.p50 - w.p50, dp99=s.p99 - w.p99)
     report.append("")
-    report.append(f"synthex (pooled) − wrk: p50 **{s.p50 - w.p50:+.2f} ms** (goal within 1 ms), "
+    report.append(f"synthex (keep-alive) − wrk: p50 **{s.p50 - w.p50:+.2f} ms** (goal within 1 ms), "
                   f"p99 **{s.p99 - w.p99:+.2f} ms** (goal within 3 ms).\n")
 
 
@@ -400,7 +451,7 @@ def phase_open(tmp, report, results):
     rows = []
     try:
         load = loadavg()
-        for share in (0.5, 0.8):
+        for share in (0.7, 0.9):
             rate = max(100, int(closed * share / 100) * 100)
             seen = []
             timer = threading.Timer(SECONDS / 2 + 1, lambda: seen.append(established(target.port)))
@@ -414,16 +465,19 @@ def phase_open(tmp, report, results):
             print(f"  --rate={rate}/s: {s.rps:.0f} req/s", file=sys.stderr, flush=True)
     finally:
         target.close()
-    report.append(f"### Open model at 50 % and 80 % of the closed-model rate above, {SECONDS} s each\n")
-    report.append(f"Same target and pinning as the throughput phase; `--max-in-flight` at its default (10 000). "
-                  f"Load average before: {load}.\n")
-    report.append("| command | achieved requests/s | of planned | p50 ms | p99 ms | errors | dropped arrivals | "
-                  "connections open mid-run | CPU s (per wall s) |")
-    report.append("|---|---|---|---|---|---|---|---|---|")
+    best = max(s.rps for _, _, s, _, _ in rows)
+    results["open_ratio"] = best / closed
+    report.append(f"### Open model at 70 % and 90 % of the closed-model rate above, {SECONDS} s each\n")
+    report.append(f"Same target and pinning as the throughput phase; keep-alive connections shared by the arrivals "
+                  f"(the direct connection path); `--max-in-flight` at its default (10 000). Load average before: {load}.\n")
+    report.append("| command | achieved requests/s | of planned | of the closed model's median | p50 ms | p99 ms | errors | "
+                  "dropped arrivals | connections open mid-run | CPU s (per wall s) |")
+    report.append("|---|---|---|---|---|---|---|---|---|---|")
     for share, rate, s, dropped, conns in rows:
         report.append(f"| synthex load `--rate={rate}/s` ({share:.0%}) | {s.rps:,.0f} | {100 * s.rps / rate:.1f} % | "
-                      f"{s.p50:.2f} | {s.p99:.2f} | {s.errors} | {dropped} | {conns} | {s.cpu:.1f} ({s.cpu / s.wall:.2f}) |")
-    report.append("")
+                      f"{s.rps / closed:.2f}× | {s.p50:.2f} | {s.p99:.2f} | {s.errors} | {dropped} | {conns} | "
+                      f"{s.cpu:.1f} ({s.cpu / s.wall:.2f}) |")
+    report.append(f"\nThe open model reaches **{best / closed:.2f}×** the closed model's median requests/s (goal ≥ 0.7×).\n")
 
 
 LOCUST_VERSION = "?"
@@ -451,7 +505,7 @@ def main():
               f"build; Locust {LOCUST_VERSION}; load average at start {loadavg()}.\n"]
     results = {}
     try:
-        for phase in (phase_throughput, phase_latency, phase_open):
+        for phase in (phase_throughput, phase_memory, phase_latency, phase_open):
             print(f"{phase.__name__} …", file=sys.stderr, flush=True)
             phase(tmp, report, results)
     finally:

@@ -69,3 +69,33 @@ def stop(proc):
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+
+
+def rss_bytes(pid, field="VmRSS"):
+    """Resident memory of a process from /proc/PID/status (`VmHWM` for its peak); 0 once gone."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def median_range(values):
+    """(median, lowest, highest) of a non-empty list."""
+    ordered = sorted(values)
+    n = len(ordered)
+    mid = ordered[n // 2] if n % 2 else (ordered[n // 2 - 1] + ordered[n // 2]) / 2
+    return mid, ordered[0], ordered[-1]
+
+
+def ratio_text(values, digits=2, suffix=""):
+    """'median (range low–high over N rounds)' of per-round ratios."""
+    mid, low, high = median_range(values)
+    return f"{mid:.{digits}f}{suffix} (range {low:.{digits}f}–{high:.{digits}f}{suffix} over {len(values)} rounds)"
+
+
+def loadavg():
+    return "{:.2f} {:.2f} {:.2f}".format(*os.getloadavg())

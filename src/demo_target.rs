@@ -279,21 +279,26 @@ async fn precise_sleep(delay: Duration) {
 /// The end of a `/delay` that [`precise_sleep`] waits on a thread instead of the timer.
 const PRECISE_TAIL: Duration = Duration::from_millis(2);
 
-/// Serves the demo target on `listener` until `shutdown` is cancelled.
+/// Serves the demo target over plain HTTP on `listener` until `shutdown` is cancelled.
 pub async fn serve(
     listener: TcpListener,
     target: Arc<DemoTarget>,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    http_server::serve(
-        "demo target",
-        Listener::plain(listener),
-        shutdown,
-        move |request| {
-            let target = Arc::clone(&target);
-            async move { target.handle(&request).await }
-        },
-    )
+    serve_on(Listener::plain(listener), target, shutdown).await
+}
+
+/// Serves the demo target on `listener` (HTTPS under its web layer) until `shutdown` is
+/// cancelled.
+pub async fn serve_on(
+    listener: Listener,
+    target: Arc<DemoTarget>,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    http_server::serve("demo target", listener, shutdown, move |request| {
+        let target = Arc::clone(&target);
+        async move { target.handle(&request).await }
+    })
     .await
 }
 

@@ -23,6 +23,7 @@
 //! - [`report`]: load-test reports: the serialisable model, renderers, thresholds, merge.
 //! - [`demo`]: `synthex demo`, the demo target and the daemon in one process.
 //! - [`demo_target`]: the built-in demo service.
+//! - [`demo_tls`]: the demo's generated certificate for its HTTPS target.
 //! - [`daemon`]: wires the above into `synthex run`.
 //! - [`shutdown`]: SIGINT/SIGTERM handling.
 //! - [`exit`]: the exit statuses of every command.
@@ -37,6 +38,7 @@ pub mod daemon;
 pub mod definition;
 pub mod demo;
 pub mod demo_target;
+pub mod demo_tls;
 pub mod exit;
 pub mod exporter;
 pub mod guard;

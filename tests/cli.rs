@@ -6,7 +6,7 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{Proc, free_port, http_get, start_demo_target, synthex_bin, wait_http_ok};
+use common::{Proc, free_port, http_get, metric_sum, start_demo_target, synthex_bin, wait_http_ok};
 
 fn run(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(synthex_bin()).args(args).output().unwrap();
@@ -146,12 +146,62 @@ fn the_demo_shows_live_metrics_within_seconds_and_exits_0_on_sigterm() {
     let (status, page) = http_get(&format!("{base}/")).unwrap();
     assert_eq!(status, 200);
     assert!(page.contains("demo"), "status page: {page:.300}");
+    assert_the_https_target_verifies_the_generated_certificate(
+        &metrics,
+        &dir.path().join("demo.log"),
+    );
     let exit = demo
         .terminate(Duration::from_secs(15))
         .expect("demo exits on SIGTERM");
     assert!(exit.success(), "{exit}");
     let log = std::fs::read_to_string(dir.path().join("demo.log")).unwrap();
     assert!(log.contains("shutdown requested"), "{log}");
+}
+
+/// The demo's HTTPS target answers, verified against the certificate the demo generated (the
+/// file named in its log), whose own `notAfter`, about 90 days ahead, is the expiry exported; the
+/// connect phase (TCP and the TLS handshake) has data.
+fn assert_the_https_target_verifies_the_generated_certificate(
+    metrics: &str,
+    log: &std::path::Path,
+) {
+    let text = std::fs::read_to_string(log).unwrap();
+    let ca_file = text
+        .split_whitespace()
+        .find_map(|field| field.strip_prefix("ca_file="))
+        .unwrap_or_else(|| panic!("the demo logs its certificate file: {text}"));
+    let pem = std::fs::read(ca_file.trim_matches('"')).unwrap();
+    let der = rustls::pki_types::pem::PemObject::from_pem_slice(&pem)
+        .map(|c: rustls::pki_types::CertificateDer<'static>| c.to_vec())
+        .unwrap();
+    let (_, cert) = <x509_parser::certificate::X509Certificate as x509_parser::prelude::FromDer<
+        _,
+    >>::from_der(&der)
+    .unwrap();
+    let not_after = cert.validity().not_after.timestamp() as f64;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let days = (not_after - now) / 86_400.0;
+    assert!((89.9..=90.0).contains(&days), "valid {days} more days");
+    let tls = r#"target="demo-tls""#;
+    let expiry = metric_sum(metrics, "synthex_tls_cert_expiry_timestamp_seconds", &[tls]);
+    assert_eq!(
+        expiry, not_after,
+        "exported expiry vs the generated certificate"
+    );
+    let ok = metric_sum(metrics, "synthex_requests_total", &[tls, r#"code="200""#]);
+    assert!(
+        ok >= 1.0,
+        "no verified request to the HTTPS target:\n{metrics}"
+    );
+    let connects = metric_sum(
+        metrics,
+        "synthex_request_phase_duration_seconds_count",
+        &[tls, r#"phase="connect""#],
+    );
+    assert!(connects >= 1.0, "no TLS connect phase");
 }
 
 #[test]

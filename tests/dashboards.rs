@@ -7,33 +7,29 @@
 //!   variables `datasource`, `job`, `instance`, `target`, `scenario` as Grafana wants them, no
 //!   import-only `__inputs`, objective lines on the latency, error and cache panels, and every
 //!   metric of README's table on some panel;
-//! - live: a real synthex daemon (`run`, with objectives, cache detection, a stats endpoint, a
-//!   watched process and an HTTPS target) probes the real demo target while a real load test
-//!   (`synthex load --users=4 --web.listen-address=…`) runs against it; a real Prometheus scrapes
-//!   both every second (jobs `synthex` and `synthex-load`), and then every panel query and every
-//!   template variable query of each dashboard, with the variables substituted for the job that
-//!   dashboard is for (the overview: the daemon; the load-test dashboard: the load test), returns
-//!   data with at least one finite value, `instance` lists exactly that job's synthex, and each
-//!   selector filters on `$target` and `$scenario` whenever the scraped series carry those labels.
+//! - recording rules: no panel recomputes what a recording rule of `alerts/` records (the rule
+//!   files parsed, expressions normalised and compared with every panel query);
+//! - live: the real `synthex demo` (the built-in config/demo.yml on free ports: its HTTP and HTTPS
+//!   demo target, objectives, cache, stats endpoint, watched process) while a real load test
+//!   (`synthex load --users=4 --web.listen-address=…`) runs against its demo target; a real
+//!   Prometheus with the shipped rule file scrapes both every second (jobs `synthex` and
+//!   `synthex-load`), and then every panel query and every template variable query of each
+//!   dashboard, with the variables substituted for the job that dashboard is for (the overview:
+//!   the demo; the load-test dashboard: the load test), returns data with at least one finite
+//!   value, `instance` lists exactly that job's synthex, and each selector filters on `$target`
+//!   and `$scenario` whenever the scraped series carry those labels.
 
 mod common;
 mod dashboard_support;
 
-#[allow(dead_code)] // only the HTTPS server and certificate helpers are used here
-#[path = "probe_support/servers.rs"]
-mod servers;
-
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{
-    Proc, free_port, require_tool, start_demo_target, synthex_bin, urlencode, wait_http_ok,
-};
+use common::{Proc, free_port, http_request, require_tool, synthex_bin, urlencode, wait_http_ok};
 use dashboard_support::lint::{lint_panels, lint_queries, lint_templating};
-use dashboard_support::live::{
-    api, load_config, query_problem, substitute, synthex_config, variable_values,
-};
+use dashboard_support::live::{api, load_config, query_problem, substitute, variable_values};
+use dashboard_support::recorded::{recomputed, recording_rules};
 use dashboard_support::{
     dashboard, dashboards, documented_metrics, has_matcher, is_counter_series, is_row, panels,
     queries, scan, variable_query, variables,
@@ -109,7 +105,7 @@ fn objectives_are_drawn_on_the_panels_they_bound() {
         ),
         (
             "synthex_schedule_requests_per_second",
-            "synthex_requests_total",
+            "synthex:requests:rate5m",
         ),
     ];
     for (objective, measured) in pairs {
@@ -201,6 +197,124 @@ fn the_load_test_dashboard_has_the_load_test_panels() {
     assert_eq!(heatmap["targets"][0]["format"], "heatmap");
 }
 
+/// Dashboards that read the recording rules wherever one exists: the overview, watched all day
+/// across a fleet. Not the load-test dashboard: a load test lasts minutes, and its panels need
+/// the short `$__rate_interval` windows where the rules' 5-minute ones would lag behind.
+const ON_RECORDING_RULES: &[&str] = &["synthex-overview.json"];
+
+/// The overview reads the recording rules of alerts/ (one cheap series per target, shared with
+/// the alerts) wherever one records what a panel shows, instead of recomputing it from the raw
+/// series at every refresh of every viewer.
+#[test]
+fn panels_use_the_recording_rules_instead_of_recomputing_them() {
+    let rules = recording_rules(Path::new(env!("CARGO_MANIFEST_DIR")));
+    let mut problems = vec![];
+    for file in ON_RECORDING_RULES {
+        for (title, expr) in queries(&dashboard(file)) {
+            for rule in recomputed(&expr, &rules) {
+                problems.push(format!("{file}: {title}: recomputes {rule}: {expr}"));
+            }
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "use the recorded series:\n{}",
+        problems.join("\n")
+    );
+    let overview: BTreeSet<String> = queries(&dashboard("synthex-overview.json"))
+        .into_iter()
+        .flat_map(|(_, e)| scan(&e).0)
+        .map(|s| s.metric)
+        .filter(|m| m.contains(':'))
+        .collect();
+    for used in &overview {
+        assert!(
+            rules.contains_key(used),
+            "{used} is no recording rule of alerts/"
+        );
+    }
+    assert!(
+        overview.len() >= 3,
+        "the overview reads recorded series: {overview:?}"
+    );
+}
+
+/// What the recomputation check flags: the per-target aggregations the rules record, however
+/// spelled, but not a breakdown the rules do not have.
+#[test]
+fn the_recomputation_check_tells_recorded_from_other_aggregations() {
+    let rules = recording_rules(Path::new(env!("CARGO_MANIFEST_DIR")));
+    let sel = r#"{job=~"$job",instance=~"$instance",target=~"$target",scenario=~"$scenario"}"#;
+    for (expr, expected) in [
+        (
+            format!("sum by (target) (rate(synthex_requests_total{sel}[$__rate_interval]))"),
+            vec!["synthex:requests:rate5m"],
+        ),
+        (
+            "sum without (scenario,code,le) (rate(synthex_requests_total[1h]))".to_string(),
+            vec!["synthex:requests:rate5m"],
+        ),
+        (
+            format!(
+                "1 - sum by (target) (rate(synthex_request_failures_total{sel}[$__rate_interval])) \
+                 / sum by (target) (rate(synthex_requests_total{sel}[$__rate_interval]))"
+            ),
+            vec![
+                "synthex:request_errors:ratio_rate1h",
+                "synthex:request_errors:ratio_rate30m",
+                "synthex:request_errors:ratio_rate5m",
+                "synthex:request_errors:ratio_rate6h",
+                "synthex:request_failures:rate5m",
+                "synthex:requests:rate5m",
+            ],
+        ),
+        (
+            format!(
+                "histogram_quantile(0.5, sum by (target, le) (rate(synthex_request_duration_seconds_bucket{sel}[$__rate_interval])))"
+            ),
+            vec!["synthex:request_duration_seconds:p50_rate5m"],
+        ),
+        // Per scenario or per code: no rule records these.
+        (
+            format!(
+                "sum by (target, scenario, code) (rate(synthex_requests_total{sel}[$__rate_interval]))"
+            ),
+            vec![],
+        ),
+        (
+            format!(
+                "histogram_quantile(0.5, sum by (target, scenario, le) (rate(synthex_request_duration_seconds_bucket{sel}[$__rate_interval])))"
+            ),
+            vec![],
+        ),
+        // Another quantile, another metric, another matcher.
+        (
+            format!(
+                "histogram_quantile(0.9, sum by (target, le) (rate(synthex_request_duration_seconds_bucket{sel}[$__rate_interval])))"
+            ),
+            vec![],
+        ),
+        (
+            format!(
+                "sum by (target) (rate(synthex_request_phase_duration_seconds_count{sel}[$__rate_interval]))"
+            ),
+            vec![],
+        ),
+        (
+            r#"sum by (target) (rate(synthex_requests_total{code="200"}[5m]))"#.to_string(),
+            vec![],
+        ),
+        (
+            format!("sum by (target) (synthex:requests:rate5m{sel})"),
+            vec![],
+        ),
+    ] {
+        let mut found = recomputed(&expr, &rules);
+        found.sort_unstable();
+        assert_eq!(found, expected, "{expr}");
+    }
+}
+
 #[test]
 fn the_scanner_finds_what_the_lint_relies_on() {
     let (s, r) = scan(
@@ -236,16 +350,7 @@ fn the_scanner_finds_what_the_lint_relies_on() {
 // ---------------------------------------------------------------------------------------------
 // Live: every query against a real Prometheus scraping a real synthex
 
-/// An HTTPS target on 127.0.0.1 (so the TLS expiry panel has data) and its CA file.
-fn start_tls_target(runtime: &tokio::runtime::Runtime, dir: &Path) -> (u16, PathBuf) {
-    let cert = servers::test_cert(&["127.0.0.1"], "2031-05-17T08:30:00Z");
-    let ca = dir.join("ca.pem");
-    std::fs::write(&ca, &cert.pem).unwrap();
-    let server = runtime.block_on(servers::https(&cert, |_| servers::reply(200, &[], "ok")));
-    (server.port(), ca)
-}
-
-/// Prometheus job of the synthex daemon (`synthex run`).
+/// Prometheus job of the synthex daemon (`synthex demo`).
 const DAEMON_JOB: &str = "synthex";
 /// Prometheus job of a running load test (`synthex load --web.listen-address=…`).
 const LOAD_JOB: &str = "synthex-load";
@@ -269,40 +374,60 @@ fn spawn_synthex(name: &str, args: &[&str], port: u16, log: &Path) -> Proc {
     process
 }
 
-/// The daemon probing the demo target and an HTTPS target, and a load test (closed model)
-/// against the same demo target, both scraped every second by Prometheus.
+/// `synthex demo` (its demo target over HTTP and HTTPS, and the daemon probing both), and a load
+/// test (closed model) against the same demo target, both scraped every second by a Prometheus
+/// evaluating the shipped rule file every second.
 /// Fields drop in order: the processes stop before their directory goes.
 struct Stack {
     processes: Vec<(&'static str, Proc)>,
-    _runtime: tokio::runtime::Runtime,
     _dir: tempfile::TempDir,
     prometheus: String,
     /// Scrape job → the one instance it scrapes.
     instances: BTreeMap<&'static str, String>,
 }
 
+/// The built-in demo config with the demo target's ports moved to free ones.
+fn demo_config(target_port: u16, tls_port: u16) -> String {
+    let shipped = include_str!("../config/demo.yml");
+    for address in ["http://127.0.0.1:8089", "https://127.0.0.1:8443"] {
+        assert!(
+            shipped.contains(address),
+            "config/demo.yml has no {address}"
+        );
+    }
+    shipped
+        .replace(
+            "http://127.0.0.1:8089",
+            &format!("http://127.0.0.1:{target_port}"),
+        )
+        .replace(
+            "https://127.0.0.1:8443",
+            &format!("https://127.0.0.1:{tls_port}"),
+        )
+}
+
 fn start_stack() -> Stack {
     let prometheus_bin = require_tool("prometheus", "prometheus");
     let dir = tempfile::tempdir().unwrap();
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let (tls_port, ca) = start_tls_target(&runtime, dir.path());
-    let [target_port, daemon_port, load_port, prom_port] = [(); 4].map(|()| free_port());
+    let [target_port, tls_port, daemon_port, load_port, prom_port] = [(); 5].map(|()| free_port());
     let path = |name: &str| dir.path().join(name);
     let flag = |name: &str, file: &str| format!("--{name}={}", path(file).display());
 
-    let target = start_demo_target(target_port, dir.path());
-    std::fs::write(
-        path("synthex.yml"),
-        synthex_config(target_port, tls_port, &ca),
-    )
-    .unwrap();
+    std::fs::write(path("demo.yml"), demo_config(target_port, tls_port)).unwrap();
     std::fs::write(path("load.yml"), load_config(target_port)).unwrap();
     let daemon = spawn_synthex(
-        "synthex run",
-        &["run", &flag("config.file", "synthex.yml")],
+        "synthex demo",
+        &["demo", &flag("config.file", "demo.yml")],
         daemon_port,
-        &path("synthex.log"),
+        &path("demo.log"),
     );
+    // The demo's failure mode, as its README section shows: 5 % of the requests fail with a
+    // 503, so the failure panels have data within seconds (the demo's own flaky scenario fails
+    // about one request in 20 s).
+    let target = format!("http://127.0.0.1:{target_port}");
+    let (status, body) = http_request("PUT", &format!("{target}/fault?error_ratio=0.05"), "")
+        .expect("the demo target's /fault");
+    assert_eq!(status, 200, "{body}");
     // Longer than the test: it is killed at the end, and must still run while being checked.
     let load = spawn_synthex(
         "synthex load",
@@ -328,9 +453,13 @@ fn start_stack() -> Stack {
             format!("  - job_name: {job}\n    static_configs:\n      - targets: ['{instance}']\n")
         })
         .collect();
+    let rules = Path::new(env!("CARGO_MANIFEST_DIR")).join("alerts/synthex.rules.yml");
     std::fs::write(
         path("prometheus.yml"),
-        format!("global:\n  scrape_interval: 1s\nscrape_configs:\n{jobs}"),
+        format!(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files: ['{}']\nscrape_configs:\n{jobs}",
+            rules.display()
+        ),
     )
     .unwrap();
     let prometheus = Proc::spawn(
@@ -349,10 +478,8 @@ fn start_stack() -> Stack {
         processes: vec![
             ("prometheus", prometheus),
             ("synthex load", load),
-            ("synthex run", daemon),
-            ("demo-target", target),
+            ("synthex demo", daemon),
         ],
-        _runtime: runtime,
         _dir: dir,
         prometheus: url,
         instances,

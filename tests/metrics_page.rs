@@ -102,7 +102,8 @@ fn config(dir: &Path, demo_port: u16, tls_port: u16, ca_file: &Path, pid_file: &
         std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("config/demo.yml"))
             .unwrap()
             .replace("127.0.0.1:8089", &format!("127.0.0.1:{demo_port}"));
-    let (targets, _) = demo.split_once("\nresources:").unwrap();
+    // The demo's own HTTPS target is served by `synthex demo` only: this test brings its own.
+    let (targets, _) = demo.split_once("\n  - name: demo-tls").unwrap();
     let text = format!(
         "{targets}
   - name: tls

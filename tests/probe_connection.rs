@@ -1,7 +1,8 @@
 //! A virtual user's own connection (`Probe::connection`) against real servers on 127.0.0.1:
 //! for every fault of tests/probe.rs it yields the same outcome as `Probe::run`, it sends the
 //! same request, keeps one connection across requests and opens another after an error or
-//! when the server closes it.
+//! when the server closes it; the open model's overlapping requests share idle connections
+//! (`Probe::run_on`).
 
 mod probe_support;
 
@@ -10,7 +11,7 @@ use std::time::Duration;
 use probe_support::servers::{self, read_request_head, reply};
 use probe_support::{global, message, posting, reason, refused_port, scenario, target};
 use synthex::outcome::{FailureReason, Outcome};
-use synthex::probe::Probe;
+use synthex::probe::{IdleConnections, Probe};
 use synthex::scenario::{Scenario, Target};
 use synthex::template::Template;
 use tokio::io::AsyncWriteExt;
@@ -116,6 +117,43 @@ async fn one_connection_carries_every_request_of_a_user() {
         let sum: Duration = o.phases.iter().map(|(_, d)| d).sum();
         assert!(o.latency >= sum);
     }
+}
+
+/// The open model's overlapping requests borrow idle connections: never more connections than
+/// requests ever in flight at once, each reused by the next request, and none for a target
+/// that must not keep them.
+#[tokio::test]
+async fn overlapping_requests_share_idle_connections() {
+    let server = servers::http(|_| reply(200, &[], "ok")).await;
+    let probe = Probe::new(&kept(&format!("http://{}", server.addr)), &global()).unwrap();
+    let idle = IdleConnections::default();
+    let s = scenario("/");
+    let one = || probe.run_on(&idle, &s, Instant::now());
+    for round in 1..=5 {
+        let (a, b, c, d) = tokio::join!(one(), one(), one(), one());
+        assert!([a, b, c, d].iter().all(Outcome::is_success));
+        let opened = server.log.connections();
+        assert!(
+            opened <= 4,
+            "round {round}: {opened} connections for 4 at once"
+        );
+    }
+    let before = server.log.connections();
+    for _ in 0..10 {
+        assert!(one().await.is_success());
+    }
+    assert_eq!(
+        server.log.connections(),
+        before,
+        "one at a time reuses an idle one"
+    );
+    assert_eq!(server.log.requests().len(), 30);
+
+    let fresh = Probe::new(&target(&format!("http://{}", server.addr)), &global()).unwrap();
+    for _ in 0..3 {
+        assert!(fresh.run_on(&idle, &s, Instant::now()).await.is_success());
+    }
+    assert_eq!(server.log.connections(), before + 3, "keep_alive: false");
 }
 
 #[tokio::test]

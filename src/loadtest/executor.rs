@@ -13,7 +13,9 @@
 //!
 //! A closed-model user runs its requests in a [`Session`]: with the real [`Workload`], its own
 //! keep-alive connection per plain-HTTP target, which costs far less per request than the
-//! shared client (see `probe::Connection`); open-model arrivals share the probe's client.
+//! shared client (see `probe::Connection`); open-model arrivals to such a target borrow an idle
+//! one of the same connections for the length of their request (`probe::IdleConnections`), so
+//! both models send at the same cost per request.
 //!
 //! Both end when the profile ends or `stop` is cancelled (Ctrl-C), then give requests still in
 //! flight `grace` to finish, saying so when stopped early. The recorder's `stop_now` (a second
@@ -32,7 +34,7 @@ use tokio_util::task::TaskTracker;
 
 use super::profile::{Profile, ThinkTime};
 use super::recorder::Recorder;
-use crate::probe::{Connection, Probe};
+use crate::probe::{Connection, IdleConnections, Probe};
 use crate::scenario::Scenario;
 use crate::scheduler::{WeightedPick, hold_permit, measured_start};
 
@@ -65,6 +67,8 @@ pub trait Session: Send {
 /// The real exercise: the config's scenarios sent with each target's probe.
 pub struct Workload {
     probes: Vec<Probe>,
+    /// Per probe: the open model's idle keep-alive connections.
+    idle: Vec<IdleConnections>,
     /// `(index into probes, scenario)`, in recording-index order.
     scenarios: Vec<(usize, Scenario)>,
     picker: WeightedPick,
@@ -93,6 +97,7 @@ impl Workload {
         let weights: Vec<u32> = scenarios.iter().map(|(_, s)| s.weight).collect();
         Workload {
             picker: WeightedPick::new(&weights),
+            idle: probes.iter().map(|_| IdleConnections::default()).collect(),
             probes,
             scenarios,
             recorder,
@@ -109,7 +114,9 @@ impl Exercise for Workload {
 
     async fn request(&self, index: usize, from: Instant) {
         let (probe, scenario) = &self.scenarios[index];
-        let outcome = self.probes[*probe].run(scenario, from).await;
+        let outcome = self.probes[*probe]
+            .run_on(&self.idle[*probe], scenario, from)
+            .await;
         self.recorder.record(index, &outcome);
     }
 

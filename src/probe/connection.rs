@@ -17,6 +17,9 @@
 //! redirects and `keep_alive: false` keep using [`Probe::run`] ([`Probe::connection`] returns
 //! `None`).
 //!
+//! The open model's arrivals, which overlap, share a target's [`IdleConnections`] instead: each
+//! request borrows one connection for its length ([`Probe::run_on`]).
+//!
 //! `Probe::run` itself sends a plain-HTTP `keep_alive: false` request on a one-shot
 //! `Connection`: a connection that is opened for one request and closed after it needs no pool,
 //! and the daemon's default canary then costs about a tenth less CPU per request.
@@ -27,6 +30,7 @@ use std::future::Future;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::{Pin, pin};
+use std::sync::{Mutex, PoisonError};
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
@@ -146,6 +150,58 @@ impl Probe {
             last_target: None,
             timer: None,
         })
+    }
+}
+
+/// Idle direct connections to one target, shared by concurrent requests that each need one
+/// connection for the length of a request (the open model's arrivals): a request takes the most
+/// recently used idle connection (warm, and the least likely to have been closed by the server)
+/// or opens a new one, and puts it back when its exchange left it open. There are never more
+/// than the most requests ever in flight at once, which the open model caps.
+#[derive(Default)]
+pub struct IdleConnections(Mutex<Vec<Live>>);
+
+impl fmt::Debug for IdleConnections {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let idle = self.0.lock().map_or(0, |idle| idle.len());
+        f.debug_struct("IdleConnections")
+            .field("idle", &idle)
+            .finish()
+    }
+}
+
+impl IdleConnections {
+    fn take(&self) -> Option<Live> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).pop()
+    }
+
+    fn put(&self, live: Live) {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(live);
+    }
+}
+
+impl Probe {
+    /// Sends one request of `scenario` due at `scheduled` on a keep-alive connection from
+    /// `idle` (see [`IdleConnections`]) where this target allows a direct connection
+    /// ([`Probe::connection`]), else with [`Probe::run`]. Same `Outcome` either way.
+    pub async fn run_on(
+        &self,
+        idle: &IdleConnections,
+        scenario: &Scenario,
+        scheduled: Instant,
+    ) -> Outcome {
+        let Some(mut connection) = self.connection() else {
+            return self.run(scenario, scheduled).await;
+        };
+        connection.live = idle.take();
+        let outcome = connection.run(scenario, scheduled).await;
+        if let Some(live) = connection.live.take() {
+            idle.put(live);
+        }
+        outcome
     }
 }
 

@@ -40,7 +40,7 @@ use reqwest::Url;
 use thiserror::Error;
 use tokio::time::Instant;
 
-pub use self::connection::Connection;
+pub use self::connection::{Connection, IdleConnections};
 
 use self::classify::Stage;
 use self::client::Endpoint;

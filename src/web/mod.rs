@@ -49,6 +49,27 @@ impl WebLayer {
         }
     }
 
+    /// HTTPS with an in-memory certificate and key and nothing else (the demo's generated
+    /// certificate); a key that does not match its certificate is refused.
+    pub fn with_certificate(cert: String, key: String) -> Result<WebLayer, ConfigError> {
+        let file = file::TlsServerFile {
+            cert: Some(cert),
+            key: Some(key),
+            ..Default::default()
+        };
+        let tls = TlsSource::new(file, Path::new("")).map_err(|(field, message)| {
+            ConfigError::Invalid {
+                path: PathBuf::from("(generated certificate)"),
+                field,
+                message,
+            }
+        })?;
+        Ok(WebLayer {
+            tls: Some(tls),
+            ..WebLayer::plain()
+        })
+    }
+
     /// Reads and checks the web config at `path`: unknown keys, unreadable or invalid
     /// certificate, key and CA files, bad hashes and headers are refused here, at start.
     /// Relative paths in it are relative to the file's directory, as exporter-toolkit has them.

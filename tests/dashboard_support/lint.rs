@@ -143,12 +143,20 @@ pub fn lint_unit(file: &str, title: &str, p: &Value) {
     );
     let first = p["targets"][0]["expr"].as_str().unwrap();
     let (selectors, _) = scan(first);
-    let metric = &selectors[0].metric;
-    let expected = if first.starts_with("histogram_quantile") || p["type"] == "heatmap" {
+    // A recorded series (level:metric:operations) is named after the metric it derives from.
+    let recorded = selectors[0].metric.split(':').collect::<Vec<_>>();
+    let (metric, operations) = match recorded[..] {
+        [_, metric, operations] => (metric, operations),
+        _ => (selectors[0].metric.as_str(), ""),
+    };
+    let quantile = first.starts_with("histogram_quantile")
+        || (operations.starts_with('p')
+            && operations[1..].starts_with(|c: char| c.is_ascii_digit()));
+    let expected = if quantile || p["type"] == "heatmap" {
         Some("s")
     } else if metric.ends_with("_bytes") {
         Some("bytes")
-    } else if metric.ends_with("_ratio") {
+    } else if metric.ends_with("_ratio") || operations.starts_with("ratio") {
         Some("percentunit")
     } else if metric.ends_with("_timestamp_seconds") {
         None // shown as a date or as time left

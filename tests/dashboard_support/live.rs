@@ -1,62 +1,11 @@
-//! Helpers of the live dashboard test: the synthex config it runs, Grafana's variable
+//! Helpers of the live dashboard test: the load test's config, Grafana's variable
 //! substitution, and queries against Prometheus' HTTP API.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use serde_json::Value;
 
 use crate::common::{http_get, urlencode};
-
-/// A config touching every panel: objectives, a stats endpoint, cache hits, 30 % failures, an
-/// HTTPS target (certificate expiry) and a watched process.
-pub fn synthex_config(target_port: u16, tls_port: u16, ca_file: &Path) -> String {
-    format!(
-        r#"
-global:
-  quantile_window: 1m
-targets:
-  - name: demo
-    base_url: http://127.0.0.1:{target_port}
-    rate: 40/s
-    timeout: 2s
-    max_in_flight: 16
-    stats:
-      url: /stats
-      interval: 1s
-      fields:
-        requests_total: /requests_total
-        cache_hit_ratio: /cache/hit_ratio
-        healthy: /healthy
-    objectives: {{p95: 75ms, p99: 150ms, error_ratio: 5%, availability: 99%, cache_hit_ratio: 50%}}
-    scenarios:
-      - name: order_status
-        weight: 2
-        request: {{path: "/orders/{{{{ int 1..100 }}}}"}}
-        expect: {{json: {{/status: shipped}}}}
-      - name: fixed_delay
-        request: {{path: /delay/20}}
-      - name: cached_page
-        weight: 2
-        request: {{path: "/cache/page-{{{{ int 1..5 }}}}"}}
-      - name: flaky
-        weight: 2
-        request: {{path: "/flaky?error_ratio=0.3"}}
-  - name: tls
-    base_url: https://127.0.0.1:{tls_port}
-    rate: 5/s
-    tls: {{ca_file: {ca}}}
-    scenarios:
-      - name: health
-        request: {{path: /health}}
-resources:
-  interval: 1s
-  processes:
-    - {{name: synthex, exe: synthex}}
-"#,
-        ca = ca_file.display()
-    )
-}
 
 /// The load test's config: a scenario that checks JSON, a slow one (so requests are in flight
 /// when scraped), one failing 30 % of the time (errors by reason) and the watched synthex.

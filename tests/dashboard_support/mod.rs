@@ -1,8 +1,10 @@
 //! Shared by tests/dashboards.rs: loading the dashboards, walking their panels and queries, a
-//! small PromQL scanner, and README's metric table.
+//! small PromQL scanner, README's metric table, and the recording rules a panel must not
+//! recompute.
 
 pub mod lint;
 pub mod live;
+pub mod recorded;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -123,7 +125,10 @@ pub fn scan(expr: &str) -> (Vec<Selector>, Vec<String>) {
             while j < chars.len() && chars[j] == ' ' {
                 j += 1;
             }
-            let is_metric = ident.starts_with("synthex_") || ident.starts_with("process_");
+            // Recorded series (`synthex:…`) are selectors like any other.
+            let is_metric = ["synthex_", "synthex:", "process_"]
+                .iter()
+                .any(|prefix| ident.starts_with(prefix));
             if is_metric && chars.get(j) != Some(&'(') {
                 let matchers = if chars.get(i) == Some(&'{') {
                     let end = chars[i..].iter().position(|&c| c == '}').unwrap() + i;
