@@ -21,6 +21,11 @@
 //!   thresholds and loads the sidecar manifests' Service; its shards run here with the Job's own
 //!   args (index substituted, 2 s) and `synthex report merge` holds all N; the `reports`
 //!   container keeps the pod until the documented release file appears, or its time limit.
+//! - `deploy/kubernetes/load-test-cronjob.yaml` (standalone, docs/ci.md): a nightly CronJob that
+//!   never overlaps, whose Pod runs `load`, then `compare` on the directory `load` wrote against
+//!   the mounted baseline into the issue file, then `file-issue` posting that very file with the
+//!   Secret's token; hardened, pinned, a valid config; its `compare` step runs here on real
+//!   reports with the manifest's own args and writes no issue without a regression.
 
 mod common;
 mod stack_support;
@@ -915,4 +920,181 @@ fn kubernetes_load_test_job_keeps_the_reports_until_released() {
     std::fs::write(tmp.path().join("collected"), "").unwrap();
     let status = exit_status(&mut released, Duration::from_secs(10), "the released pod");
     assert!(status.success(), "after the release: {status}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Kubernetes: the nightly CronJob (deploy/kubernetes/load-test-cronjob.yaml, docs/ci.md)
+
+/// `args` with `$(POD_NAME)` replaced, as the kubelet expands it.
+fn expanded(args: &[String], pod: &str) -> Vec<String> {
+    args.iter().map(|a| a.replace("$(POD_NAME)", pod)).collect()
+}
+
+#[test]
+fn kubernetes_nightly_cronjob_loads_compares_and_files_the_issue_in_order() {
+    let objects = k8s::standalone("load-test-cronjob.yaml");
+    let cron = k8s::only(&objects, "CronJob");
+    assert_eq!(cron["apiVersion"], "batch/v1");
+    let spec = &cron["spec"];
+    let schedule = str_of(&spec["schedule"], "schedule");
+    assert_eq!(
+        schedule.split_whitespace().count(),
+        5,
+        "{schedule}: a 5-field cron schedule"
+    );
+    assert_eq!(
+        spec["concurrencyPolicy"], "Forbid",
+        "never two load tests at once"
+    );
+    let job = &spec["jobTemplate"]["spec"];
+    assert!(
+        job["activeDeadlineSeconds"].as_u64().is_some(),
+        "a bounded run"
+    );
+    let pod = &job["template"]["spec"];
+    assert_eq!(pod["restartPolicy"], "Never");
+    k8s::assert_pod_references_exist(&objects, pod);
+    assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
+    for c in k8s::containers(pod) {
+        k8s::assert_hardened(c);
+        let image = str_of(&c["image"], "image");
+        let tag = image.rsplit_once(':').map(|(_, t)| t).unwrap_or("");
+        assert!(
+            !tag.is_empty() && tag != "latest",
+            "image {image} is not pinned"
+        );
+    }
+    for rule in seq(&job["podFailurePolicy"]["rules"], "podFailurePolicy.rules") {
+        if let Some(codes) = rule.get("onExitCodes") {
+            let name = &codes["containerName"];
+            assert!(
+                k8s::containers(pod).iter().any(|c| c["name"] == *name),
+                "podFailurePolicy names {name:?}, not a container"
+            );
+        }
+    }
+
+    // load → compare (init containers, in this order) → file-issue.
+    let init = seq(&pod["initContainers"], "initContainers");
+    let names: Vec<&str> = init.iter().map(|c| str_of(&c["name"], "name")).collect();
+    assert_eq!(names, ["load", "compare"], "load, then compare");
+    let (load, compare) = (&init[0], &init[1]);
+    let file_issue = seq(&pod["containers"], "containers")
+        .iter()
+        .find(|c| c["name"] == "file-issue")
+        .expect("a file-issue container");
+    let load_args = k8s::args(load);
+    let compare_args = k8s::args(compare);
+    assert_eq!(load_args[0], "load");
+    assert_eq!(compare_args[0], "compare");
+    let out = flag(&load_args, "--out").expect("--out");
+    assert_eq!(
+        compare_args[2], out,
+        "compare judges the directory load wrote"
+    );
+    for flag_needed in ["--format=github-issue", "--exit-zero"] {
+        assert!(
+            compare_args.iter().any(|a| a == flag_needed),
+            "compare needs {flag_needed}"
+        );
+    }
+    let issue = flag(&compare_args, "--output").expect("--output");
+    // Every container mounts the same reports volume at the same path.
+    let reports_dir = out.rsplit_once('/').unwrap().0;
+    let volume = k8s::mounted_at(pod, load, reports_dir);
+    for c in [compare, file_issue] {
+        assert_eq!(k8s::mounted_at(pod, c, reports_dir)["name"], volume["name"]);
+    }
+    let baseline = &compare_args[1];
+    let baseline_dir = baseline.rsplit_once('/').unwrap().0;
+    assert!(
+        k8s::mounted_at(pod, compare, baseline_dir)
+            .get("persistentVolumeClaim")
+            .is_some(),
+        "the baseline lives in a claim"
+    );
+    // file-issue posts the file compare writes, with the Secret's token and repository.
+    let script = k8s::args(file_issue).join("\n");
+    assert!(
+        script.contains(&issue.replace("$(POD_NAME)", "$POD_NAME")),
+        "file-issue reads {issue}:\n{script}"
+    );
+    assert!(script.contains("https://api.github.com/repos/$GITHUB_REPOSITORY/issues"));
+    let env = seq(&file_issue["env"], "env");
+    for (name, key) in [
+        ("GITHUB_TOKEN", "token"),
+        ("GITHUB_REPOSITORY", "repository"),
+    ] {
+        let var = env.iter().find(|e| e["name"] == name).expect(name);
+        assert_eq!(var["valueFrom"]["secretKeyRef"]["name"], "synthex-github");
+        assert_eq!(var["valueFrom"]["secretKeyRef"]["key"], key);
+    }
+    for c in [load, compare, file_issue] {
+        let pod_name = seq(&c["env"], "env")
+            .iter()
+            .find(|e| e["name"] == "POD_NAME")
+            .expect("POD_NAME in every step's env");
+        assert_eq!(
+            pod_name["valueFrom"]["fieldRef"]["fieldPath"],
+            "metadata.name"
+        );
+    }
+
+    // The config is valid; the steps run here with the manifest's args, paths moved to a
+    // temporary directory and the target to a local demo target, 2 s instead of the profile.
+    let config_path = flag(&load_args, "--config.file").unwrap();
+    let text = k8s::configmap_file(&objects, pod, load, &config_path);
+    let tmp = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let _target = start_demo_target(port, tmp.path());
+    let config = tmp.path().join("synthex.yml");
+    std::fs::write(
+        &config,
+        text.replace("http://demo-app:8080", &format!("http://127.0.0.1:{port}")),
+    )
+    .unwrap();
+    check_config(&config);
+    let local = |args: &[String]| -> Vec<String> {
+        expanded(args, "nightly-1")
+            .iter()
+            .map(|a| {
+                a.replace(&config_path, config.to_str().unwrap())
+                    .replace("/reports/", &format!("{}/reports/", tmp.path().display()))
+                    .replace(
+                        "/baseline/",
+                        &format!("{}/reports/nightly-1/", tmp.path().display()),
+                    )
+            })
+            .collect()
+    };
+    let mut load_run: Vec<String> = local(&load_args);
+    load_run.retain(|a| !a.starts_with("--profile"));
+    load_run.extend(["--users=2".to_string(), "--duration=2s".to_string()]);
+    let run = Command::new(synthex_bin())
+        .args(&load_run)
+        .output()
+        .unwrap();
+    assert_eq!(
+        run.status.code(),
+        Some(0),
+        "{load_run:?}: {}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    // The run against itself as the baseline: no regression, so no issue file, exit 0.
+    let output = Command::new(synthex_bin())
+        .args(local(&compare_args))
+        .env_remove("SYNTHEX_ARTIFACTS_URL")
+        .output()
+        .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let written = local(&[issue])[0].clone();
+    assert!(
+        !std::path::Path::new(&written).exists(),
+        "{written}: no regression, no issue"
+    );
 }

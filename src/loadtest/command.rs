@@ -27,8 +27,8 @@ use crate::http_server::Listener;
 use crate::report::compare::{self, Comparison};
 use crate::report::grade;
 use crate::report::model::{LoadModel, PlanSummary, Report, ScenarioStats, Shard, ThresholdResult};
+use crate::report::summary;
 use crate::report::threshold::{self, Threshold};
-use crate::report::{json, summary};
 use crate::scenario::Config;
 
 /// Flags of `synthex load`.
@@ -197,12 +197,13 @@ fn prepare(args: &LoadArgs) -> Result<Plan, String> {
     thresholds.extend(threshold::parse_all(&args.thresholds).map_err(|e| e.to_string())?);
     let mut profile = build_profile(args)?;
     let shard = args.shard.unwrap_or(Shard { index: 0, count: 1 });
-    let whole = profile.summary();
+    let mut whole = profile.summary();
+    whole.tags = Some(tag_filter(&args.tags, &args.exclude_tags));
     profile.split(shard.index, shard.count);
     let baseline = args
         .baseline
         .as_deref()
-        .map(|path| json::read(path).map_err(|e| format!("--baseline: {e}")))
+        .map(|path| crate::report::read_run(path).map_err(|e| format!("--baseline: {e}")))
         .transpose()?;
     if args.fail_on_regression && baseline.is_none() {
         return Err("--fail-on-regression needs --baseline FILE".to_string());
@@ -222,6 +223,13 @@ fn prepare(args: &LoadArgs) -> Result<Plan, String> {
             ..Limits::default()
         },
     })
+}
+
+/// The tag filter as the report records it: the `--tags`, then each `--exclude-tags` as `!tag`.
+fn tag_filter(tags: &[String], exclude: &[String]) -> Vec<String> {
+    let mut filter = tags.to_vec();
+    filter.extend(exclude.iter().map(|t| format!("!{t}")));
+    filter
 }
 
 /// Refuses a threshold on a scenario the tag filters leave out: it could only fail (no

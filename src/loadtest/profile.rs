@@ -213,6 +213,7 @@ impl Profile {
                     target: s.target,
                 })
                 .collect(),
+            tags: None,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The offline report commands: `synthex compare OLD.json NEW.json` and
 //! `synthex report merge A.json B.json … --out DIR`.
 
+use std::io::Write;
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
@@ -14,16 +15,52 @@ use crate::exit;
 /// Flags of `synthex compare`.
 #[derive(Debug, Args)]
 pub struct CompareArgs {
-    /// The baseline report (report.json of an earlier run, or a --save-baseline file).
+    /// The baseline: a report.json (of an earlier run, or a --save-baseline file), a --out
+    /// directory, or a Locust *_stats.csv (or a directory of Locust CSVs).
     pub old: PathBuf,
-    /// The report to judge against it.
+    /// The run to judge against it, in any of the same forms.
     pub new: PathBuf,
     /// Take the tolerances from this config's load.baseline_tolerances instead of the defaults.
     #[arg(long = "config.file", value_name = "FILE")]
     pub config_file: Option<PathBuf>,
-    /// Print the comparison as Markdown (for a CI comment) instead of text.
-    #[arg(long)]
+    /// Output: text, markdown (a CI comment) or github-issue (the JSON body of GitHub's
+    /// "create an issue" request).
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: CompareFormat,
+    /// Same as --format=markdown.
+    #[arg(long, conflicts_with = "format")]
     pub markdown: bool,
+    /// github-issue: base URL the run's --out directory is published under; the issue links
+    /// report.html, summary.md, report.json and the stats CSV there.
+    #[arg(
+        long = "artifacts-url",
+        value_name = "URL",
+        env = "SYNTHEX_ARTIFACTS_URL"
+    )]
+    pub artifacts_url: Option<String>,
+    /// github-issue: a label for the issue; repeatable (default: performance, regression).
+    #[arg(long = "label", value_name = "NAME")]
+    pub labels: Vec<String>,
+    /// Write the comparison to FILE instead of stdout. With github-issue, FILE is written only
+    /// when a regression was found (and removed otherwise), so a later step files the issue
+    /// when FILE exists.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Exit 0 on a regression too (a pipeline step without a shell that must not fail: the
+    /// --output file tells).
+    #[arg(long = "exit-zero")]
+    pub exit_zero: bool,
+}
+
+/// What `synthex compare` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CompareFormat {
+    /// Plain text for a terminal.
+    Text,
+    /// A Markdown section for a CI comment.
+    Markdown,
+    /// The JSON payload of a GitHub issue: title, body (Markdown), labels.
+    GithubIssue,
 }
 
 /// `synthex report …` subcommands.
@@ -63,8 +100,8 @@ pub fn compare_reports(args: &CompareArgs) -> u8 {
             }
             None => compare::Tolerances::default(),
         };
-        let old = json::read(&args.old).map_err(|e| e.to_string())?;
-        let new = json::read(&args.new).map_err(|e| e.to_string())?;
+        let old = super::read_run(&args.old).map_err(|e| e.to_string())?;
+        let new = super::read_run(&args.new).map_err(|e| e.to_string())?;
         Ok((old, new, tolerances))
     })();
     let (old, new, tolerances) = match loaded {
@@ -72,16 +109,44 @@ pub fn compare_reports(args: &CompareArgs) -> u8 {
         Err(message) => return fail(exit::USAGE, &message),
     };
     let comparison = compare::compare(&old, &new, &tolerances);
-    let mut stdout = std::io::stdout().lock();
-    let written = if args.markdown {
-        compare::render_markdown(&comparison, &mut stdout)
+    let format = if args.markdown {
+        CompareFormat::Markdown
     } else {
-        compare::render_text(&comparison, &mut stdout)
+        args.format
     };
+    let mut text = Vec::new();
+    let rendered = match format {
+        CompareFormat::Text => compare::render_text(&comparison, &mut text),
+        CompareFormat::Markdown => compare::render_markdown(&comparison, &mut text),
+        CompareFormat::GithubIssue => {
+            let links = compare::issue::Links::new(args.artifacts_url.clone(), |name| {
+                std::env::var(name).ok()
+            });
+            compare::issue::payload(&comparison, &new, &links, &args.labels).and_then(|issue| {
+                serde_json::to_writer_pretty(&mut text, &issue)?;
+                writeln!(text)
+            })
+        }
+    };
+    let regressed = comparison.has_regressions();
+    let written = rendered.and_then(|()| match &args.output {
+        None => std::io::stdout().lock().write_all(&text),
+        Some(path) if format == CompareFormat::GithubIssue && !regressed => {
+            match std::fs::remove_file(path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+                _ => Ok(()),
+            }
+        }
+        Some(path) => std::fs::write(path, &text),
+    });
     if let Err(e) = written {
-        return fail(exit::RUNTIME, &format!("stdout: {e}"));
+        let place = args
+            .output
+            .as_ref()
+            .map_or("stdout".to_string(), |p| p.display().to_string());
+        return fail(exit::RUNTIME, &format!("{place}: {e}"));
     }
-    if comparison.has_regressions() {
+    if regressed && !args.exit_zero {
         exit::THRESHOLDS
     } else {
         exit::OK

@@ -8,6 +8,7 @@
 //! - [`grade`]: excellent / good / acceptable / poor per signal and an overall score.
 //! - [`summary`]: the stdout summary table.
 //! - [`json`]: the JSON report, written and read back.
+//! - [`locust_input`]: Locust's own CSVs read as a report, for comparisons with a Locust run.
 //! - [`csv`]: Locust-compatible `_stats.csv`, `_stats_history.csv`, `_failures.csv`.
 //! - [`markdown`]: the Markdown summary for a CI comment.
 //! - [`html`]: the self-contained HTML report, its charts drawn by [`chart`].
@@ -36,6 +37,7 @@ pub mod format;
 pub mod grade;
 pub mod html;
 pub mod json;
+pub mod locust_input;
 pub mod markdown;
 pub mod merge;
 pub mod model;
@@ -68,6 +70,18 @@ pub enum ReportError {
         /// 1-based column of the error.
         column: usize,
         /// serde_json's description.
+        message: String,
+    },
+    /// A CSV input (Locust's) is malformed.
+    #[error("{}:{line}:{column}: {message}", path.display())]
+    Csv {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column where the offending field starts.
+        column: usize,
+        /// What is wrong and what was expected.
         message: String,
     },
     /// The report breaks a rule every report synthex writes meets (see [`validate`]).
@@ -125,6 +139,18 @@ pub fn write_all(
     write_file(&html_path, |out| html::render(report, grades, out))?;
     paths.push(html_path);
     Ok(paths)
+}
+
+/// Reads a run to compare: a synthex `report.json` (or an `--out` directory holding one), or
+/// Locust's CSVs (a `*_stats.csv`, or a directory of them; see [`locust_input`]).
+pub fn read_run(path: &Path) -> Result<Report, ReportError> {
+    if locust_input::is_locust(path) {
+        locust_input::read(path)
+    } else if path.is_dir() {
+        json::read(&path.join("report.json"))
+    } else {
+        json::read(path)
+    }
 }
 
 /// Creates `path` and lets `render` fill it through a buffer.

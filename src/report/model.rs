@@ -63,6 +63,10 @@ pub struct PlanSummary {
     pub model: LoadModel,
     /// The stages, in order.
     pub stages: Vec<StageSummary>,
+    /// The `--tags` filter the run was given (empty: every scenario); absent when unknown (a
+    /// Locust run, a report of an older synthex), so comparisons do not warn about it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<String>>,
 }
 
 /// The two load models.
@@ -258,8 +262,14 @@ impl LatencyHistogram {
 
     /// Adds one latency.
     pub fn record(&mut self, latency: Duration) {
+        self.record_n_at(latency, 1);
+    }
+
+    /// Adds `count` samples of one latency (rebuilding a histogram from another tool's
+    /// percentiles, see [`super::locust_input`]).
+    pub fn record_n_at(&mut self, latency: Duration, count: u64) {
         let micros = u64::try_from(latency.min(MAX_LATENCY).as_micros()).unwrap_or(u64::MAX);
-        self.record_n(micros, 1);
+        self.record_n(micros, count);
     }
 
     fn record_n(&mut self, micros: u64, count: u64) {
@@ -406,6 +416,7 @@ impl Report {
                 profile: "step".to_string(),
                 model: LoadModel::Open,
                 stages: Vec::new(),
+                tags: None,
             },
             started_at: 0.0,
             duration_seconds: length.as_secs_f64(),

@@ -138,6 +138,7 @@ pub fn build(
                 duration_seconds: DURATION,
                 target: 10.0,
             }],
+            tags: Some(Vec::new()),
         },
         started_at: 1_700_000_000.0,
         duration_seconds: DURATION,

@@ -9,7 +9,7 @@ use super::{repo, seq, str_of, string_map, yaml, yaml_docs};
 
 /// Manifests applied on their own with `kubectl apply -f`, not listed in kustomization.yaml:
 /// applying the monitoring stack must not start a load test.
-pub const STANDALONE: &[&str] = &["load-test-job.yaml"];
+pub const STANDALONE: &[&str] = &["load-test-job.yaml", "load-test-cronjob.yaml"];
 
 /// The objects of a standalone manifest.
 pub fn standalone(file: &str) -> Vec<Value> {

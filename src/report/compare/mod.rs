@@ -7,12 +7,16 @@
 //! percentage points and RPS relatively. Changes beyond the same tolerances the other way are
 //! listed as improvements. Scenarios found on one side only are reported too.
 
+pub mod issue;
+mod plan;
 mod render;
+
+use std::collections::BTreeMap;
 
 pub use render::{render_markdown, render_text};
 
 use super::format;
-use super::model::{LatencyHistogram, Report};
+use super::model::{LatencyHistogram, Report, ScenarioStats};
 use super::table;
 
 /// How much change is noise. Defaults: latency +10% and +1 ms, error ratio +1 point, RPS −10%.
@@ -142,6 +146,9 @@ pub struct Comparison {
     pub only_in_baseline: Vec<String>,
     /// Scenarios in the current run but not in the baseline.
     pub only_in_current: Vec<String>,
+    /// How the two runs' plans differ (users, rate, duration, profile, tags), one sentence
+    /// each: the comparison holds, but a change may come from the plan, not the service.
+    pub plan_differences: Vec<String>,
     /// The tolerances applied.
     pub tolerances: Tolerances,
 }
@@ -180,15 +187,19 @@ impl Comparison {
 }
 
 /// Compares each scenario (and the total) of `current` with `baseline`.
+///
+/// Scenarios are matched by their labels: `scenario`, or `target/scenario` when either run has
+/// several targets. A Locust run's rows (no target) are matched by their `Name` against the
+/// other run's labels as that run shows them.
 pub fn compare(baseline: &Report, current: &Report, tolerances: &Tolerances) -> Comparison {
-    let (old, new) = (baseline.scenario_map(), current.scenario_map());
     let with_target = table::several_targets(baseline) || table::several_targets(current);
-    let label = |(target, scenario): &(String, String)| {
-        table::scenario_label(with_target, target, scenario)
-    };
+    let (old, new) = (
+        labelled(baseline, with_target && !from_locust(current)),
+        labelled(current, with_target && !from_locust(baseline)),
+    );
     let mut changes = Vec::new();
-    for (key, o) in &old {
-        if let Some(n) = new.get(key) {
+    for (label, o) in &old {
+        if let Some(n) = new.get(label) {
             let before = Totals::new(
                 o.requests,
                 o.failures,
@@ -196,7 +207,7 @@ pub fn compare(baseline: &Report, current: &Report, tolerances: &Tolerances) -> 
                 baseline.duration_seconds,
             );
             let after = Totals::new(n.requests, n.failures, &n.latency, current.duration_seconds);
-            changes.extend(before.compare(&after, &label(key), tolerances));
+            changes.extend(before.compare(&after, label, tolerances));
         }
     }
     let (before, after) = (baseline.total(), current.total());
@@ -208,15 +219,35 @@ pub fn compare(baseline: &Report, current: &Report, tolerances: &Tolerances) -> 
         only_in_baseline: old
             .keys()
             .filter(|k| !new.contains_key(*k))
-            .map(label)
+            .cloned()
             .collect(),
         only_in_current: new
             .keys()
             .filter(|k| !old.contains_key(*k))
-            .map(label)
+            .cloned()
             .collect(),
+        plan_differences: plan::differences(baseline, current),
         tolerances: *tolerances,
     }
+}
+
+/// Whether `report` was read from Locust's CSVs (its rows have no target).
+fn from_locust(report: &Report) -> bool {
+    report.plan.profile == super::locust_input::PROFILE
+        && report.scenarios.iter().all(|s| s.target.is_empty())
+}
+
+/// The scenarios of `report` by label (with the target when `with_target` and it has one).
+fn labelled(report: &Report, with_target: bool) -> BTreeMap<String, &ScenarioStats> {
+    report
+        .scenarios
+        .iter()
+        .map(|s| {
+            let label =
+                table::scenario_label(with_target && !s.target.is_empty(), &s.target, &s.scenario);
+            (label, s)
+        })
+        .collect()
 }
 
 /// The compared signals of one scenario; `None` where there were no requests.

@@ -17,6 +17,9 @@ pub fn render_text(comparison: &Comparison, out: &mut impl Write) -> io::Result<
         improvements.len(),
         comparison.tolerances_text()
     )?;
+    for difference in &comparison.plan_differences {
+        writeln!(out, "warning: the plans differ: {difference}")?;
+    }
     for (title, mark, list) in [
         ("Regressions", "✗", &regressions),
         ("Improvements", "✓", &improvements),
@@ -51,6 +54,16 @@ pub fn render_text(comparison: &Comparison, out: &mut impl Write) -> io::Result<
 pub fn render_markdown(comparison: &Comparison, out: &mut impl Write) -> io::Result<()> {
     writeln!(out, "### Baseline comparison\n")?;
     writeln!(out, "Tolerances: {}.\n", comparison.tolerances_text())?;
+    if !comparison.plan_differences.is_empty() {
+        writeln!(
+            out,
+            "> [!WARNING]\n> The two runs had different plans; a change may come from the plan, not the service:"
+        )?;
+        for difference in &comparison.plan_differences {
+            writeln!(out, "> - {}", difference.replace('|', "\\|"))?;
+        }
+        writeln!(out)?;
+    }
     let listed: Vec<&Change> = comparison
         .regressions()
         .chain(comparison.improvements())
