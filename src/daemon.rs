@@ -26,7 +26,7 @@ use tokio_util::task::TaskTracker;
 use crate::config::{self, ConfigError};
 use crate::definition::{runner_key, same};
 use crate::exporter::{self, AppState};
-use crate::guard::{Admission, Guard};
+use crate::guard::{Admission, Guard, Guards};
 use crate::metrics::{Metrics, SkipReason, TargetHandle};
 use crate::outcome::{FailureReason, Outcome};
 use crate::probe::Probe;
@@ -92,6 +92,7 @@ pub async fn run(
         schedules: background.clone(),
         requests: requests.clone(),
         stop: schedule_stop.clone(),
+        guards: Guards::default(),
     };
     let handles = (0..fleet.config.targets.len())
         .filter_map(|index| metrics.target(index))
@@ -105,6 +106,7 @@ pub async fn run(
         ready: Arc::clone(&ready),
         enable_lifecycle: options.enable_lifecycle,
         reloader: Some(reloader.clone()),
+        guards: Some(fleet.guards.clone()),
     });
     let server = tokio::spawn(exporter::serve(listener, state, serve_stop.clone()));
 
@@ -169,6 +171,8 @@ struct Fleet {
     requests: TaskTracker,
     /// Parent of every schedule's token: cancelled at shutdown.
     stop: CancellationToken,
+    /// The running schedules' guards, for the exporter's pause and resume.
+    guards: Guards,
 }
 
 /// One target's running schedule.
@@ -274,6 +278,8 @@ impl Fleet {
                 running.requests.cancel();
             }
         }
+        self.guards
+            .retain(|name| new.targets.iter().any(|t| t.name == name));
         summary.kept = kept.len();
         summary.started = probes.iter().filter(|p| p.is_some()).count();
         self.runners = kept;
@@ -295,10 +301,12 @@ impl Fleet {
             let Some(probe) = probe else { continue };
             let schedule = self.stop.child_token();
             let requests = CancellationToken::new();
+            let guard = Arc::new(Guard::for_target(target, handle.guard_gauges()));
+            self.guards.insert(Arc::clone(&guard));
             let runner = Arc::new(TargetRunner {
                 target: target.clone(),
                 probe,
-                guard: Guard::for_target(target, handle.guard_gauges()),
+                guard,
                 metrics: Arc::clone(&self.metrics),
                 handle,
                 cancel: requests.clone(),
@@ -434,8 +442,8 @@ const STATE_OK: u8 = u8::MAX - 1;
 struct TargetRunner {
     target: Target,
     probe: Probe,
-    /// Backoff, Retry-After and pause of this target.
-    guard: Guard,
+    /// Backoff, Retry-After and pause of this target (shared with [`Guards`]).
+    guard: Arc<Guard>,
     metrics: Arc<Metrics>,
     handle: TargetHandle,
     /// Cancelled when a reload removes the target: its requests in flight stop at once and

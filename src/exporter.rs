@@ -11,17 +11,23 @@
 //!   lifecycle endpoint: only with `--web.enable-lifecycle`, else 403
 //!   `Lifecycle API is not enabled.`, Prometheus's answer.
 //!
+//! - `POST /-/targets/NAME/pause` and `POST /-/targets/NAME/resume` (or `PUT`): stop a target's
+//!   synthetic traffic during an incident and start it again (target names are URL-safe by
+//!   construction); 200 naming the new state, 404 for a target that does not run. Lifecycle
+//!   endpoints too. A browser's form post (it accepts `text/html`) is sent back to `/` with 303.
+//!
 //! `HEAD` works wherever `GET` does; any other method gets 405 with an `Allow` header, any other
 //! path 404. Shutdown stops accepting, lets requests in progress finish, then returns.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use http::header::{ALLOW, CACHE_CONTROL};
+use http::header::{ACCEPT, ALLOW, CACHE_CONTROL, LOCATION};
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use tokio_util::sync::CancellationToken;
 
+use crate::guard::Guards;
 use crate::http_server::{self, Body, Listener, body, text};
 use crate::metrics::Metrics;
 use crate::reload::{Reloader, Trigger};
@@ -41,6 +47,9 @@ pub struct AppState {
     /// Where `POST /-/reload` sends its request; `None` where nothing can be reloaded (a load
     /// test), and then the path does not exist.
     pub reloader: Option<Reloader>,
+    /// What `POST /-/targets/NAME/pause|resume` acts on; `None` where no target can be paused
+    /// (a load test), and then those paths do not exist.
+    pub guards: Option<Guards>,
 }
 
 impl AppState {
@@ -52,6 +61,7 @@ impl AppState {
             ready,
             enable_lifecycle: false,
             reloader: None,
+            guards: None,
         }
     }
 }
@@ -152,6 +162,14 @@ fn handle(request: &Request<Incoming>, state: &AppState) -> Answer {
             None => Answer::Reload(reloader.clone()),
         };
     }
+    if let Some(guards) = &state.guards
+        && let Some(rest) = request.uri().path().strip_prefix("/-/targets/")
+    {
+        return Answer::Now(
+            lifecycle_gate(request, state)
+                .unwrap_or_else(|| pause_or_resume(request, guards, rest)),
+        );
+    }
     let endpoint = match request.uri().path() {
         "/metrics" => Endpoint::Metrics,
         "/" => Endpoint::Status,
@@ -173,8 +191,11 @@ fn handle(request: &Request<Incoming>, state: &AppState) -> Answer {
     let response = match endpoint {
         Endpoint::Metrics => return Answer::Metrics(Arc::clone(&state.metrics)),
         Endpoint::Status => {
-            let page =
-                status_page::render(&state.metrics.status(), state.ready.load(Ordering::Relaxed));
+            let page = status_page::render(
+                &state.metrics.status(),
+                state.ready.load(Ordering::Relaxed),
+                state.enable_lifecycle && state.guards.is_some(),
+            );
             let mut response = body(StatusCode::OK, "text/html; charset=utf-8", page.into());
             response
                 .headers_mut()
@@ -186,6 +207,46 @@ fn handle(request: &Request<Incoming>, state: &AppState) -> Answer {
         Endpoint::Ready => text(StatusCode::SERVICE_UNAVAILABLE, "Not ready"),
     };
     Answer::Now(response)
+}
+
+/// `/-/targets/{rest}` once past the lifecycle gate: `rest` is `NAME/pause` or `NAME/resume`.
+fn pause_or_resume(request: &Request<Incoming>, guards: &Guards, rest: &str) -> Response<Body> {
+    let Some((name, action)) = rest.rsplit_once('/') else {
+        return text(
+            StatusCode::NOT_FOUND,
+            "Not found: use /-/targets/NAME/pause or /-/targets/NAME/resume\n",
+        );
+    };
+    let Some(guard) = guards.get(name) else {
+        return text(
+            StatusCode::NOT_FOUND,
+            &format!("Not found: no target named {name:?} runs\n"),
+        );
+    };
+    let (changed, state) = match action {
+        "pause" => (guard.pause(), "paused"),
+        "resume" => (guard.resume(), "running"),
+        _ => {
+            return text(
+                StatusCode::NOT_FOUND,
+                "Not found: the action is pause or resume\n",
+            );
+        }
+    };
+    let accepts_html = request
+        .headers()
+        .get(ACCEPT)
+        .and_then(|accept| accept.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/html"));
+    if accepts_html {
+        let mut response = text(StatusCode::SEE_OTHER, "");
+        response
+            .headers_mut()
+            .insert(LOCATION, HeaderValue::from_static("/"));
+        return response;
+    }
+    let already = if changed { "" } else { " (already)" };
+    text(StatusCode::OK, &format!("target {name} {state}{already}\n"))
 }
 
 fn metrics_response(metrics: &Metrics) -> Response<Body> {

@@ -16,7 +16,8 @@
 //! whatever the guard does. Dropped slots are counted as skipped (`backoff`, `retry_after`);
 //! a paused target's slots are not, since no one expects them to be sent.
 
-use std::sync::{Mutex, PoisonError};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
 use tokio::sync::watch;
@@ -25,6 +26,38 @@ use tokio::time::Instant;
 use crate::metrics::{GuardGauges, SkipReason};
 use crate::outcome::Outcome;
 use crate::scenario::{Backoff, GuardSettings, Rate, Target};
+
+/// The guards of the running targets, by target name: what the exporter's
+/// `POST /-/targets/NAME/pause|resume` acts on. The daemon keeps it current across reloads (a
+/// restarted target's new guard replaces the old one, a removed target's goes), so an operator
+/// always reaches the guard whose schedule is running.
+#[derive(Debug, Clone, Default)]
+pub struct Guards(Arc<RwLock<HashMap<String, Arc<Guard>>>>);
+
+impl Guards {
+    /// Makes `guard` the one reached under its target's name.
+    pub fn insert(&self, guard: Arc<Guard>) {
+        self.write().insert(guard.target.clone(), guard);
+    }
+
+    /// Forgets every target whose name `keep` refuses.
+    pub fn retain(&self, keep: impl Fn(&str) -> bool) {
+        self.write().retain(|name, _| keep(name));
+    }
+
+    /// The guard of target `name`, if it runs.
+    pub fn get(&self, name: &str) -> Option<Arc<Guard>> {
+        self.0
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(name)
+            .cloned()
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, Arc<Guard>>> {
+        self.0.write().unwrap_or_else(PoisonError::into_inner)
+    }
+}
 
 /// What the guard says about one slot of the schedule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,7 +1,9 @@
 //! The human-readable status page served at `/`: for each target and scenario the configured
 //! rate (and the rate the target's guard allows now), the last result, window quantiles, error and cache hit ratios, and the target's last
 //! failures with time, reason and message (what blackbox_exporter's debug log would tell, but
-//! always there), and when the config was loaded with the last refused reload's error. One
+//! always there), and when the config was loaded with the last refused reload's error. With
+//! `--web.enable-lifecycle`, each target has a Pause / Resume button (a form post to
+//! `/-/targets/NAME/pause|resume`), for an operator in an incident. One
 //! self-contained HTML document: no scripts, no external assets, reloads
 //! itself every 5 s. Every value that comes from config or a response is HTML-escaped.
 
@@ -16,15 +18,21 @@ th,td{border:1px solid #ccc;padding:.25em .6em;text-align:left;vertical-align:to
 th{background:#f3f3f3}td.num{text-align:right;font-variant-numeric:tabular-nums}\
 .ok{color:#17702a}.fail{color:#b00020}.muted{color:#777}";
 
-/// Renders the page. `ready` is the daemon's readiness, shown in the header.
-pub fn render(snapshot: &StatusSnapshot, ready: bool) -> String {
+/// Renders the page. `ready` is the daemon's readiness, shown in the header; `controls` shows
+/// the pause and resume buttons (only where the lifecycle endpoints act).
+pub fn render(snapshot: &StatusSnapshot, ready: bool, controls: bool) -> String {
     let mut out = String::with_capacity(16 * 1024);
     // Writing into a String cannot fail.
-    let _ = write_page(&mut out, snapshot, ready);
+    let _ = write_page(&mut out, snapshot, ready, controls);
     out
 }
 
-fn write_page(out: &mut String, snapshot: &StatusSnapshot, ready: bool) -> fmt::Result {
+fn write_page(
+    out: &mut String,
+    snapshot: &StatusSnapshot,
+    ready: bool,
+    controls: bool,
+) -> fmt::Result {
     writeln!(
         out,
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
@@ -47,7 +55,7 @@ fn write_page(out: &mut String, snapshot: &StatusSnapshot, ready: bool) -> fmt::
     )?;
     write_config(out, snapshot)?;
     for target in &snapshot.targets {
-        write_target(out, target)?;
+        write_target(out, target, controls)?;
     }
     writeln!(out, "</body>\n</html>")
 }
@@ -71,7 +79,7 @@ fn write_config(out: &mut String, snapshot: &StatusSnapshot) -> fmt::Result {
     Ok(())
 }
 
-fn write_target(out: &mut String, target: &TargetStatus) -> fmt::Result {
+fn write_target(out: &mut String, target: &TargetStatus, controls: bool) -> fmt::Result {
     writeln!(
         out,
         "<h2>{}</h2>\n<p><code>{}</code> · rate {} · {} · window error ratio {} · \
@@ -83,6 +91,19 @@ fn write_target(out: &mut String, target: &TargetStatus) -> fmt::Result {
         ratio(target.counts.error_ratio()),
         ratio(target.counts.cache_hit_ratio()),
     )?;
+    if controls {
+        let (action, label) = if target.paused {
+            ("resume", "Resume traffic")
+        } else {
+            ("pause", "Pause traffic")
+        };
+        writeln!(
+            out,
+            "<form method=\"post\" action=\"/-/targets/{}/{action}\"><button>{label}</button></form>",
+            // Target names are URL-safe (letters, digits, `_`, `.`, `-`).
+            escape(&target.name),
+        )?;
+    }
     writeln!(
         out,
         "<table>\n<tr><th>Scenario</th><th>Rate</th><th>Last result</th><th>p50</th>\

@@ -1,4 +1,4 @@
-//! Live reload against the real binary: real signals, real HTTP, and a real counting server on
+//! Live reload and the other lifecycle endpoints (pause, resume) against the real binary: real signals, real HTTP, and a real counting server on
 //! 127.0.0.1 whose own counts the metrics are compared with.
 
 mod common;
@@ -521,4 +521,241 @@ fn an_auto_reload_interval_out_of_range_is_refused() {
         // In range, the flag passes and the missing file is what stops it.
         assert_eq!(stderr.contains("nonexistent.yml"), ok, "{flag}: {stderr}");
     }
+}
+
+impl Daemon {
+    /// `METHOD /-/targets/{encoded}/{action}`: status and body.
+    fn target_action(&self, method: &str, encoded: &str, action: &str) -> (u16, String) {
+        let url = format!("{}/-/targets/{encoded}/{action}", self.base);
+        http_request(method, &url, "").unwrap()
+    }
+
+    fn page(&self) -> String {
+        http_get(&format!("{}/", self.base)).unwrap().1
+    }
+}
+
+fn paused_gauge(text: &str, target: &str) -> Option<f64> {
+    value(
+        text,
+        "synthex_target_paused",
+        &[&format!("target=\"{target}\"")],
+    )
+}
+
+#[test]
+fn pausing_a_target_stops_its_traffic_at_once_and_resuming_starts_it_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let (port, seen) = counting_server();
+    let daemon = start(
+        dir.path(),
+        &config(&[
+            target("shop.main", port, "/a", "20/s"),
+            target("other", port, "/b", "20/s"),
+            // Readiness waits for every target's first result: this one's is its first timeout.
+            target("slow", port, "/hang", "5/s").replace("timeout: 20s", "timeout: 6s"),
+        ]),
+        &["--web.enable-lifecycle"],
+    );
+    eventually(Duration::from_secs(10), "traffic to all three", || {
+        count(&seen, "/a") >= 5 && count(&seen, "/b") >= 5 && count(&seen, "/hang") >= 3
+    });
+    let page = daemon.page();
+    assert!(
+        page.contains("action=\"/-/targets/shop.main/pause\"><button>Pause traffic"),
+        "{page}"
+    );
+
+    assert_eq!(
+        daemon.target_action("POST", "shop.main", "pause"),
+        (200, "target shop.main paused\n".to_string())
+    );
+    assert_eq!(
+        daemon.target_action("PUT", "slow", "pause"),
+        (200, "target slow paused\n".to_string())
+    );
+    // The hanging requests in flight are abandoned at once: the server sees every one of them
+    // closed by the client long before their 6 s timeout.
+    eventually(Duration::from_secs(3), "hanging requests abandoned", || {
+        let seen = seen.lock().unwrap();
+        seen.hangs_closed_by_client == seen.requests["/hang"]
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let (paused_a, paused_hang, before_b) = (
+        count(&seen, "/a"),
+        count(&seen, "/hang"),
+        count(&seen, "/b"),
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(count(&seen, "/a"), paused_a, "a paused target still sent");
+    assert_eq!(
+        count(&seen, "/hang"),
+        paused_hang,
+        "a paused target still sent"
+    );
+    assert!(
+        count(&seen, "/b") >= before_b + 10,
+        "the other target must go on: {} → {}",
+        before_b,
+        count(&seen, "/b")
+    );
+    let metrics = daemon.metrics();
+    assert_eq!(paused_gauge(&metrics, "shop.main"), Some(1.0), "{metrics}");
+    assert_eq!(paused_gauge(&metrics, "slow"), Some(1.0), "{metrics}");
+    assert_eq!(paused_gauge(&metrics, "other"), Some(0.0), "{metrics}");
+    let effective = "target=\"shop.main\"";
+    assert_eq!(
+        value(
+            &metrics,
+            "synthex_effective_requests_per_second",
+            &[effective]
+        ),
+        Some(0.0)
+    );
+    // Paused slots are not skipped ones: nobody expects them sent.
+    assert_eq!(
+        value(&metrics, "synthex_requests_skipped_total", &[effective]).unwrap_or(0.0),
+        0.0,
+        "{metrics}"
+    );
+    let page = daemon.page();
+    assert!(
+        page.contains("action=\"/-/targets/shop.main/resume\"><button>Resume traffic"),
+        "{page}"
+    );
+    assert_eq!(
+        daemon.target_action("POST", "shop.main", "pause"),
+        (200, "target shop.main paused (already)\n".to_string())
+    );
+
+    assert_eq!(
+        daemon.target_action("POST", "shop.main", "resume"),
+        (200, "target shop.main running\n".to_string())
+    );
+    eventually(Duration::from_secs(3), "traffic after resume", || {
+        count(&seen, "/a") >= paused_a + 5
+    });
+    assert_eq!(
+        count(&seen, "/hang"),
+        paused_hang,
+        "only the resumed target sends"
+    );
+    assert_eq!(paused_gauge(&daemon.metrics(), "shop.main"), Some(0.0));
+    let log = daemon.log();
+    assert!(log.contains("target paused by an operator"), "{log}");
+    assert!(log.contains("target resumed by an operator"), "{log}");
+}
+
+#[test]
+fn the_pause_endpoints_answer_like_the_other_lifecycle_endpoints() {
+    let dir = tempfile::tempdir().unwrap();
+    let (port, _seen) = counting_server();
+    let text = config(&[target("shop", port, "/a", "2/s")]);
+    let open = start(dir.path(), &text, &["--web.enable-lifecycle"]);
+    for method in ["GET", "DELETE"] {
+        assert_eq!(
+            open.target_action(method, "shop", "pause"),
+            (405, "Only POST or PUT requests allowed\n".to_string()),
+            "{method}"
+        );
+    }
+    let (status, body) = open.target_action("POST", "nope", "pause");
+    assert_eq!(
+        (status, body.as_str()),
+        (404, "Not found: no target named \"nope\" runs\n")
+    );
+    let (status, body) = open.target_action("POST", "shop", "stop");
+    assert_eq!(
+        (status, body.as_str()),
+        (404, "Not found: the action is pause or resume\n")
+    );
+    assert_eq!(open.target_action("POST", "shop", "").0, 404);
+
+    // A browser's form post comes back to the status page.
+    let authority = open.base.trim_start_matches("http://");
+    let mut stream = TcpStream::connect(authority).unwrap();
+    write!(
+        stream,
+        "POST /-/targets/shop/pause HTTP/1.0\r\nHost: {authority}\r\nAccept: text/html,*/*\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 0\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.0 303"), "{response}");
+    assert!(
+        response
+            .to_ascii_lowercase()
+            .contains("\r\nlocation: /\r\n"),
+        "{response}"
+    );
+    assert_eq!(paused_gauge(&open.metrics(), "shop"), Some(1.0));
+
+    let dir = tempfile::tempdir().unwrap();
+    let closed = start(dir.path(), &text, &[]);
+    assert_eq!(
+        closed.target_action("POST", "shop", "pause"),
+        (403, "Lifecycle API is not enabled.".to_string())
+    );
+    assert!(
+        !closed.page().contains("<form"),
+        "no buttons without the lifecycle API"
+    );
+    assert_eq!(paused_gauge(&closed.metrics(), "shop"), Some(0.0));
+}
+
+#[test]
+fn a_pause_survives_a_reload_that_restarts_the_target_and_goes_with_a_removed_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let (port, seen) = counting_server();
+    let daemon = start(
+        dir.path(),
+        &config(&[
+            target("shop", port, "/a", "10/s"),
+            target("other", port, "/b", "10/s"),
+        ]),
+        &["--web.enable-lifecycle"],
+    );
+    eventually(Duration::from_secs(10), "traffic", || {
+        count(&seen, "/a") >= 3
+    });
+    assert_eq!(daemon.target_action("POST", "shop", "pause").0, 200);
+    // A changed rate restarts the target's schedule: the pause must hold through it.
+    std::fs::write(
+        &daemon.config,
+        config(&[
+            target("shop", port, "/a", "20/s"),
+            target("other", port, "/b", "10/s"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(daemon.reload("POST"), (200, String::new()));
+    std::thread::sleep(Duration::from_millis(300));
+    let paused = count(&seen, "/a");
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(count(&seen, "/a"), paused, "the reload undid the pause");
+    let metrics = daemon.metrics();
+    assert_eq!(paused_gauge(&metrics, "shop"), Some(1.0), "{metrics}");
+    assert_eq!(
+        value(
+            &metrics,
+            "synthex_schedule_requests_per_second",
+            &["target=\"shop\""]
+        ),
+        Some(20.0)
+    );
+    // The restarted target's new guard is the one the endpoint reaches.
+    assert_eq!(daemon.target_action("POST", "shop", "resume").0, 200);
+    eventually(Duration::from_secs(3), "traffic after resume", || {
+        count(&seen, "/a") >= paused + 10
+    });
+
+    std::fs::write(
+        &daemon.config,
+        config(&[target("other", port, "/b", "10/s")]),
+    )
+    .unwrap();
+    assert_eq!(daemon.reload("POST"), (200, String::new()));
+    assert_eq!(daemon.target_action("POST", "shop", "pause").0, 404);
+    assert_eq!(daemon.target_action("POST", "other", "pause").0, 200);
 }
