@@ -107,6 +107,7 @@ pub async fn run(
         enable_lifecycle: options.enable_lifecycle,
         reloader: Some(reloader.clone()),
         guards: Some(fleet.guards.clone()),
+        live: None,
     });
     let server = tokio::spawn(exporter::serve(listener, state, serve_stop.clone()));
 

@@ -2,6 +2,9 @@
 //! - `GET /metrics`: every metric in the text format 0.0.4, with the exact Content-Type
 //!   Prometheus 3 requires (`text/plain; version=0.0.4; charset=utf-8`);
 //! - `GET /`: the status page ([`crate::status_page`]);
+//! - `GET /api/v1/history`: the status page's last hour per target and scenario, as JSON
+//!   ([`crate::status_api`]);
+//! - `GET /badge/TARGET.svg?metric=status|p95|uptime`: a badge of one target ([`crate::badge`]);
 //! - `GET /-/healthy`: 200 `Healthy` while the process serves at all (liveness);
 //! - `GET /-/ready`: 200 `Ready` once the daemon says so (config loaded, first results), else
 //!   503 `Not ready` (readiness).
@@ -16,6 +19,10 @@
 //!   construction); 200 naming the new state, 404 for a target that does not run. Lifecycle
 //!   endpoints too. A browser's form post (it accepts `text/html`) is sent back to `/` with 303.
 //!
+//! During a load test (`synthex load --web.listen-address`), `/` is the live page of the test
+//! instead ([`crate::loadtest::live_page`]), `GET /api/v1/load` its data, and `POST /-/stop` (a
+//! lifecycle endpoint, like reload) ends the test as its Stop button does.
+//!
 //! `HEAD` works wherever `GET` does; any other method gets 405 with an `Allow` header, any other
 //! path 404. Shutdown stops accepting, lets requests in progress finish, then returns.
 
@@ -23,15 +30,18 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use http::header::{ACCEPT, ALLOW, CACHE_CONTROL, LOCATION};
+use http::uri::Uri;
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use tokio_util::sync::CancellationToken;
 
+use crate::badge::{self, BadgeMetric};
 use crate::guard::Guards;
 use crate::http_server::{self, Body, Listener, body, text};
+use crate::loadtest::live::LiveTest;
 use crate::metrics::Metrics;
 use crate::reload::{Reloader, Trigger};
-use crate::status_page;
+use crate::{status_api, status_page};
 
 /// Content-Type of `/metrics`: Prometheus 3 fails a scrape without a known one.
 pub const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -50,6 +60,8 @@ pub struct AppState {
     /// What `POST /-/targets/NAME/pause|resume` acts on; `None` where no target can be paused
     /// (a load test), and then those paths do not exist.
     pub guards: Option<Guards>,
+    /// The running load test, whose live page `/` then shows; `None` in the daemon.
+    pub live: Option<Arc<LiveTest>>,
 }
 
 impl AppState {
@@ -62,6 +74,21 @@ impl AppState {
             enable_lifecycle: false,
             reloader: None,
             guards: None,
+            live: None,
+        }
+    }
+
+    /// The state of a load test's exporter: `/` shows `live`, and `POST /-/stop` ends it when
+    /// `enable_lifecycle`.
+    pub fn for_load_test(
+        metrics: Arc<Metrics>,
+        live: Arc<LiveTest>,
+        enable_lifecycle: bool,
+    ) -> AppState {
+        AppState {
+            enable_lifecycle,
+            live: Some(live),
+            ..AppState::new(metrics, Arc::new(AtomicBool::new(true)))
         }
     }
 }
@@ -122,9 +149,14 @@ async fn encode_off_thread(metrics: Arc<Metrics>) -> Response<Body> {
 }
 
 /// The endpoints, for routing and the 405 answer.
-enum Endpoint {
+enum Endpoint<'a> {
     Metrics,
     Status,
+    History,
+    /// A target's badge (the name without `.svg`).
+    Badge(&'a str),
+    /// The load test's live data.
+    Load,
     Healthy,
     Ready,
 }
@@ -170,11 +202,30 @@ fn handle(request: &Request<Incoming>, state: &AppState) -> Answer {
                 .unwrap_or_else(|| pause_or_resume(request, guards, rest)),
         );
     }
-    let endpoint = match request.uri().path() {
-        "/metrics" => Endpoint::Metrics,
-        "/" => Endpoint::Status,
-        "/-/healthy" => Endpoint::Healthy,
-        "/-/ready" => Endpoint::Ready,
+    if request.uri().path() == "/-/stop"
+        && let Some(live) = &state.live
+    {
+        return Answer::Now(lifecycle_gate(request, state).unwrap_or_else(|| {
+            live.stop();
+            text(
+                StatusCode::OK,
+                "Stopping the load test: the requests in flight end now and the reports are \
+                 written.\n",
+            )
+        }));
+    }
+    let path = request.uri().path();
+    let badge = path
+        .strip_prefix("/badge/")
+        .and_then(|rest| rest.strip_suffix(".svg"));
+    let endpoint = match (path, badge) {
+        (_, Some(name)) => Endpoint::Badge(name),
+        ("/metrics", _) => Endpoint::Metrics,
+        ("/", _) => Endpoint::Status,
+        ("/api/v1/history", _) => Endpoint::History,
+        ("/api/v1/load", _) if state.live.is_some() => Endpoint::Load,
+        ("/-/healthy", _) => Endpoint::Healthy,
+        ("/-/ready", _) => Endpoint::Ready,
         _ => {
             return Answer::Now(text(
                 StatusCode::NOT_FOUND,
@@ -196,12 +247,27 @@ fn handle(request: &Request<Incoming>, state: &AppState) -> Answer {
                 state.ready.load(Ordering::Relaxed),
                 state.enable_lifecycle && state.guards.is_some(),
             );
-            let mut response = body(StatusCode::OK, "text/html; charset=utf-8", page.into());
-            response
-                .headers_mut()
-                .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            response
+            fresh(body(
+                StatusCode::OK,
+                "text/html; charset=utf-8",
+                page.into(),
+            ))
         }
+        Endpoint::History => fresh(body(
+            StatusCode::OK,
+            "application/json",
+            status_api::history_json(&state.metrics.status()).into(),
+        )),
+        Endpoint::Load => match (&state.live, since(request.uri())) {
+            (Some(live), Ok(since)) => fresh(body(
+                StatusCode::OK,
+                "application/json",
+                live.json(since).into(),
+            )),
+            (_, Err(message)) => text(StatusCode::BAD_REQUEST, &message),
+            (None, _) => text(StatusCode::NOT_FOUND, "no load test runs here\n"),
+        },
+        Endpoint::Badge(name) => badge_response(state, name, request.uri()),
         Endpoint::Healthy => text(StatusCode::OK, "Healthy"),
         Endpoint::Ready if state.ready.load(Ordering::Relaxed) => text(StatusCode::OK, "Ready"),
         Endpoint::Ready => text(StatusCode::SERVICE_UNAVAILABLE, "Not ready"),
@@ -247,6 +313,54 @@ fn pause_or_resume(request: &Request<Incoming>, guards: &Guards, rest: &str) -> 
     }
     let already = if changed { "" } else { " (already)" };
     text(StatusCode::OK, &format!("target {name} {state}{already}\n"))
+}
+
+/// `response` marked never to be cached: it shows the state of the moment.
+fn fresh(mut response: Response<Body>) -> Response<Body> {
+    response
+        .headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// The value of query parameter `name`, as sent (the values synthex reads need no decoding).
+fn query_param<'a>(uri: &'a Uri, name: &str) -> Option<&'a str> {
+    uri.query()?
+        .split('&')
+        .filter_map(|pair| pair.split_once('=').or(Some((pair, ""))))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value)
+}
+
+/// `?since=N` of `/api/v1/load`: the first timeline interval the client does not have yet.
+fn since(uri: &Uri) -> Result<usize, String> {
+    query_param(uri, "since").map_or(Ok(0), |value| {
+        value
+            .parse()
+            .map_err(|_| format!("since={value:?}: expected a whole number of intervals\n"))
+    })
+}
+
+/// The SVG badge of target `name`, 404 for an unknown target, 400 for an unknown metric.
+fn badge_response(state: &AppState, name: &str, uri: &Uri) -> Response<Body> {
+    let metric = match BadgeMetric::parse(query_param(uri, "metric")) {
+        Ok(metric) => metric,
+        Err(message) => return text(StatusCode::BAD_REQUEST, &format!("{message}\n")),
+    };
+    match badge::badge(&state.metrics.status(), name, metric) {
+        Some(badge) => fresh(body(
+            StatusCode::OK,
+            "image/svg+xml",
+            badge::render(&badge).into(),
+        )),
+        None => text(
+            StatusCode::NOT_FOUND,
+            &format!(
+                "no target named {:?} in the running configuration\n",
+                name.chars().take(100).collect::<String>()
+            ),
+        ),
+    }
 }
 
 fn metrics_response(metrics: &Metrics) -> Response<Body> {

@@ -11,10 +11,12 @@
 //! - [`guard`]: backoff, `Retry-After` and pause: what keeps synthex off a target in trouble.
 //! - [`metrics`]: the Prometheus registry and every synthex metric, including windowed quantiles.
 //! - [`window`]: the sliding window of HDR histograms behind the summary and the status page.
-//! - [`exporter`]: the hyper server for `/metrics`, `/`, `/-/healthy` and `/-/ready`.
+//! - [`exporter`]: the hyper server for `/metrics`, `/`, `/-/healthy`, `/-/ready` and the rest.
 //! - [`healthcheck`]: `synthex healthcheck`, for containers without a shell.
 //! - [`http_server`]: the hardened accept loop both built-in HTTP services run on.
 //! - [`status_page`]: the human-readable status page served at `/`.
+//! - [`status_api`]: `/api/v1/history`, the status page's last hour as JSON.
+//! - [`badge`]: `/badge/TARGET.svg`, SVG badges of a target's status, p95 and uptime.
 //! - [`sampler`]: host and watched-process resource gauges, on a timer.
 //! - [`watched`]: the watched service's process groups and their CPU, memory and count.
 //! - [`proc_table`]: the kernel's process table, read from `/proc`.
@@ -32,6 +34,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod badge;
 pub mod config;
 pub mod connection_limit;
 pub mod daemon;
@@ -57,6 +60,7 @@ pub mod scenario;
 pub mod scheduler;
 pub mod shutdown;
 pub mod stats_poller;
+pub mod status_api;
 pub mod status_page;
 pub mod template;
 pub mod watched;

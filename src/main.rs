@@ -236,6 +236,12 @@ async fn dispatch(command: Command) -> ExitCode {
                     );
                     return fail(EXIT_CONFIG, &message);
                 }
+                if args.enable_lifecycle {
+                    return fail(
+                        EXIT_CONFIG,
+                        "--web.enable-lifecycle needs --web.listen-address: there is no page to stop the test from",
+                    );
+                }
                 None
             } else {
                 match listen(&args.listen_address, args.web_config_file.as_deref()).await {

@@ -103,6 +103,44 @@ impl Slot {
     fn is_empty(&self) -> bool {
         self.counts.requests == 0
     }
+
+    /// Latencies at the given quantiles, in the order given; `None` without samples. Each is
+    /// the smallest recorded value (to histogram precision) with at least that share of
+    /// samples at or below it.
+    fn quantiles(&self, quantiles: &[f64]) -> Vec<Option<Duration>> {
+        if self.is_empty() {
+            return vec![None; quantiles.len()];
+        }
+        // `value_at_quantiles` wants ascending input and scans the counts once.
+        let mut order: Vec<usize> = (0..quantiles.len()).collect();
+        order.sort_by(|&a, &b| quantiles[a].total_cmp(&quantiles[b]));
+        let values = self
+            .latency
+            .value_at_quantiles(order.iter().map(|&i| quantiles[i]));
+        let mut out = vec![None; quantiles.len()];
+        for (&i, micros) in order.iter().zip(values) {
+            out[i] = Some(Duration::from_micros(micros));
+        }
+        out
+    }
+}
+
+/// Several windows added together: a target's window over all its scenarios.
+#[derive(Debug)]
+pub struct Merged(Slot);
+
+impl Default for Merged {
+    fn default() -> Merged {
+        Merged(Slot::new())
+    }
+}
+
+impl Merged {
+    /// Latencies at the given quantiles over every window added, in the order given; `None`
+    /// without samples.
+    pub fn quantiles(&self, quantiles: &[f64]) -> Vec<Option<Duration>> {
+        self.0.quantiles(quantiles)
+    }
 }
 
 /// A sliding window of latencies and counts for one scenario.
@@ -146,21 +184,15 @@ impl Window {
     /// (to histogram precision) with at least that share of samples at or below it.
     pub fn quantiles(&mut self, now: Instant, quantiles: &[f64]) -> Vec<Option<Duration>> {
         self.rotate(now);
-        if self.total.is_empty() {
-            return vec![None; quantiles.len()];
-        }
-        // `value_at_quantiles` wants ascending input and scans the counts once.
-        let mut order: Vec<usize> = (0..quantiles.len()).collect();
-        order.sort_by(|&a, &b| quantiles[a].total_cmp(&quantiles[b]));
-        let values = self
-            .total
-            .latency
-            .value_at_quantiles(order.iter().map(|&i| quantiles[i]));
-        let mut out = vec![None; quantiles.len()];
-        for (&i, micros) in order.iter().zip(values) {
-            out[i] = Some(Duration::from_micros(micros));
-        }
-        out
+        self.total.quantiles(quantiles)
+    }
+
+    /// Adds the window's samples as of `now` to `merged`.
+    pub fn add_to(&mut self, now: Instant, merged: &mut Merged) {
+        self.rotate(now);
+        // Both auto-resize, so adding cannot run out of range.
+        let _ = merged.0.latency.add(&self.total.latency);
+        merged.0.counts.add(&self.total.counts);
     }
 
     /// Request, failure and cache counts over the window as of `now`.
@@ -220,7 +252,7 @@ impl Window {
 const MAX_MICROS: u64 = 86_400 * 1_000_000;
 
 /// Whole microseconds, rounded to nearest, capped at [`MAX_MICROS`].
-fn duration_to_micros(d: Duration) -> u64 {
+pub(crate) fn duration_to_micros(d: Duration) -> u64 {
     u64::try_from((d.as_nanos() + 500) / 1000)
         .unwrap_or(MAX_MICROS)
         .min(MAX_MICROS)
@@ -302,6 +334,25 @@ mod tests {
         w.record(now, Duration::from_secs(600), true, CacheResult::Unknown);
         let p = w.quantiles(now, &[0.5])[0].unwrap().as_secs_f64();
         assert!((p - 600.0).abs() / 600.0 < 0.001, "p50 {p}");
+    }
+
+    #[test]
+    fn merged_windows_give_the_quantiles_of_all_their_samples() {
+        let now = Instant::now();
+        let mut fast = Window::new(Duration::from_secs(60), 5, now);
+        let mut slow = Window::new(Duration::from_secs(60), 5, now);
+        for v in 1..=90 {
+            fast.record(now, ms(v), true, CacheResult::Unknown);
+        }
+        for v in 91..=100 {
+            slow.record(now, ms(v), true, CacheResult::Unknown);
+        }
+        let mut merged = Merged::default();
+        assert_eq!(merged.quantiles(&[0.5]), vec![None]);
+        fast.add_to(now, &mut merged);
+        slow.add_to(now, &mut merged);
+        let p95 = merged.quantiles(&[0.95])[0].unwrap().as_secs_f64();
+        assert!((p95 - 0.095).abs() / 0.095 < 0.001, "p95 {p95}");
     }
 
     #[test]

@@ -98,12 +98,16 @@ pub struct LoadArgs {
     /// Open a fresh connection per request instead of pooling connections like real clients.
     #[arg(long = "new-connections")]
     pub new_connections: bool,
-    /// Serve /metrics here during the test ("" for nowhere).
+    /// Serve /metrics and the live page (/) here during the test ("" for nowhere).
     #[arg(long = "web.listen-address", value_name = "ADDR", default_value = "")]
     pub listen_address: String,
     /// TLS, basic auth and headers for that port, in exporter-toolkit's web config format.
     #[arg(long = "web.config.file", value_name = "FILE")]
     pub web_config_file: Option<PathBuf>,
+    /// Enable the lifecycle endpoint `POST /-/stop` (the live page's Stop button): ends the
+    /// test and writes the reports.
+    #[arg(long = "web.enable-lifecycle")]
+    pub enable_lifecycle: bool,
     /// No live progress display.
     #[arg(long)]
     pub quiet: bool,
@@ -159,6 +163,7 @@ pub async fn execute(
         max_in_flight: args.max_in_flight,
         new_connections: args.new_connections,
         listener,
+        enable_lifecycle: args.enable_lifecycle,
         progress: !args.quiet,
         breaking: plan.limits,
         stop_now,

@@ -9,18 +9,19 @@
 //! Submodules: `profile` (stages, built-in profiles, think time), `executor` (closed and open
 //! models), `recorder` (outcomes → report data), `outputs` (where the results go), `breaking`
 //! (the breaking-point search), `progress` (the live display), `values` (the load test's values
-//! and their ranges, for profile files and flags alike).
+//! and their ranges, for profile files and flags alike), `live` and `live_page` (the web page
+//! of the running test, with its Stop button).
 
 pub mod breaking;
 pub mod command;
 pub mod executor;
+pub mod live;
 pub mod outputs;
 pub mod profile;
 pub mod progress;
 pub mod recorder;
 pub mod values;
 
-use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -31,6 +32,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use self::executor::{RunEnd, Workload};
+use self::live::LiveTest;
 use self::profile::Profile;
 use self::recorder::{Recorder, ScenarioRef};
 use crate::exporter::{self, AppState};
@@ -68,8 +70,10 @@ pub struct LoadOptions {
     pub max_in_flight: usize,
     /// Open a fresh connection per request instead of pooling them like real clients.
     pub new_connections: bool,
-    /// Where to serve `/metrics` during the test, if anywhere.
+    /// Where to serve `/metrics` and the live page during the test, if anywhere.
     pub listener: Option<Listener>,
+    /// `--web.enable-lifecycle`: the live page's Stop button (`POST /-/stop`) works.
+    pub enable_lifecycle: bool,
     /// Show live progress (a bar on a terminal, plain lines otherwise).
     pub progress: bool,
     /// The breaking-point search's limits (stress runs only).
@@ -121,9 +125,19 @@ pub async fn run(
 
     let side_stop = CancellationToken::new();
     let exporter = options.listener.map(|listener| {
-        let state = Arc::new(AppState::new(
+        let live = LiveTest::new(
+            Arc::clone(&recorder),
+            options.profile.model,
+            options.plan.profile.clone(),
+            options.profile.duration(),
+            stop.clone(),
+            options.stop_now.clone(),
+            options.enable_lifecycle,
+        );
+        let state = Arc::new(AppState::for_load_test(
             Arc::clone(&metrics),
-            Arc::new(AtomicBool::new(true)),
+            Arc::new(live),
+            options.enable_lifecycle,
         ));
         tokio::spawn(exporter::serve(listener, state, side_stop.clone()))
     });

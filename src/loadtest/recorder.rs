@@ -64,6 +64,28 @@ pub struct Recorder {
     interrupted: AtomicU64,
 }
 
+/// Percentiles of [`IntervalFigures::latency`]: p50, p95, p99.
+pub const LIVE_QUANTILES: [f64; 3] = [0.5, 0.95, 0.99];
+
+/// One complete timeline interval as the live page charts it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct IntervalFigures {
+    /// Position in the timeline.
+    pub index: usize,
+    /// Interval start, seconds since the run started.
+    pub offset_seconds: f64,
+    /// Virtual users at the end of the interval (closed model).
+    pub users: u64,
+    /// Scheduled arrival rate at the end of the interval (open model).
+    pub target_rate: f64,
+    /// Requests finished in the interval.
+    pub requests: u64,
+    /// Of which failed.
+    pub failures: u64,
+    /// Latency at [`LIVE_QUANTILES`]; `None` without requests.
+    pub latency: [Option<Duration>; 3],
+}
+
 /// The failure message of a request cut short by [`Recorder::stop_now`].
 pub const INTERRUPTED_MESSAGE: &str = "interrupted: still in flight when the test stopped";
 
@@ -309,6 +331,29 @@ impl Recorder {
         }
     }
 
+    /// The timeline's complete intervals from index `from` on (the one in progress is left
+    /// out: its figures would read low), with their latency percentiles computed here, under
+    /// the lock, so a live page polling every second never copies a histogram.
+    pub fn complete_intervals(&self, from: usize) -> Vec<IntervalFigures> {
+        let timeline = lock(&self.timeline);
+        let complete = timeline.len().saturating_sub(1);
+        timeline
+            .iter()
+            .enumerate()
+            .take(complete)
+            .skip(from)
+            .map(|(index, interval)| IntervalFigures {
+                index,
+                offset_seconds: interval.offset_seconds,
+                users: interval.users,
+                target_rate: interval.target_rate,
+                requests: interval.requests,
+                failures: interval.failures,
+                latency: LIVE_QUANTILES.map(|q| interval.latency.quantile(q)),
+            })
+            .collect()
+    }
+
     /// Per-scenario totals over the whole run.
     pub fn scenario_stats(&self) -> Vec<ScenarioStats> {
         self.stats_of(&self.totals)
@@ -500,6 +545,33 @@ mod tests {
         assert_eq!(groups.len(), MAX_MESSAGES + 1);
         assert_eq!(groups[0].message, "(other messages)");
         assert_eq!(groups[0].occurrences, 150);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn complete_intervals_leave_out_the_one_in_progress() {
+        let r = recorder();
+        r.set_level(3.0);
+        for ms in 1..=100 {
+            r.record(0, &outcome(ms, (ms > 90).then_some("slow")));
+        }
+        assert!(r.complete_intervals(0).is_empty());
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        r.record(1, &outcome(7, None));
+        let figures = r.complete_intervals(0);
+        assert_eq!(figures.len(), 2, "{figures:?}");
+        assert_eq!(
+            (figures[0].requests, figures[0].failures, figures[0].users),
+            (100, 10, 3)
+        );
+        let [p50, p95, p99] = figures[0].latency.map(|d| d.unwrap().as_secs_f64());
+        for (got, want) in [(p50, 0.050), (p95, 0.095), (p99, 0.099)] {
+            assert!((got - want).abs() / want < 0.001, "{got} vs {want}");
+        }
+        // The quiet second in between is there, empty; asking from an index skips the rest.
+        assert_eq!((figures[1].index, figures[1].requests), (1, 0));
+        assert_eq!(figures[1].latency, [None; 3]);
+        assert_eq!(r.complete_intervals(1).len(), 1);
+        assert!(r.complete_intervals(5).is_empty());
     }
 
     #[tokio::test(start_paused = true)]

@@ -21,6 +21,7 @@
 mod collector;
 mod config_status;
 mod families;
+pub mod history;
 mod series;
 mod sink;
 mod state;

@@ -9,19 +9,20 @@
 use std::collections::VecDeque;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use prometheus::{IntCounter, IntGauge};
 use tokio::time::Instant;
 
 use super::collector::CACHE_RESULTS;
 use super::families::{Families, GuardGauges, LazyTargetSeries};
+use super::history::History;
 use super::series::{Bounds, HistogramData, Labels};
 use super::status::{FailureRecord, LastResult};
 use super::{PHASES, SkipReason, WINDOW_SLOTS};
 use crate::definition::scenario_key;
 use crate::outcome::{FailureReason, Outcome};
-use crate::scenario::{Config, Global, Target};
+use crate::scenario::{Config, Global, Objectives, Target};
 use crate::window::Window;
 
 /// Failures kept per target for the status page.
@@ -33,6 +34,8 @@ pub(super) struct TargetSlot {
     /// Scheme, host and port of the base URL; never user info, path or query (may hold secrets).
     pub(super) origin: String,
     pub(super) rate: f64,
+    /// The target's objectives, drawn on the status page's charts and colouring its badges.
+    pub(super) objectives: Objectives,
     pub(super) scenarios: Vec<ScenarioSlot>,
     /// Indexed like [`SkipReason::ALL`].
     pub(super) skipped: [IntCounter; 4],
@@ -70,6 +73,8 @@ pub(super) struct CodeCount {
 /// What changes on every record of one scenario.
 pub(super) struct ScenarioState {
     pub(super) window: Window,
+    /// The last hour in one-minute points.
+    pub(super) history: History,
     /// Since start; its sum and count are also the summary's `_sum` and `_count`.
     pub(super) duration: HistogramData,
     /// Indexed like [`PHASES`]; `None` until the phase is first seen, so reused connections
@@ -158,6 +163,7 @@ fn build_target(
         name: target.name.clone(),
         origin: target.base_url.origin().ascii_serialization(),
         rate: target.rate.per_second,
+        objectives: target.objectives.clone(),
         scenarios,
         skipped: before.map_or_else(
             || SkipReason::ALL.map(|r| families.skipped.with_label_values(&[name, r.as_str()])),
@@ -200,6 +206,7 @@ impl ScenarioState {
     fn new(bounds: &Bounds, window: Duration, now: Instant) -> ScenarioState {
         ScenarioState {
             window: Window::new(window, WINDOW_SLOTS, now),
+            history: History::new(now, SystemTime::now()),
             duration: HistogramData::new(bounds),
             phases: Default::default(),
             codes: Vec::new(),
@@ -243,6 +250,8 @@ impl ScenarioState {
         }
         self.window
             .record(now, outcome.latency, outcome.is_success(), outcome.cache);
+        self.history
+            .record(now, outcome.latency, outcome.is_success());
         self.last = Some(LastResult {
             finished_at: outcome.finished_at,
             status: outcome.status,

@@ -8,9 +8,11 @@ use std::time::{Duration, SystemTime};
 use tokio::time::Instant;
 
 use super::config_status::ConfigHistory;
+use super::history::DatedPoint;
 use super::state::{TargetSlot, lock};
 use crate::outcome::{Failure, FailureReason};
-use crate::window::Counts;
+use crate::scenario::Objectives;
+use crate::window::{Counts, Merged};
 
 /// Quantiles shown on the status page, whatever the exported summary uses.
 pub const STATUS_QUANTILES: [f64; 3] = [0.5, 0.95, 0.99];
@@ -72,6 +74,10 @@ pub struct TargetStatus {
     pub has_result: bool,
     /// Window counts summed over the scenarios.
     pub counts: Counts,
+    /// Window latencies at [`STATUS_QUANTILES`] over all the scenarios' requests together.
+    pub quantiles: [Option<Duration>; 3],
+    /// The target's objectives from the config.
+    pub objectives: Objectives,
     /// Scenarios in config order.
     pub scenarios: Vec<ScenarioStatus>,
     /// The last failures, newest first.
@@ -91,6 +97,8 @@ pub struct ScenarioStatus {
     pub quantiles: [Option<Duration>; 3],
     /// Window request, failure and cache counts.
     pub counts: Counts,
+    /// The last hour in one-minute points, oldest first, the minute in progress last.
+    pub history: Vec<DatedPoint>,
 }
 
 /// Copies the status of every target as of `now`.
@@ -104,26 +112,32 @@ pub(super) fn snapshot(
     let targets = targets
         .iter()
         .map(|target| {
+            let mut merged = Merged::default();
             let scenarios: Vec<ScenarioStatus> = target
                 .scenarios
                 .iter()
                 .map(|scenario| {
                     let mut state = lock(&scenario.state);
                     let q = state.window.quantiles(now, &STATUS_QUANTILES);
+                    state.window.add_to(now, &mut merged);
                     ScenarioStatus {
                         name: scenario.name.clone(),
                         rate_per_second: scenario.rate,
                         last: state.last.clone(),
                         quantiles: [q[0], q[1], q[2]],
                         counts: state.window.counts(now),
+                        history: state.history.points(now),
                     }
                 })
                 .collect();
             let mut counts = Counts::default();
             scenarios.iter().for_each(|s| counts.add(&s.counts));
+            let q = merged.quantiles(&STATUS_QUANTILES);
             TargetStatus {
                 name: target.name.clone(),
                 origin: target.origin.clone(),
+                quantiles: [q[0], q[1], q[2]],
+                objectives: target.objectives.clone(),
                 rate_per_second: target.rate,
                 effective_rate_per_second: target.guard.effective_rate.get(),
                 paused: target.guard.paused.get() == 1,

@@ -1,7 +1,12 @@
 //! An HTTP/1.1 target that keeps its own count: the arrival time of every request and how many
-//! it has answered. It runs on its own thread and runtime, so a stalled or signalled prober
-//! cannot touch its clock or its books.
+//! it has answered, in total and per path. It runs on its own thread and runtime, so a stalled
+//! or signalled prober cannot touch its clock or its books.
+//!
+//! Paths choose the answer: `/status/NNN…` answers status NNN, `/delay/MS…` waits MS
+//! milliseconds more before answering (both may be combined: `/delay/30/status/500`); anything
+//! else is `200 ok` after the target's delay.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -27,6 +32,8 @@ pub struct CountingTarget {
 struct Books {
     arrivals: Mutex<Vec<Instant>>,
     answered: AtomicU64,
+    /// Per path: (arrived, answered).
+    paths: Mutex<HashMap<String, (u64, u64)>>,
 }
 
 impl CountingTarget {
@@ -65,6 +72,26 @@ impl CountingTarget {
         self.books.answered.load(Ordering::SeqCst)
     }
 
+    /// Requests received for `path` so far.
+    pub fn count_of(&self, path: &str) -> u64 {
+        self.books
+            .paths
+            .lock()
+            .unwrap()
+            .get(path)
+            .map_or(0, |c| c.0)
+    }
+
+    /// Requests for `path` answered so far.
+    pub fn answered_of(&self, path: &str) -> u64 {
+        self.books
+            .paths
+            .lock()
+            .unwrap()
+            .get(path)
+            .map_or(0, |c| c.1)
+    }
+
     /// Arrivals in `[from, from + length)`, as a rate per second.
     pub fn rate_over(&self, from: Instant, length: Duration) -> f64 {
         let arrivals = self.books.arrivals.lock().unwrap();
@@ -83,15 +110,28 @@ async fn serve(listener: TcpListener, books: Arc<Books>, delay: Duration) {
         };
         let books = Arc::clone(&books);
         tokio::spawn(async move {
-            let service = service_fn(move |_request: Request<hyper::body::Incoming>| {
+            let service = service_fn(move |request: Request<hyper::body::Incoming>| {
                 books.arrivals.lock().unwrap().push(Instant::now());
+                let path = request.uri().path().to_string();
+                books
+                    .paths
+                    .lock()
+                    .unwrap()
+                    .entry(path.clone())
+                    .or_default()
+                    .0 += 1;
+                let (extra, status) = behaviour(&path);
                 let books = Arc::clone(&books);
                 async move {
-                    if !delay.is_zero() {
-                        tokio::time::sleep(delay).await;
+                    let wait = delay + extra;
+                    if !wait.is_zero() {
+                        tokio::time::sleep(wait).await;
                     }
                     books.answered.fetch_add(1, Ordering::SeqCst);
-                    Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"ok\n"))))
+                    books.paths.lock().unwrap().entry(path).or_default().1 += 1;
+                    let mut response = Response::new(Full::new(Bytes::from_static(b"ok\n")));
+                    *response.status_mut() = status;
+                    Ok::<_, Infallible>(response)
                 }
             });
             let _ = http1::Builder::new()
@@ -99,4 +139,23 @@ async fn serve(listener: TcpListener, books: Arc<Books>, delay: Duration) {
                 .await;
         });
     }
+}
+
+/// The extra delay and the status a path asks for (see the module doc).
+fn behaviour(path: &str) -> (Duration, hyper::StatusCode) {
+    let mut parts = path.split('/');
+    let (mut delay, mut status) = (Duration::ZERO, hyper::StatusCode::OK);
+    while let Some(part) = parts.next() {
+        match (part, parts.clone().next().map(str::parse::<u64>)) {
+            ("delay", Some(Ok(ms))) => delay = Duration::from_millis(ms),
+            ("status", Some(Ok(code))) => {
+                status = u16::try_from(code)
+                    .ok()
+                    .and_then(|c| hyper::StatusCode::from_u16(c).ok())
+                    .unwrap_or(status);
+            }
+            _ => {}
+        }
+    }
+    (delay, status)
 }
