@@ -13,6 +13,7 @@ use regex::Regex;
 use reqwest::Url;
 
 use crate::report::compare::Tolerances;
+use crate::report::findings::FindingRules;
 use crate::report::grade::GradeScale;
 use crate::report::threshold::Threshold;
 use crate::template::Template;
@@ -43,6 +44,43 @@ pub struct LoadSettings {
     pub grades: GradeScale,
     /// What counts as a regression against a baseline.
     pub baseline_tolerances: Tolerances,
+    /// Checked on every target before a load test (`load.health`); none when absent.
+    pub health: Option<HealthCheck>,
+    /// The bounds of the findings drawn at the end of a run (`load.findings`).
+    pub findings: FindingRules,
+    /// The service's own metrics read from Prometheus during a run (`load.prometheus`).
+    pub prometheus: Option<PrometheusSource>,
+}
+
+/// `load.prometheus`: where the service's own metrics are and which to read. synthex's
+/// sampler sees only its own host; in Kubernetes or behind a load balancer the service's CPU,
+/// queues and pools are in Prometheus.
+#[derive(Debug, Clone)]
+pub struct PrometheusSource {
+    /// The server's base URL (`/api/v1/query` is appended).
+    pub url: Url,
+    /// How often every query is evaluated.
+    pub interval: Duration,
+    /// Longest wait for one answer.
+    pub timeout: Duration,
+    /// `(name, PromQL)` in file order.
+    pub queries: Vec<(String, String)>,
+    /// `Authorization` from the credentials, if any (sensitive).
+    pub authorization: Option<HeaderValue>,
+    /// Certificate verification.
+    pub tls: TlsSettings,
+}
+
+/// `load.health`: a load test against a broken deployment measures the breakage, not the
+/// service, so each target must answer this request well before any load is sent.
+#[derive(Debug, Clone)]
+pub struct HealthCheck {
+    /// Path (and query) joined onto each target's `base_url`.
+    pub path: Template,
+    /// Longest wait for the answer.
+    pub timeout: Duration,
+    /// What a healthy answer looks like.
+    pub expect: Expectations,
 }
 
 /// Process-wide settings (`global:` in the file).

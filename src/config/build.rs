@@ -13,8 +13,9 @@ use super::FieldError;
 use super::collections::BackoffFile;
 use super::env::{EnvLookup, EnvText};
 use super::file::*;
+use super::load::PrometheusFile;
 use super::scalar::{Kind, Scalar};
-use super::secrets::{expand, target_headers};
+use super::secrets::{authorization, expand, target_headers};
 use super::text::http_url;
 use super::{io_message, units::quote};
 use crate::scenario::*;
@@ -47,7 +48,17 @@ impl Context<'_> {
 }
 
 /// Builds the domain [`Config`]; `file` must have passed `validate::check`.
-pub fn config(file: ConfigFile, source: &Path, ctx: &Context<'_>) -> Result<Config, FieldError> {
+pub fn config(
+    mut file: ConfigFile,
+    source: &Path,
+    ctx: &Context<'_>,
+) -> Result<Config, FieldError> {
+    let prometheus = file
+        .load
+        .prometheus
+        .take()
+        .map(|p| prometheus(p, ctx))
+        .transpose()?;
     let mut global = global(file.global);
     let targets = file
         .targets
@@ -67,7 +78,26 @@ pub fn config(file: ConfigFile, source: &Path, ctx: &Context<'_>) -> Result<Conf
         global,
         targets,
         resources: resources(file.resources, ctx),
-        load: super::load::settings(file.load),
+        load: LoadSettings {
+            prometheus,
+            ..super::load::settings(file.load)
+        },
+    })
+}
+
+/// `load.prometheus` with `${VAR}`s expanded, secrets read and the CA bundle checked.
+fn prometheus(file: PrometheusFile, ctx: &Context<'_>) -> Result<PrometheusSource, FieldError> {
+    let path = "load.prometheus";
+    let url = expanded_url(&format!("{path}.url"), &file.url.0, ctx)?;
+    let authorization = authorization(path, &file.credentials(), ctx.env, &|p| ctx.resolve(p))?;
+    let interval = value(file.interval).unwrap_or(Duration::from_secs(5));
+    Ok(PrometheusSource {
+        url,
+        interval,
+        timeout: value(file.timeout).unwrap_or(Duration::from_secs(5)),
+        queries: file.queries.0.into_iter().map(|(k, v)| (k, v.0)).collect(),
+        authorization,
+        tls: tls(&format!("{path}.tls"), file.tls, ctx)?,
     })
 }
 
@@ -242,7 +272,6 @@ fn cache_rule(file: Option<CacheFile>) -> CacheRule {
 
 fn scenario(file: ScenarioFile) -> Scenario {
     let request = file.request;
-    let expect = file.expect;
     Scenario {
         name: file.name.0,
         weight: value(file.weight).unwrap_or(1),
@@ -258,25 +287,31 @@ fn scenario(file: ScenarioFile) -> Scenario {
                 .collect(),
             body: value(request.body),
         },
-        expect: Expectations {
-            status: match expect.status {
-                Some(list) => list.into_iter().map(|s| s.0).collect(),
-                None => vec![StatusMatch::Class(2)],
-            },
-            body_contains: expect.body_contains.0,
-            body_regex: expect.body_regex.0,
-            json: expect.json.0,
-            headers: expect
-                .headers
-                .0
-                .into_iter()
-                .map(|(name, matches)| HeaderExpectation {
-                    name,
-                    matches: matches.0,
-                })
-                .collect(),
-            max_latency: value(expect.max_latency),
+        expect: expectations(file.expect),
+    }
+}
+
+/// The checks of an `expect:` mapping, with the default status (any 2xx) when none is given;
+/// scenarios and the load test's health gate share them.
+pub fn expectations(expect: ExpectFile) -> Expectations {
+    Expectations {
+        status: match expect.status {
+            Some(list) => list.into_iter().map(|s| s.0).collect(),
+            None => vec![StatusMatch::Class(2)],
         },
+        body_contains: expect.body_contains.0,
+        body_regex: expect.body_regex.0,
+        json: expect.json.0,
+        headers: expect
+            .headers
+            .0
+            .into_iter()
+            .map(|(name, matches)| HeaderExpectation {
+                name,
+                matches: matches.0,
+            })
+            .collect(),
+        max_latency: value(expect.max_latency),
     }
 }
 

@@ -199,6 +199,17 @@ impl Kind for ProportionKind {
     }
 }
 
+/// `load.findings.process_cpu` and `load.findings.limits`: a plain number, 0 or more (cores, or
+/// whatever unit the Prometheus query returns).
+pub struct LimitKind;
+impl Kind for LimitKind {
+    type Value = f64;
+    const EXPECTING: &'static str = "a number such as 0.8 or 100";
+    fn parse(text: &str) -> Result<f64, String> {
+        number("limit", text)
+    }
+}
+
 /// `objectives.availability`: above 0 and below 100% (100% leaves no error budget to burn).
 pub struct AvailabilityKind;
 impl Kind for AvailabilityKind {

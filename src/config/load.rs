@@ -4,13 +4,24 @@
 
 use serde::Deserialize;
 
+use std::time::Duration;
+
 use super::FieldError;
-use super::kinds::{LatencyBoundKind, ProportionKind, RatioKind, ThresholdKind};
+use super::build::expectations;
+use super::collections::Entries;
+use super::file::{BasicAuthFile, ExpectFile, TlsFile, value};
+use super::kinds::{
+    IntervalKind, LatencyBoundKind, LimitKind, ProportionKind, RatioKind, ThresholdKind,
+    TimeoutKind,
+};
 use super::scalar::{Kind, Scalar};
+use super::secrets::Credentials;
+use super::text::{FileKind, NameKind, NonEmptyKind, PathKind, SecretKind, UrlKind};
 use super::units::format_number;
 use crate::report::compare::Tolerances;
+use crate::report::findings::FindingRules;
 use crate::report::grade::{Boundaries, GradeScale};
-use crate::scenario::LoadSettings;
+use crate::scenario::{HealthCheck, LoadSettings};
 
 /// `load:`: what a load test of these scenarios must meet, and how it is graded.
 #[derive(Deserialize, Default)]
@@ -26,6 +37,84 @@ pub struct LoadFile {
     /// What counts as a regression against a baseline.
     #[serde(default)]
     pub baseline_tolerances: TolerancesFile,
+    /// A request every target must answer well before any load is sent.
+    pub health: Option<HealthFile>,
+    /// The bounds of the findings drawn at the end of a run.
+    #[serde(default)]
+    pub findings: FindingsFile,
+    /// The service's own metrics, read from Prometheus during the run.
+    pub prometheus: Option<PrometheusFile>,
+}
+
+/// `load.prometheus`: instant queries evaluated during the run, with a target's credentials
+/// and TLS keys.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrometheusFile {
+    /// The Prometheus server (`http://prometheus:9090`, a path prefix allowed); may reference
+    /// `${VAR}`.
+    pub url: Scalar<UrlKind>,
+    /// How often every query is evaluated (default 5s).
+    pub interval: Option<Scalar<IntervalKind>>,
+    /// Longest wait for one query's answer (default 5s).
+    pub timeout: Option<Scalar<TimeoutKind>>,
+    /// Name → PromQL expression returning one series (or a scalar).
+    #[serde(default)]
+    pub queries: Entries<NameKind, Scalar<NonEmptyKind>>,
+    /// Token sent as `Authorization: Bearer …`; may reference `${VAR}`.
+    pub bearer_token: Option<Scalar<SecretKind>>,
+    /// File holding the bearer token.
+    pub bearer_token_file: Option<Scalar<FileKind>>,
+    /// HTTP basic authentication.
+    pub basic_auth: Option<BasicAuthFile>,
+    /// Certificate verification, as for targets.
+    #[serde(default)]
+    pub tls: TlsFile,
+}
+
+impl PrometheusFile {
+    /// Its credential keys.
+    pub fn credentials(&self) -> Credentials<'_> {
+        Credentials {
+            bearer_token: self.bearer_token.as_ref(),
+            bearer_token_file: self.bearer_token_file.as_ref(),
+            basic_auth: self.basic_auth.as_ref(),
+        }
+    }
+}
+
+/// `load.findings`: the bound of each rule (see `report::findings`); every key optional.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct FindingsFile {
+    /// Error ratio above which the run gets an `error_ratio` finding (default 1%).
+    pub error_ratio: Option<Scalar<RatioKind>>,
+    /// P99/P95 above which it gets `tail_latency` (default 2, at least 1).
+    pub tail_ratio: Option<Scalar<ProportionKind>>,
+    /// p95 growth against the first stage that makes a `latency_knee` (default 2, at least 1).
+    pub knee: Option<Scalar<ProportionKind>>,
+    /// Share of the load's growth throughput must follow, else `saturation` (default 50%).
+    pub saturation: Option<Scalar<RatioKind>>,
+    /// Host CPU counted as at its limit (default 90%).
+    pub host_cpu: Option<Scalar<RatioKind>>,
+    /// CPU of a watched process, in cores, counted as at its limit (default: not checked).
+    pub process_cpu: Option<Scalar<LimitKind>>,
+    /// Prometheus query name → value counted as at its limit.
+    #[serde(default)]
+    pub limits: Entries<NameKind, Scalar<LimitKind>>,
+}
+
+/// `load.health`: `{path, timeout, expect}`, checked once per target before the test.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthFile {
+    /// Path joined onto each target's `base_url`, e.g. `/health`.
+    pub path: Scalar<PathKind>,
+    /// Longest wait for the answer (default 5s).
+    pub timeout: Option<Scalar<TimeoutKind>>,
+    /// What a healthy answer looks like (default: any 2xx), as a scenario's `expect`.
+    #[serde(default)]
+    pub expect: ExpectFile,
 }
 
 /// `load.grades`: per signal, the upper bounds of the three better grades.
@@ -110,8 +199,33 @@ pub fn check(load: &LoadFile) -> Result<(), FieldError> {
     }
     g.consistency
         .as_ref()
-        .map_or(Ok(()), |b| b.check("consistency"))
+        .map_or(Ok(()), |b| b.check("consistency"))?;
+    if let Some(prometheus) = &load.prometheus {
+        super::validate::check_credentials("load.prometheus", &prometheus.credentials(), false)?;
+        if prometheus.queries.0.is_empty() {
+            return Err(FieldError::new(
+                "load.prometheus.queries",
+                "no query: expected at least one NAME: PROMQL entry",
+            ));
+        }
+    }
+    let f = &load.findings;
+    for (field, factor) in [("tail_ratio", &f.tail_ratio), ("knee", &f.knee)] {
+        if let Some(factor) = factor.as_ref().filter(|v| v.0 < 1.0) {
+            return Err(FieldError::new(
+                format!("load.findings.{field}"),
+                format!(
+                    "{} is below 1: expected a factor of at least 1 (such as 2)",
+                    format_number(factor.0)
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
+
+/// `load.health.timeout` when omitted.
+const DEFAULT_HEALTH_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The settings with every omitted value at its default.
 pub fn settings(load: LoadFile) -> LoadSettings {
@@ -120,7 +234,26 @@ pub fn settings(load: LoadFile) -> LoadSettings {
     }
     let (g, d) = (load.grades, GradeScale::default());
     let (t, dt) = (load.baseline_tolerances, Tolerances::default());
+    let health = load.health.map(|h| HealthCheck {
+        path: h.path.0,
+        timeout: value(h.timeout).unwrap_or(DEFAULT_HEALTH_TIMEOUT),
+        expect: expectations(h.expect),
+    });
+    let (f, df) = (load.findings, FindingRules::default());
+    let findings = FindingRules {
+        error_ratio: value(f.error_ratio).unwrap_or(df.error_ratio),
+        tail_ratio: value(f.tail_ratio).unwrap_or(df.tail_ratio),
+        knee: value(f.knee).unwrap_or(df.knee),
+        saturation: value(f.saturation).unwrap_or(df.saturation),
+        host_cpu: value(f.host_cpu).unwrap_or(df.host_cpu),
+        process_cpu: value(f.process_cpu),
+        limits: f.limits.0.into_iter().map(|(k, v)| (k, v.0)).collect(),
+    };
     LoadSettings {
+        health,
+        findings,
+        // Built with the file's context (environment, secrets, CA files) by `build`.
+        prometheus: None,
         thresholds: load.thresholds.into_iter().map(|t| t.0).collect(),
         grades: GradeScale {
             p95: or(g.p95, d.p95),

@@ -17,7 +17,9 @@ use http::{HeaderMap, HeaderValue, header::AUTHORIZATION};
 
 use super::env::{EnvLookup, EnvText};
 use super::file::{BasicAuthFile, TargetFile};
+use super::scalar::Scalar;
 use super::text::header_value;
+use super::text::{FileKind, SecretKind};
 use super::{FieldError, io_message};
 
 /// What a secret prints as, everywhere synthex prints text.
@@ -170,27 +172,55 @@ pub fn target_headers(
         let expanded = expand(&field, &text.0, env)?;
         headers.insert(name.clone(), sensitive(&field, &expanded)?);
     }
-    if let Some(token) = &target.bearer_token {
-        let field = format!("{path}.bearer_token");
-        let token = expand(&field, &token.0, env)?;
-        headers.insert(
-            AUTHORIZATION,
-            sensitive(&field, &format!("Bearer {token}"))?,
-        );
-    }
-    if let Some(file) = &target.bearer_token_file {
-        let field = format!("{path}.bearer_token_file");
-        let token = read_secret(&field, &resolve(&file.0))?;
-        headers.insert(
-            AUTHORIZATION,
-            sensitive(&field, &format!("Bearer {token}"))?,
-        );
-    }
-    if let Some(auth) = &target.basic_auth {
-        let value = basic_auth(&format!("{path}.basic_auth"), auth, env, resolve)?;
+    let auth = Credentials {
+        bearer_token: target.bearer_token.as_ref(),
+        bearer_token_file: target.bearer_token_file.as_ref(),
+        basic_auth: target.basic_auth.as_ref(),
+    };
+    if let Some(value) = authorization(path, &auth, env, resolve)? {
         headers.insert(AUTHORIZATION, value);
     }
     Ok(headers)
+}
+
+/// The credential keys a target (or the load test's Prometheus) may have.
+pub struct Credentials<'a> {
+    /// `bearer_token`.
+    pub bearer_token: Option<&'a Scalar<SecretKind>>,
+    /// `bearer_token_file`.
+    pub bearer_token_file: Option<&'a Scalar<FileKind>>,
+    /// `basic_auth`.
+    pub basic_auth: Option<&'a BasicAuthFile>,
+}
+
+/// The `Authorization` value the credentials at `path` make, if any (the last given wins:
+/// basic auth over a token file over a token, as validation allows only one).
+pub fn authorization(
+    path: &str,
+    auth: &Credentials<'_>,
+    env: EnvLookup<'_>,
+    resolve: &dyn Fn(&Path) -> std::path::PathBuf,
+) -> Result<Option<HeaderValue>, FieldError> {
+    let mut value = None;
+    if let Some(token) = auth.bearer_token {
+        let field = format!("{path}.bearer_token");
+        let token = expand(&field, &token.0, env)?;
+        value = Some(sensitive(&field, &format!("Bearer {token}"))?);
+    }
+    if let Some(file) = auth.bearer_token_file {
+        let field = format!("{path}.bearer_token_file");
+        let token = read_secret(&field, &resolve(&file.0))?;
+        value = Some(sensitive(&field, &format!("Bearer {token}"))?);
+    }
+    if let Some(basic) = auth.basic_auth {
+        value = Some(basic_auth(
+            &format!("{path}.basic_auth"),
+            basic,
+            env,
+            resolve,
+        )?);
+    }
+    Ok(value)
 }
 
 fn basic_auth(

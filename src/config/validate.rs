@@ -5,6 +5,7 @@
 use super::FieldError;
 use super::collections::BackoffFile;
 use super::file::{ConfigFile, GlobalFile, ProcessFile, TargetFile};
+use super::secrets::Credentials;
 use super::units::{format_number, format_rate, quote};
 use crate::scenario::DEFAULT_MAX_TOTAL_RATE;
 
@@ -168,34 +169,49 @@ fn check_target(path: &str, target: &TargetFile) -> Result<(), FieldError> {
 
 /// At most one source of the `Authorization` header, and one source per secret.
 fn check_auth(path: &str, target: &TargetFile) -> Result<(), FieldError> {
-    let conflict =
-        |field: &str, message: &str| Err(FieldError::new(format!("{path}.{field}"), message));
-    if target.bearer_token.is_some() && target.bearer_token_file.is_some() {
-        return conflict(
-            "bearer_token_file",
-            "both `bearer_token` and `bearer_token_file` are set: expected one of them",
-        );
-    }
-    let bearer = target.bearer_token.is_some() || target.bearer_token_file.is_some();
-    if bearer && target.basic_auth.is_some() {
-        return conflict(
-            "basic_auth",
-            "both a bearer token and `basic_auth` are set: expected one of them",
-        );
-    }
     let has_header = target
         .headers
         .0
         .iter()
         .any(|(name, _)| name == http::header::AUTHORIZATION);
-    if has_header && (bearer || target.basic_auth.is_some()) {
+    let auth = Credentials {
+        bearer_token: target.bearer_token.as_ref(),
+        bearer_token_file: target.bearer_token_file.as_ref(),
+        basic_auth: target.basic_auth.as_ref(),
+    };
+    check_credentials(path, &auth, has_header)
+}
+
+/// One source per secret and at most one of the `Authorization` header: a token, a token
+/// file, basic auth or (`has_header`) an `Authorization` header.
+pub fn check_credentials(
+    path: &str,
+    auth: &Credentials<'_>,
+    has_header: bool,
+) -> Result<(), FieldError> {
+    let conflict =
+        |field: &str, message: &str| Err(FieldError::new(format!("{path}.{field}"), message));
+    if auth.bearer_token.is_some() && auth.bearer_token_file.is_some() {
+        return conflict(
+            "bearer_token_file",
+            "both `bearer_token` and `bearer_token_file` are set: expected one of them",
+        );
+    }
+    let bearer = auth.bearer_token.is_some() || auth.bearer_token_file.is_some();
+    if bearer && auth.basic_auth.is_some() {
+        return conflict(
+            "basic_auth",
+            "both a bearer token and `basic_auth` are set: expected one of them",
+        );
+    }
+    if has_header && (bearer || auth.basic_auth.is_some()) {
         return conflict(
             "headers.authorization",
             "an Authorization header is set along with bearer_token or basic_auth: expected one of them",
         );
     }
-    match &target.basic_auth {
-        Some(auth) if auth.password.is_some() == auth.password_file.is_some() => conflict(
+    match auth.basic_auth {
+        Some(basic) if basic.password.is_some() == basic.password_file.is_some() => conflict(
             "basic_auth",
             "expected exactly one of `password` or `password_file`",
         ),

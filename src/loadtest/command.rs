@@ -6,12 +6,13 @@
 //! run; reports that cannot be written at the end are rescued to a temp directory.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use clap::Args;
 use tokio_util::sync::CancellationToken;
 
 use super::breaking::Limits;
+use super::out_path;
 use super::outputs::Outputs;
 use super::profile::{self, Profile};
 use super::values::{
@@ -25,6 +26,7 @@ use crate::config::units::parse_ratio;
 use crate::exit;
 use crate::http_server::Listener;
 use crate::report::compare::{self, Comparison};
+use crate::report::findings;
 use crate::report::grade;
 use crate::report::model::{LoadModel, PlanSummary, Report, ScenarioStats, Shard, ThresholdResult};
 use crate::report::summary;
@@ -63,7 +65,9 @@ pub struct LoadArgs {
     /// "order_status: p99 < 200ms"; repeatable, added to the config's load.thresholds.
     #[arg(long = "threshold", value_name = "EXPR")]
     pub thresholds: Vec<String>,
-    /// Write report.json, Locust-style CSVs, summary.md and report.html into this directory.
+    /// Write report.json, Locust-style CSVs, summary.md and report.html into this directory;
+    /// {timestamp}, {profile} and {revision} (from SYNTHEX_REVISION or GITHUB_SHA) are filled in,
+    /// e.g. reports/{timestamp}_{profile}.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Run the I-th (0-based, as JOB_COMPLETION_INDEX) of N equal parts of the load
@@ -122,6 +126,8 @@ struct Plan {
     shard: Shard,
     baseline: Option<Report>,
     limits: Limits,
+    /// `--out` with its placeholders filled in.
+    out: Option<PathBuf>,
 }
 
 /// The first SIGINT or SIGTERM cancels `stop` (the test ends, requests in flight get the grace
@@ -169,10 +175,12 @@ pub async fn execute(
         stop_now,
     };
     let grades_scale = plan.config.load.grades;
+    let finding_rules = plan.config.load.findings.clone();
+    let out = plan.out;
     let tolerances = plan.config.load.baseline_tolerances;
     let mut report = match run(plan.config, options, stop, &judge).await {
         Ok(report) => report,
-        Err(e @ super::LoadError::NoScenarios(_)) => {
+        Err(e @ (super::LoadError::NoScenarios(_) | super::LoadError::Prometheus(_))) => {
             error(&e.to_string());
             return exit::USAGE;
         }
@@ -182,12 +190,13 @@ pub async fn execute(
         }
     };
     report.thresholds = threshold::evaluate(&plan.thresholds, &report);
+    report.findings = findings::find(&report, &finding_rules);
     let grades = grade::grade(&report, &grades_scale);
     let comparison = plan
         .baseline
         .as_ref()
         .map(|baseline| compare::compare(baseline, &report, &tolerances));
-    let published = publish(&args, &report, &grades, comparison.as_ref());
+    let published = publish(&args, out.as_deref(), &report, &grades, comparison.as_ref());
     match verdict(&report, comparison.as_ref(), args.fail_on_regression) {
         exit::INTERRUPTED => exit::INTERRUPTED,
         _ if !published => exit::RUNTIME,
@@ -214,8 +223,22 @@ fn prepare(args: &LoadArgs) -> Result<Plan, String> {
         return Err("--fail-on-regression needs --baseline FILE".to_string());
     }
     scoped_thresholds_run(&config, &thresholds, &args.tags, &args.exclude_tags)?;
+    query_thresholds_known(&config, &thresholds)?;
+    let out = args
+        .out
+        .as_deref()
+        .map(|template| {
+            let names = out_path::RunNames {
+                started: SystemTime::now(),
+                profile: &whole.profile,
+                env: &|name| std::env::var(name).ok(),
+            };
+            out_path::expand(template, &names)
+                .map_err(|e| format!("--out {}: {e}", template.display()))
+        })
+        .transpose()?;
     // Last, once everything else is known good: it creates the directories.
-    outputs(args).check()?;
+    outputs(args, out.as_deref()).check()?;
     Ok(Plan {
         config,
         profile,
@@ -227,6 +250,7 @@ fn prepare(args: &LoadArgs) -> Result<Plan, String> {
             max_error_ratio: args.max_error_ratio,
             ..Limits::default()
         },
+        out,
     })
 }
 
@@ -268,6 +292,35 @@ fn scoped_thresholds_run(
             };
             return Err(format!(
                 "threshold {:?}: scenario {scenario} {why}",
+                threshold.to_string()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Refuses a `prometheus.NAME` threshold whose NAME is not a `load.prometheus` query: it could
+/// only fail.
+fn query_thresholds_known(config: &Config, thresholds: &[Threshold]) -> Result<(), String> {
+    let queries = config.load.prometheus.as_ref().map(|p| &p.queries);
+    for threshold in thresholds {
+        let Some(name) = threshold.query() else {
+            continue;
+        };
+        let known = queries.is_some_and(|q| q.iter().any(|(n, _)| n == name));
+        if !known {
+            let have = match queries {
+                Some(q) => format!(
+                    "the queries of load.prometheus are {}",
+                    q.iter()
+                        .map(|(n, _)| n.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                None => "the config has no load.prometheus section".to_string(),
+            };
+            return Err(format!(
+                "threshold {:?}: no query named {name}: {have}",
                 threshold.to_string()
             ));
         }
@@ -375,7 +428,13 @@ fn step_verdict(
     length: Duration,
 ) -> Option<String> {
     let step = Report::for_step(stats.to_vec(), length);
-    threshold::evaluate(thresholds, &step)
+    // A step has no Prometheus series of its own: query thresholds judge the whole run.
+    let on_requests: Vec<Threshold> = thresholds
+        .iter()
+        .filter(|t| t.query().is_none())
+        .cloned()
+        .collect();
+    threshold::evaluate(&on_requests, &step)
         .into_iter()
         .find(|r| !r.passed)
         .map(|r: ThresholdResult| r.detail)
@@ -385,6 +444,7 @@ fn step_verdict(
 /// files were rescued elsewhere (said on stderr).
 fn publish(
     args: &LoadArgs,
+    out: Option<&Path>,
     report: &Report,
     grades: &grade::Grades,
     comparison: Option<&Comparison>,
@@ -400,7 +460,7 @@ fn publish(
         [shard] if shard.count > 1 => format!("synthex-shard{}", shard.index),
         _ => "synthex".to_string(),
     };
-    let written = outputs(args).write(report, grades, comparison, &prefix);
+    let written = outputs(args, out).write(report, grades, comparison, &prefix);
     for path in &written.files {
         eprintln!("synthex: wrote {}", path.display());
     }
@@ -416,10 +476,10 @@ fn error(message: &str) {
     eprintln!("synthex: error: {}", crate::config::redact(message));
 }
 
-/// The output locations the flags name.
-fn outputs(args: &LoadArgs) -> Outputs<'_> {
+/// The output locations the flags name (`out`: `--out` with its placeholders filled in).
+fn outputs<'a>(args: &'a LoadArgs, out: Option<&'a Path>) -> Outputs<'a> {
     Outputs {
-        dir: args.out.as_deref(),
+        dir: out,
         baseline: args.save_baseline.as_deref(),
     }
 }

@@ -7,18 +7,22 @@
 //! `/metrics` and a live Grafana view work during the test.
 //!
 //! Submodules: `profile` (stages, built-in profiles, think time), `executor` (closed and open
-//! models), `recorder` (outcomes → report data), `outputs` (where the results go), `breaking`
+//! models), `recorder` (outcomes → report data), `outputs` (where the results go), `out_path` (`--out` placeholders), `breaking`
 //! (the breaking-point search), `progress` (the live display), `values` (the load test's values
 //! and their ranges, for profile files and flags alike), `live` and `live_page` (the web page
-//! of the running test, with its Stop button).
+//! of the running test, with its Stop button), `health` (the health gate before any load),
+//! `queries` (the service's own metrics from Prometheus during the run).
 
 pub mod breaking;
 pub mod command;
 pub mod executor;
+pub mod health;
 pub mod live;
+pub mod out_path;
 pub mod outputs;
 pub mod profile;
 pub mod progress;
+pub mod queries;
 pub mod recorder;
 pub mod values;
 
@@ -95,6 +99,12 @@ pub enum LoadError {
     /// The metrics registry refused a metric.
     #[error("metrics: {0}")]
     Metrics(#[from] prometheus::Error),
+    /// `load.prometheus` cannot be used: unreachable, refused a query, or a bad TLS setup.
+    #[error("{0}")]
+    Prometheus(String),
+    /// `load.health` failed on a target: no load was sent.
+    #[error("{0}; no load was sent (load.health)")]
+    Unhealthy(String),
 }
 
 /// Runs the load test until the profile ends or `stop` is cancelled, and returns its report
@@ -108,11 +118,32 @@ pub async fn run(
     let selected = select(&config, &options.tags, &options.exclude_tags)?;
     let metrics = Arc::new(Metrics::new(&config)?);
     let (probes, scenarios, refs) = build(&config, &selected, options.new_connections)?;
+    let prometheus = match &config.load.prometheus {
+        Some(source) => {
+            let client = queries::Prometheus::new(source).map_err(LoadError::Prometheus)?;
+            client.check().await.map_err(LoadError::Prometheus)?;
+            Some(client)
+        }
+        None => None,
+    };
+    if let Some(check) = &config.load.health {
+        let mut names: Vec<String> = Vec::new();
+        for r in &refs {
+            if !names.contains(&r.target_name) {
+                names.push(r.target_name.clone());
+            }
+        }
+        let unhealthy = health::check(check, &probes, &names).await;
+        if !unhealthy.is_empty() {
+            return Err(LoadError::Unhealthy(unhealthy.join("; ")));
+        }
+    }
     // A load test is short and its resource curve is part of the report: sample every second.
     let mut resources = config.resources.clone();
     resources.interval = resources.interval.min(RESOURCE_INTERVAL);
     let sampler = Sampler::new(&resources, metrics.registry())?;
-    let started_at = SystemTime::now()
+    let started = SystemTime::now();
+    let started_at = started
         .duration_since(UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64());
     let start = Instant::now();
@@ -160,6 +191,10 @@ pub async fn run(
             }),
         )
     };
+    let queries = Arc::new(Mutex::new(Vec::new()));
+    let querying = prometheus.map(|client| {
+        tokio::spawn(client.sample(start, started, Arc::clone(&queries), side_stop.clone()))
+    });
     let progress = options.progress.then(|| {
         let recorder = Arc::clone(&recorder);
         let level_source = Arc::clone(&recorder);
@@ -217,7 +252,7 @@ pub async fn run(
         );
     }
     side_stop.cancel();
-    for task in [Some(sampling), progress].into_iter().flatten() {
+    for task in [Some(sampling), progress, querying].into_iter().flatten() {
         let _ = task.await;
     }
     if let Some(exporter) = exporter {
@@ -240,6 +275,9 @@ pub async fn run(
         resources: series(options.shard.index, &samples),
         thresholds: Vec::new(),
         breaking_point,
+        prometheus: queries.lock().map(|q| q.clone()).unwrap_or_default(),
+        warmup: None,
+        findings: Vec::new(),
     })
 }
 

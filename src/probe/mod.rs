@@ -20,7 +20,7 @@
 
 mod cache;
 mod classify;
-mod client;
+pub(crate) mod client;
 mod connection;
 mod expect;
 mod redirect;

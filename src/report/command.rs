@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 
+use super::findings::{self, FindingRules};
 use super::grade::{self, GradeScale};
 use super::model::Report;
 use super::threshold::{self, Threshold};
@@ -155,7 +156,7 @@ pub fn compare_reports(args: &CompareArgs) -> u8 {
 
 /// Runs `synthex report merge`: exit 3 when a threshold fails on the merged run.
 pub fn merge_reports(args: &MergeArgs) -> u8 {
-    let (thresholds, scale) = match checks(args) {
+    let (thresholds, scale, rules) = match checks(args) {
         Ok(checks) => checks,
         Err(message) => return fail(exit::USAGE, &message),
     };
@@ -174,6 +175,7 @@ pub fn merge_reports(args: &MergeArgs) -> u8 {
         eprintln!("synthex: warning: {missing}; the merged numbers cover only the shards given");
     }
     merged.thresholds = threshold::evaluate(&thresholds, &merged);
+    merged.findings = findings::find(&merged, &rules);
     let grades = grade::grade(&merged, &scale);
     if let Err(e) = summary::render(&merged, &grades, &mut std::io::stdout().lock()) {
         return fail(exit::RUNTIME, &format!("stdout: {e}"));
@@ -209,17 +211,21 @@ fn missing_shards(merged: &Report) -> Option<String> {
     })
 }
 
-/// Thresholds (config's then the flags') and grade boundaries of a merge.
-fn checks(args: &MergeArgs) -> Result<(Vec<Threshold>, GradeScale), String> {
-    let (mut thresholds, scale) = match &args.config_file {
+/// Thresholds (config's then the flags'), grade boundaries and finding rules of a merge.
+fn checks(args: &MergeArgs) -> Result<(Vec<Threshold>, GradeScale, FindingRules), String> {
+    let (mut thresholds, scale, rules) = match &args.config_file {
         Some(path) => {
             let config = crate::config::load(path).map_err(|e| e.to_string())?;
-            (config.load.thresholds, config.load.grades)
+            (
+                config.load.thresholds,
+                config.load.grades,
+                config.load.findings,
+            )
         }
-        None => (Vec::new(), GradeScale::default()),
+        None => (Vec::new(), GradeScale::default(), FindingRules::default()),
     };
     thresholds.extend(threshold::parse_all(&args.thresholds).map_err(|e| e.to_string())?);
-    Ok((thresholds, scale))
+    Ok((thresholds, scale, rules))
 }
 
 fn fail(code: u8, message: &str) -> u8 {

@@ -11,9 +11,11 @@ use std::io::{self, Write};
 use std::time::{Duration, UNIX_EPOCH};
 
 use super::chart::{self, Chart, Series, Unit};
+use super::findings;
 use super::format::{self, escape_html as esc};
 use super::grade::Grades;
 use super::model::{LoadModel, Report};
+use super::query_table;
 use super::table::{self, HEADERS, Verdict};
 
 const STYLE: &str = "body{font:14px/1.45 system-ui,sans-serif;margin:2rem auto;max-width:1100px;\
@@ -52,6 +54,7 @@ pub fn render(report: &Report, grades: &Grades, out: &mut impl Write) -> io::Res
     rows.extend(table::rows(report).iter().map(table::Row::cells));
     html_table(&mut page, &rows);
     thresholds(&mut page, report);
+    findings_section(&mut page, report);
     grades_section(&mut page, grades);
     page.push_str("<h2>Over time</h2><div class=\"charts\">");
     for chart in charts(report) {
@@ -73,6 +76,11 @@ pub fn render(report: &Report, grades: &Grades, out: &mut impl Write) -> io::Res
     if usage.len() > 1 {
         page.push_str("<h2>Resource usage</h2>");
         html_table(&mut page, &usage);
+    }
+    let queries = query_table::cells(report);
+    if queries.len() > 1 {
+        page.push_str("<h2>Prometheus queries</h2>");
+        html_table(&mut page, &queries);
     }
     failures(&mut page, report);
     page.push_str("</body></html>\n");
@@ -127,6 +135,27 @@ fn thresholds(page: &mut String, report: &Report) {
             esc(&t.expression),
             esc(&t.detail)
         );
+    }
+    page.push_str("</ul>");
+}
+
+fn findings_section(page: &mut String, report: &Report) {
+    page.push_str("<h2>Findings</h2>");
+    if report.findings.is_empty() {
+        let _ = write!(page, "<p>{}</p>", esc(&findings::healthy_line(report)));
+        return;
+    }
+    page.push_str("<ul>");
+    for f in &report.findings {
+        let _ = write!(
+            page,
+            "<li class=\"fail\"><strong>{}</strong><ul>",
+            esc(&f.summary)
+        );
+        for line in &f.evidence {
+            let _ = write!(page, "<li>{}</li>", esc(line));
+        }
+        let _ = write!(page, "<li>next: {}</li></ul></li>", esc(&f.next));
     }
     page.push_str("</ul>");
 }
@@ -204,7 +233,7 @@ pub fn charts(report: &Report) -> Vec<Chart> {
             })
             .collect()
     };
-    vec![
+    let mut charts = vec![
         chart(
             "chart-rps",
             "Requests per second",
@@ -246,7 +275,22 @@ pub fn charts(report: &Report) -> Vec<Chart> {
             Unit::Bytes,
             resource(&|s| s.memory_bytes as f64),
         ),
-    ]
+    ];
+    if !report.prometheus.is_empty() {
+        // On the latency charts' time axis; an evaluation without a value leaves a gap.
+        let queries = report
+            .prometheus
+            .iter()
+            .map(|q| series(&q.name, q.values().collect()))
+            .collect();
+        charts.push(chart(
+            "chart-prometheus",
+            "Prometheus queries",
+            Unit::Number,
+            queries,
+        ));
+    }
+    charts
 }
 
 /// The breaking-point curve: p95 and error ratio against the scheduled rate.

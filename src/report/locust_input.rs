@@ -197,6 +197,9 @@ fn from_stats(table: &Table) -> Result<Report, ReportError> {
         resources: Vec::new(),
         thresholds: Vec::new(),
         breaking_point: None,
+        prometheus: Vec::new(),
+        warmup: None,
+        findings: Vec::new(),
     })
 }
 

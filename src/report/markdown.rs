@@ -1,12 +1,14 @@
 //! The Markdown summary (`summary.md`) for a CI comment: the verdict, the summary table,
-//! thresholds with pass/fail, grades, resource usage, the breaking point and, when a baseline
+//! thresholds with pass/fail, grades, resource usage, findings, the breaking point and, when a baseline
 //! was given, its regressions.
 
 use std::io::{self, Write};
 
 use super::compare::{self, Comparison};
+use super::findings;
 use super::grade::Grades;
 use super::model::Report;
+use super::query_table;
 use super::table::{self, HEADERS, Verdict};
 
 /// Writes the Markdown summary of `report` (with the baseline `comparison`, if any) to `out`.
@@ -58,6 +60,25 @@ pub fn render(
     if usage.len() > 1 {
         writeln!(out, "### Resource usage\n")?;
         write_table(out, &usage, "lrrrrrr")?;
+    }
+    let queries = query_table::cells(report);
+    if queries.len() > 1 {
+        writeln!(out, "### Prometheus queries\n")?;
+        write_table(out, &queries, "llrrrrl")?;
+    }
+    writeln!(out, "### Findings\n")?;
+    if report.findings.is_empty() {
+        writeln!(out, "{}\n", escape(&findings::healthy_line(report)))?;
+    }
+    for f in &report.findings {
+        writeln!(out, "- **{}**", escape(&f.summary))?;
+        for line in &f.evidence {
+            writeln!(out, "  - {}", escape(line))?;
+        }
+        writeln!(out, "  - next: {}", escape(&f.next))?;
+    }
+    if !report.findings.is_empty() {
+        writeln!(out)?;
     }
     if let Some(bp) = &report.breaking_point {
         writeln!(out, "### Breaking point\n")?;

@@ -54,6 +54,8 @@ pub fn merge(reports: &[Report]) -> Result<Report, MergeError> {
     check_compatible(first, rest)?;
     let mut merged = first.clone();
     merged.thresholds.clear();
+    // Drawn again from the merged numbers by whoever judges the merge.
+    merged.findings.clear();
     for report in rest {
         merged.started_at = merged.started_at.min(report.started_at);
         merged.duration_seconds = merged.duration_seconds.max(report.duration_seconds);
@@ -67,6 +69,14 @@ pub fn merge(reports: &[Report]) -> Result<Report, MergeError> {
             report.timeline_interval_seconds,
         )?;
         merged.resources.extend(report.resources.iter().cloned());
+        // Every shard asks the same Prometheus: one shard's series is the run's.
+        if merged.prometheus.is_empty() {
+            merged.prometheus = report.prometheus.clone();
+        }
+        if let (Some(warmup), Some(other)) = (merged.warmup.as_mut(), &report.warmup) {
+            merge_scenarios(&mut warmup.scenarios, &other.scenarios)?;
+            warmup.rate += other.rate;
+        }
         merged.breaking_point = match (merged.breaking_point.take(), &report.breaking_point) {
             (Some(a), Some(b)) => Some(merge_breaking_point(a, b)),
             (a, b) => a.or_else(|| b.clone()),

@@ -5,6 +5,9 @@
 //! check thresholds, compare it with a baseline and merge shard reports.
 //!
 //! - [`threshold`]: k6-style thresholds, parsed before the run and evaluated after it.
+//! - [`findings`]: what the run shows (errors, tail, knee, saturation, resources at a limit),
+//!   each with its figures; [`stages`] cuts the run into its plan's stages for them.
+//! - [`query_table`]: the `load.prometheus` queries, min / avg / max per stage.
 //! - [`grade`]: excellent / good / acceptable / poor per signal and an overall score.
 //! - [`summary`]: the stdout summary table.
 //! - [`json`]: the JSON report, written and read back.
@@ -33,6 +36,7 @@ pub mod chart;
 pub mod command;
 pub mod compare;
 pub mod csv;
+pub mod findings;
 pub mod format;
 pub mod grade;
 pub mod html;
@@ -41,6 +45,8 @@ pub mod locust_input;
 pub mod markdown;
 pub mod merge;
 pub mod model;
+pub mod query_table;
+pub mod stages;
 pub mod summary;
 pub mod table;
 pub mod threshold;

@@ -52,6 +52,77 @@ pub struct Report {
     pub thresholds: Vec<ThresholdResult>,
     /// The breaking-point search, when the run was a stress run.
     pub breaking_point: Option<BreakingPoint>,
+    /// The service's own metrics read from Prometheus during the run (`load.prometheus`), one
+    /// series per query; absent in reports of older synthex versions.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub prometheus: Vec<QuerySeries>,
+    /// The warm-up before the measured run (`load.warmup`): its requests are in no other field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warmup: Option<Warmup>,
+    /// What the run shows, each with the figures behind it (see `report::findings`); empty
+    /// until the findings are drawn at the end of the run.
+    #[serde(default)]
+    pub findings: Vec<Finding>,
+}
+
+/// One Prometheus query evaluated every `interval_seconds` during the run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QuerySeries {
+    /// The name given in `load.prometheus.queries` (thresholds say `prometheus.NAME`).
+    pub name: String,
+    /// The PromQL expression.
+    pub query: String,
+    /// Evaluations in time order.
+    pub samples: Vec<QuerySample>,
+}
+
+/// One instant-query evaluation: a value, or why there is none (never a made-up 0).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QuerySample {
+    /// Seconds since the run started (the query's evaluation time).
+    pub offset_seconds: f64,
+    /// The single value the query returned; `None` when it failed or returned no data.
+    pub value: Option<f64>,
+    /// Why there is no value: the error Prometheus or the connection gave, or `no data`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
+}
+
+impl QuerySeries {
+    /// The values that were returned, in time order.
+    pub fn values(&self) -> impl Iterator<Item = (f64, f64)> + '_ {
+        self.samples
+            .iter()
+            .filter_map(|s| s.value.map(|v| (s.offset_seconds, v)))
+    }
+}
+
+/// The warm-up: scenarios at a low rate before the measured run, kept out of every statistic
+/// and threshold, shown on their own.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Warmup {
+    /// Length of the warm-up, seconds.
+    pub duration_seconds: f64,
+    /// Arrival rate of the warm-up, requests/s.
+    pub rate: f64,
+    /// Per-scenario totals of the warm-up's requests.
+    pub scenarios: Vec<ScenarioStats>,
+}
+
+/// One finding: what the run shows, the figures that show it and where to look next.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Finding {
+    /// The rule that found it: `error_ratio`, `tail_latency`, `latency_knee`, `saturation` or
+    /// `resource_limit`.
+    pub rule: String,
+    /// One line saying what was found, with its main figure.
+    pub summary: String,
+    /// The figures behind it, one line each (top reasons, slowest scenarios, stages).
+    pub evidence: Vec<String>,
+    /// What to look at next.
+    pub next: String,
+    /// The figures as numbers, by name (ratios 0–1, latencies in seconds), for tools.
+    pub values: BTreeMap<String, f64>,
 }
 
 /// The load plan as run.
@@ -322,6 +393,15 @@ impl LatencyHistogram {
             .map(|h| Duration::from_micros(h.value_at_quantile(q)))
     }
 
+    /// Samples recorded above `latency` (to histogram precision, 0.1%).
+    pub fn count_above(&self, latency: Duration) -> u64 {
+        let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
+        self.buckets()
+            .filter(|(value, _)| *value > micros)
+            .map(|(_, count)| count)
+            .sum()
+    }
+
     /// Smallest recorded latency.
     pub fn min(&self) -> Option<Duration> {
         self.recorded().map(|h| Duration::from_micros(h.min()))
@@ -429,6 +509,9 @@ impl Report {
             resources: Vec::new(),
             thresholds: Vec::new(),
             breaking_point: None,
+            prometheus: Vec::new(),
+            warmup: None,
+            findings: Vec::new(),
         }
     }
 

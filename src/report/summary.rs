@@ -1,12 +1,14 @@
 //! The end-of-run summary printed on stdout: the table teams paste into their reports (per
 //! scenario and total), resource usage during the run, grades with the overall score,
-//! thresholds, failures and the breaking point, with a loud INTERRUPTED when the run was cut.
+//! thresholds, failures, findings and the breaking point, with a loud INTERRUPTED when the run was cut.
 
 use std::io::{self, Write};
 
+use super::findings;
 use super::format;
 use super::grade::Grades;
 use super::model::Report;
+use super::query_table;
 use super::table::{self, HEADERS, Verdict};
 
 /// How many failure groups the summary lists (the reports keep them all).
@@ -33,6 +35,12 @@ pub fn render(report: &Report, grades: &Grades, out: &mut impl Write) -> io::Res
     if usage.len() > 1 {
         writeln!(out, "\nResource usage")?;
         write_lines(out, &format::align(&usage, "lrrrrrr"))?;
+    }
+
+    let queries = query_table::cells(report);
+    if queries.len() > 1 {
+        writeln!(out, "\nPrometheus queries")?;
+        write_lines(out, &format::align(&queries, "llrrrrl"))?;
     }
 
     writeln!(out, "\nGrades (overall score {}/100)", grades.score)?;
@@ -80,6 +88,19 @@ pub fn render(report: &Report, grades: &Grades, out: &mut impl Write) -> io::Res
         if report.failures.len() > FAILURES_SHOWN {
             let more = report.failures.len() - FAILURES_SHOWN;
             writeln!(out, "  … and {more} more kinds (see the reports)")?;
+        }
+    }
+
+    if report.findings.is_empty() {
+        writeln!(out, "\n{}", findings::healthy_line(report))?;
+    } else {
+        writeln!(out, "\nFindings")?;
+        for f in &report.findings {
+            writeln!(out, "  ! {}", f.summary)?;
+            for line in &f.evidence {
+                writeln!(out, "      {line}")?;
+            }
+            writeln!(out, "      next: {}", f.next)?;
         }
     }
 

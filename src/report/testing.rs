@@ -151,6 +151,9 @@ pub fn build(
         resources,
         thresholds: Vec::new(),
         breaking_point: None,
+        prometheus: Vec::new(),
+        warmup: None,
+        findings: Vec::new(),
     }
 }
 

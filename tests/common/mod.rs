@@ -7,6 +7,8 @@ pub mod counting_target;
 
 pub mod load;
 
+pub mod scripted_target;
+
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};

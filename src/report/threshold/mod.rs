@@ -1,5 +1,7 @@
 //! k6-style thresholds: `p95 < 50ms`, `error_rate < 1%`, `rps > 100`, optionally scoped to one
-//! scenario (`order_status: p95 < 50ms`) or one target's scenario (`api/order_status: …`).
+//! scenario (`order_status: p95 < 50ms`) or one target's scenario (`api/order_status: …`); and
+//! on the service's own metrics from `load.prometheus`: `prometheus.api_cpu < 0.8` (the peak
+//! over the run) or `prometheus.queue:avg < 100` (the mean).
 //!
 //! A threshold is parsed with [`str::parse`] before the test starts, so a typo is refused with a
 //! message naming the bad part; [`evaluate`] then checks each one against the finished
@@ -18,6 +20,8 @@ use super::model::{LatencyHistogram, Report, ThresholdResult};
 pub struct Threshold {
     expression: String,
     scope: Option<Scope>,
+    /// The `load.prometheus` query a `prometheus.NAME` threshold looks at.
+    query: Option<String>,
     metric: Metric,
     op: Op,
     limit: f64,
@@ -41,6 +45,10 @@ enum Metric {
     ErrorRate,
     Rps,
     Requests,
+    /// `prometheus.NAME`: the highest value the query returned.
+    QueryPeak,
+    /// `prometheus.NAME:avg`: the mean of the values it returned.
+    QueryAvg,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -85,6 +93,11 @@ impl Threshold {
             .as_ref()
             .map(|s| (s.target.as_deref(), s.scenario.as_str()))
     }
+
+    /// The `load.prometheus` query a `prometheus.NAME` threshold looks at.
+    pub fn query(&self) -> Option<&str> {
+        self.query.as_deref()
+    }
 }
 
 /// Requests, failures and latency of the part of the report a threshold looks at.
@@ -110,15 +123,13 @@ impl Threshold {
             passed,
             detail: format!("{prefix}{detail}"),
         };
-        let Some(data) = self.select(report) else {
-            return verdict(None, false, "no such scenario in the report".into());
+        let measured = match &self.query {
+            Some(name) => self.measure_query(report, name),
+            None => self.measure_requests(report),
         };
-        let Some(value) = self.measure(&data, report.duration_seconds) else {
-            return verdict(
-                None,
-                false,
-                format!("no requests to measure {}", self.metric.name()),
-            );
+        let value = match measured {
+            Ok(value) => value,
+            Err(detail) => return verdict(None, false, detail),
         };
         let passed = match self.op {
             Op::Lt => value < self.limit,
@@ -126,7 +137,12 @@ impl Threshold {
             Op::Gt => value > self.limit,
             Op::Ge => value >= self.limit,
         };
-        let (name, show) = (self.metric.name(), |v| self.metric.show(v));
+        let name = match &self.query {
+            Some(query) if self.metric == Metric::QueryAvg => format!("prometheus.{query}:avg"),
+            Some(query) => format!("prometheus.{query}"),
+            None => self.metric.name(),
+        };
+        let show = |v| self.metric.show(v);
         let detail = match (passed, self.op) {
             (true, op) => format!(
                 "{name} {} {} {}",
@@ -156,6 +172,41 @@ impl Threshold {
             ),
         };
         verdict(Some(value), passed, detail)
+    }
+
+    /// The measured value of a threshold on requests, or why there is none.
+    fn measure_requests(&self, report: &Report) -> Result<f64, String> {
+        let data = self
+            .select(report)
+            .ok_or("no such scenario in the report")?;
+        self.measure(&data, report.duration_seconds)
+            .ok_or_else(|| format!("no requests to measure {}", self.metric.name()))
+    }
+
+    /// The peak or mean of a Prometheus query's values; a query without values fails with
+    /// its evaluations' problem, never as 0.
+    fn measure_query(&self, report: &Report, name: &str) -> Result<f64, String> {
+        let series = report
+            .prometheus
+            .iter()
+            .find(|s| s.name == name)
+            .ok_or_else(|| format!("prometheus.{name}: no such query in the report"))?;
+        let values: Vec<f64> = series.values().map(|(_, v)| v).collect();
+        if values.is_empty() {
+            let problem = series
+                .samples
+                .iter()
+                .find_map(|s| s.problem.as_deref())
+                .unwrap_or("not evaluated");
+            return Err(format!(
+                "prometheus.{name}: no value in {} evaluations ({problem})",
+                series.samples.len()
+            ));
+        }
+        Ok(match self.metric {
+            Metric::QueryAvg => values.iter().sum::<f64>() / values.len() as f64,
+            _ => values.iter().copied().fold(f64::MIN, f64::max),
+        })
     }
 
     /// The totals of the scenarios in scope; `None` when a scoped scenario is absent.
@@ -190,6 +241,7 @@ impl Threshold {
             Metric::ErrorRate => format::ratio(data.failures as f64, data.requests as f64),
             Metric::Rps => format::ratio(data.requests as f64, duration_seconds),
             Metric::Requests => Some(data.requests as f64),
+            Metric::QueryPeak | Metric::QueryAvg => None,
         }
     }
 }
@@ -204,6 +256,8 @@ impl Metric {
             Metric::ErrorRate => "error_rate".into(),
             Metric::Rps => "rps".into(),
             Metric::Requests => "requests".into(),
+            Metric::QueryPeak => "peak".into(),
+            Metric::QueryAvg => "avg".into(),
         }
     }
 
@@ -213,6 +267,7 @@ impl Metric {
             Metric::ErrorRate => format::percent(value),
             Metric::Rps => format::decimals(value, 1),
             Metric::Requests => format::decimals(value, 0),
+            Metric::QueryPeak | Metric::QueryAvg => format::decimals(value, 3),
             _ => format::duration(value),
         }
     }

@@ -40,11 +40,70 @@ fn parse(expression: &str) -> Result<Threshold, String> {
     if text.is_empty() {
         return Err("empty threshold (expected e.g. p95 < 50ms)".into());
     }
+    if let Some(rest) = text.strip_prefix(PROMETHEUS_PREFIX) {
+        return parse_query(text, rest);
+    }
     let (scope, condition) = match text.rsplit_once(':') {
         Some((scope, condition)) => (Some(parse_scope(scope)?), condition.trim()),
         None => (None, text),
     };
-    let (at, op, op_len) = ["<=", ">=", "<", ">"]
+    let (at, op, op_len) = comparison(condition)?;
+    let metric = parse_metric(condition[..at].trim())?;
+    let value = condition[at + op_len..].trim();
+    let limit = parse_value(metric, value)?;
+    Ok(Threshold {
+        expression: text.to_string(),
+        scope,
+        query: None,
+        metric,
+        op,
+        limit,
+    })
+}
+
+/// What starts a threshold on a `load.prometheus` query.
+const PROMETHEUS_PREFIX: &str = "prometheus.";
+
+/// `prometheus.NAME < X` (the peak) or `prometheus.NAME:avg < X`; `rest` follows the prefix.
+fn parse_query(text: &str, rest: &str) -> Result<Threshold, String> {
+    let (at, op, op_len) = comparison(rest)?;
+    let left = rest[..at].trim();
+    let (name, metric) = match left.split_once(':') {
+        None => (left, Metric::QueryPeak),
+        Some((name, "max")) => (name, Metric::QueryPeak),
+        Some((name, "avg")) => (name, Metric::QueryAvg),
+        Some((_, other)) => {
+            return Err(format!(
+                "{other:?} is not a summary of a query (expected prometheus.NAME, prometheus.NAME:max or prometheus.NAME:avg)"
+            ));
+        }
+    };
+    let valid = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-');
+    if name.is_empty() || !name.chars().all(valid) {
+        return Err(format!(
+            "{name:?} is not a query name (expected the NAME of a load.prometheus.queries entry)"
+        ));
+    }
+    let value = rest[at + op_len..].trim();
+    let limit = parse_number(value).ok_or_else(|| {
+        format!(
+            "invalid limit {}: expected a number such as 0.8 or 100",
+            quote(value)
+        )
+    })?;
+    Ok(Threshold {
+        expression: text.to_string(),
+        scope: None,
+        query: Some(name.to_string()),
+        metric,
+        op,
+        limit,
+    })
+}
+
+/// Where the comparison operator of `condition` is: `(byte offset, operator, its length)`.
+fn comparison(condition: &str) -> Result<(usize, Op, usize), String> {
+    ["<=", ">=", "<", ">"]
         .iter()
         .find_map(|token| {
             let op = match *token {
@@ -57,17 +116,7 @@ fn parse(expression: &str) -> Result<Threshold, String> {
         })
         .ok_or_else(|| {
             format!("no comparison in {condition:?} (expected <, <=, > or >=, e.g. p95 < 50ms)")
-        })?;
-    let metric = parse_metric(condition[..at].trim())?;
-    let value = condition[at + op_len..].trim();
-    let limit = parse_value(metric, value)?;
-    Ok(Threshold {
-        expression: text.to_string(),
-        scope,
-        metric,
-        op,
-        limit,
-    })
+        })
 }
 
 fn parse_scope(scope: &str) -> Result<Scope, String> {
