@@ -73,6 +73,7 @@ fn outcome(i: usize) -> Outcome {
         body_bytes: 512,
         cert_expiry: Some(SystemTime::now() + Duration::from_secs(86_400 * 60)),
         finished_at: SystemTime::now(),
+        trace_id: None,
     }
 }
 

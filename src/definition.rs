@@ -33,13 +33,15 @@ pub fn runner_key(global: &Global, target: &Target) -> u64 {
 
 /// Identity of what one scenario's series measure: the request it sends (target connection
 /// settings and the scenario's own definition) and how results are judged and bucketed. The
-/// schedule (rate, weight, cap, jitter, budget, guards), tags, objectives and the stats endpoint
+/// schedule (rate, weight, cap, jitter, budget, guards), trace headers, tags, objectives and the stats endpoint
 /// are left out: a changed rate must not reset the counters of requests that are still the same.
 pub fn scenario_key(global: &Global, target: &Target, scenario: &Scenario) -> u64 {
     let global = Global {
         shutdown_grace: Duration::ZERO,
         jitter: 0.0,
         max_total_rate: DEFAULT_MAX_TOTAL_RATE,
+        // Trace headers change no measurement: switching them keeps the series.
+        trace_context: true,
         ..global.clone()
     };
     let target = Target {

@@ -1,6 +1,8 @@
 //! The exporter's HTTP server (hyper 1, HTTP/1.1). Endpoints, as Prometheus exporters serve them:
-//! - `GET /metrics`: every metric in the text format 0.0.4, with the exact Content-Type
-//!   Prometheus 3 requires (`text/plain; version=0.0.4; charset=utf-8`);
+//! - `GET /metrics`: every metric in the format the scraper's `Accept` header prefers
+//!   ([`Format::negotiate`]): the protobuf exposition (with the native duration histogram),
+//!   OpenMetrics (with exemplars), or else the text format 0.0.4, each with the exact
+//!   Content-Type Prometheus 3 requires (`text/plain; version=0.0.4; charset=utf-8`);
 //! - `GET /`: the status page ([`crate::status_page`]);
 //! - `GET /api/v1/history`: the status page's last hour per target and scenario, as JSON
 //!   ([`crate::status_api`]);
@@ -39,12 +41,9 @@ use crate::badge::{self, BadgeMetric};
 use crate::guard::Guards;
 use crate::http_server::{self, Body, Listener, body, text};
 use crate::loadtest::live::LiveTest;
-use crate::metrics::Metrics;
+use crate::metrics::{Format, Metrics};
 use crate::reload::{Reloader, Trigger};
 use crate::{status_api, status_page};
-
-/// Content-Type of `/metrics`: Prometheus 3 fails a scrape without a known one.
-pub const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// What the handlers read.
 pub struct AppState {
@@ -111,7 +110,7 @@ pub async fn serve(
         async move {
             match answer {
                 Answer::Now(response) => response,
-                Answer::Metrics(metrics) => encode_off_thread(metrics).await,
+                Answer::Metrics(metrics, format) => encode_off_thread(metrics, format).await,
                 Answer::Reload(reloader) => match reloader.reload(Trigger::Http).await {
                     Ok(()) => text(StatusCode::OK, ""),
                     Err(message) => {
@@ -128,15 +127,15 @@ pub async fn serve(
 /// the outcome of a reload.
 enum Answer {
     Now(Response<Body>),
-    Metrics(Arc<Metrics>),
+    Metrics(Arc<Metrics>, Format),
     Reload(Reloader),
 }
 
 /// Encodes `/metrics` on the blocking pool. Its cost grows with the config (about 1 ms for 100
 /// scenarios) and the daemon probes from a single-threaded runtime, where an inline encode
 /// would hold up every response arriving meanwhile and add that to its latency.
-async fn encode_off_thread(metrics: Arc<Metrics>) -> Response<Body> {
-    match tokio::task::spawn_blocking(move || metrics_response(&metrics)).await {
+async fn encode_off_thread(metrics: Arc<Metrics>, format: Format) -> Response<Body> {
+    match tokio::task::spawn_blocking(move || metrics_response(&metrics, format)).await {
         Ok(response) => response,
         Err(error) => {
             tracing::error!(%error, "exporter: the metrics encoder did not finish");
@@ -240,7 +239,10 @@ fn handle(request: &Request<Incoming>, state: &AppState) -> Answer {
         ));
     }
     let response = match endpoint {
-        Endpoint::Metrics => return Answer::Metrics(Arc::clone(&state.metrics)),
+        Endpoint::Metrics => {
+            let accept = request.headers().get(ACCEPT).and_then(|v| v.to_str().ok());
+            return Answer::Metrics(Arc::clone(&state.metrics), Format::negotiate(accept));
+        }
         Endpoint::Status => {
             let page = status_page::render(
                 &state.metrics.status(),
@@ -363,9 +365,9 @@ fn badge_response(state: &AppState, name: &str, uri: &Uri) -> Response<Body> {
     }
 }
 
-fn metrics_response(metrics: &Metrics) -> Response<Body> {
-    match metrics.encode() {
-        Ok(encoded) => body(StatusCode::OK, METRICS_CONTENT_TYPE, encoded.into()),
+fn metrics_response(metrics: &Metrics, format: Format) -> Response<Body> {
+    match metrics.encode_as(format) {
+        Ok(encoded) => body(StatusCode::OK, format.content_type(), encoded.into()),
         Err(error) => {
             tracing::error!(%error, "exporter: encoding metrics failed");
             text(

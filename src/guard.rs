@@ -347,6 +347,7 @@ mod tests {
             body_bytes: 0,
             cert_expiry: None,
             finished_at: SystemTime::now(),
+            trace_id: None,
         }
     }
 

@@ -7,6 +7,7 @@
 //! - [`template`]: request templates that vary per send (`{{ int 1..9 }}`, `{{ choice [..] }}`).
 //! - [`outcome`]: what one request produced, passed from the probe to the metrics.
 //! - [`probe`]: sends one request with reqwest, times its phases and checks expectations.
+//! - [`trace_context`]: the W3C `traceparent` each synthetic request carries.
 //! - [`scheduler`]: the daemon's open-model arrival schedule with its in-flight cap.
 //! - [`guard`]: backoff, `Retry-After` and pause: what keeps synthex off a target in trouble.
 //! - [`metrics`]: the Prometheus registry and every synthex metric, including windowed quantiles.
@@ -63,6 +64,7 @@ pub mod stats_poller;
 pub mod status_api;
 pub mod status_page;
 pub mod template;
+pub mod trace_context;
 pub mod watched;
 pub mod web;
 pub mod window;

@@ -5,6 +5,8 @@
 use std::fmt;
 use std::time::{Duration, SystemTime};
 
+use crate::trace_context::TraceId;
+
 /// The result of one request. A failed request is data, not an error.
 #[derive(Debug, Clone)]
 pub struct Outcome {
@@ -29,6 +31,9 @@ pub struct Outcome {
     pub cert_expiry: Option<SystemTime>,
     /// Wall-clock time the request finished, shown on the status page.
     pub finished_at: SystemTime,
+    /// The trace id of the request's `traceparent` header; `None` with `trace_context: off`
+    /// or when the request was never sent (it failed to render).
+    pub trace_id: Option<TraceId>,
 }
 
 impl Outcome {

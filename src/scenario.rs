@@ -107,7 +107,31 @@ pub struct Global {
     /// The most requests per second the targets together may be configured for: a config
     /// whose rates add up to more is refused, so a typo cannot turn a canary into a load test.
     pub max_total_rate: Rate,
+    /// Whether every request carries a W3C `traceparent` header whose trace id becomes the
+    /// latency histogram's exemplar (default on; `trace_context: off`).
+    pub trace_context: bool,
+    /// Resolution and size of the native form of `synthex_request_duration_seconds` in the
+    /// protobuf exposition; `None` with `native_histogram: off`.
+    pub native_histogram: Option<NativeHistogramSettings>,
 }
+
+/// `global.native_histogram`: the schema (resolution) and the most populated buckets of the
+/// native duration histogram.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NativeHistogramSettings {
+    /// Each power of two is split into `2^schema` buckets (-4 to 8, as Prometheus accepts).
+    pub schema: i32,
+    /// Populated buckets above this halve the resolution, as client_golang does.
+    pub max_buckets: usize,
+}
+
+/// Default `global.native_histogram`: schema 3 (buckets ~9 % wide, client_golang's
+/// `NativeHistogramBucketFactor: 1.1`) and room for 160 buckets, enough for latencies from
+/// 1 ms to 1 min at that resolution.
+pub const DEFAULT_NATIVE_HISTOGRAM: NativeHistogramSettings = NativeHistogramSettings {
+    schema: 3,
+    max_buckets: 160,
+};
 
 /// Default of `global.max_total_rate`: well above what a sidecar canary needs (a few targets at
 /// a few requests per second), well below what would load a small service.

@@ -1,7 +1,8 @@
 //! The human-readable status page served at `/`: for each target and scenario the configured
 //! rate (and the rate the target's guard allows now), the last result, window quantiles, error and cache hit ratios, and the target's last
-//! failures with time, reason and message (what blackbox_exporter's debug log would tell, but
-//! always there), and when the config was loaded with the last refused reload's error. With
+//! failures with time, reason, message and trace id (what blackbox_exporter's debug log would
+//! tell, but always there; the latest of each reason too, to look the request up in the
+//! service's tracing), and when the config was loaded with the last refused reload's error. With
 //! `--web.enable-lifecycle`, each target has a Pause / Resume button (a form post to
 //! `/-/targets/NAME/pause|resume`), for an operator in an incident. One
 //! self-contained HTML document: no scripts, no external assets, reloads
@@ -10,7 +11,9 @@
 use std::fmt::{self, Write};
 use std::time::Duration;
 
-use crate::metrics::status::{LastResult, ScenarioStatus, StatusSnapshot, TargetStatus};
+use crate::metrics::status::{
+    FailureRecord, LastResult, ScenarioStatus, StatusSnapshot, TargetStatus,
+};
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:1.5em;color:#222}\
 table{border-collapse:collapse;margin:.5em 0 1.5em}\
@@ -148,20 +151,43 @@ fn write_failures(out: &mut String, target: &TargetStatus) -> fmt::Result {
     writeln!(
         out,
         "<h3>Last failures of {}</h3>\n<table>\n<tr><th>Time (UTC)</th><th>Scenario</th>\
-         <th>Reason</th><th>Message</th></tr>",
+         <th>Reason</th><th>Trace id</th><th>Message</th></tr>",
         escape(&target.name)
     )?;
     for failure in &target.recent_failures {
-        writeln!(
-            out,
-            "<tr><td>{}</td><td>{}</td><td class=\"fail\">{}</td><td>{}</td></tr>",
-            humantime::format_rfc3339_seconds(failure.at),
-            escape(&failure.scenario),
-            failure.reason,
-            escape(&failure.message),
-        )?;
+        write_failure(out, failure, false)?;
+    }
+    writeln!(out, "</table>")?;
+    writeln!(
+        out,
+        "<h3>Last failure of each reason</h3>\n<table>\n<tr><th>Reason</th><th>Time (UTC)</th>\
+         <th>Scenario</th><th>Trace id</th><th>Message</th></tr>"
+    )?;
+    for failure in &target.last_failure_by_reason {
+        write_failure(out, failure, true)?;
     }
     writeln!(out, "</table>")
+}
+
+/// One failure as a table row; `reason_first` for the per-reason table. The trace id (of the
+/// request's `traceparent`) is what to search for in the service's tracing.
+fn write_failure(out: &mut String, failure: &FailureRecord, reason_first: bool) -> fmt::Result {
+    let reason = format!("<td class=\"fail\">{}</td>", failure.reason);
+    let (first, third) = match reason_first {
+        true => (reason.as_str(), ""),
+        false => ("", reason.as_str()),
+    };
+    let trace = failure.trace_id.map_or_else(
+        || "<span class=\"muted\">none</span>".to_string(),
+        |id| format!("<code>{id}</code>"),
+    );
+    writeln!(
+        out,
+        "<tr>{first}<td>{}</td><td>{}</td>{third}<td>{trace}</td><td>{}</td></tr>",
+        humantime::format_rfc3339_seconds(failure.at),
+        escape(&failure.scenario),
+        escape(&failure.message),
+    )
 }
 
 fn last_result(last: Option<&LastResult>) -> String {

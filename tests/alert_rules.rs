@@ -114,6 +114,12 @@ fn amtool_accepts_the_alertmanager_config_and_routes_by_severity() {
 
 /// Each alert fires in some evaluation and must stay silent in another (before its `for:` has
 /// passed, or with only the near and blip series active).
+/// Alerts on native histograms: promtool 2.42 (Debian's) cannot load native histogram series
+/// in unit tests (no `{{schema:…}}` notation), so they fire in a test against a real Prometheus
+/// instead; `alerts/` still tests that they stay silent on classic data.
+const FIRED_ELSEWHERE: &[(&str, &str)] =
+    &[("SynthexLatencyHighNative", "tests/native_histograms.rs")];
+
 #[test]
 fn every_alert_fires_in_a_unit_test() {
     let tests = yaml(RULE_TESTS);
@@ -135,10 +141,16 @@ fn every_alert_fires_in_a_unit_test() {
     for alert in alerts() {
         let name = str_at(&alert, "alert", "alert rule");
         let count = fired.get(name).copied().unwrap_or(0);
-        assert!(
-            count > 0,
-            "{name} has no unit test in {RULE_TESTS} in which it fires"
-        );
+        match FIRED_ELSEWHERE.iter().find(|(alert, _)| *alert == name) {
+            Some((_, test)) => assert!(
+                read(test).contains(&format!("\"{name}\"")),
+                "{name}: {test} must make it fire"
+            ),
+            None => assert!(
+                count > 0,
+                "{name} has no unit test in {RULE_TESTS} in which it fires"
+            ),
+        }
         assert!(
             silent.contains(name),
             "{name} has no evaluation in {RULE_TESTS} where it must stay silent"

@@ -58,6 +58,12 @@ const CONFIG_CASES: &[(&str, &str, &str)] = &[
     ("backoff: {floor: 0.9/h}", ":4:22: targets[0].backoff.floor", "expected at least 1/h and at most 1000/s"),
     ("retry_after_cap: 1h 1ns", ":4:22: targets[0].retry_after_cap", "expected 0s (ignore Retry-After) to 1h"),
     ("follow_redirects: 21", ":4:23: targets[0].follow_redirects", "expected a whole number from 0 to 20"),
+    ("global.native_histogram: {schema: 9}", ":2:30: global.native_histogram.schema", "expected a whole number from -4 to 8"),
+    ("global.native_histogram: {schema: -5}", ":2:30: global.native_histogram.schema", "expected a whole number from -4 to 8"),
+    ("global.native_histogram: {max_buckets: 0}", ":2:35: global.native_histogram.max_buckets", "expected a whole number from 1 to 10000"),
+    ("global.native_histogram: {max_buckets: 10001}", ":2:35: global.native_histogram.max_buckets", "expected a whole number from 1 to 10000"),
+    ("global.native_histogram: sometimes", ":2:21: global.native_histogram", "expected `off` or a mapping such as {schema: 3, max_buckets: 160}"),
+    ("global.trace_context: maybe", ":2:18: global.trace_context", "expected on or off"),
 ];
 
 #[test]
@@ -190,7 +196,8 @@ fn a_daemon_at_every_upper_edge_runs_and_stops_cleanly() {
     let path = dir.path().join("edges.yml");
     std::fs::write(
         &path,
-        "global: {quantile_window: 1h, shutdown_grace: 1h, max_body_bytes: 1GiB, jitter: 50%, max_total_rate: 100000/s}\n\
+        "global: {quantile_window: 1h, shutdown_grace: 1h, max_body_bytes: 1GiB, jitter: 50%, max_total_rate: 100000/s,\n\
+         \x20 native_histogram: {schema: 8, max_buckets: 10000}}\n\
          resources: {interval: 1h}\n\
          targets:\n\
          \x20 - {name: slow, base_url: 'http://127.0.0.1:9', rate: 1/h, timeout: 5m, max_in_flight: 10000,\n\

@@ -10,7 +10,7 @@ use regex::Regex;
 use reqwest::Url;
 
 use super::FieldError;
-use super::collections::BackoffFile;
+use super::collections::{BackoffFile, NativeHistogramFile, OffOr};
 use super::env::{EnvLookup, EnvText};
 use super::file::*;
 use super::load::PrometheusFile;
@@ -124,7 +124,22 @@ fn global(file: GlobalFile) -> Global {
         jitter: value(file.jitter).unwrap_or(0.1),
         shutdown_grace: value(file.shutdown_grace).unwrap_or(Duration::from_secs(10)),
         max_total_rate: value(file.max_total_rate).unwrap_or(DEFAULT_MAX_TOTAL_RATE),
+        trace_context: value(file.trace_context).unwrap_or(true),
+        native_histogram: native_histogram(file.native_histogram),
     }
+}
+
+fn native_histogram(file: Option<OffOr<NativeHistogramFile>>) -> Option<NativeHistogramSettings> {
+    let settings = match file {
+        Some(OffOr::Off) => return None,
+        Some(OffOr::On(settings)) => settings,
+        None => NativeHistogramFile::default(),
+    };
+    let default = DEFAULT_NATIVE_HISTOGRAM;
+    Some(NativeHistogramSettings {
+        schema: value(settings.schema).unwrap_or(default.schema),
+        max_buckets: value(settings.max_buckets).unwrap_or(default.max_buckets),
+    })
 }
 
 /// The listed numbers, or `default` when the key is absent.

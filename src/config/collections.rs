@@ -13,7 +13,10 @@ use serde::de::{self, Deserialize, DeserializeSeed, Deserializer, MapAccess, Seq
 
 use serde::Deserialize as DeriveDeserialize;
 
-use super::kinds::{AfterFailuresKind, AvailabilityKind, LatencyKind, RateKind, RatioKind};
+use super::kinds::{
+    AfterFailuresKind, AvailabilityKind, LatencyKind, MaxBucketsKind, RateKind, RatioKind,
+    SchemaKind,
+};
 use super::scalar::{Kind, Scalar};
 use super::units::{self, quote};
 use crate::scenario::Objectives;
@@ -215,13 +218,25 @@ impl<'de> Visitor<'de> for ObjectivesVisitor {
     }
 }
 
-/// `targets[].backoff`: `off`, or a mapping of the backoff's settings (`{}` for the defaults).
-pub enum BackoffFile {
-    /// `backoff: off` (or `false`): the target keeps its rate whatever happens.
+/// A feature that is on by default with settings: `off` (or `false`), `true` or a mapping of
+/// its settings (`{}` for the defaults). `targets[].backoff`, `global.native_histogram`.
+pub enum OffOr<T> {
+    /// `off` or `false`.
     Off,
-    /// `backoff: {after_failures: 5, floor: 1/30s}`.
-    On(BackoffSettingsFile),
+    /// A mapping (absent keys take their defaults), or `true`.
+    On(T),
 }
+
+/// The settings mapping of an [`OffOr`] feature and how its message shows an example.
+pub trait Settings: Default + for<'de> DeriveDeserialize<'de> {
+    /// The key, for the message (`backoff`).
+    const KEY: &'static str;
+    /// An example mapping, for the message (`{after_failures: 5, floor: 1/30s}`).
+    const EXAMPLE: &'static str;
+}
+
+/// `targets[].backoff`: `off`, or a mapping of the backoff's settings.
+pub type BackoffFile = OffOr<BackoffSettingsFile>;
 
 /// The settings of an enabled backoff; absent keys take their defaults.
 #[derive(DeriveDeserialize, Default)]
@@ -233,37 +248,58 @@ pub struct BackoffSettingsFile {
     pub floor: Option<Scalar<RateKind>>,
 }
 
-impl<'de> Deserialize<'de> for BackoffFile {
+impl Settings for BackoffSettingsFile {
+    const KEY: &'static str = "backoff";
+    const EXAMPLE: &'static str = "{after_failures: 5, floor: 1/30s}";
+}
+
+/// `global.native_histogram`: the native duration histogram's resolution and size.
+#[derive(DeriveDeserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct NativeHistogramFile {
+    /// Buckets per power of two are 2^schema (default 3).
+    pub schema: Option<Scalar<SchemaKind>>,
+    /// Most populated buckets before the resolution halves (default 160).
+    pub max_buckets: Option<Scalar<MaxBucketsKind>>,
+}
+
+impl Settings for NativeHistogramFile {
+    const KEY: &'static str = "native_histogram";
+    const EXAMPLE: &'static str = "{schema: 3, max_buckets: 160}";
+}
+
+impl<'de, T: Settings> Deserialize<'de> for OffOr<T> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(BackoffVisitor)
+        deserializer.deserialize_any(OffOrVisitor(PhantomData))
     }
 }
 
-struct BackoffVisitor;
+struct OffOrVisitor<T>(PhantomData<T>);
 
-impl<'de> Visitor<'de> for BackoffVisitor {
-    type Value = BackoffFile;
+impl<'de, T: Settings> Visitor<'de> for OffOrVisitor<T> {
+    type Value = OffOr<T>;
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("`off` or a mapping such as {after_failures: 5, floor: 1/30s}")
+        write!(f, "`off` or a mapping such as {}", T::EXAMPLE)
     }
     fn visit_str<E: de::Error>(self, text: &str) -> Result<Self::Value, E> {
         match text {
-            "off" => Ok(BackoffFile::Off),
+            "off" => Ok(OffOr::Off),
             _ => Err(E::custom(format!(
-                "invalid backoff {}: expected `off` or a mapping such as \
-                 {{after_failures: 5, floor: 1/30s}}",
-                quote(text)
+                "invalid {} {}: expected `off` or a mapping such as {}",
+                T::KEY,
+                quote(text),
+                T::EXAMPLE
             ))),
         }
     }
     fn visit_bool<E: de::Error>(self, on: bool) -> Result<Self::Value, E> {
         match on {
-            false => Ok(BackoffFile::Off),
-            true => Ok(BackoffFile::On(BackoffSettingsFile::default())),
+            false => Ok(OffOr::Off),
+            true => Ok(OffOr::On(T::default())),
         }
     }
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-        BackoffSettingsFile::deserialize(MapAccessDeserializer::new(map)).map(BackoffFile::On)
+        T::deserialize(MapAccessDeserializer::new(map)).map(OffOr::On)
     }
 }
 

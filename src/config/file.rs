@@ -7,7 +7,9 @@
 
 use serde::Deserialize;
 
-use super::collections::{BackoffFile, Entries, ObjectivesFile, OneOrMany};
+use super::collections::{
+    BackoffFile, Entries, NativeHistogramFile, ObjectivesFile, OffOr, OneOrMany,
+};
 use super::kinds::*;
 use super::load::LoadFile;
 use super::scalar::Scalar;
@@ -54,6 +56,10 @@ pub struct GlobalFile {
     pub shutdown_grace: Option<Scalar<GraceKind>>,
     /// Most requests per second all targets together may be configured for (default 50/s).
     pub max_total_rate: Option<Scalar<TotalRateKind>>,
+    /// A W3C `traceparent` header on every request (default on).
+    pub trace_context: Option<Scalar<SwitchKind>>,
+    /// The native duration histogram (default {schema: 3, max_buckets: 160}; `off`).
+    pub native_histogram: Option<OffOr<NativeHistogramFile>>,
 }
 
 /// `targets[]`.

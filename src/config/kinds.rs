@@ -313,6 +313,53 @@ impl Kind for AfterFailuresKind {
     }
 }
 
+/// `global.native_histogram.schema`: -4 (buckets 2^16 wide) to 8 (256 buckets per power of
+/// two), the schemas Prometheus accepts.
+pub struct SchemaKind;
+impl Kind for SchemaKind {
+    type Value = i32;
+    const EXPECTING: &'static str = "a schema such as 3";
+    fn parse(text: &str) -> Result<i32, String> {
+        let trimmed = text.trim();
+        let digits = trimmed.strip_prefix('-').unwrap_or(trimmed);
+        let whole = !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit());
+        match trimmed.parse::<i32>() {
+            Ok(n) if whole && (-4..=8).contains(&n) => Ok(n),
+            _ => Err(format!(
+                "invalid schema {}: expected a whole number from -4 to 8",
+                quote(text)
+            )),
+        }
+    }
+}
+
+/// `global.native_histogram.max_buckets`: 1 to 10000.
+pub struct MaxBucketsKind;
+impl Kind for MaxBucketsKind {
+    type Value = usize;
+    const EXPECTING: &'static str = "a number of buckets such as 160";
+    fn parse(text: &str) -> Result<usize, String> {
+        count("max_buckets", text, MAX_COUNT).map(|n| n as usize)
+    }
+}
+
+/// An on/off switch (`global.trace_context`): `on`, `off`, `true` or `false`.
+pub struct SwitchKind;
+impl Kind for SwitchKind {
+    type Value = bool;
+    const EXPECTING: &'static str = "on or off";
+    fn parse(text: &str) -> Result<bool, String> {
+        match text.trim() {
+            "on" | "true" => Ok(true),
+            "off" | "false" => Ok(false),
+            _ => Err(format!(
+                "invalid switch {}: expected on or off",
+                quote(text)
+            )),
+        }
+    }
+}
+
 /// The most redirects a request may follow.
 pub const MAX_REDIRECTS: u32 = 20;
 
@@ -410,6 +457,22 @@ mod tests {
         assert_eq!(AfterFailuresKind::parse("1000"), Ok(1000));
         assert!(AfterFailuresKind::parse("0").is_err());
         assert!(AfterFailuresKind::parse("1001").is_err());
+        assert_eq!(SchemaKind::parse("-4"), Ok(-4));
+        assert_eq!(SchemaKind::parse("8"), Ok(8));
+        assert_eq!(SchemaKind::parse("0"), Ok(0));
+        for bad in ["-5", "9", "3.0", "+3", "-", "", "three"] {
+            assert!(SchemaKind::parse(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(MaxBucketsKind::parse("1"), Ok(1));
+        assert_eq!(MaxBucketsKind::parse("10000"), Ok(10_000));
+        assert!(MaxBucketsKind::parse("0").is_err());
+        assert!(MaxBucketsKind::parse("10001").is_err());
+        assert_eq!(SwitchKind::parse("off"), Ok(false));
+        assert_eq!(SwitchKind::parse("true"), Ok(true));
+        assert_eq!(
+            SwitchKind::parse("no"),
+            Err("invalid switch \"no\": expected on or off".into())
+        );
         assert_eq!(RedirectsKind::parse("0"), Ok(0));
         assert_eq!(RedirectsKind::parse("20"), Ok(20));
         assert_eq!(

@@ -481,6 +481,7 @@ mod tests {
                 body_bytes: 0,
                 cert_expiry: None,
                 finished_at: SystemTime::now(),
+                trace_id: None,
             };
             self.recorder.record(index, &outcome);
         }

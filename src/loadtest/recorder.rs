@@ -185,6 +185,7 @@ impl Recorder {
                 body_bytes: 0,
                 cert_expiry: None,
                 finished_at: SystemTime::now(),
+                trace_id: None,
             },
         );
     }
@@ -479,6 +480,7 @@ mod tests {
             body_bytes: 10,
             cert_expiry: None,
             finished_at: SystemTime::now(),
+            trace_id: None,
         }
     }
 

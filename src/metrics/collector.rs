@@ -17,12 +17,12 @@ use tokio::time::Instant;
 
 use super::PHASES;
 use super::series::Bounds;
-use super::sink::{Family, ProtoSink, Sink};
+use super::sink::{Extras, Family, ProtoSink, Sink};
 use super::state::{SharedSlots, TargetSlot, lock};
 use crate::outcome::{CacheResult, FailureReason};
 use crate::window::Counts;
 
-const DURATION: Family = Family {
+pub(super) const DURATION: Family = Family {
     name: "synthex_request_duration_seconds",
     help: "Latency of synthetic requests from their scheduled start to the end of the body.",
     kind: MetricType::HISTOGRAM,
@@ -133,7 +133,12 @@ impl RequestCollector {
         let scenarios = || targets.iter().flat_map(|t| t.scenarios.iter());
         sink.begin(&DURATION);
         for s in scenarios() {
-            sink.histogram(&s.labels, None, &self.bounds, &lock(&s.state).duration);
+            let state = lock(&s.state);
+            let extras = Extras {
+                exemplars: &state.exemplars,
+                native: state.native.as_ref(),
+            };
+            sink.histogram(&s.labels, None, &self.bounds, &state.duration, extras);
         }
         sink.begin(&LATENCY);
         for s in scenarios() {
@@ -147,7 +152,8 @@ impl RequestCollector {
             let state = lock(&s.state);
             for (phase, data) in PHASES.iter().zip(&state.phases) {
                 if let Some(data) = data {
-                    sink.histogram(&s.labels, Some(("phase", phase)), &self.bounds, data);
+                    let phase = Some(("phase", *phase));
+                    sink.histogram(&s.labels, phase, &self.bounds, data, Extras::default());
                 }
             }
         }

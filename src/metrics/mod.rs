@@ -20,8 +20,13 @@
 
 mod collector;
 mod config_status;
+mod exemplar;
 mod families;
+mod format;
 pub mod history;
+mod native;
+mod openmetrics;
+pub mod protobuf;
 mod series;
 mod sink;
 mod state;
@@ -42,6 +47,8 @@ use self::config_status::ConfigStatus;
 pub use self::config_status::{ConfigHistory, ReloadFailure};
 pub use self::families::GuardGauges;
 use self::families::{Constants, Families};
+pub use self::format::Format;
+use self::protobuf::ProtobufSink;
 use self::series::{Bounds, Labels};
 use self::sink::TextSink;
 use self::state::{SharedSlots, TargetSlot, lock};
@@ -116,8 +123,8 @@ pub struct Metrics {
     /// The settings that shape every series, which a reload cannot change.
     shape: Global,
     requests: Arc<RequestCollector>,
-    /// The global labels as text (`env="prod"`), for the families written without the registry.
-    global_labels: String,
+    /// The global labels (`env="prod"`), for the families written without the registry.
+    global_labels: Labels,
     /// Size of the last encoding, to allocate the next one in one go.
     last_size: AtomicUsize,
     source: PathBuf,
@@ -207,7 +214,7 @@ impl Metrics {
             bounds,
             shape: config.global.clone(),
             requests,
-            global_labels: Labels::new(&global).text,
+            global_labels: Labels::new(&global),
             last_size: AtomicUsize::new(64 * 1024),
             source: config.source.clone(),
             window: config.global.quantile_window,
@@ -280,7 +287,8 @@ impl Metrics {
     }
 
     /// Refuses a new config that changes what shapes every series (the registry's constant
-    /// labels, histogram buckets, exported quantiles, window length): those need a restart.
+    /// labels, histogram buckets, exported quantiles, window length, native histogram):
+    /// those need a restart.
     /// The message names the file and field, as a config error does.
     pub fn check_reloadable(&self, config: &Config) -> Result<(), ConfigError> {
         let new = &config.global;
@@ -294,6 +302,10 @@ impl Metrics {
             (
                 "global.quantile_window",
                 self.shape.quantile_window == new.quantile_window,
+            ),
+            (
+                "global.native_histogram",
+                self.shape.native_histogram == new.native_histogram,
             ),
         ];
         match fields.iter().find(|(_, same)| !same) {
@@ -336,6 +348,11 @@ impl Metrics {
     /// Everything in the registry, in the Prometheus text format 0.0.4. The per-scenario
     /// families are written straight from their state; the rest goes through the registry.
     pub fn encode(&self) -> Result<Vec<u8>, prometheus::Error> {
+        self.encode_as(Format::Text)
+    }
+
+    /// Everything in the registry, in `format` (see [`Format`]).
+    pub fn encode_as(&self, format: Format) -> Result<Vec<u8>, prometheus::Error> {
         let recorded = self.recorded.load(Ordering::SeqCst);
         self.scraped.send_modify(|scraped| {
             *scraped = Some(Scraped {
@@ -346,11 +363,28 @@ impl Metrics {
         });
         let others = collector::without_request_families(|| self.registry.gather());
         let mut buffer = Vec::with_capacity(self.last_size.load(Ordering::Relaxed) + 4096);
-        TextEncoder::new().encode(&others, &mut buffer)?;
-        self.requests.walk(
-            &mut TextSink::new(&mut buffer, &self.global_labels),
-            Instant::now(),
-        );
+        let now = Instant::now();
+        match format {
+            Format::Text => {
+                TextEncoder::new().encode(&others, &mut buffer)?;
+                let text = &self.global_labels.text;
+                self.requests
+                    .walk(&mut TextSink::new(&mut buffer, text, false), now);
+            }
+            Format::OpenMetrics => {
+                openmetrics::encode(&others, &mut buffer);
+                let text = &self.global_labels.text;
+                self.requests
+                    .walk(&mut TextSink::new(&mut buffer, text, true), now);
+                buffer.extend_from_slice(openmetrics::EOF);
+            }
+            Format::Protobuf => {
+                protobuf::write_delimited(&protobuf::from_registry(&others), &mut buffer);
+                let mut sink = ProtobufSink::new(&self.global_labels);
+                self.requests.walk(&mut sink, now);
+                protobuf::write_delimited(&sink.finish(), &mut buffer);
+            }
+        }
         self.last_size.store(buffer.len(), Ordering::Relaxed);
         Ok(buffer)
     }

@@ -39,12 +39,14 @@ impl HistogramData {
         }
     }
 
-    /// Counts `value` in the first bucket whose upper bound is ≥ `value` (Prometheus `le`).
-    pub(super) fn observe(&mut self, bounds: &Bounds, value: f64) {
+    /// Counts `value` in the first bucket whose upper bound is ≥ `value` (Prometheus `le`);
+    /// returns that bucket's index (the number of bounds for `+Inf`).
+    pub(super) fn observe(&mut self, bounds: &Bounds, value: f64) -> usize {
         let index = bounds.upper.partition_point(|&upper| upper < value);
         self.counts[index] += 1;
         self.sum += value;
         self.count += 1;
+        index
     }
 }
 

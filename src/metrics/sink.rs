@@ -1,13 +1,17 @@
-//! Two ways to emit the per-scenario families: straight to the text format 0.0.4 (the scrape
-//! path, no per-sample allocation) or to the prometheus proto model (for `Registry::gather`,
-//! which tests and other users of the registry call). Both are fed by the same walk over the
-//! scenarios ([`super::collector`]), so they cannot disagree.
+//! The ways to emit the per-scenario families: straight to the text format 0.0.4 or OpenMetrics
+//! (the scrape paths, no per-sample allocation), to the protobuf exposition
+//! ([`super::protobuf`]), or to the prometheus proto model (for `Registry::gather`, which tests
+//! and other users of the registry call). All are fed by the same walk over the scenarios
+//! ([`super::collector`]), so they cannot disagree.
 
 use std::io::Write;
 use std::time::Duration;
 
 use prometheus::proto::{self, MetricFamily, MetricType};
 
+use super::exemplar::{Exemplar, TRACE_ID_LABEL};
+use super::native::NativeHistogram;
+use super::openmetrics;
 use super::series::{Bounds, HistogramData, Labels};
 
 /// Name, help and type of one family.
@@ -20,6 +24,15 @@ pub(super) struct Family {
 /// An extra label placed before the series' own labels (`code`, `phase`, `reason`, `result`).
 pub(super) type Extra<'a> = Option<(&'static str, &'a str)>;
 
+/// What only the duration histogram has: an exemplar per classic bucket and the native form.
+/// Formats that cannot carry them ignore them.
+#[derive(Default, Clone, Copy)]
+pub(super) struct Extras<'a> {
+    /// Indexed like the classic buckets (the last one is `+Inf`).
+    pub(super) exemplars: &'a [Option<Exemplar>],
+    pub(super) native: Option<&'a NativeHistogram>,
+}
+
 /// Receives the samples of one family after another.
 pub(super) trait Sink {
     /// Starts a family; nothing is written for a family without samples.
@@ -28,13 +41,14 @@ pub(super) trait Sink {
     fn counter(&mut self, labels: &Labels, extra: Extra<'_>, value: u64);
     /// A gauge sample.
     fn gauge(&mut self, labels: &Labels, value: f64);
-    /// A classic histogram.
+    /// A classic histogram, with the duration histogram's extras.
     fn histogram(
         &mut self,
         labels: &Labels,
         extra: Extra<'_>,
         bounds: &Bounds,
         data: &HistogramData,
+        extras: Extras<'_>,
     );
     /// A summary; a `None` value (empty window) is exported as NaN, as the Go client does.
     fn summary(
@@ -46,21 +60,24 @@ pub(super) trait Sink {
     );
 }
 
-/// Writes the text format into a byte buffer.
+/// Writes the text format 0.0.4, or OpenMetrics 1.0, into a byte buffer.
 pub(super) struct TextSink<'a> {
     out: &'a mut Vec<u8>,
     /// Registry-wide labels, rendered (`env="prod"`), appended to every series as the registry
     /// does for the families it gathers.
     global: &'a str,
+    /// OpenMetrics: counter families named without `_total`, exemplars on histogram buckets.
+    openmetrics: bool,
     family: Option<&'static Family>,
     header_written: bool,
 }
 
 impl<'a> TextSink<'a> {
-    pub(super) fn new(out: &'a mut Vec<u8>, global: &'a str) -> TextSink<'a> {
+    pub(super) fn new(out: &'a mut Vec<u8>, global: &'a str, openmetrics: bool) -> TextSink<'a> {
         TextSink {
             out,
             global,
+            openmetrics,
             family: None,
             header_written: false,
         }
@@ -80,13 +97,12 @@ impl<'a> TextSink<'a> {
         };
         if !self.header_written {
             self.header_written = true;
-            let _ = writeln!(self.out, "# HELP {} {}", family.name, family.help);
-            let _ = writeln!(
-                self.out,
-                "# TYPE {} {}",
-                family.name,
-                type_name(family.kind)
-            );
+            let name = match self.openmetrics {
+                true => openmetrics::family_name(family.name, family.kind),
+                false => family.name,
+            };
+            let _ = writeln!(self.out, "# HELP {name} {}", family.help);
+            let _ = writeln!(self.out, "# TYPE {name} {}", type_name(family.kind));
         }
         let out = &mut *self.out;
         out.extend_from_slice(family.name.as_bytes());
@@ -119,15 +135,36 @@ impl<'a> TextSink<'a> {
         let _ = writeln!(self.out, "{value}");
     }
 
-    fn value_f64(&mut self, value: f64) {
-        if value.is_nan() {
-            self.out.extend_from_slice(b"NaN\n");
-        } else if value.is_infinite() {
-            let text: &[u8] = if value > 0.0 { b"+Inf\n" } else { b"-Inf\n" };
-            self.out.extend_from_slice(text);
-        } else {
-            let _ = writeln!(self.out, "{value}");
+    /// A bucket's count, with its exemplar in OpenMetrics.
+    fn bucket_count(&mut self, value: u64, exemplar: Option<&Option<Exemplar>>) {
+        match exemplar {
+            Some(Some(exemplar)) if self.openmetrics => {
+                let _ = writeln!(
+                    self.out,
+                    "{value} # {{{TRACE_ID_LABEL}=\"{}\"}} {} {:.3}",
+                    exemplar.trace_id,
+                    exemplar.value,
+                    exemplar.unix_seconds()
+                );
+            }
+            _ => self.value_u64(value),
         }
+    }
+
+    fn value_f64(&mut self, value: f64) {
+        write_f64(self.out, value);
+    }
+}
+
+/// A sample value and the line's end, as both text formats write it.
+pub(super) fn write_f64(out: &mut Vec<u8>, value: f64) {
+    if value.is_nan() {
+        out.extend_from_slice(b"NaN\n");
+    } else if value.is_infinite() {
+        let text: &[u8] = if value > 0.0 { b"+Inf\n" } else { b"-Inf\n" };
+        out.extend_from_slice(text);
+    } else {
+        let _ = writeln!(out, "{value}");
     }
 }
 
@@ -140,7 +177,7 @@ fn write_label(out: &mut Vec<u8>, name: &str, value: &str) {
     out.push(b'"');
 }
 
-fn type_name(kind: MetricType) -> &'static str {
+pub(super) fn type_name(kind: MetricType) -> &'static str {
     match kind {
         MetricType::COUNTER => "counter",
         MetricType::GAUGE => "gauge",
@@ -172,15 +209,16 @@ impl Sink for TextSink<'_> {
         extra: Extra<'_>,
         bounds: &Bounds,
         data: &HistogramData,
+        extras: Extras<'_>,
     ) {
         let mut cumulative = 0;
-        for (le, count) in bounds.text.iter().zip(&data.counts) {
+        for (i, (le, count)) in bounds.text.iter().zip(&data.counts).enumerate() {
             cumulative += count;
             self.series("_bucket", extra, labels, Some(("le", le)));
-            self.value_u64(cumulative);
+            self.bucket_count(cumulative, extras.exemplars.get(i));
         }
         self.series("_bucket", extra, labels, Some(("le", "+Inf")));
-        self.value_u64(data.count);
+        self.bucket_count(data.count, extras.exemplars.get(bounds.upper.len()));
         self.series("_sum", extra, labels, None);
         self.value_f64(data.sum);
         self.series("_count", extra, labels, None);
@@ -269,6 +307,7 @@ impl Sink for ProtoSink {
         extra: Extra<'_>,
         bounds: &Bounds,
         data: &HistogramData,
+        _extras: Extras<'_>,
     ) {
         let mut cumulative = 0;
         let buckets = bounds

@@ -9,14 +9,16 @@
 use std::collections::VecDeque;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use prometheus::{IntCounter, IntGauge};
 use tokio::time::Instant;
 
 use super::collector::CACHE_RESULTS;
+use super::exemplar::Exemplar;
 use super::families::{Families, GuardGauges, LazyTargetSeries};
 use super::history::History;
+use super::native::NativeHistogram;
 use super::series::{Bounds, HistogramData, Labels};
 use super::status::{FailureRecord, LastResult};
 use super::{PHASES, SkipReason, WINDOW_SLOTS};
@@ -43,8 +45,7 @@ pub(super) struct TargetSlot {
     pub(super) guard: GuardGauges,
     pub(super) in_flight: IntGauge,
     pub(super) lazy: Arc<LazyTargetSeries>,
-    /// Newest last.
-    pub(super) failures: Arc<Mutex<VecDeque<FailureRecord>>>,
+    pub(super) failures: Arc<Mutex<FailureBook>>,
     pub(super) has_result: Arc<AtomicBool>,
     /// `target="…"`.
     pub(super) labels: Labels,
@@ -77,6 +78,10 @@ pub(super) struct ScenarioState {
     pub(super) history: History,
     /// Since start; its sum and count are also the summary's `_sum` and `_count`.
     pub(super) duration: HistogramData,
+    /// The latest request with a trace id in each bucket of `duration` (indexed alike).
+    pub(super) exemplars: Vec<Option<Exemplar>>,
+    /// The native form of `duration`; `None` with `native_histogram: off`.
+    pub(super) native: Option<NativeHistogram>,
     /// Indexed like [`PHASES`]; `None` until the phase is first seen, so reused connections
     /// export no empty dns/connect histograms.
     pub(super) phases: [Option<HistogramData>; 4],
@@ -147,13 +152,7 @@ fn build_target(
                 rate: target.rate.per_second * f64::from(scenario.weight) / total_weight.max(1.0),
                 labels: Labels::new(&[("scenario", &scenario.name), ("target", name)]),
                 state: kept.map_or_else(
-                    || {
-                        Arc::new(Mutex::new(ScenarioState::new(
-                            bounds,
-                            global.quantile_window,
-                            now,
-                        )))
-                    },
+                    || Arc::new(Mutex::new(ScenarioState::new(bounds, global, now))),
                     |s| Arc::clone(&s.state),
                 ),
             }
@@ -178,10 +177,7 @@ fn build_target(
             |t| t.in_flight.clone(),
         ),
         lazy: before.map_or_else(Default::default, |t| Arc::clone(&t.lazy)),
-        failures: before.map_or_else(
-            || Arc::new(Mutex::new(VecDeque::with_capacity(RECENT_FAILURES))),
-            |t| Arc::clone(&t.failures),
-        ),
+        failures: before.map_or_else(Default::default, |t| Arc::clone(&t.failures)),
         has_result: before.map_or_else(Default::default, |t| Arc::clone(&t.has_result)),
         labels: Labels::new(&[("target", name)]),
     }
@@ -203,11 +199,13 @@ pub(super) fn remove_series(families: &Families, name: &str) {
 }
 
 impl ScenarioState {
-    fn new(bounds: &Bounds, window: Duration, now: Instant) -> ScenarioState {
+    fn new(bounds: &Bounds, global: &Global, now: Instant) -> ScenarioState {
         ScenarioState {
-            window: Window::new(window, WINDOW_SLOTS, now),
+            window: Window::new(global.quantile_window, WINDOW_SLOTS, now),
             history: History::new(now, SystemTime::now()),
             duration: HistogramData::new(bounds),
+            exemplars: vec![None; bounds.upper.len() + 1],
+            native: global.native_histogram.as_ref().map(NativeHistogram::new),
             phases: Default::default(),
             codes: Vec::new(),
             failures: [0; FailureReason::ALL.len()],
@@ -218,7 +216,18 @@ impl ScenarioState {
 
     /// Adds one outcome to every per-scenario series, the window and the last result.
     pub(super) fn record(&mut self, bounds: &Bounds, outcome: &Outcome, now: Instant) {
-        self.duration.observe(bounds, outcome.latency.as_secs_f64());
+        let seconds = outcome.latency.as_secs_f64();
+        let bucket = self.duration.observe(bounds, seconds);
+        if let Some(native) = &mut self.native {
+            native.observe(seconds);
+        }
+        if let (Some(trace_id), Some(slot)) = (outcome.trace_id, self.exemplars.get_mut(bucket)) {
+            *slot = Some(Exemplar {
+                trace_id,
+                value: seconds,
+                at: outcome.finished_at,
+            });
+        }
         for (phase, took) in outcome.phases.iter() {
             if let Some(index) = PHASES.iter().position(|p| *p == phase) {
                 self.phases[index]
@@ -262,21 +271,40 @@ impl ScenarioState {
 }
 
 impl TargetSlot {
-    /// Keeps the failure for the status page, dropping the oldest beyond [`RECENT_FAILURES`].
+    /// Keeps the failure for the status page.
     pub(super) fn remember_failure(&self, scenario: &str, outcome: &Outcome) {
         let Some(failure) = &outcome.failure else {
             return;
         };
-        let mut ring = lock(&self.failures);
-        if ring.len() == RECENT_FAILURES {
-            ring.pop_front();
-        }
-        ring.push_back(FailureRecord {
+        lock(&self.failures).add(FailureRecord {
             at: outcome.finished_at,
             scenario: scenario.to_string(),
             reason: failure.reason,
             message: failure.message.clone(),
+            trace_id: outcome.trace_id,
         });
+    }
+}
+
+/// A target's failures for the status page: the latest few, and the latest of each reason (a
+/// rare reason stays visible when a flood of another one has pushed it out of the list).
+#[derive(Default)]
+pub(super) struct FailureBook {
+    /// Newest last, at most [`RECENT_FAILURES`].
+    pub(super) recent: VecDeque<FailureRecord>,
+    /// Indexed like [`FailureReason::ALL`].
+    pub(super) last_by_reason: [Option<FailureRecord>; FailureReason::ALL.len()],
+}
+
+impl FailureBook {
+    fn add(&mut self, record: FailureRecord) {
+        if let Some(i) = FailureReason::ALL.iter().position(|r| *r == record.reason) {
+            self.last_by_reason[i] = Some(record.clone());
+        }
+        if self.recent.len() == RECENT_FAILURES {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(record);
     }
 }
 

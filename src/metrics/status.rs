@@ -12,6 +12,7 @@ use super::history::DatedPoint;
 use super::state::{TargetSlot, lock};
 use crate::outcome::{Failure, FailureReason};
 use crate::scenario::Objectives;
+use crate::trace_context::TraceId;
 use crate::window::{Counts, Merged};
 
 /// Quantiles shown on the status page, whatever the exported summary uses.
@@ -41,6 +42,8 @@ pub struct FailureRecord {
     pub reason: FailureReason,
     /// What happened, as the probe described it.
     pub message: String,
+    /// The trace id of the request's `traceparent`, to find the service's trace of it.
+    pub trace_id: Option<TraceId>,
 }
 
 /// Everything the status page shows.
@@ -82,6 +85,8 @@ pub struct TargetStatus {
     pub scenarios: Vec<ScenarioStatus>,
     /// The last failures, newest first.
     pub recent_failures: Vec<FailureRecord>,
+    /// The latest failure of each reason that occurred since start, in reason order.
+    pub last_failure_by_reason: Vec<FailureRecord>,
 }
 
 /// Status of one scenario.
@@ -133,6 +138,7 @@ pub(super) fn snapshot(
             let mut counts = Counts::default();
             scenarios.iter().for_each(|s| counts.add(&s.counts));
             let q = merged.quantiles(&STATUS_QUANTILES);
+            let book = lock(&target.failures);
             TargetStatus {
                 name: target.name.clone(),
                 origin: target.origin.clone(),
@@ -144,7 +150,8 @@ pub(super) fn snapshot(
                 has_result: target.has_result.load(Ordering::Relaxed),
                 counts,
                 scenarios,
-                recent_failures: lock(&target.failures).iter().rev().cloned().collect(),
+                recent_failures: book.recent.iter().rev().cloned().collect(),
+                last_failure_by_reason: book.last_by_reason.iter().flatten().cloned().collect(),
             }
         })
         .collect();

@@ -48,7 +48,7 @@ use url::{Host, Position};
 
 use super::classify::{self, Stage, Step};
 use super::timing::{self, ConnectionTimes};
-use super::{Exchange, Probe, Rendered, other};
+use super::{Exchange, Probe, Rendered, Sent, other};
 use crate::outcome::{Failure, Outcome};
 use crate::scenario::{Scenario, Target};
 
@@ -213,6 +213,7 @@ impl Connection<'_> {
         let mut times = ConnectionTimes::default();
         let probe = self.probe;
         let rendered = probe.render(scenario, |path| self.target(path));
+        let trace_id = rendered.as_ref().ok().and_then(|r| r.trace_id);
         let request = rendered.map(|r| self.request(r));
         let exchange = match request {
             Ok(request) => {
@@ -225,8 +226,12 @@ impl Connection<'_> {
             }
             Err(failure) => Exchange::failed(failure),
         };
-        self.probe
-            .conclude(scenario, scheduled, send_start, times, exchange)
+        let sent = Sent {
+            scheduled,
+            start: send_start,
+            trace_id,
+        };
+        self.probe.conclude(scenario, sent, times, exchange)
     }
 
     /// The deadline of the request in flight (set by [`Connection::run`]).

@@ -49,6 +49,7 @@ use self::timing::{ConnectionSlot, ConnectionTimes};
 use self::tls::CertExpiry;
 use crate::outcome::{CacheResult, Failure, FailureReason, Outcome};
 use crate::scenario::{CacheRule, Global, Scenario, Target};
+use crate::trace_context::{self, TraceId};
 
 /// Why a target's probe could not be built: a configuration problem, reported at start-up.
 #[derive(Debug, Error)]
@@ -100,6 +101,8 @@ pub struct Probe {
     keep_alive: bool,
     /// `follow_redirects` is above 0: only reqwest follows redirects.
     follows_redirects: bool,
+    /// `global.trace_context`: every request carries a `traceparent` header.
+    trace_context: bool,
 }
 
 /// What came back from the wire, before expectations are checked.
@@ -144,6 +147,7 @@ impl Probe {
             route: Route::of(target),
             keep_alive: target.keep_alive,
             follows_redirects: target.follow_redirects > 0,
+            trace_context: global.trace_context,
         })
     }
 
@@ -159,8 +163,10 @@ impl Probe {
         let slot = ConnectionSlot::default();
         let send_start = Instant::now();
         let url = |path: String| self.endpoint.url(&path).map_err(other);
+        let mut trace_id = None;
         let exchange = match self.render(scenario, url) {
             Ok(rendered) => {
+                trace_id = rendered.trace_id;
                 let request = rendered.into_reqwest();
                 let sent = timing::scope(slot.clone(), self.client.execute(request)).await;
                 match sent {
@@ -175,22 +181,26 @@ impl Probe {
             }
             Err(failure) => Exchange::failed(failure),
         };
-        self.conclude(scenario, scheduled, send_start, slot.times(), exchange)
+        let sent = Sent {
+            scheduled,
+            start: send_start,
+            trace_id,
+        };
+        self.conclude(scenario, sent, slot.times(), exchange)
     }
 
-    /// Turns what came back into the request's `Outcome`: latency from `scheduled` to now,
-    /// phases, the expectations of `scenario` and the cache classification.
+    /// Turns what came back into the request's `Outcome`: latency from its scheduled start to
+    /// now, phases, the expectations of `scenario` and the cache classification.
     fn conclude(
         &self,
         scenario: &Scenario,
-        scheduled: Instant,
-        send_start: Instant,
+        sent: Sent,
         times: ConnectionTimes,
         exchange: Exchange,
     ) -> Outcome {
         let finished = Instant::now();
-        let latency = finished.saturating_duration_since(scheduled);
-        let phases = times.phases(send_start, exchange.head_at, exchange.body_end);
+        let latency = finished.saturating_duration_since(sent.scheduled);
+        let phases = times.phases(sent.start, exchange.head_at, exchange.body_end);
         let failure = match exchange.status {
             // A wrong status says more than anything found after it, even a broken body.
             Some(status) => expect::check_status(&scenario.expect, status)
@@ -228,6 +238,7 @@ impl Probe {
             body_bytes: exchange.body_bytes,
             cert_expiry: self.cert_expiry.get(),
             finished_at: SystemTime::now(),
+            trace_id: sent.trace_id,
         }
     }
 
@@ -272,10 +283,15 @@ impl Probe {
             // Scenario headers replace target headers of the same name.
             headers.insert(name.clone(), value);
         }
+        let trace_id = self
+            .trace_context
+            .then(|| trace_header(&mut headers))
+            .flatten();
         Ok(Rendered {
             method: template.method.clone(),
             url,
             headers,
+            trace_id,
             body: template
                 .body
                 .as_ref()
@@ -348,6 +364,29 @@ struct Rendered<U> {
     url: U,
     headers: HeaderMap,
     body: Option<Bytes>,
+    /// The trace id of its `traceparent` header, if it carries a valid one.
+    trace_id: Option<TraceId>,
+}
+
+/// When a request was due and sent, and the trace it carries: what [`Probe::conclude`] needs
+/// besides the exchange.
+struct Sent {
+    scheduled: Instant,
+    start: Instant,
+    trace_id: Option<TraceId>,
+}
+
+/// Adds a fresh `traceparent` unless the config set one itself (then sent as it is), and
+/// returns the trace id the request carries.
+fn trace_header(headers: &mut HeaderMap) -> Option<TraceId> {
+    match headers.get(trace_context::TRACEPARENT) {
+        Some(configured) => trace_context::parse(configured.as_bytes()),
+        None => {
+            let (id, value) = trace_context::generate();
+            headers.insert(trace_context::TRACEPARENT, value);
+            Some(id)
+        }
+    }
 }
 
 impl Rendered<Url> {

@@ -11,8 +11,9 @@ use regex::Regex;
 use synthex::metrics::Metrics;
 use synthex::outcome::{CacheResult, Failure, FailureReason, Outcome, Phases};
 use synthex::scenario::{
-    CacheRule, Config, DEFAULT_MAX_TOTAL_RATE, Expectations, Global, GuardSettings, LoadSettings,
-    Objectives, Rate, RequestTemplate, Resources, Scenario, StatusMatch, Target, TlsSettings,
+    CacheRule, Config, DEFAULT_MAX_TOTAL_RATE, DEFAULT_NATIVE_HISTOGRAM, Expectations, Global,
+    GuardSettings, LoadSettings, Objectives, Rate, RequestTemplate, Resources, Scenario,
+    StatusMatch, Target, TlsSettings,
 };
 use synthex::template::Template;
 
@@ -82,6 +83,8 @@ pub fn config(targets: Vec<Target>) -> Config {
             jitter: 0.1,
             shutdown_grace: Duration::from_secs(10),
             max_total_rate: DEFAULT_MAX_TOTAL_RATE,
+            trace_context: true,
+            native_histogram: Some(DEFAULT_NATIVE_HISTOGRAM),
         },
         targets,
         resources: Resources {
@@ -112,6 +115,7 @@ pub fn ok(latency: Duration) -> Outcome {
         body_bytes: 10,
         cert_expiry: None,
         finished_at: SystemTime::now(),
+        trace_id: None,
     }
 }
 

@@ -14,8 +14,8 @@ use reqwest::Url;
 use synthex::outcome::{FailureReason, Outcome};
 use synthex::probe::Probe;
 use synthex::scenario::{
-    CacheRule, DEFAULT_MAX_TOTAL_RATE, Expectations, Global, GuardSettings, Objectives, Rate,
-    RequestTemplate, Scenario, StatusMatch, Target, TlsSettings,
+    CacheRule, DEFAULT_MAX_TOTAL_RATE, DEFAULT_NATIVE_HISTOGRAM, Expectations, Global,
+    GuardSettings, Objectives, Rate, RequestTemplate, Scenario, StatusMatch, Target, TlsSettings,
 };
 use synthex::template::Template;
 use tokio::time::Instant;
@@ -51,6 +51,8 @@ pub fn global() -> Global {
         jitter: 0.1,
         shutdown_grace: Duration::from_secs(10),
         max_total_rate: DEFAULT_MAX_TOTAL_RATE,
+        trace_context: true,
+        native_histogram: Some(DEFAULT_NATIVE_HISTOGRAM),
     }
 }
 
