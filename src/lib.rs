@@ -24,6 +24,7 @@
 //! - [`stats_poller`]: gauges from the target's own JSON stats endpoint.
 //! - [`loadtest`]: `synthex load`: bounded load tests (profiles, executors, recorder).
 //! - [`report`]: load-test reports: the serialisable model, renderers, thresholds, merge.
+//! - [`chart`]: the charts of every HTML page (vendored uPlot and our axis rules, inline).
 //! - [`demo`]: `synthex demo`, the demo target and the daemon in one process.
 //! - [`demo_target`]: the built-in demo service.
 //! - [`demo_tls`]: the demo's generated certificate for its HTTPS target.
@@ -36,6 +37,7 @@
 #![warn(missing_docs)]
 
 pub mod badge;
+pub mod chart;
 pub mod config;
 pub mod connection_limit;
 pub mod daemon;

@@ -130,6 +130,9 @@ fn counts_near_2_pow_64_are_an_error_not_a_wrap() {
         scenario["cache_hits"] = json!(0);
         scenario["cache_misses"] = json!(0);
         scenario["latency"]["buckets"] = json!([[1000, 1u64 << 63]]);
+        // Without its share of the timeline (as older reports): the kept scenario's share
+        // no longer adds up to the all-scenario timeline, which is left as it was.
+        scenario.as_object_mut().unwrap().remove("timeline");
         report
     };
     refused(&huge(0), &huge(1), &["requests add up to more than 2^64"]);

@@ -204,7 +204,7 @@ pub async fn closed<W: Exercise>(
     for token in &users {
         token.cancel();
     }
-    work.recorder().set_level(0.0);
+    work.recorder().show_level(0.0);
     finish(&tracker, grace, work.recorder(), &cut, interrupted).await;
     RunEnd {
         interrupted,
@@ -301,7 +301,7 @@ pub async fn open<W: Exercise>(
         ));
     };
     let elapsed = Instant::now().saturating_duration_since(start).min(total);
-    work.recorder().set_level(0.0);
+    work.recorder().show_level(0.0);
     finish(&tracker, grace, work.recorder(), &cut, interrupted).await;
     RunEnd {
         interrupted,
@@ -510,10 +510,25 @@ mod tests {
         let n = fake.requests();
         assert!((990..=1010).contains(&n), "{n} requests");
         let timeline = fake.recorder.timeline(end.elapsed);
-        assert!(
-            timeline.iter().take(10).all(|i| i.users == 10),
-            "{timeline:?}"
-        );
+        assert_eq!(timeline.len(), 10, "{timeline:?}");
+        assert!(timeline.iter().all(|i| i.users == 10), "{timeline:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_run_ending_between_intervals_keeps_its_users_to_the_end() {
+        // The loop ends on the first control tick at or after 10.05 s, i.e. at 10.1 s: that
+        // sliver joins the last interval, which says how long it is, and the users after the
+        // run (0) are not stamped on it.
+        let fake = Fake::new(Duration::from_millis(100));
+        let profile = Profile::constant(LoadModel::Closed, 10.0, Duration::from_millis(10_050));
+        let end = closed(&profile, Arc::clone(&fake), CancellationToken::new(), GRACE).await;
+        assert_eq!(end.elapsed, Duration::from_millis(10_100));
+        let timeline = fake.recorder.timeline(end.elapsed);
+        assert_eq!(timeline.len(), 10, "{timeline:?}");
+        assert!(timeline.iter().all(|i| i.users == 10), "{timeline:?}");
+        let last = timeline[9].duration_seconds.unwrap();
+        assert!((last - 1.1).abs() < 1e-9, "{last}");
+        assert!(timeline[..9].iter().all(|i| i.duration_seconds.is_none()));
     }
 
     #[tokio::test(start_paused = true)]

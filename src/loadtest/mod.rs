@@ -259,6 +259,11 @@ pub async fn run(
         let _ = exporter.await;
     }
     let samples = resources.lock().map(|r| r.clone()).unwrap_or_default();
+    let (timeline, shares) = recorder.timelines(end.elapsed);
+    let mut scenarios = recorder.scenario_stats();
+    for (stats, share) in scenarios.iter_mut().zip(shares) {
+        stats.timeline = share;
+    }
     Ok(Report {
         schema_version: SCHEMA_VERSION,
         synthex_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -268,9 +273,9 @@ pub async fn run(
         duration_seconds: end.elapsed.as_secs_f64(),
         interrupted: end.interrupted,
         shards: vec![options.shard],
-        scenarios: recorder.scenario_stats(),
+        scenarios,
         failures: recorder.failure_groups(),
-        timeline: recorder.timeline(end.elapsed),
+        timeline,
         timeline_interval_seconds: recorder.interval().as_secs_f64(),
         resources: series(options.shard.index, &samples),
         thresholds: Vec::new(),

@@ -1,31 +1,32 @@
-//! The self-contained HTML report (`report.html`): one file that opens offline, with inline CSS
-//! and inline SVG charts (see [`chart`](super::chart)), no script and no external resource.
+//! The self-contained HTML report (`report.html`): one file that opens offline, with inline
+//! CSS, the vendored uPlot and the report's chart data inline (see [`crate::chart`]), no
+//! external resource.
 //!
-//! It holds the summary table, thresholds, grades, charts over time (RPS, p50/p95/p99 from each
-//! interval's histogram, error ratio, users or target rate, CPU and memory per resource series),
-//! the breaking-point curve when there is one, resource usage and every failure group. All text
-//! taken from the report (scenario names, messages, paths) is HTML-escaped.
+//! It holds the summary table, thresholds, grades, the charts of [`charts`](super::charts)
+//! (all scenarios over time, each scenario on its own, response-time distributions,
+//! resources, the breaking-point curve when there is one), resource usage and every failure
+//! group. All text taken from the report (scenario names, messages, paths) is HTML-escaped in
+//! the page and JSON-escaped in the chart data.
 
 use std::fmt::Write as _;
 use std::io::{self, Write};
 use std::time::{Duration, UNIX_EPOCH};
 
-use super::chart::{self, Chart, Series, Unit};
+use super::charts;
 use super::findings;
 use super::format::{self, escape_html as esc};
 use super::grade::Grades;
-use super::model::{LoadModel, Report};
+use super::model::Report;
 use super::query_table;
 use super::table::{self, HEADERS, Verdict};
+use crate::chart;
 
 const STYLE: &str = "body{font:14px/1.45 system-ui,sans-serif;margin:2rem auto;max-width:1100px;\
 color:#111;padding:0 1rem}h1{font-size:1.5rem}h2{font-size:1.15rem;margin-top:2rem}\
 table{border-collapse:collapse;margin:.5rem 0}th,td{padding:.25rem .6rem;border-bottom:1px solid #ddd}\
 th{text-align:left;background:#f5f5f5}td.n{text-align:right;font-variant-numeric:tabular-nums}\
 .pass{color:#15803d}.fail{color:#b91c1c}.banner{background:#fee2e2;border:1px solid #b91c1c;\
-padding:.6rem 1rem;font-weight:bold}.charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(480px,1fr));gap:1rem}\
-svg.chart{width:100%;height:auto;border:1px solid #e5e5e5}svg .grid{stroke:#eee}svg .axis{stroke:#999}\
-svg text{font-size:11px;fill:#444}svg .title{font-size:13px;font-weight:bold;fill:#111}";
+padding:.6rem 1rem;font-weight:bold}";
 
 /// Writes the HTML report of `report` to `out`.
 pub fn render(report: &Report, grades: &Grades, out: &mut impl Write) -> io::Result<()> {
@@ -34,9 +35,10 @@ pub fn render(report: &Report, grades: &Grades, out: &mut impl Write) -> io::Res
         page,
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>synthex load test {}: {}</title><style>{STYLE}</style></head><body>",
+         <title>synthex load test {}: {}</title><style>{STYLE}</style>{}</head><body>",
         esc(&report.plan.profile),
-        Verdict::of(report, false)
+        Verdict::of(report, false),
+        chart::styles()
     );
     if let Some(note) = table::interrupted_note(report) {
         let _ = write!(page, "<p class=\"banner\">{}</p>", esc(&note));
@@ -56,21 +58,22 @@ pub fn render(report: &Report, grades: &Grades, out: &mut impl Write) -> io::Res
     thresholds(&mut page, report);
     findings_section(&mut page, report);
     grades_section(&mut page, grades);
-    page.push_str("<h2>Over time</h2><div class=\"charts\">");
-    for chart in charts(report) {
-        page.push_str(&chart::svg(&chart));
+    page.push_str("<h2>Over time, all scenarios</h2>");
+    page.push_str(&chart::grid(&charts::over_time(report)));
+    page.push_str("<h2>By scenario</h2>");
+    page.push_str(&chart::grid(&charts::per_scenario(report)));
+    let resources = charts::resources(report);
+    if !resources.is_empty() {
+        page.push_str("<h2>Resources</h2>");
+        page.push_str(&chart::grid(&resources));
     }
-    page.push_str("</div>");
     if let Some(bp) = &report.breaking_point {
         let _ = write!(
             page,
-            "<h2>Breaking point</h2><p>{}</p><div class=\"charts\">",
+            "<h2>Breaking point</h2><p>{}</p>",
             esc(&table::breaking_point_sentence(bp))
         );
-        for chart in breaking_point_charts(report) {
-            page.push_str(&chart::svg(&chart));
-        }
-        page.push_str("</div>");
+        page.push_str(&chart::grid(&charts::breaking_point(report)));
     }
     let usage = table::usage_cells(report);
     if usage.len() > 1 {
@@ -80,9 +83,11 @@ pub fn render(report: &Report, grades: &Grades, out: &mut impl Write) -> io::Res
     let queries = query_table::cells(report);
     if queries.len() > 1 {
         page.push_str("<h2>Prometheus queries</h2>");
+        page.push_str(&chart::grid(&charts::prometheus(report)));
         html_table(&mut page, &queries);
     }
     failures(&mut page, report);
+    page.push_str(&chart::scripts());
     page.push_str("</body></html>\n");
     out.write_all(page.as_bytes())
 }
@@ -193,145 +198,6 @@ fn failures(page: &mut String, report: &Report) {
     html_table(page, &rows);
 }
 
-/// The charts over time, one point per timeline interval (or resource sample).
-pub fn charts(report: &Report) -> Vec<Chart> {
-    let step = report.timeline_interval_seconds;
-    let over_time = |f: &dyn Fn(&super::model::Interval) -> Option<f64>| -> Vec<(f64, f64)> {
-        report
-            .timeline
-            .iter()
-            .filter_map(|i| Some((i.offset_seconds, f(i)?)))
-            .collect()
-    };
-    let series = |name: &str, points| Series {
-        name: name.into(),
-        points,
-    };
-    let per_second = |n: u64| format::ratio(n as f64, step);
-    let quantile = |q: f64| over_time(&|i| i.latency.quantile(q).map(|d| d.as_secs_f64()));
-    let chart = |id, title: &str, y_unit, series| Chart {
-        id,
-        title: title.into(),
-        x_unit: Unit::Seconds,
-        y_unit,
-        series,
-    };
-    let (load_title, load) = match report.plan.model {
-        LoadModel::Closed => ("Virtual users", over_time(&|i| Some(i.users as f64))),
-        LoadModel::Open => (
-            "Target rate (requests/s)",
-            over_time(&|i| Some(i.target_rate)),
-        ),
-    };
-    let resource = |f: &dyn Fn(&super::model::ResourceSample) -> f64| -> Vec<Series> {
-        report
-            .resources
-            .iter()
-            .map(|r| Series {
-                name: table::series_label(report, r),
-                points: r.samples.iter().map(|s| (s.offset_seconds, f(s))).collect(),
-            })
-            .collect()
-    };
-    let mut charts = vec![
-        chart(
-            "chart-rps",
-            "Requests per second",
-            Unit::Number,
-            vec![
-                series("requests/s", over_time(&|i| per_second(i.requests))),
-                series("failures/s", over_time(&|i| per_second(i.failures))),
-            ],
-        ),
-        chart(
-            "chart-latency",
-            "Latency",
-            Unit::Seconds,
-            vec![
-                series("p50", quantile(0.50)),
-                series("p95", quantile(0.95)),
-                series("p99", quantile(0.99)),
-            ],
-        ),
-        chart(
-            "chart-errors",
-            "Error ratio",
-            Unit::Ratio,
-            vec![series(
-                "failed share",
-                over_time(&|i| format::ratio(i.failures as f64, i.requests as f64)),
-            )],
-        ),
-        chart(
-            "chart-users",
-            load_title,
-            Unit::Number,
-            vec![series(load_title, load)],
-        ),
-        chart("chart-cpu", "CPU", Unit::Ratio, resource(&|s| s.cpu_ratio)),
-        chart(
-            "chart-memory",
-            "Memory",
-            Unit::Bytes,
-            resource(&|s| s.memory_bytes as f64),
-        ),
-    ];
-    if !report.prometheus.is_empty() {
-        // On the latency charts' time axis; an evaluation without a value leaves a gap.
-        let queries = report
-            .prometheus
-            .iter()
-            .map(|q| series(&q.name, q.values().collect()))
-            .collect();
-        charts.push(chart(
-            "chart-prometheus",
-            "Prometheus queries",
-            Unit::Number,
-            queries,
-        ));
-    }
-    charts
-}
-
-/// The breaking-point curve: p95 and error ratio against the scheduled rate.
-pub fn breaking_point_charts(report: &Report) -> Vec<Chart> {
-    let Some(bp) = &report.breaking_point else {
-        return Vec::new();
-    };
-    let curve = |f: &dyn Fn(&super::model::BreakingStep) -> Option<f64>| -> Vec<(f64, f64)> {
-        bp.steps
-            .iter()
-            .filter_map(|s| Some((s.target_rate, f(s)?)))
-            .collect()
-    };
-    let chart = |id, title: &str, y_unit, name: &str, points| Chart {
-        id,
-        title: title.into(),
-        x_unit: Unit::Number,
-        y_unit,
-        series: vec![Series {
-            name: name.into(),
-            points,
-        }],
-    };
-    vec![
-        chart(
-            "chart-breaking-latency",
-            "p95 by arrival rate (requests/s)",
-            Unit::Seconds,
-            "p95",
-            curve(&|s| s.p95_seconds),
-        ),
-        chart(
-            "chart-breaking-errors",
-            "Error ratio by arrival rate (requests/s)",
-            Unit::Ratio,
-            "error ratio",
-            curve(&|s| s.error_ratio),
-        ),
-    ]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -342,24 +208,119 @@ mod tests {
         crate::report::rendered_with(report, render)
     }
 
+    /// The chart data blocks of a page, parsed.
+    fn chart_data(html: &str) -> Vec<serde_json::Value> {
+        html.split("<script type=\"application/json\" class=\"sx-charts\">")
+            .skip(1)
+            .flat_map(|block| {
+                let json = block.split("</script>").next().unwrap();
+                let page: serde_json::Value = serde_json::from_str(json).unwrap();
+                page["charts"].as_array().unwrap().clone()
+            })
+            .collect()
+    }
+
     #[test]
     fn the_page_is_self_contained_with_every_chart() {
-        let html = rendered(&testing::report());
-        for id in [
-            "chart-rps",
-            "chart-latency",
-            "chart-errors",
-            "chart-users",
-            "chart-cpu",
-            "chart-memory",
-        ] {
-            assert!(html.contains(&format!("<svg id=\"{id}\"")), "{id}");
+        let report = testing::report();
+        let html = rendered(&report);
+        let charts = chart_data(&html);
+        let ids: Vec<&str> = charts.iter().map(|c| c["id"].as_str().unwrap()).collect();
+        assert_eq!(
+            ids,
+            [
+                "chart-rps",
+                "chart-latency",
+                "chart-errors",
+                "chart-failure-reasons",
+                "chart-users",
+                "chart-scenario-rps",
+                "chart-scenario-p95",
+                "chart-distribution",
+                "chart-latency-s0",
+                "chart-latency-s1",
+                "chart-latency-s2",
+                "chart-cpu",
+                "chart-memory",
+            ]
+        );
+        for id in &ids {
+            assert!(html.contains(&format!("<div class=\"sx-chart\" id=\"{id}\"></div>")));
         }
-        assert_eq!(html.matches("<polyline").count(), 2 + 3 + 1 + 1 + 1 + 1);
-        assert!(!html.contains("<script") && !html.contains("<link"));
-        assert!(!html.contains("src=") && !html.contains("http://") && !html.contains("https://"));
+        // uPlot and our script inline, nothing loaded from anywhere.
+        assert_eq!(html.matches("<script>").count(), 2);
+        assert!(!html.contains("<link") && !html.contains("src="));
         assert!(html.contains("started 2023-11-14T22:13:20Z"), "{html}");
         assert!(html.contains("<td>Total</td><td class=\"n\">600</td>"));
+
+        // Each scenario's requests per second, interval by interval, from the samples: one
+        // request every 1/60 s, scenarios in turn, so 20 per second each.
+        let rps = &charts[5];
+        assert_eq!(rps["series"].as_array().unwrap().len(), 3);
+        assert_eq!(rps["series"][1]["label"], "api/search");
+        assert_eq!(rps["series"][1]["values"][4], 20.0);
+        assert_eq!(rps["xs"][0], 0.5, "an interval is plotted at its middle");
+        assert_eq!(rps["x"]["max"], 10.0);
+        // Failures by reason: sample i fails with http_status when i % 37 == 0 and with timeout
+        // when i % 37 == 18; interval 0 holds samples 0..60.
+        let reasons = &charts[3];
+        assert_eq!(reasons["series"][0]["label"], "http_status");
+        assert_eq!(reasons["series"][0]["values"][0], 2.0);
+        assert_eq!(reasons["series"][1]["label"], "timeout");
+        assert_eq!(reasons["series"][1]["values"][0], 2.0);
+        // The profile's one stage is shaded.
+        assert_eq!(
+            charts[0]["bands"],
+            serde_json::json!([{"from": 0.0, "to": 10.0, "label": "to 10 users"}])
+        );
+    }
+
+    #[test]
+    fn the_last_partial_interval_is_charted_per_its_length() {
+        let mut report = testing::report();
+        report.timeline[9].duration_seconds = Some(0.5);
+        report.duration_seconds = 9.5;
+        let charts = chart_data(&rendered(&report));
+        let rps = &charts[0];
+        let requests = report.timeline[9].requests as f64;
+        assert_eq!(rps["series"][0]["values"][9], requests / 0.5);
+        assert_eq!(rps["xs"][9], 9.25);
+        assert_eq!(rps["x"]["max"], 9.5);
+    }
+
+    #[test]
+    fn thresholds_are_lines_on_the_chart_they_limit() {
+        let mut report = testing::report();
+        for expression in [
+            "p95 < 80ms",
+            "search: p99 < 0.1s",
+            "error_rate < 5%",
+            "requests > 5",
+        ] {
+            report
+                .thresholds
+                .push(crate::report::model::ThresholdResult {
+                    expression: expression.into(),
+                    measured: None,
+                    passed: true,
+                    detail: String::new(),
+                });
+        }
+        let charts = chart_data(&rendered(&report));
+        let lines = |id: &str| charts.iter().find(|c| c["id"] == id).unwrap()["lines"].clone();
+        assert_eq!(
+            lines("chart-latency"),
+            serde_json::json!([{"value": 0.08, "label": "p95 < 80ms"}])
+        );
+        assert_eq!(
+            lines("chart-latency-s1"),
+            serde_json::json!([{"value": 0.1, "label": "search: p99 < 0.1s"}])
+        );
+        assert_eq!(lines("chart-latency-s0"), serde_json::Value::Null);
+        assert_eq!(
+            lines("chart-errors"),
+            serde_json::json!([{"value": 0.05, "label": "error_rate < 5%"}])
+        );
     }
 
     #[test]
@@ -400,7 +361,9 @@ mod tests {
             ),
             "{html}"
         );
-        assert!(html.contains("<svg id=\"chart-breaking-latency\""));
+        let ids: Vec<serde_json::Value> =
+            chart_data(&html).iter().map(|c| c["id"].clone()).collect();
+        assert!(ids.contains(&"chart-breaking-latency".into()), "{ids:?}");
         assert_eq!(started(-1.0), "-1");
     }
 }

@@ -149,6 +149,8 @@ fn from_stats(table: &Table) -> Result<Report, ReportError> {
             cache_hits: 0,
             cache_misses: 0,
             latency,
+            // Locust's stats file has totals only.
+            timeline: Vec::new(),
         });
     }
     let Some((row, requests, failures)) = aggregated else {

@@ -13,7 +13,7 @@
 use std::collections::BTreeSet;
 
 use super::model::{
-    BreakingPoint, BreakingStep, FailureGroup, Interval, LatencyHistogram, Report, ScenarioStats,
+    BreakingPoint, BreakingStep, FailureGroup, Interval, Report, ScenarioInterval, ScenarioStats,
 };
 use super::{format, validate};
 
@@ -157,6 +157,7 @@ fn merge_scenarios(
                 x.latency
                     .checked_merge(&s.latency)
                     .ok_or_else(|| MergeError::Overflow(what("latency counts")))?;
+                merge_scenario_timeline(&mut x.timeline, &s.timeline, &what("timeline"))?;
             }
             None => into.push(s.clone()),
         }
@@ -205,14 +206,7 @@ fn merge_timeline(
         }
         let index = index as usize;
         while into.len() <= index {
-            into.push(Interval {
-                offset_seconds: into.len() as f64 * step,
-                users: 0,
-                target_rate: 0.0,
-                requests: 0,
-                failures: 0,
-                latency: LatencyHistogram::new(),
-            });
+            into.push(Interval::empty(into.len() as f64 * step, 0, 0.0));
         }
         let x = &mut into[index];
         x.users = add(x.users, interval.users, "timeline users")?;
@@ -222,6 +216,32 @@ fn merge_timeline(
         x.latency
             .checked_merge(&interval.latency)
             .ok_or_else(|| MergeError::Overflow("timeline latency counts".to_string()))?;
+        // Shards ran side by side: the merged interval lasts as long as the longest of them.
+        let length = x.length(step).max(interval.length(step));
+        x.duration_seconds = (length != step).then_some(length);
+        for (reason, count) in &interval.failure_reasons {
+            let sum = x.failure_reasons.entry(reason.clone()).or_default();
+            *sum = add(*sum, *count, "timeline failure reasons")?;
+        }
+    }
+    Ok(())
+}
+
+/// Adds one scenario's per-interval shares of another shard to `into`, index by index.
+fn merge_scenario_timeline(
+    into: &mut Vec<ScenarioInterval>,
+    from: &[ScenarioInterval],
+    what: &str,
+) -> Result<(), MergeError> {
+    if into.len() < from.len() {
+        into.resize(from.len(), ScenarioInterval::default());
+    }
+    for (x, share) in into.iter_mut().zip(from) {
+        x.requests = add(x.requests, share.requests, what)?;
+        x.failures = add(x.failures, share.failures, what)?;
+        x.latency
+            .checked_merge(&share.latency)
+            .ok_or_else(|| MergeError::Overflow(what.to_string()))?;
     }
     Ok(())
 }

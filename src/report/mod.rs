@@ -14,7 +14,8 @@
 //! - [`locust_input`]: Locust's own CSVs read as a report, for comparisons with a Locust run.
 //! - [`csv`]: Locust-compatible `_stats.csv`, `_stats_history.csv`, `_failures.csv`.
 //! - [`markdown`]: the Markdown summary for a CI comment.
-//! - [`html`]: the self-contained HTML report, its charts drawn by [`chart`].
+//! - [`html`]: the self-contained HTML report.
+//! - [`charts`]: the report's charts (drawn by [`crate::chart`]).
 //! - [`validate`]: the rules a report read from a file must meet.
 //! - [`merge`]: exact merge of shard reports.
 //! - [`compare`]: baseline comparison with tolerances.
@@ -32,7 +33,7 @@ use compare::Comparison;
 use grade::Grades;
 use model::Report;
 
-pub mod chart;
+pub mod charts;
 pub mod command;
 pub mod compare;
 pub mod csv;

@@ -189,6 +189,22 @@ pub struct ScenarioStats {
     pub cache_misses: u64,
     /// Latency of every finished request (failed ones included, as Locust does).
     pub latency: LatencyHistogram,
+    /// This scenario's share of each timeline interval: entry `i` belongs to `timeline[i]`
+    /// (a report may hold fewer entries: the rest had no request). Empty in reports written
+    /// before synthex kept it; the per-scenario charts are then left out.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub timeline: Vec<ScenarioInterval>,
+}
+
+/// One scenario during one timeline interval.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ScenarioInterval {
+    /// Requests of the scenario finished in the interval.
+    pub requests: u64,
+    /// Of which failed.
+    pub failures: u64,
+    /// Their latencies.
+    pub latency: LatencyHistogram,
 }
 
 /// Failures of one scenario with the same reason and message.
@@ -230,6 +246,36 @@ pub struct Interval {
     pub failures: u64,
     /// Latency of the requests finished in the interval.
     pub latency: LatencyHistogram,
+    /// Length of the interval when it is not `timeline_interval_seconds`: the last interval
+    /// ends with the run (a run rarely lasts a whole number of intervals), so its rates are
+    /// per its own length. Absent for a full interval.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_seconds: Option<f64>,
+    /// The interval's failures by reason (`timeout`, `http_status`, …); empty in reports
+    /// written before synthex kept it.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub failure_reasons: BTreeMap<String, u64>,
+}
+
+impl Interval {
+    /// An interval at `offset_seconds` where nothing happened yet.
+    pub fn empty(offset_seconds: f64, users: u64, target_rate: f64) -> Interval {
+        Interval {
+            offset_seconds,
+            users,
+            target_rate,
+            requests: 0,
+            failures: 0,
+            latency: LatencyHistogram::new(),
+            duration_seconds: None,
+            failure_reasons: BTreeMap::new(),
+        }
+    }
+
+    /// The interval's length, given the report's `timeline_interval_seconds`.
+    pub fn length(&self, step: f64) -> f64 {
+        self.duration_seconds.unwrap_or(step)
+    }
 }
 
 /// A series of resource samples from one host (and optionally one watched process group).

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use super::model::{
     FailureGroup, Interval, LatencyHistogram, LoadModel, PlanSummary, Report, ResourceSample,
-    ResourceSeries, SCHEMA_VERSION, ScenarioStats, Shard, StageSummary,
+    ResourceSeries, SCHEMA_VERSION, ScenarioInterval, ScenarioStats, Shard, StageSummary,
 };
 
 /// One finished request.
@@ -71,14 +71,7 @@ pub fn build(
     let mut scenarios: Vec<ScenarioStats> = Vec::new();
     let mut failures: BTreeMap<(String, String, String, String), u64> = BTreeMap::new();
     let mut timeline: Vec<Interval> = (0..DURATION as usize)
-        .map(|i| Interval {
-            offset_seconds: i as f64,
-            users,
-            target_rate: 0.0,
-            requests: 0,
-            failures: 0,
-            latency: LatencyHistogram::new(),
-        })
+        .map(|i| Interval::empty(i as f64, users, 0.0))
         .collect();
     for s in samples {
         let latency = Duration::from_micros(s.latency_us);
@@ -96,12 +89,23 @@ pub fn build(
         stats.requests += 1;
         stats.body_bytes += s.bytes;
         stats.latency.record(latency);
-        let interval = &mut timeline[s.at as usize];
+        let index = s.at as usize;
+        if stats.timeline.len() <= index {
+            stats
+                .timeline
+                .resize(index + 1, ScenarioInterval::default());
+        }
+        let share = &mut stats.timeline[index];
+        share.requests += 1;
+        share.latency.record(latency);
+        let interval = &mut timeline[index];
         interval.requests += 1;
         interval.latency.record(latency);
         if let Some((reason, message)) = s.failure {
             stats.failures += 1;
+            share.failures += 1;
             interval.failures += 1;
+            *interval.failure_reasons.entry(reason.into()).or_default() += 1;
             let key = (
                 s.target.into(),
                 s.scenario.into(),
@@ -168,6 +172,7 @@ fn empty_stats(target: &str, scenario: &str) -> ScenarioStats {
         cache_hits: 0,
         cache_misses: 0,
         latency: LatencyHistogram::new(),
+        timeline: Vec::new(),
     }
 }
 

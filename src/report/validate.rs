@@ -250,6 +250,74 @@ fn timeline(report: &Report) -> Result<(), Invalid> {
             interval.failures,
             interval.latency.count(),
         )?;
+        if let Some(length) = interval.duration_seconds {
+            // The last interval may take in a sliver of run after it (see the recorder).
+            number(
+                &format!("{field}.duration_seconds"),
+                length,
+                0.0,
+                2.0 * step,
+            )?;
+        }
+        let mut reasons: u64 = 0;
+        for count in interval.failure_reasons.values() {
+            reasons = reasons.saturating_add(*count);
+        }
+        if !interval.failure_reasons.is_empty() && reasons != interval.failures {
+            return Err(invalid(
+                format!("{field}.failure_reasons"),
+                format!(
+                    "add up to {reasons}: expected the interval's {} failures",
+                    interval.failures
+                ),
+            ));
+        }
+    }
+    scenario_timelines(report)
+}
+
+/// Each scenario's per-interval shares are consistent and, when the report has them, add up
+/// to the timeline's requests and failures interval by interval.
+fn scenario_timelines(report: &Report) -> Result<(), Invalid> {
+    let intervals = report.timeline.len();
+    let mut sums = vec![(0u64, 0u64); intervals];
+    for (i, scenario) in report.scenarios.iter().enumerate() {
+        if scenario.timeline.len() > intervals {
+            return Err(invalid(
+                format!("scenarios[{i}].timeline"),
+                format!(
+                    "{} intervals: expected at most the timeline's {intervals}",
+                    scenario.timeline.len()
+                ),
+            ));
+        }
+        for (j, share) in scenario.timeline.iter().enumerate() {
+            let field = format!("scenarios[{i}].timeline[{j}]");
+            counts(
+                &field,
+                share.requests,
+                share.failures,
+                share.latency.count(),
+            )?;
+            // Both are at most the scenario's totals, checked to fit a u64 above.
+            sums[j].0 = sums[j].0.saturating_add(share.requests);
+            sums[j].1 = sums[j].1.saturating_add(share.failures);
+        }
+    }
+    if report.scenarios.iter().all(|s| s.timeline.is_empty()) {
+        return Ok(());
+    }
+    for (j, (interval, (requests, failures))) in report.timeline.iter().zip(sums).enumerate() {
+        if (requests, failures) != (interval.requests, interval.failures) {
+            return Err(invalid(
+                format!("timeline[{j}]"),
+                format!(
+                    "{} requests and {} failures, but the scenarios' timelines add up to \
+                     {requests} and {failures}",
+                    interval.requests, interval.failures
+                ),
+            ));
+        }
     }
     Ok(())
 }
@@ -337,6 +405,49 @@ mod tests {
             field_of(|r| r.duration_seconds = f64::NAN),
             "duration_seconds"
         );
+    }
+
+    #[test]
+    fn interval_lengths_reasons_and_scenario_timelines_are_checked() {
+        let mut report = testing::report();
+        report.timeline[9].duration_seconds = Some(2.0);
+        assert_eq!(check(&report), Ok(()), "up to two intervals long");
+        report.timeline[9].duration_seconds = Some(2.001);
+        assert_eq!(
+            check(&report).unwrap_err().field,
+            "timeline[9].duration_seconds"
+        );
+        assert_eq!(
+            field_of(|r| r.timeline[0].duration_seconds = Some(-1.0)),
+            "timeline[0].duration_seconds"
+        );
+        assert_eq!(
+            field_of(|r| *r.timeline[0]
+                .failure_reasons
+                .entry("timeout".into())
+                .or_default() += 1),
+            "timeline[0].failure_reasons"
+        );
+        assert_eq!(
+            field_of(|r| r.scenarios[0].timeline[0].requests += 1),
+            "scenarios[0].timeline[0].latency"
+        );
+        assert_eq!(
+            field_of(|r| r.scenarios[1].timeline.resize(11, Default::default())),
+            "scenarios[1].timeline"
+        );
+        assert_eq!(
+            field_of(|r| r.scenarios[0].timeline[3] = Default::default()),
+            "timeline[3]"
+        );
+        let mut old = testing::report();
+        for s in &mut old.scenarios {
+            s.timeline.clear();
+        }
+        for i in &mut old.timeline {
+            i.failure_reasons.clear();
+        }
+        assert_eq!(check(&old), Ok(()), "reports without them are still read");
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! never leaves a process behind.
 #![allow(dead_code)] // each test binary uses its own subset
 
+pub mod browser;
 pub mod counting_target;
 
 pub mod load;

@@ -85,7 +85,33 @@ impl Threshold {
     }
 }
 
+/// The chart a threshold is drawn on, as a line at its limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Drawn {
+    /// Latency over time (any percentile, avg, min or max), seconds.
+    Latency,
+    /// Error ratio over time, 0–1.
+    ErrorRatio,
+    /// Requests per second over time.
+    Rate,
+    /// The `load.prometheus` queries over time.
+    Query,
+}
+
 impl Threshold {
+    /// Where this threshold is drawn and its limit in that chart's unit; `None` for a
+    /// `requests` count, which no chart over time shows.
+    pub fn drawn(&self) -> Option<(Drawn, f64)> {
+        let chart = match self.metric {
+            Metric::Percentile(_) | Metric::Avg | Metric::Min | Metric::Max => Drawn::Latency,
+            Metric::ErrorRate => Drawn::ErrorRatio,
+            Metric::Rps => Drawn::Rate,
+            Metric::QueryPeak | Metric::QueryAvg => Drawn::Query,
+            Metric::Requests => return None,
+        };
+        Some((chart, self.limit))
+    }
+
     /// The scenario a scoped threshold (`order_status: p95 < 80ms`) looks at, as
     /// `(target if given, scenario)`; `None` for a threshold on the whole run.
     pub fn scenario(&self) -> Option<(Option<&str>, &str)> {
