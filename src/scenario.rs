@@ -50,6 +50,10 @@ pub struct LoadSettings {
     pub findings: FindingRules,
     /// The service's own metrics read from Prometheus during a run (`load.prometheus`).
     pub prometheus: Option<PrometheusSource>,
+    /// Warm-up before the measured run (`load.warmup`), none when absent.
+    pub warmup: Option<Duration>,
+    /// Arrival rate of the warm-up, requests/s.
+    pub warmup_rate: f64,
 }
 
 /// `load.prometheus`: where the service's own metrics are and which to read. synthex's

@@ -1,5 +1,6 @@
 //! Issue 13 end to end, with the real binary against targets that keep their own books: the
-//! health gate, `--out` placeholders, warm-up, findings and the Prometheus source.
+//! health gate, `--out` placeholders, warm-up, findings and the Prometheus source (a real
+//! Prometheus 2.42 from the Debian package, scraping the test's target).
 
 mod common;
 
@@ -602,4 +603,75 @@ fn an_unusable_prometheus_is_refused_before_the_first_request() {
         text(&output)
     );
     assert!(target.seen().is_empty(), "no request reached the target");
+}
+
+#[test]
+fn warm_up_requests_are_kept_out_of_every_figure() {
+    let target = ScriptedTarget::start(Script {
+        fast: Duration::from_millis(2),
+        every: 3,
+        ..CALM
+    });
+    let dir = tempfile::tempdir().unwrap();
+    // Every third /flaky request fails: the warm-up's failures must not reach the threshold.
+    let config = config(
+        dir.path(),
+        &target.base(),
+        "      - {name: flaky, request: {path: /flaky}}\n",
+        "load:\n  warmup: 10m\n  warmup_rate: 20/s\n",
+    );
+    let (status, stdout, report) = run_with_report(
+        &config,
+        dir.path(),
+        &[
+            "--users=1",
+            "--duration=2s",
+            "--warmup=2s",
+            "--threshold=requests > 0",
+        ],
+    );
+    assert_eq!(status, Some(0), "{stdout}");
+    // The server's own books, split at the measured run's start.
+    let seen = target.seen_on("/flaky");
+    let at = |s: &common::scripted_target::Seen| {
+        s.wall
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64()
+    };
+    let (warm, measured): (Vec<_>, Vec<_>) = seen.iter().partition(|s| at(s) < report.started_at);
+    let warmup = report
+        .warmup
+        .as_ref()
+        .expect("the report keeps the warm-up");
+    let warm_requests: u64 = warmup.scenarios.iter().map(|s| s.requests).sum();
+    let warm_failures: u64 = warmup.scenarios.iter().map(|s| s.failures).sum();
+    assert_eq!(warm_requests, warm.len() as u64);
+    assert_eq!(
+        warm_failures,
+        warm.iter().filter(|s| s.failed).count() as u64
+    );
+    // --warmup=2s overrode load.warmup's 10m; 20/s for 2 s is about 40 arrivals.
+    assert_eq!(warmup.duration_seconds, 2.0);
+    assert!(
+        (30..=50).contains(&warm.len()),
+        "{} warm-up requests",
+        warm.len()
+    );
+    let (requests, failures, _) = report.total();
+    assert_eq!(requests, measured.len() as u64);
+    assert_eq!(
+        failures,
+        measured.iter().filter(|s| s.failed).count() as u64
+    );
+    assert_eq!(report.thresholds[0].measured, Some(measured.len() as f64));
+    let timeline: u64 = report.timeline.iter().map(|i| i.requests).sum();
+    assert_eq!(timeline, requests);
+    assert!(
+        stdout.contains("Warm-up: 2s at 20/s before the run, ")
+            && stdout.contains(&format!(
+                "{warm_requests} requests ({warm_failures} failed), kept out"
+            )),
+        "{stdout}"
+    );
 }

@@ -18,6 +18,7 @@ use super::scalar::{Kind, Scalar};
 use super::secrets::Credentials;
 use super::text::{FileKind, NameKind, NonEmptyKind, PathKind, SecretKind, UrlKind};
 use super::units::format_number;
+use crate::loadtest::values::{PeakRateKind, RunDurationKind};
 use crate::report::compare::Tolerances;
 use crate::report::findings::FindingRules;
 use crate::report::grade::{Boundaries, GradeScale};
@@ -44,6 +45,11 @@ pub struct LoadFile {
     pub findings: FindingsFile,
     /// The service's own metrics, read from Prometheus during the run.
     pub prometheus: Option<PrometheusFile>,
+    /// How long the scenarios run at `warmup_rate` before the measured test (kept out of
+    /// every statistic); `--warmup` overrides it.
+    pub warmup: Option<Scalar<RunDurationKind>>,
+    /// Arrival rate of the warm-up (default 5/s).
+    pub warmup_rate: Option<Scalar<PeakRateKind>>,
 }
 
 /// `load.prometheus`: instant queries evaluated during the run, with a target's credentials
@@ -224,6 +230,9 @@ pub fn check(load: &LoadFile) -> Result<(), FieldError> {
     Ok(())
 }
 
+/// `load.warmup_rate` when omitted: low enough for any service that takes a load test.
+pub const DEFAULT_WARMUP_RATE: f64 = 5.0;
+
 /// `load.health.timeout` when omitted.
 const DEFAULT_HEALTH_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -254,6 +263,8 @@ pub fn settings(load: LoadFile) -> LoadSettings {
         findings,
         // Built with the file's context (environment, secrets, CA files) by `build`.
         prometheus: None,
+        warmup: value(load.warmup),
+        warmup_rate: value(load.warmup_rate).unwrap_or(DEFAULT_WARMUP_RATE),
         thresholds: load.thresholds.into_iter().map(|t| t.0).collect(),
         grades: GradeScale {
             p95: or(g.p95, d.p95),

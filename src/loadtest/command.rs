@@ -19,7 +19,7 @@ use super::values::{
     PeakRateKind, PeakUsersKind, RunDurationKind, ShardKind, SpawnRateKind, ThinkTime,
     ThinkTimeKind,
 };
-use super::{LoadOptions, run};
+use super::{LoadOptions, WarmupPlan, run};
 use crate::config::kinds::InFlightKind;
 use crate::config::scalar::Kind;
 use crate::config::units::parse_ratio;
@@ -115,6 +115,10 @@ pub struct LoadArgs {
     /// No live progress display.
     #[arg(long)]
     pub quiet: bool,
+    /// Send the scenarios at load.warmup_rate (default 5/s) for this long first; those requests
+    /// are kept out of every figure and threshold (overrides load.warmup).
+    #[arg(long, value_name = "D", value_parser = RunDurationKind::parse)]
+    pub warmup: Option<Duration>,
 }
 
 /// A plan checked and ready to run.
@@ -128,6 +132,8 @@ struct Plan {
     limits: Limits,
     /// `--out` with its placeholders filled in.
     out: Option<PathBuf>,
+    /// `--warmup` or `load.warmup`, this shard's part of its rate.
+    warmup: Option<WarmupPlan>,
 }
 
 /// The first SIGINT or SIGTERM cancels `stop` (the test ends, requests in flight get the grace
@@ -173,6 +179,7 @@ pub async fn execute(
         progress: !args.quiet,
         breaking: plan.limits,
         stop_now,
+        warmup: plan.warmup,
     };
     let grades_scale = plan.config.load.grades;
     let finding_rules = plan.config.load.findings.clone();
@@ -239,6 +246,13 @@ fn prepare(args: &LoadArgs) -> Result<Plan, String> {
         .transpose()?;
     // Last, once everything else is known good: it creates the directories.
     outputs(args, out.as_deref()).check()?;
+    let warmup = args
+        .warmup
+        .or(config.load.warmup)
+        .map(|duration| WarmupPlan {
+            duration,
+            rate: config.load.warmup_rate / f64::from(shard.count.max(1)),
+        });
     Ok(Plan {
         config,
         profile,
@@ -250,6 +264,7 @@ fn prepare(args: &LoadArgs) -> Result<Plan, String> {
             max_error_ratio: args.max_error_ratio,
             ..Limits::default()
         },
+        warmup,
         out,
     })
 }

@@ -45,7 +45,7 @@ use crate::metrics::Metrics;
 use crate::probe::Probe;
 use crate::report::model::{
     BreakingPoint, LoadModel, PlanSummary, Report, ResourceSample, ResourceSeries, SCHEMA_VERSION,
-    Shard,
+    Shard, Warmup,
 };
 use crate::sampler::{Reading, Sampler};
 use crate::scenario::{Config, Scenario};
@@ -85,6 +85,17 @@ pub struct LoadOptions {
     /// Cancelled to end the requests in flight at once (a second Ctrl-C) instead of giving
     /// them the grace period; they are counted as interrupted.
     pub stop_now: CancellationToken,
+    /// The warm-up before the measured run, if any.
+    pub warmup: Option<WarmupPlan>,
+}
+
+/// A warm-up: the scenarios at a low arrival rate, before the measured run and out of it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct WarmupPlan {
+    /// How long.
+    pub duration: Duration,
+    /// Arrivals per second (this shard's part).
+    pub rate: f64,
 }
 
 /// Why a load test could not run.
@@ -138,6 +149,20 @@ pub async fn run(
             return Err(LoadError::Unhealthy(unhealthy.join("; ")));
         }
     }
+    let grace = config
+        .targets
+        .iter()
+        .map(|t| t.timeout)
+        .max()
+        .unwrap_or_default()
+        + Duration::from_secs(1);
+    let warmup = match options.warmup {
+        Some(plan) => {
+            let parts = (&config, selected.as_slice(), refs.as_slice());
+            Some(warm_up(parts, &options, plan, &stop, grace).await?)
+        }
+        None => None,
+    };
     // A load test is short and its resource curve is part of the report: sample every second.
     let mut resources = config.resources.clone();
     resources.interval = resources.interval.min(RESOURCE_INTERVAL);
@@ -207,13 +232,6 @@ pub async fn run(
         ))
     });
 
-    let grace = config
-        .targets
-        .iter()
-        .map(|t| t.timeout)
-        .max()
-        .unwrap_or_default()
-        + Duration::from_secs(1);
     let profile = &options.profile;
     let (end, breaking_point): (RunEnd, Option<BreakingPoint>) = if profile.breaking_point {
         let (end, found) = breaking::search(
@@ -281,8 +299,46 @@ pub async fn run(
         thresholds: Vec::new(),
         breaking_point,
         prometheus: queries.lock().map(|q| q.clone()).unwrap_or_default(),
-        warmup: None,
+        warmup,
         findings: Vec::new(),
+    })
+}
+
+/// Runs the warm-up: the selected scenarios in the open model at `plan.rate` for
+/// `plan.duration`, on probes and a recorder of their own, so none of its requests reaches the
+/// measured run's figures, metrics or thresholds. Requests still in flight at its end get the
+/// grace period before the measured run starts.
+async fn warm_up(
+    (config, selected, refs): (&Config, &[(usize, usize)], &[ScenarioRef]),
+    options: &LoadOptions,
+    plan: WarmupPlan,
+    stop: &CancellationToken,
+    grace: Duration,
+) -> Result<Warmup, LoadError> {
+    tracing::info!(
+        duration = %humantime::format_duration(plan.duration),
+        rate = plan.rate,
+        "warming up (kept out of the results)"
+    );
+    let (probes, scenarios, _) = build(config, selected, options.new_connections)?;
+    let recorder = Arc::new(Recorder::new(
+        refs.to_vec(),
+        Instant::now(),
+        TIMELINE_INTERVAL,
+        None,
+    ));
+    let work = Arc::new(Workload::new(probes, scenarios, Arc::clone(&recorder)));
+    let profile = Profile::constant(LoadModel::Open, plan.rate, plan.duration);
+    let end = executor::open(&profile, work, stop.clone(), options.max_in_flight, grace).await;
+    let length = if end.interrupted {
+        end.elapsed
+    } else {
+        plan.duration
+    };
+    Ok(Warmup {
+        duration_seconds: length.as_secs_f64(),
+        rate: plan.rate,
+        scenarios: recorder.scenario_stats(),
     })
 }
 

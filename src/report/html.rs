@@ -55,6 +55,9 @@ pub fn render(report: &Report, grades: &Grades, out: &mut impl Write) -> io::Res
     let mut rows = vec![HEADERS.map(String::from).to_vec()];
     rows.extend(table::rows(report).iter().map(table::Row::cells));
     html_table(&mut page, &rows);
+    if let Some(warmup) = table::warmup_sentence(report) {
+        let _ = write!(page, "<p>{}</p>", esc(&warmup));
+    }
     thresholds(&mut page, report);
     findings_section(&mut page, report);
     grades_section(&mut page, grades);

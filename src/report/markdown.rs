@@ -33,6 +33,9 @@ pub fn render(
     let mut rows = vec![HEADERS.map(String::from).to_vec()];
     rows.extend(table::rows(report).iter().map(table::Row::cells));
     write_table(out, &rows, "lrrrrrrrrrrr")?;
+    if let Some(warmup) = table::warmup_sentence(report) {
+        writeln!(out, "{}\n", escape(&warmup))?;
+    }
 
     if !report.thresholds.is_empty() {
         writeln!(out, "### Thresholds\n")?;

@@ -30,6 +30,9 @@ pub fn render(report: &Report, grades: &Grades, out: &mut impl Write) -> io::Res
     let mut rows = vec![HEADERS.map(String::from).to_vec()];
     rows.extend(table::rows(report).iter().map(table::Row::cells));
     write_lines(out, &format::align(&rows, "lrrrrrrrrrrr"))?;
+    if let Some(warmup) = table::warmup_sentence(report) {
+        writeln!(out, "\n{warmup}")?;
+    }
 
     let usage = table::usage_cells(report);
     if usage.len() > 1 {

@@ -229,6 +229,18 @@ pub fn usage_cells(report: &Report) -> Vec<Vec<String>> {
     rows
 }
 
+/// The warm-up in one sentence, when the run had one: its requests are in no other figure.
+pub fn warmup_sentence(report: &Report) -> Option<String> {
+    let w = report.warmup.as_ref()?;
+    let requests: u64 = w.scenarios.iter().map(|s| s.requests).sum();
+    let failures: u64 = w.scenarios.iter().map(|s| s.failures).sum();
+    Some(format!(
+        "Warm-up: {} at {}/s before the run, {requests} requests ({failures} failed), kept out of every figure and threshold.",
+        format::duration(w.duration_seconds),
+        format::decimals(w.rate, 2)
+    ))
+}
+
 /// One line saying what ran: `profile light, closed model, 10s, config config/demo.yml`.
 pub fn headline(report: &Report) -> String {
     let model = match report.plan.model {
