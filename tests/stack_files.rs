@@ -5,6 +5,9 @@
 //!   healthcheck (`synthex healthcheck` in the distroless image), named volumes are declared and
 //!   used, `depends_on` names real services, the synthex config it mounts passes `synthex check-config` and probes the demo service, and
 //!   Grafana's provisioning points at Prometheus and at the mounted dashboards;
+//! - the `loadtest` profile runs `synthex load` on that config with reports on a named volume
+//!   and the stack's Prometheus as `load.prometheus`; its command runs here against a demo
+//!   target and a real Prometheus;
 //! - `prometheus/prometheus.yml` passes `promtool check config` in the container's file layout
 //!   (rule files included) and scrapes and alerts services that exist;
 //! - the `Dockerfile` is multi-stage, builds with `--locked`, runs as a non-root user, and copies
@@ -140,6 +143,13 @@ fn compose_host_ports_are_unique() {
 fn compose_healthchecks_exist_for_every_service() {
     let compose = compose();
     for (name, svc) in services(&compose) {
+        // A service behind a profile (`loadtest`) is a one-shot job: it runs to its end and
+        // nothing waits for it to be healthy; its dependencies are still checked.
+        if svc.get("profiles").is_some() {
+            assert!(svc.get("ports").is_none(), "{name}: a one-shot job publishes no port");
+            check_dependencies(&compose, name, svc);
+            continue;
+        }
         let test = seq(&svc["healthcheck"]["test"], &format!("{name}.healthcheck"));
         assert_eq!(
             test[0].as_str(),
@@ -166,17 +176,22 @@ fn compose_healthchecks_exist_for_every_service() {
                 "{name}: healthcheck {args:?} must check the service's own port {port}"
             );
         }
-        let Some(deps) = svc.get("depends_on") else {
-            continue;
-        };
-        for (dep, condition) in deps.as_mapping().expect("depends_on as a map") {
-            let dep = str_of(dep, "depends_on");
-            let healthy = condition["condition"] == "service_healthy";
-            assert!(
-                !healthy || service(&compose, dep).get("healthcheck").is_some(),
-                "{name} waits for {dep} to be healthy, but {dep} has no healthcheck"
-            );
-        }
+        check_dependencies(&compose, name, svc);
+    }
+}
+
+/// A `service_healthy` dependency has a healthcheck to wait for.
+fn check_dependencies(compose: &Value, name: &str, svc: &Value) {
+    let Some(deps) = svc.get("depends_on") else {
+        return;
+    };
+    for (dep, condition) in deps.as_mapping().expect("depends_on as a map") {
+        let dep = str_of(dep, "depends_on");
+        let healthy = condition["condition"] == "service_healthy";
+        assert!(
+            !healthy || service(compose, dep).get("healthcheck").is_some(),
+            "{name} waits for {dep} to be healthy, but {dep} has no healthcheck"
+        );
     }
 }
 
@@ -213,6 +228,107 @@ fn compose_synthex_config_is_valid_and_probes_the_demo_target() {
         str_of(&targets[0], "target"),
         format!("synthex:{}", port_of(&listen))
     );
+}
+
+/// The `loadtest` profile: `synthex load` on the stack's config against the demo target, reports
+/// on a named volume under a placeholder path, Prometheus wired in by its service name; then run
+/// here with the service's own args, the hosts pointed at a local demo target and a real
+/// Prometheus, for 2 s.
+#[test]
+fn compose_loadtest_profile_runs_a_load_test_with_prometheus_wired_in() {
+    let compose = compose();
+    let job = service(&compose, "loadtest");
+    assert_eq!(seq(&job["profiles"], "profiles")[0], "loadtest");
+    let args = command(job);
+    assert_eq!(args.first().map(String::as_str), Some("load"));
+    let config = host_path_of(job, &flag(&args, "--config.file").expect("--config.file"));
+    check_config(&config);
+    let out = flag(&args, "--out").expect("--out");
+    let (mount, _) = out.split_once("/{timestamp}").expect("--out keeps every run apart");
+    assert!(
+        volumes(job)
+            .iter()
+            .any(|(source, target)| target == mount && source.as_deref().is_some_and(|s| !is_bind(s))),
+        "{out}: the reports go to a named volume"
+    );
+    for dep in ["demo-target", "prometheus"] {
+        assert_eq!(job["depends_on"][dep]["condition"], "service_healthy", "{dep}");
+    }
+    // Prometheus by its service name and container port; the queries read series the stack has.
+    let parsed = yaml_of(&config);
+    let load = &parsed["load"];
+    assert_eq!(str_of(&load["prometheus"]["url"], "load.prometheus.url"), "http://prometheus:9090");
+    assert!(host_ports(service(&compose, "prometheus")).contains(&9090));
+    let readme = read("README.md");
+    let queries = load["prometheus"]["queries"].as_mapping().expect("queries");
+    for (name, query) in queries {
+        let query = str_of(query, "query");
+        let family = query
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .find(|w| w.starts_with("synthex_"))
+            .unwrap_or_else(|| panic!("{name:?}: {query}"));
+        assert!(readme.contains(&format!("| `{family}` |")), "{family} is not a documented metric");
+    }
+    for limit in map_keys(&load["findings"]["limits"]) {
+        assert!(queries.contains_key(limit.as_str()), "findings.limits.{limit} is not a query");
+    }
+
+    // The service's own command, here: demo target and Prometheus on 127.0.0.1.
+    let prometheus_bin = require_tool("prometheus", "prometheus");
+    let dir = tempfile::tempdir().unwrap();
+    let demo_port = free_port();
+    let _demo = start_demo_target(demo_port, dir.path());
+    let prom_port = free_port();
+    let prom_config = dir.path().join("prometheus.yml");
+    std::fs::write(&prom_config, "global:\n  scrape_interval: 15s\nscrape_configs: []\n").unwrap();
+    let _prometheus = common::Proc::spawn(
+        "prometheus",
+        &prometheus_bin,
+        &[
+            &format!("--config.file={}", prom_config.display()),
+            &format!("--storage.tsdb.path={}", dir.path().join("tsdb").display()),
+            &format!("--web.listen-address=127.0.0.1:{prom_port}"),
+        ],
+        &dir.path().join("prometheus.log"),
+    );
+    common::wait_http_ok(&format!("http://127.0.0.1:{prom_port}/-/ready"), Duration::from_secs(30));
+    let local = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("http://demo-target:8089", &format!("http://127.0.0.1:{demo_port}"))
+        .replace("http://prometheus:9090", &format!("http://127.0.0.1:{prom_port}"));
+    let local_config = dir.path().join("synthex.yml");
+    std::fs::write(&local_config, local).unwrap();
+    let reports = dir.path().join("reports");
+    let run_args: Vec<String> = args
+        .iter()
+        .map(|a| {
+            if a.starts_with("--config.file=") {
+                format!("--config.file={}", local_config.display())
+            } else {
+                a.replace(mount, &reports.display().to_string())
+            }
+        })
+        .chain(["--duration=2s".to_string(), "--warmup=1s".to_string()])
+        .collect();
+    let output = Command::new(synthex_bin()).args(&run_args).output().unwrap();
+    assert!(
+        matches!(output.status.code(), Some(0 | 3)),
+        "{run_args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let made: Vec<_> = std::fs::read_dir(&reports).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(made.len(), 1, "{made:?}");
+    assert!(made[0].display().to_string().ends_with("Z_light"), "{made:?}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(made[0].join("report.json")).unwrap()).unwrap();
+    let names: Vec<&str> = report["prometheus"]
+        .as_array()
+        .expect("prometheus series")
+        .iter()
+        .filter_map(|q| q["name"].as_str())
+        .collect();
+    assert_eq!(names, ["demo_cpu", "demo_in_flight"]);
+    assert!(report["warmup"]["scenarios"].is_array());
 }
 
 #[test]
