@@ -443,6 +443,7 @@ fn prometheus_queries_follow_the_service_through_the_run() {
             &format!("--out={}", out.display()),
         ],
     )
+    .stdout(std::process::Stdio::null())
     .spawn()
     .unwrap();
     // Three seconds in, the service's gauge goes to 10 and its answers slow down by 40 ms.

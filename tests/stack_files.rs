@@ -146,7 +146,10 @@ fn compose_healthchecks_exist_for_every_service() {
         // A service behind a profile (`loadtest`) is a one-shot job: it runs to its end and
         // nothing waits for it to be healthy; its dependencies are still checked.
         if svc.get("profiles").is_some() {
-            assert!(svc.get("ports").is_none(), "{name}: a one-shot job publishes no port");
+            assert!(
+                svc.get("ports").is_none(),
+                "{name}: a one-shot job publishes no port"
+            );
             check_dependencies(&compose, name, svc);
             continue;
         }
@@ -244,20 +247,29 @@ fn compose_loadtest_profile_runs_a_load_test_with_prometheus_wired_in() {
     let config = host_path_of(job, &flag(&args, "--config.file").expect("--config.file"));
     check_config(&config);
     let out = flag(&args, "--out").expect("--out");
-    let (mount, _) = out.split_once("/{timestamp}").expect("--out keeps every run apart");
+    let (mount, _) = out
+        .split_once("/{timestamp}")
+        .expect("--out keeps every run apart");
     assert!(
         volumes(job)
             .iter()
-            .any(|(source, target)| target == mount && source.as_deref().is_some_and(|s| !is_bind(s))),
+            .any(|(source, target)| target == mount
+                && source.as_deref().is_some_and(|s| !is_bind(s))),
         "{out}: the reports go to a named volume"
     );
     for dep in ["demo-target", "prometheus"] {
-        assert_eq!(job["depends_on"][dep]["condition"], "service_healthy", "{dep}");
+        assert_eq!(
+            job["depends_on"][dep]["condition"], "service_healthy",
+            "{dep}"
+        );
     }
     // Prometheus by its service name and container port; the queries read series the stack has.
     let parsed = yaml_of(&config);
     let load = &parsed["load"];
-    assert_eq!(str_of(&load["prometheus"]["url"], "load.prometheus.url"), "http://prometheus:9090");
+    assert_eq!(
+        str_of(&load["prometheus"]["url"], "load.prometheus.url"),
+        "http://prometheus:9090"
+    );
     assert!(host_ports(service(&compose, "prometheus")).contains(&9090));
     let readme = read("README.md");
     let queries = load["prometheus"]["queries"].as_mapping().expect("queries");
@@ -267,10 +279,16 @@ fn compose_loadtest_profile_runs_a_load_test_with_prometheus_wired_in() {
             .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
             .find(|w| w.starts_with("synthex_"))
             .unwrap_or_else(|| panic!("{name:?}: {query}"));
-        assert!(readme.contains(&format!("| `{family}` |")), "{family} is not a documented metric");
+        assert!(
+            readme.contains(&format!("| `{family}` |")),
+            "{family} is not a documented metric"
+        );
     }
     for limit in map_keys(&load["findings"]["limits"]) {
-        assert!(queries.contains_key(limit.as_str()), "findings.limits.{limit} is not a query");
+        assert!(
+            queries.contains_key(limit.as_str()),
+            "findings.limits.{limit} is not a query"
+        );
     }
 
     // The service's own command, here: demo target and Prometheus on 127.0.0.1.
@@ -280,7 +298,11 @@ fn compose_loadtest_profile_runs_a_load_test_with_prometheus_wired_in() {
     let _demo = start_demo_target(demo_port, dir.path());
     let prom_port = free_port();
     let prom_config = dir.path().join("prometheus.yml");
-    std::fs::write(&prom_config, "global:\n  scrape_interval: 15s\nscrape_configs: []\n").unwrap();
+    std::fs::write(
+        &prom_config,
+        "global:\n  scrape_interval: 15s\nscrape_configs: []\n",
+    )
+    .unwrap();
     let _prometheus = common::Proc::spawn(
         "prometheus",
         &prometheus_bin,
@@ -291,11 +313,20 @@ fn compose_loadtest_profile_runs_a_load_test_with_prometheus_wired_in() {
         ],
         &dir.path().join("prometheus.log"),
     );
-    common::wait_http_ok(&format!("http://127.0.0.1:{prom_port}/-/ready"), Duration::from_secs(30));
+    common::wait_http_ok(
+        &format!("http://127.0.0.1:{prom_port}/-/ready"),
+        Duration::from_secs(30),
+    );
     let local = std::fs::read_to_string(&config)
         .unwrap()
-        .replace("http://demo-target:8089", &format!("http://127.0.0.1:{demo_port}"))
-        .replace("http://prometheus:9090", &format!("http://127.0.0.1:{prom_port}"));
+        .replace(
+            "http://demo-target:8089",
+            &format!("http://127.0.0.1:{demo_port}"),
+        )
+        .replace(
+            "http://prometheus:9090",
+            &format!("http://127.0.0.1:{prom_port}"),
+        );
     let local_config = dir.path().join("synthex.yml");
     std::fs::write(&local_config, local).unwrap();
     let reports = dir.path().join("reports");
@@ -310,17 +341,27 @@ fn compose_loadtest_profile_runs_a_load_test_with_prometheus_wired_in() {
         })
         .chain(["--duration=2s".to_string(), "--warmup=1s".to_string()])
         .collect();
-    let output = Command::new(synthex_bin()).args(&run_args).output().unwrap();
+    let output = Command::new(synthex_bin())
+        .args(&run_args)
+        .output()
+        .unwrap();
     assert!(
         matches!(output.status.code(), Some(0 | 3)),
         "{run_args:?}: {}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let made: Vec<_> = std::fs::read_dir(&reports).unwrap().map(|e| e.unwrap().path()).collect();
+    let made: Vec<_> = std::fs::read_dir(&reports)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     assert_eq!(made.len(), 1, "{made:?}");
-    assert!(made[0].display().to_string().ends_with("Z_light"), "{made:?}");
+    assert!(
+        made[0].display().to_string().ends_with("Z_light"),
+        "{made:?}"
+    );
     let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(made[0].join("report.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(made[0].join("report.json")).unwrap())
+            .unwrap();
     let names: Vec<&str> = report["prometheus"]
         .as_array()
         .expect("prometheus series")
