@@ -11,7 +11,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::time::Duration;
 
 use crate::http_server::Listener;
@@ -24,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::{self, ConfigError};
+use crate::data::Mode;
 use crate::definition::{runner_key, same};
 use crate::exporter::{self, AppState};
 use crate::guard::{Admission, Guard, Guards};
@@ -160,6 +161,26 @@ pub async fn run(
     server.await
 }
 
+/// Refuses `unique` test data: it hands out each row once, and a daemon runs until stopped, so
+/// its scenario would stop sending after the last row and never page about it. The daemon
+/// takes rows `sequential` or `random`; `unique` is for `synthex load`.
+fn daemon_data(target: &Target) -> Result<(), DaemonError> {
+    for (index, scenario) in target.scenarios.iter().enumerate() {
+        if let Some(data) = &scenario.data
+            && data.settings().mode == Mode::Unique
+        {
+            return Err(DaemonError::Target {
+                target: target.name.clone(),
+                message: format!(
+                    "scenarios[{index}].data.mode: unique hands out each row of {} once, and                      the daemon runs until stopped: use sequential or random here (unique is                      for `synthex load`)",
+                    data.settings().file.display()
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// The running schedules, one per target of the current config, and what a reload needs to
 /// replace them.
 struct Fleet {
@@ -200,6 +221,7 @@ impl Fleet {
                 if self.kept(config, target).is_some() {
                     return Ok(None);
                 }
+                daemon_data(target)?;
                 Probe::new(target, &config.global)
                     .map(Some)
                     .map_err(|e| DaemonError::Target {
@@ -316,6 +338,7 @@ impl Fleet {
                     .iter()
                     .map(|_| AtomicU8::new(STATE_UNKNOWN))
                     .collect(),
+                iterations: AtomicU64::new(0),
             });
             if let Some(endpoint) = &target.stats {
                 let (stats, runner, endpoint, stop) = (
@@ -453,6 +476,8 @@ struct TargetRunner {
     /// Per scenario: the last failure reason (as its index in `FailureReason::ALL`), `STATE_OK`
     /// or `STATE_UNKNOWN`; logging only on change keeps info logs to one line per incident.
     last_state: Vec<AtomicU8>,
+    /// Slots dispatched so far: the `{{ counter }}` of the daemon, which has no virtual users.
+    iterations: AtomicU64,
 }
 
 impl Dispatch for TargetRunner {
@@ -471,6 +496,12 @@ impl Dispatch for TargetRunner {
     ) -> impl Future<Output = ()> + Send + 'static {
         let me = Arc::clone(self);
         async move {
+            let definition = &me.target.scenarios[scenario];
+            let counter = me.iterations.fetch_add(1, Ordering::Relaxed) + 1;
+            // `unique` data is refused in the daemon (`daemon_data`): there is always a row.
+            let Some(iteration) = definition.iteration(counter, &mut rand::rng()) else {
+                return;
+            };
             let gauge = me.handle.in_flight();
             gauge.inc();
             // A pause stops the traffic at once too: the request is abandoned (its connection
@@ -479,7 +510,7 @@ impl Dispatch for TargetRunner {
                 biased;
                 () = me.cancel.cancelled() => None,
                 () = me.guard.paused() => None,
-                outcome = me.probe.run(&me.target.scenarios[scenario], due) => Some(outcome),
+                outcome = me.probe.run(definition, due, &iteration) => Some(outcome),
             };
             gauge.dec();
             if let Some(outcome) = outcome {

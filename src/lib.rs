@@ -4,7 +4,8 @@
 //! # Layout
 //! - [`config`]: reads and validates the YAML file into the domain model ([`scenario`]).
 //! - [`scenario`]: the validated model every mode runs on (targets, scenarios, expectations).
-//! - [`template`]: request templates that vary per send (`{{ int 1..9 }}`, `{{ choice [..] }}`).
+//! - [`template`]: request templates that vary per send (`{{ int 1..9 }}`, `{{ row.email }}`).
+//! - [`data`]: test data files (CSV, JSON lines) whose rows the iterations take.
 //! - [`outcome`]: what one request produced, passed from the probe to the metrics.
 //! - [`probe`]: sends one request with reqwest, times its phases and checks expectations.
 //! - [`trace_context`]: the W3C `traceparent` each synthetic request carries.
@@ -41,6 +42,7 @@ pub mod chart;
 pub mod config;
 pub mod connection_limit;
 pub mod daemon;
+pub mod data;
 pub mod definition;
 pub mod demo;
 pub mod demo_target;

@@ -6,17 +6,20 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
+use rand::Rng;
 use regex::Regex;
 use reqwest::Url;
 
+use crate::data::DataSource;
 use crate::report::compare::Tolerances;
 use crate::report::findings::FindingRules;
 use crate::report::grade::GradeScale;
 use crate::report::threshold::Threshold;
-use crate::template::Template;
+use crate::template::{Iteration, Template};
 
 /// Everything one `synthex` process runs: global settings, the targets with their scenarios, and
 /// the resource sampling. Built by `config::load`.
@@ -291,6 +294,25 @@ pub struct Scenario {
     pub request: RequestTemplate,
     /// What the response must look like to count as a success.
     pub expect: Expectations,
+    /// Rows for `{{ row.FIELD }}`, one per iteration; shared by every virtual user.
+    pub data: Option<Arc<DataSource>>,
+}
+
+impl Scenario {
+    /// What iteration number `counter` of this scenario renders with: its data row, if it
+    /// has data. `None` once `unique` data has handed out every row: the iteration must not
+    /// run. `rng` picks `random` rows.
+    pub fn iteration<R: Rng + ?Sized>(&self, counter: u64, rng: &mut R) -> Option<Iteration> {
+        let row = match &self.data {
+            Some(data) => Some(data.next_row(rng)?),
+            None => None,
+        };
+        Some(Iteration {
+            row,
+            counter,
+            ..Iteration::default()
+        })
+    }
 }
 
 /// A request whose path, header values and body may vary per send.

@@ -12,7 +12,7 @@ use regex::Regex;
 use synthex::outcome::{CacheResult, FailureReason};
 use synthex::probe::Probe;
 use synthex::scenario::{HeaderExpectation, Scenario, StatusMatch};
-use synthex::template::Template;
+use synthex::template::{Iteration, Template};
 use tokio::io::AsyncWriteExt;
 use tokio::time::Instant;
 
@@ -23,7 +23,9 @@ async fn fresh_connections_report_every_phase() {
     let t = target(&format!("http://localhost:{}", server.port()));
     let probe = Probe::new(&t, &global()).unwrap();
     for _ in 0..2 {
-        let o = probe.run(&scenario("/"), Instant::now()).await;
+        let o = probe
+            .run(&scenario("/"), Instant::now(), &Iteration::default())
+            .await;
         assert!(o.is_success(), "{:?}", o.failure);
         assert_eq!((o.status, o.body_bytes), (Some(200), 5));
         let p = o.phases;
@@ -47,7 +49,11 @@ async fn pooled_connection_skips_dns_and_connect() {
     let mut outcomes = Vec::new();
     for _ in 0..2 {
         let probe = probe.clone();
-        let task = tokio::spawn(async move { probe.run(&scenario("/"), Instant::now()).await });
+        let task = tokio::spawn(async move {
+            probe
+                .run(&scenario("/"), Instant::now(), &Iteration::default())
+                .await
+        });
         outcomes.push(task.await.unwrap());
     }
     let (first, second) = (&outcomes[0], &outcomes[1]);
@@ -207,7 +213,13 @@ async fn met_expectations_succeed_and_latency_counts_from_the_schedule() {
     // A slot due 2 s ago misses a 1 s limit, however fast the server is.
     s.expect.max_latency = Some(Duration::from_secs(1));
     let probe = Probe::new(&t, &global()).unwrap();
-    let late = probe.run(&s, Instant::now() - Duration::from_secs(2)).await;
+    let late = probe
+        .run(
+            &s,
+            Instant::now() - Duration::from_secs(2),
+            &Iteration::default(),
+        )
+        .await;
     assert_eq!(reason(&late), Some(FailureReason::Assertion));
     let text = message(&late);
     assert!(text.starts_with("latency 2s"), "{text}");

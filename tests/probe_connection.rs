@@ -13,7 +13,7 @@ use probe_support::{global, message, posting, reason, refused_port, scenario, ta
 use synthex::outcome::{FailureReason, Outcome};
 use synthex::probe::{IdleConnections, Probe};
 use synthex::scenario::{Scenario, Target};
-use synthex::template::Template;
+use synthex::template::{Iteration, Template};
 use tokio::io::AsyncWriteExt;
 use tokio::time::Instant;
 
@@ -34,9 +34,13 @@ fn impatient(server: &servers::Server) -> Target {
 /// One request of `scenario` with `Probe::run`, then one on a new direct connection.
 async fn both(target: &Target, scenario: &Scenario) -> (Outcome, Outcome) {
     let probe = Probe::new(target, &global()).unwrap();
-    let shared = probe.run(scenario, Instant::now()).await;
+    let shared = probe
+        .run(scenario, Instant::now(), &Iteration::default())
+        .await;
     let mut connection = probe.connection().expect("a plain-HTTP keep-alive target");
-    let direct = connection.run(scenario, Instant::now()).await;
+    let direct = connection
+        .run(scenario, Instant::now(), &Iteration::default())
+        .await;
     (shared, direct)
 }
 
@@ -103,7 +107,11 @@ async fn one_connection_carries_every_request_of_a_user() {
     let mut connection = probe.connection().unwrap();
     let mut outcomes = Vec::new();
     for _ in 0..5 {
-        outcomes.push(connection.run(&scenario("/"), Instant::now()).await);
+        outcomes.push(
+            connection
+                .run(&scenario("/"), Instant::now(), &Iteration::default())
+                .await,
+        );
     }
     assert!(outcomes.iter().all(Outcome::is_success));
     assert_eq!(server.log.connections(), 1);
@@ -128,7 +136,8 @@ async fn overlapping_requests_share_idle_connections() {
     let probe = Probe::new(&kept(&format!("http://{}", server.addr)), &global()).unwrap();
     let idle = IdleConnections::default();
     let s = scenario("/");
-    let one = || probe.run_on(&idle, &s, Instant::now());
+    let iteration = Iteration::default();
+    let one = || probe.run_on(&idle, &s, Instant::now(), &iteration);
     for round in 1..=5 {
         let (a, b, c, d) = tokio::join!(one(), one(), one(), one());
         assert!([a, b, c, d].iter().all(Outcome::is_success));
@@ -151,7 +160,12 @@ async fn overlapping_requests_share_idle_connections() {
 
     let fresh = Probe::new(&target(&format!("http://{}", server.addr)), &global()).unwrap();
     for _ in 0..3 {
-        assert!(fresh.run_on(&idle, &s, Instant::now()).await.is_success());
+        assert!(
+            fresh
+                .run_on(&idle, &s, Instant::now(), &Iteration::default())
+                .await
+                .is_success()
+        );
     }
     assert_eq!(server.log.connections(), before + 3, "keep_alive: false");
 }
@@ -162,7 +176,9 @@ async fn a_connection_the_server_closes_is_reopened() {
     let probe = Probe::new(&kept(&format!("http://{}", server.addr)), &global()).unwrap();
     let mut connection = probe.connection().unwrap();
     for _ in 0..3 {
-        let o = connection.run(&scenario("/"), Instant::now()).await;
+        let o = connection
+            .run(&scenario("/"), Instant::now(), &Iteration::default())
+            .await;
         assert!(o.is_success(), "{:?}", o.failure);
         // An IP literal: connect, but no dns.
         assert!(o.phases.connect.is_some() && o.phases.dns.is_none());
@@ -213,7 +229,9 @@ async fn a_timed_out_connection_is_replaced() {
     let probe = Probe::new(&impatient(&server), &global()).unwrap();
     let mut connection = probe.connection().unwrap();
     for _ in 0..2 {
-        let o = connection.run(&scenario("/"), Instant::now()).await;
+        let o = connection
+            .run(&scenario("/"), Instant::now(), &Iteration::default())
+            .await;
         assert_eq!(reason(&o), Some(FailureReason::Timeout));
     }
     assert_eq!(server.log.connections(), 2);
@@ -290,7 +308,9 @@ async fn each_request_goes_to_its_own_rendered_path() {
     let mut connection = probe.connection().unwrap();
     let paths = ["/a", "/a", "/b?x=1", "/n/{{ int 7..7 }}", "/a"];
     for path in paths {
-        let o = connection.run(&scenario(path), Instant::now()).await;
+        let o = connection
+            .run(&scenario(path), Instant::now(), &Iteration::default())
+            .await;
         assert!(o.is_success(), "{:?}", o.failure);
     }
     let seen: Vec<_> = server.log.requests().into_iter().map(|s| s.path).collect();

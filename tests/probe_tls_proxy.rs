@@ -10,6 +10,7 @@ use probe_support::{global, message, reason, refused_port, run, scenario, target
 use synthex::outcome::FailureReason;
 use synthex::probe::{Probe, ProbeErrorKind};
 use synthex::scenario::Target;
+use synthex::template::Iteration;
 use tokio::time::Instant;
 
 #[tokio::test]
@@ -123,7 +124,9 @@ async fn tls_verification_and_certificate_expiry() {
     let probe = Probe::new(&insecure, &global()).unwrap();
     for _ in 0..2 {
         // The second request rides the pooled connection and still reports the expiry.
-        let o = probe.run(&scenario("/"), Instant::now()).await;
+        let o = probe
+            .run(&scenario("/"), Instant::now(), &Iteration::default())
+            .await;
         assert!(o.is_success(), "{:?}", o.failure);
         assert_eq!(o.cert_expiry, Some(cert.not_after));
     }

@@ -10,6 +10,7 @@ use probe_support::{global, message, reason, scenario, target};
 use synthex::outcome::{FailureReason, Outcome};
 use synthex::probe::Probe;
 use synthex::scenario::{Scenario, StatusMatch};
+use synthex::template::Iteration;
 use tokio::time::Instant;
 
 /// A server of redirect chains: `/start` → `/two` → `/end` (200), `/loop-a` ⇄ `/loop-b`,
@@ -48,14 +49,21 @@ async fn follow(follow: u32, scenario: &Scenario) -> (Outcome, Vec<String>) {
         t.follow_redirects = follow;
         t.keep_alive = keep_alive;
         let probe = Probe::new(&t, &global()).unwrap();
-        results.push((probe.run(scenario, Instant::now()).await, asked(&server)));
+        results.push((
+            probe
+                .run(scenario, Instant::now(), &Iteration::default())
+                .await,
+            asked(&server),
+        ));
         if keep_alive {
             // A virtual user's own connection exists only when redirects are not followed.
             match probe.connection() {
                 Some(mut own) => {
                     assert_eq!(follow, 0);
                     let before = asked(&server).len();
-                    let outcome = own.run(scenario, Instant::now()).await;
+                    let outcome = own
+                        .run(scenario, Instant::now(), &Iteration::default())
+                        .await;
                     results.push((outcome, asked(&server)[before..].to_vec()));
                 }
                 None => assert!(follow > 0, "no direct connection for a plain-HTTP target"),
@@ -132,7 +140,9 @@ async fn a_redirect_to_another_origin_does_not_carry_the_credentials() {
     t.headers
         .insert("authorization", "Bearer s3cret".parse().unwrap());
     let probe = Probe::new(&t, &global()).unwrap();
-    let outcome = probe.run(&scenario("/away"), Instant::now()).await;
+    let outcome = probe
+        .run(&scenario("/away"), Instant::now(), &Iteration::default())
+        .await;
     assert!(outcome.is_success(), "{}", message(&outcome));
     let first = &server.log.requests()[0];
     assert_eq!(first.headers["authorization"], "Bearer s3cret");

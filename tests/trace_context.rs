@@ -17,6 +17,7 @@ use synthex::metrics::{Format, Metrics};
 use synthex::outcome::{FailureReason, Outcome};
 use synthex::probe::Probe;
 use synthex::scenario::{Scenario, Target};
+use synthex::template::Iteration;
 use tokio::time::Instant;
 
 async fn send(target: &Target, trace_context: bool, scenario: &Scenario, n: usize) -> Vec<Outcome> {
@@ -25,7 +26,11 @@ async fn send(target: &Target, trace_context: bool, scenario: &Scenario, n: usiz
     let probe = Probe::new(target, &global).unwrap();
     let mut outcomes = Vec::new();
     for _ in 0..n {
-        outcomes.push(probe.run(scenario, Instant::now()).await);
+        outcomes.push(
+            probe
+                .run(scenario, Instant::now(), &Iteration::default())
+                .await,
+        );
     }
     outcomes
 }

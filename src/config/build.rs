@@ -3,6 +3,7 @@
 //! buckets so alert rules find a bucket boundary at each threshold.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use http::{HeaderName, HeaderValue, Method};
@@ -177,7 +178,12 @@ fn target(path: &str, file: TargetFile, ctx: &Context<'_>) -> Result<Target, Fie
         cache: cache_rule(file.cache),
         stats,
         objectives: file.objectives.map(|o| o.0).unwrap_or_default(),
-        scenarios: file.scenarios.into_iter().map(scenario).collect(),
+        scenarios: file
+            .scenarios
+            .into_iter()
+            .enumerate()
+            .map(|(index, s)| scenario(&format!("{path}.scenarios[{index}]"), s, ctx))
+            .collect::<Result<_, _>>()?,
     })
 }
 
@@ -285,9 +291,20 @@ fn cache_rule(file: Option<CacheFile>) -> CacheRule {
     }
 }
 
-fn scenario(file: ScenarioFile) -> Scenario {
+fn scenario(path: &str, file: ScenarioFile, ctx: &Context<'_>) -> Result<Scenario, FieldError> {
+    let data = match &file.data {
+        Some(data) => {
+            let templates =
+                super::data::request_templates(&format!("{path}.request"), &file.request);
+            let resolved = ctx.resolve(&data.file.0);
+            Some(Arc::new(super::data::source(
+                path, data, resolved, &templates,
+            )?))
+        }
+        None => None,
+    };
     let request = file.request;
-    Scenario {
+    Ok(Scenario {
         name: file.name.0,
         weight: value(file.weight).unwrap_or(1),
         tags: file.tags.into_iter().map(|t| t.0).collect(),
@@ -303,7 +320,8 @@ fn scenario(file: ScenarioFile) -> Scenario {
             body: value(request.body),
         },
         expect: expectations(file.expect),
-    }
+        data,
+    })
 }
 
 /// The checks of an `expect:` mapping, with the default status (any 2xx) when none is given;

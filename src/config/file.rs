@@ -178,6 +178,20 @@ pub struct ScenarioFile {
     /// What the response must look like.
     #[serde(default)]
     pub expect: ExpectFile,
+    /// Test data rows for `{{ row.FIELD }}`.
+    pub data: Option<DataFile>,
+}
+
+/// `scenarios[].data`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataFile {
+    /// CSV or JSON-lines file, relative to the config file.
+    pub file: Scalar<FileKind>,
+    /// Row order (default sequential).
+    pub mode: Option<Scalar<DataModeKind>>,
+    /// What a load test does when a `unique` file runs out (default stop).
+    pub on_exhausted: Option<Scalar<OnExhaustedKind>>,
 }
 
 /// `scenarios[].request`.

@@ -13,6 +13,7 @@
 
 mod build;
 mod collections;
+mod data;
 pub mod describe;
 pub mod env;
 mod file;

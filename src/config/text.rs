@@ -12,6 +12,7 @@ use reqwest::Url;
 use super::env::EnvText;
 use super::scalar::Kind;
 use super::units::quote;
+use crate::data::{Mode, OnExhausted};
 use crate::scenario::StatusMatch;
 use crate::template::Template;
 
@@ -375,6 +376,42 @@ impl Kind for FileKind {
     const EXPECTING: &'static str = "a file path";
     fn parse(text: &str) -> Result<PathBuf, String> {
         NonEmptyKind::parse(text).map(PathBuf::from)
+    }
+}
+
+/// `data.mode`.
+pub struct DataModeKind;
+impl Kind for DataModeKind {
+    type Value = Mode;
+    const EXPECTING: &'static str = "sequential, random or unique";
+    fn parse(text: &str) -> Result<Mode, String> {
+        [Mode::Sequential, Mode::Random, Mode::Unique]
+            .into_iter()
+            .find(|mode| mode.as_str() == text)
+            .ok_or_else(|| {
+                format!(
+                    "invalid data mode {}: expected sequential, random or unique",
+                    quote(text)
+                )
+            })
+    }
+}
+
+/// `data.on_exhausted`.
+pub struct OnExhaustedKind;
+impl Kind for OnExhaustedKind {
+    type Value = OnExhausted;
+    const EXPECTING: &'static str = "stop or fail";
+    fn parse(text: &str) -> Result<OnExhausted, String> {
+        [OnExhausted::Stop, OnExhausted::Fail]
+            .into_iter()
+            .find(|action| action.as_str() == text)
+            .ok_or_else(|| {
+                format!(
+                    "invalid on_exhausted {}: expected stop or fail",
+                    quote(text)
+                )
+            })
     }
 }
 

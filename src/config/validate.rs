@@ -164,6 +164,9 @@ fn check_target(path: &str, target: &TargetFile) -> Result<(), FieldError> {
             ),
         ));
     }
+    for (index, scenario) in target.scenarios.iter().enumerate() {
+        super::data::check(&format!("{path}.scenarios[{index}]"), scenario)?;
+    }
     Ok(())
 }
 

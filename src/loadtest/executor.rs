@@ -22,7 +22,8 @@
 //! Ctrl-C, or the grace period over) ends them at once; each is counted as interrupted.
 
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use rand::rngs::StdRng;
@@ -37,6 +38,7 @@ use super::recorder::Recorder;
 use crate::probe::{Connection, IdleConnections, Probe};
 use crate::scenario::Scenario;
 use crate::scheduler::{WeightedPick, hold_permit, measured_start};
+use crate::template::Iteration;
 
 /// How often the closed model's controller adjusts the number of users.
 const CONTROL_TICK: Duration = Duration::from_millis(100);
@@ -73,6 +75,12 @@ pub struct Workload {
     scenarios: Vec<(usize, Scenario)>,
     picker: WeightedPick,
     recorder: Arc<Recorder>,
+    /// Open-model arrivals so far: their `{{ counter }}` (arrivals have no virtual user).
+    arrivals: AtomicU64,
+    /// Cancelled when a scenario's `unique` data runs out: the run ends there.
+    end: CancellationToken,
+    /// The scenario (recording index) whose `unique` data ran out first.
+    exhausted: OnceLock<usize>,
 }
 
 /// How a run ended.
@@ -88,11 +96,13 @@ pub struct RunEnd {
 
 impl Workload {
     /// `scenarios` pairs each scenario with the index of its target's probe in `probes`; the
-    /// recorder must list the scenarios in the same order.
+    /// recorder must list the scenarios in the same order. `end` is cancelled when a
+    /// scenario's `unique` data runs out: pass the executors a token that ends with it.
     pub fn new(
         probes: Vec<Probe>,
         scenarios: Vec<(usize, Scenario)>,
         recorder: Arc<Recorder>,
+        end: CancellationToken,
     ) -> Workload {
         let weights: Vec<u32> = scenarios.iter().map(|(_, s)| s.weight).collect();
         Workload {
@@ -101,7 +111,27 @@ impl Workload {
             probes,
             scenarios,
             recorder,
+            arrivals: AtomicU64::new(0),
+            end,
+            exhausted: OnceLock::new(),
         }
+    }
+
+    /// The scenario (recording index) whose `unique` data ran out and ended the run, if any.
+    pub fn exhausted(&self) -> Option<usize> {
+        self.exhausted.get().copied()
+    }
+
+    /// Iteration `counter` of scenario `index`, or `None` (and the run ends) when its
+    /// `unique` data has no row left. Synchronous: the thread-local RNG must not live across
+    /// an await.
+    fn iteration(&self, index: usize, counter: u64) -> Option<Iteration> {
+        let iteration = self.scenarios[index].1.iteration(counter, &mut rand::rng());
+        if iteration.is_none() {
+            let _ = self.exhausted.set(index);
+            self.end.cancel();
+        }
+        iteration
     }
 }
 
@@ -113,9 +143,13 @@ impl Exercise for Workload {
     }
 
     async fn request(&self, index: usize, from: Instant) {
+        let counter = self.arrivals.fetch_add(1, Ordering::Relaxed) + 1;
+        let Some(iteration) = self.iteration(index, counter) else {
+            return;
+        };
         let (probe, scenario) = &self.scenarios[index];
         let outcome = self.probes[*probe]
-            .run_on(&self.idle[*probe], scenario, from)
+            .run_on(&self.idle[*probe], scenario, from, &iteration)
             .await;
         self.recorder.record(index, &outcome);
     }
@@ -124,6 +158,7 @@ impl Exercise for Workload {
         User {
             work: self,
             connections: self.probes.iter().map(Probe::connection).collect(),
+            iterations: 0,
         }
     }
 
@@ -138,14 +173,24 @@ pub struct User<'a> {
     work: &'a Workload,
     /// Per probe; `None` where that target's requests go through [`Probe::run`].
     connections: Vec<Option<Connection<'a>>>,
+    /// Iterations this user has started: its `{{ counter }}`.
+    iterations: u64,
 }
 
 impl Session for User<'_> {
     async fn request(&mut self, index: usize, from: Instant) {
+        self.iterations += 1;
+        let Some(iteration) = self.work.iteration(index, self.iterations) else {
+            return;
+        };
         let (probe, scenario) = &self.work.scenarios[index];
         let outcome = match &mut self.connections[*probe] {
-            Some(connection) => connection.run(scenario, from).await,
-            None => self.work.probes[*probe].run(scenario, from).await,
+            Some(connection) => connection.run(scenario, from, &iteration).await,
+            None => {
+                self.work.probes[*probe]
+                    .run(scenario, from, &iteration)
+                    .await
+            }
         };
         self.work.recorder.record(index, &outcome);
     }
@@ -408,7 +453,7 @@ mod tests {
     use crate::loadtest::recorder::ScenarioRef;
     use crate::outcome::{CacheResult, Outcome, Phases};
     use crate::report::model::LoadModel;
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::atomic::AtomicUsize;
     use std::time::SystemTime;
 
     /// Requests that take `latency` of (paused) time; counts concurrency.

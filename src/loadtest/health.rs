@@ -8,6 +8,7 @@ use tokio::time::Instant;
 
 use crate::probe::Probe;
 use crate::scenario::{HealthCheck, RequestTemplate, Scenario};
+use crate::template::Iteration;
 
 /// Sends the health request to every probe's target (`names[i]` names `probes[i]`'s target)
 /// and returns one line per unhealthy target, saying what it answered; empty when all are
@@ -24,10 +25,15 @@ pub async fn check(health: &HealthCheck, probes: &[Probe], names: &[String]) -> 
             body: None,
         },
         expect: health.expect.clone(),
+        data: None,
     };
+    let iteration = Iteration::default();
     let mut unhealthy = Vec::new();
     for (probe, name) in probes.iter().zip(names) {
-        let asked = tokio::time::timeout(health.timeout, probe.run(&scenario, Instant::now()));
+        let asked = tokio::time::timeout(
+            health.timeout,
+            probe.run(&scenario, Instant::now(), &iteration),
+        );
         let problem = match asked.await {
             Err(_) => Some(format!("no answer within {}", show(health.timeout))),
             Ok(outcome) => outcome.failure.map(|f| match outcome.status {
@@ -40,7 +46,7 @@ pub async fn check(health: &HealthCheck, probes: &[Probe], names: &[String]) -> 
         if let Some(problem) = problem {
             unhealthy.push(format!(
                 "target {name} is not healthy: GET {} {problem}",
-                health.path.render(&mut rand::rng())
+                health.path
             ));
         }
     }

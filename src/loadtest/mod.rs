@@ -177,7 +177,14 @@ pub async fn run(
             .with_level_gauge(level_gauge(options.profile.model, metrics.registry())?)
             .with_stop_now(options.stop_now.clone()),
     );
-    let work = Arc::new(Workload::new(probes, scenarios, Arc::clone(&recorder)));
+    // Ends with `stop`, or earlier when a scenario's `unique` data runs out.
+    let stop_run = stop.child_token();
+    let work = Arc::new(Workload::new(
+        probes,
+        scenarios,
+        Arc::clone(&recorder),
+        stop_run.clone(),
+    ));
 
     let side_stop = CancellationToken::new();
     let exporter = options.listener.map(|listener| {
@@ -237,7 +244,7 @@ pub async fn run(
         let (end, found) = breaking::search(
             profile,
             Arc::clone(&work),
-            stop,
+            stop_run,
             options.max_in_flight,
             grace,
             &options.breaking,
@@ -247,12 +254,14 @@ pub async fn run(
         (end, Some(found))
     } else {
         let end = match profile.model {
-            LoadModel::Closed => executor::closed(profile, Arc::clone(&work), stop, grace).await,
+            LoadModel::Closed => {
+                executor::closed(profile, Arc::clone(&work), stop_run, grace).await
+            }
             LoadModel::Open => {
                 executor::open(
                     profile,
                     Arc::clone(&work),
-                    stop,
+                    stop_run,
                     options.max_in_flight,
                     grace,
                 )

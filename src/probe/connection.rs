@@ -51,6 +51,7 @@ use super::timing::{self, ConnectionTimes};
 use super::{Exchange, Probe, Rendered, Sent, other};
 use crate::outcome::{Failure, Outcome};
 use crate::scenario::{Scenario, Target};
+use crate::template::Iteration;
 
 /// Where a plain-HTTP target's connections go, worked out once per target.
 #[derive(Debug)]
@@ -192,12 +193,13 @@ impl Probe {
         idle: &IdleConnections,
         scenario: &Scenario,
         scheduled: Instant,
+        iteration: &Iteration,
     ) -> Outcome {
         let Some(mut connection) = self.connection() else {
-            return self.run(scenario, scheduled).await;
+            return self.run(scenario, scheduled, iteration).await;
         };
         connection.live = idle.take();
-        let outcome = connection.run(scenario, scheduled).await;
+        let outcome = connection.run(scenario, scheduled, iteration).await;
         if let Some(live) = connection.live.take() {
             idle.put(live);
         }
@@ -208,11 +210,16 @@ impl Probe {
 impl Connection<'_> {
     /// Sends one request of `scenario` that was due at `scheduled`, exactly as [`Probe::run`]
     /// would, but on this connection. Never fails: problems are in the returned `Outcome`.
-    pub async fn run(&mut self, scenario: &Scenario, scheduled: Instant) -> Outcome {
+    pub async fn run(
+        &mut self,
+        scenario: &Scenario,
+        scheduled: Instant,
+        iteration: &Iteration,
+    ) -> Outcome {
         let send_start = Instant::now();
         let mut times = ConnectionTimes::default();
         let probe = self.probe;
-        let rendered = probe.render(scenario, |path| self.target(path));
+        let rendered = probe.render(scenario, iteration, |path| self.target(path));
         let trace_id = rendered.as_ref().ok().and_then(|r| r.trace_id);
         let request = rendered.map(|r| self.request(r));
         let exchange = match request {

@@ -49,6 +49,7 @@ use self::timing::{ConnectionSlot, ConnectionTimes};
 use self::tls::CertExpiry;
 use crate::outcome::{CacheResult, Failure, FailureReason, Outcome};
 use crate::scenario::{CacheRule, Global, Scenario, Target};
+use crate::template::{Iteration, RenderError};
 use crate::trace_context::{self, TraceId};
 
 /// Why a target's probe could not be built: a configuration problem, reported at start-up.
@@ -151,20 +152,25 @@ impl Probe {
         })
     }
 
-    /// Sends one request of `scenario` that was due at `scheduled`. Latency runs from
-    /// `scheduled`, so a late start shows in it. Never panics and never fails: problems are
-    /// in the returned `Outcome`.
-    pub async fn run(&self, scenario: &Scenario, scheduled: Instant) -> Outcome {
+    /// Sends one request of `scenario` that was due at `scheduled`, its templates rendered
+    /// with `iteration`'s row, variables and counter. Latency runs from `scheduled`, so a late
+    /// start shows in it. Never panics and never fails: problems are in the returned `Outcome`.
+    pub async fn run(
+        &self,
+        scenario: &Scenario,
+        scheduled: Instant,
+        iteration: &Iteration,
+    ) -> Outcome {
         if !self.keep_alive
             && let Some(mut once) = self.direct()
         {
-            return once.run(scenario, scheduled).await;
+            return once.run(scenario, scheduled, iteration).await;
         }
         let slot = ConnectionSlot::default();
         let send_start = Instant::now();
         let url = |path: String| self.endpoint.url(&path).map_err(other);
         let mut trace_id = None;
-        let exchange = match self.render(scenario, url) {
+        let exchange = match self.render(scenario, iteration, url) {
             Ok(rendered) => {
                 trace_id = rendered.trace_id;
                 let request = rendered.into_reqwest();
@@ -263,17 +269,28 @@ impl Probe {
 
     /// Renders the scenario's templates into a request, making its URL of the rendered path
     /// with `url`. Synchronous on purpose: the thread-local RNG must not live across an await.
+    /// A template the iteration cannot fill (an unset variable, an unreadable row) fails the
+    /// request before anything is sent.
     fn render<U>(
         &self,
         scenario: &Scenario,
+        iteration: &Iteration,
         url: impl FnOnce(String) -> Result<U, Failure>,
     ) -> Result<Rendered<U>, Failure> {
         let mut rng = rand::rng();
+        let mut ctx = iteration.context(&mut rng, SystemTime::now());
         let template = &scenario.request;
-        let url = url(template.path.render(&mut rng))?;
+        let unfilled = |what: &str, e: RenderError| other(format!("{what}: {e}"));
+        let path = template
+            .path
+            .render(&mut ctx)
+            .map_err(|e| unfilled("path", e))?;
+        let url = url(path)?;
         let mut headers = self.endpoint.headers.clone();
         for (name, value) in &template.headers {
-            let rendered = value.render(&mut rng);
+            let rendered = value
+                .render(&mut ctx)
+                .map_err(|e| unfilled(&format!("header {name}"), e))?;
             let value = HeaderValue::from_str(&rendered).map_err(|_| {
                 other(format!(
                     "header {name}: rendered value {} is not a valid header value",
@@ -287,15 +304,18 @@ impl Probe {
             .trace_context
             .then(|| trace_header(&mut headers))
             .flatten();
+        let body = match &template.body {
+            Some(body) => Some(Bytes::from(
+                body.render(&mut ctx).map_err(|e| unfilled("body", e))?,
+            )),
+            None => None,
+        };
         Ok(Rendered {
             method: template.method.clone(),
             url,
             headers,
             trace_id,
-            body: template
-                .body
-                .as_ref()
-                .map(|body| Bytes::from(body.render(&mut rng))),
+            body,
         })
     }
 

@@ -39,6 +39,7 @@ pub fn scenario(name: &str, weight: u32) -> Scenario {
             headers: vec![],
             max_latency: None,
         },
+        data: None,
     }
 }
 

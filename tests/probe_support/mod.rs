@@ -17,13 +17,15 @@ use synthex::scenario::{
     CacheRule, DEFAULT_MAX_TOTAL_RATE, DEFAULT_NATIVE_HISTOGRAM, Expectations, Global,
     GuardSettings, Objectives, Rate, RequestTemplate, Scenario, StatusMatch, Target, TlsSettings,
 };
-use synthex::template::Template;
+use synthex::template::{Iteration, Template};
 use tokio::time::Instant;
 
 /// One request of `scenario` on a fresh probe of `target`, due now.
 pub async fn run(target: &Target, scenario: &Scenario) -> Outcome {
     let probe = Probe::new(target, &global()).unwrap();
-    probe.run(scenario, Instant::now()).await
+    probe
+        .run(scenario, Instant::now(), &Iteration::default())
+        .await
 }
 
 /// The failure reason, `None` on success.
@@ -104,6 +106,7 @@ pub fn scenario(path: &str) -> Scenario {
             headers: Vec::new(),
             max_latency: None,
         },
+        data: None,
     }
 }
 
