@@ -369,29 +369,13 @@ struct RealPrometheus {
 
 impl RealPrometheus {
     fn start(dir: &Path, target: &ScriptedTarget) -> RealPrometheus {
-        let bin = common::require_tool("prometheus", "prometheus");
-        let port = common::free_port();
-        let config = dir.join("prometheus.yml");
-        std::fs::write(
-            &config,
-            format!(
+        let (proc, url) = common::start_prometheus(
+            dir,
+            &format!(
                 "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: svc\n    static_configs:\n      - targets: ['{}']\n",
                 target.addr
             ),
-        )
-        .unwrap();
-        let proc = common::Proc::spawn(
-            "prometheus",
-            &bin,
-            &[
-                &format!("--config.file={}", config.display()),
-                &format!("--storage.tsdb.path={}", dir.join("tsdb").display()),
-                &format!("--web.listen-address=127.0.0.1:{port}"),
-            ],
-            &dir.join("prometheus.log"),
         );
-        let url = format!("http://127.0.0.1:{port}");
-        common::wait_http_ok(&format!("{url}/-/ready"), Duration::from_secs(30));
         RealPrometheus { _proc: proc, url }
     }
 
@@ -444,6 +428,7 @@ fn prometheus_queries_follow_the_service_through_the_run() {
         ],
     )
     .stdout(std::process::Stdio::null())
+    .stderr(std::process::Stdio::null())
     .spawn()
     .unwrap();
     // Three seconds in, the service's gauge goes to 10 and its answers slow down by 40 ms.

@@ -292,30 +292,12 @@ fn compose_loadtest_profile_runs_a_load_test_with_prometheus_wired_in() {
     }
 
     // The service's own command, here: demo target and Prometheus on 127.0.0.1.
-    let prometheus_bin = require_tool("prometheus", "prometheus");
     let dir = tempfile::tempdir().unwrap();
     let demo_port = free_port();
     let _demo = start_demo_target(demo_port, dir.path());
-    let prom_port = free_port();
-    let prom_config = dir.path().join("prometheus.yml");
-    std::fs::write(
-        &prom_config,
+    let (_prometheus, prometheus_url) = common::start_prometheus(
+        dir.path(),
         "global:\n  scrape_interval: 15s\nscrape_configs: []\n",
-    )
-    .unwrap();
-    let _prometheus = common::Proc::spawn(
-        "prometheus",
-        &prometheus_bin,
-        &[
-            &format!("--config.file={}", prom_config.display()),
-            &format!("--storage.tsdb.path={}", dir.path().join("tsdb").display()),
-            &format!("--web.listen-address=127.0.0.1:{prom_port}"),
-        ],
-        &dir.path().join("prometheus.log"),
-    );
-    common::wait_http_ok(
-        &format!("http://127.0.0.1:{prom_port}/-/ready"),
-        Duration::from_secs(30),
     );
     let local = std::fs::read_to_string(&config)
         .unwrap()
@@ -323,10 +305,7 @@ fn compose_loadtest_profile_runs_a_load_test_with_prometheus_wired_in() {
             "http://demo-target:8089",
             &format!("http://127.0.0.1:{demo_port}"),
         )
-        .replace(
-            "http://prometheus:9090",
-            &format!("http://127.0.0.1:{prom_port}"),
-        );
+        .replace("http://prometheus:9090", &prometheus_url);
     let local_config = dir.path().join("synthex.yml");
     std::fs::write(&local_config, local).unwrap();
     let reports = dir.path().join("reports");

@@ -274,3 +274,25 @@ impl InProcessDaemon {
         self.task.await.unwrap().unwrap();
     }
 }
+
+/// A real Prometheus (Debian package `prometheus`) on a free 127.0.0.1 port with `config` (YAML
+/// text), its data and log in `dir`; returns the process guard and its base URL once ready.
+pub fn start_prometheus(dir: &Path, config: &str) -> (Proc, String) {
+    let bin = require_tool("prometheus", "prometheus");
+    let port = free_port();
+    let path = dir.join("prometheus.yml");
+    std::fs::write(&path, config).unwrap();
+    let proc = Proc::spawn(
+        "prometheus",
+        &bin,
+        &[
+            &format!("--config.file={}", path.display()),
+            &format!("--storage.tsdb.path={}", dir.join("tsdb").display()),
+            &format!("--web.listen-address=127.0.0.1:{port}"),
+        ],
+        &dir.join("prometheus.log"),
+    );
+    let url = format!("http://127.0.0.1:{port}");
+    wait_http_ok(&format!("{url}/-/ready"), Duration::from_secs(30));
+    (proc, url)
+}
