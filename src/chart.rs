@@ -207,6 +207,14 @@ impl Chart {
         self
     }
 
+    /// Draws series `index` dashed (a baseline beside the current run).
+    pub fn dash(mut self, index: usize) -> Chart {
+        if let Some(series) = self.series.get_mut(index) {
+            series.dash = true;
+        }
+        self
+    }
+
     /// Shades these x ranges in turn.
     pub fn bands(mut self, bands: Vec<Band>) -> Chart {
         self.bands = bands;

@@ -186,6 +186,72 @@ fn a_two_scenario_run_with_a_failing_scenario_reads_right_in_chromium() {
 }
 
 #[test]
+fn a_comparison_report_overlays_both_runs_and_highlights_the_regression() {
+    let target = Target::start();
+    let run = |name: &str, slow_ms: u32| {
+        let scenarios = SCENARIOS.replace("/delay/50", &format!("/delay/{slow_ms}"));
+        let config = target.config(&format!("{name}.yml"), &scenarios, "");
+        let out = target.dir.path().join(name);
+        let output = load(
+            &config,
+            &[
+                "--users=3",
+                "--duration=3s",
+                &format!("--out={}", out.display()),
+            ],
+        );
+        assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+        out.join("report.json")
+    };
+    let (old, new) = (run("old", 50), run("new", 150));
+    let page_path = target.dir.path().join("compare.html");
+    let output = std::process::Command::new(common::synthex_bin())
+        .arg("compare")
+        .arg(&old)
+        .arg(&new)
+        .arg(format!("--html={}", page_path.display()))
+        .output()
+        .unwrap();
+    // The target's delay went from 50 to 150 ms: a regression, exit 3.
+    assert_eq!(output.status.code(), Some(3), "{}", text(&output));
+
+    let page = browser::render(
+        &format!("file://{}", page_path.display()),
+        "compare-report",
+        2_600,
+    );
+    let charts = browser::charts(&page.dom);
+    let ids: Vec<&str> = charts.iter().map(|c| c.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        [
+            "chart-compare-latency-s0",
+            "chart-compare-rps-s0",
+            "chart-compare-latency-s1",
+            "chart-compare-rps-s1",
+            "chart-compare-latency-s2",
+            "chart-compare-rps-s2",
+        ]
+    );
+    browser::assert_clean(&page, ids.len());
+    for c in &charts {
+        assert_eq!(c.series, 2, "{}: baseline and current", c.id);
+    }
+    // The slow scenario's curves reach the new 150 ms; the time charts span the longer run.
+    let slow = chart(&charts, "chart-compare-latency-s1");
+    assert!(slow.y_range.unwrap().1 >= 0.15, "{:?}", slow.y_range);
+    let rps = chart(&charts, "chart-compare-rps-s1");
+    assert_eq!(rps.x_range.unwrap().0, 0.0);
+    assert!(rps.x_range.unwrap().1 >= 3.0, "{:?}", rps.x_range);
+    assert!(
+        page.dom
+            .contains("<tr class=\"regression\"><td>❌ regression</td><td>slow</td><td>p95</td>"),
+        "the slow p95 row is highlighted"
+    );
+    assert!(page.dom.contains("<h2>Plans</h2>"));
+}
+
+#[test]
 fn a_breaking_point_report_draws_its_curve_in_chromium() {
     let mut report = testing::report();
     let step = |rate: f64, p95: f64, errors: f64| BreakingStep {

@@ -111,7 +111,7 @@ pub fn stage_bands(report: &Report) -> Vec<Band> {
 }
 
 /// A chart over the run's time with its stages shaded.
-fn timed(report: &Report, id: &str, title: &str, unit: Unit) -> Chart {
+pub fn timed(report: &Report, id: &str, title: &str, unit: Unit) -> Chart {
     Chart::new(id, title, Axis::elapsed(run_length(report)), Axis::of(unit))
         .bands(stage_bands(report))
 }
@@ -161,6 +161,17 @@ fn quantile_seconds(latency: &LatencyHistogram, q: f64) -> Option<f64> {
 
 fn ratio(part: u64, whole: u64) -> Option<f64> {
     (whole > 0).then(|| part as f64 / whole as f64)
+}
+
+/// Scenario `index`'s requests per second, one `(x, rate)` per interval: what the per-scenario
+/// and comparison charts of throughput plot.
+pub fn scenario_rates(report: &Report, index: usize) -> Vec<(f64, Option<f64>)> {
+    midpoints(report)
+        .into_iter()
+        .zip(lengths(report))
+        .zip(shares(report, index))
+        .map(|((x, length), share)| (x, per_second(share.requests, length)))
+        .collect()
 }
 
 /// The scenarios that have a timeline of their own (all of them, in reports that keep one).
@@ -281,7 +292,6 @@ pub fn over_time(report: &Report) -> Vec<Chart> {
 /// with its own thresholds.
 pub fn per_scenario(report: &Report) -> Vec<Chart> {
     let xs = midpoints(report);
-    let lengths = lengths(report);
     let scenarios = timed_scenarios(report);
     let mut charts = Vec::new();
     if !scenarios.is_empty() {
@@ -307,10 +317,9 @@ pub fn per_scenario(report: &Report) -> Vec<Chart> {
             let shares: Vec<ScenarioInterval> = shares(report, index).collect();
             rps = rps.series(
                 name.clone(),
-                shares
-                    .iter()
-                    .zip(&lengths)
-                    .map(|(s, length)| per_second(s.requests, *length))
+                scenario_rates(report, index)
+                    .into_iter()
+                    .map(|(_, rate)| rate)
                     .collect(),
             );
             p95 = p95.series(

@@ -47,6 +47,11 @@ pub struct CompareArgs {
     /// when FILE exists.
     #[arg(long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Also write the comparison as one offline HTML page to FILE: both plans side by side,
+    /// the changes with regressions highlighted, each scenario's percentile curves and
+    /// throughput of both runs overlaid.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
     /// Exit 0 on a regression too (a pipeline step without a shell that must not fail: the
     /// --output file tells).
     #[arg(long = "exit-zero")]
@@ -146,6 +151,14 @@ pub fn compare_reports(args: &CompareArgs) -> u8 {
             .as_ref()
             .map_or("stdout".to_string(), |p| p.display().to_string());
         return fail(exit::RUNTIME, &format!("{place}: {e}"));
+    }
+    if let Some(path) = &args.html {
+        let page = super::write_file(path, |out| {
+            compare::html::render(&old, &new, &comparison, out)
+        });
+        if let Err(e) = page {
+            return fail(exit::RUNTIME, &e.to_string());
+        }
     }
     if regressed && !args.exit_zero {
         exit::THRESHOLDS

@@ -21,7 +21,7 @@ use super::query_table;
 use super::table::{self, HEADERS, Verdict};
 use crate::chart;
 
-const STYLE: &str = "body{font:14px/1.45 system-ui,sans-serif;margin:2rem auto;max-width:1100px;\
+pub(crate) const STYLE: &str = "body{font:14px/1.45 system-ui,sans-serif;margin:2rem auto;max-width:1100px;\
 color:#111;padding:0 1rem}h1{font-size:1.5rem}h2{font-size:1.15rem;margin-top:2rem}\
 table{border-collapse:collapse;margin:.5rem 0}th,td{padding:.25rem .6rem;border-bottom:1px solid #ddd}\
 th{text-align:left;background:#f5f5f5}td.n{text-align:right;font-variant-numeric:tabular-nums}\
@@ -96,7 +96,7 @@ pub fn render(report: &Report, grades: &Grades, out: &mut impl Write) -> io::Res
 }
 
 /// The start time as RFC 3339 UTC, or the raw number when it is not a valid time.
-fn started(unix_seconds: f64) -> String {
+pub(crate) fn started(unix_seconds: f64) -> String {
     Duration::try_from_secs_f64(unix_seconds)
         .ok()
         .and_then(|d| UNIX_EPOCH.checked_add(d))
@@ -108,7 +108,7 @@ fn started(unix_seconds: f64) -> String {
 
 /// A table whose first row is the header; cells after the first column that start with a digit
 /// are right-aligned numbers.
-fn html_table(page: &mut String, rows: &[Vec<String>]) {
+pub(crate) fn html_table(page: &mut String, rows: &[Vec<String>]) {
     let Some((header, body)) = rows.split_first() else {
         return;
     };

@@ -83,6 +83,7 @@ pub fn render(
     if !report.findings.is_empty() {
         writeln!(out)?;
     }
+    failures(out, report)?;
     if let Some(bp) = &report.breaking_point {
         writeln!(out, "### Breaking point\n")?;
         writeln!(out, "{}\n", escape(&table::breaking_point_sentence(bp)))?;
@@ -116,19 +117,73 @@ fn write_table(out: &mut impl Write, rows: &[Vec<String>], spec: &str) -> io::Re
     writeln!(out)
 }
 
-/// Text safe inside a Markdown table cell: no column breaks, no HTML.
+/// Text that reads the same rendered (GitHub, any CommonMark renderer) and raw (a terminal):
+/// only what a renderer would take as markup is backslash-escaped (`a|b`, `*`, `` ` ``, `[`,
+/// `<tag`, `&name;`, `_` at a word's edge), no HTML entity anywhere, so `p95 < 50ms` stays as
+/// written; a newline becomes a space, so a message cannot end a table row or a list item.
 fn escape(text: &str) -> String {
-    text.replace('|', "\\|")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('\n', " ")
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = String::with_capacity(text.len());
+    for (i, &c) in chars.iter().enumerate() {
+        let next = chars.get(i + 1).copied();
+        let word = |c: Option<char>| c.is_some_and(char::is_alphanumeric);
+        let markup = match c {
+            '\\' | '`' | '*' | '[' | ']' | '|' => true,
+            '_' => !(word(i.checked_sub(1).map(|j| chars[j])) && word(next)),
+            '<' => next.is_some_and(|n| n.is_ascii_alphabetic() || matches!(n, '/' | '!' | '?')),
+            '&' => next.is_some_and(|n| n.is_ascii_alphanumeric() || n == '#'),
+            _ => false,
+        };
+        if markup {
+            out.push('\\');
+        }
+        out.push(if c == '\n' || c == '\r' { ' ' } else { c });
+    }
+    out
+}
+
+/// Failure groups shown in the summary; the rest are counted in a line (the full list is in
+/// the HTML report and `_failures.csv`), so a CI comment stays readable.
+const FAILURE_ROWS: usize = 20;
+
+/// The failures table: scenario, reason, message and count, most frequent first.
+fn failures(out: &mut impl Write, report: &Report) -> io::Result<()> {
+    if report.failures.is_empty() {
+        return Ok(());
+    }
+    writeln!(out, "### Failures\n")?;
+    let with_target = table::several_targets(report);
+    let mut rows = vec![
+        ["Scenario", "Reason", "Message", "Count"]
+            .map(String::from)
+            .to_vec(),
+    ];
+    rows.extend(report.failures.iter().take(FAILURE_ROWS).map(|f| {
+        vec![
+            table::scenario_label(with_target, &f.target, &f.scenario),
+            f.reason.clone(),
+            f.message.clone(),
+            f.occurrences.to_string(),
+        ]
+    }));
+    write_table(out, &rows, "lllr")?;
+    let rest = &report.failures[report.failures.len().min(FAILURE_ROWS)..];
+    if !rest.is_empty() {
+        let count: u64 = rest.iter().map(|f| f.occurrences).sum();
+        writeln!(
+            out,
+            "…and {} more failure groups ({count} failures): see `report.html` or `_failures.csv`.\n",
+            rest.len()
+        )?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::report::compare::Tolerances;
-    use crate::report::model::ThresholdResult;
+    use crate::report::model::{FailureGroup, ThresholdResult};
     use crate::report::testing;
 
     fn rendered(report: &Report, comparison: Option<&Comparison>) -> String {
@@ -197,6 +252,95 @@ mod tests {
         let mut report = testing::report();
         report.scenarios[0].scenario = "a|b<script>".into();
         let text = rendered(&report, None);
-        assert!(text.contains("| api/a\\|b&lt;script&gt; |"), "{text}");
+        assert!(text.contains("| api/a\\|b\\<script> |"), "{text}");
+    }
+
+    /// The text of each paragraph, heading, list item and table cell as a CommonMark renderer
+    /// (pulldown-cmark, with GitHub's tables) shows it; raw HTML in the output fails the test.
+    fn shown(markdown: &str) -> Vec<String> {
+        use pulldown_cmark::{Event, Options, Parser, Tag, TagEnd};
+        let mut open: Vec<String> = Vec::new();
+        let mut shown = Vec::new();
+        for event in Parser::new_ext(markdown, Options::ENABLE_TABLES) {
+            match event {
+                Event::Start(Tag::Paragraph | Tag::Heading { .. } | Tag::Item | Tag::TableCell) => {
+                    open.push(String::new())
+                }
+                Event::End(
+                    TagEnd::Paragraph | TagEnd::Heading(_) | TagEnd::Item | TagEnd::TableCell,
+                ) => {
+                    let text = open.pop().unwrap();
+                    if let Some(parent) = open.last_mut() {
+                        parent.push_str(&text);
+                    }
+                    shown.push(text);
+                }
+                Event::Text(t) | Event::Code(t) => open.last_mut().unwrap().push_str(&t),
+                Event::SoftBreak => open.last_mut().unwrap().push(' '),
+                Event::Html(h) | Event::InlineHtml(h) => panic!("raw HTML {h:?} in {markdown}"),
+                _ => {}
+            }
+        }
+        shown
+    }
+
+    #[test]
+    fn a_commonmark_renderer_shows_the_text_as_written() {
+        use crate::report::threshold::{self, Threshold};
+        let mut report = testing::report();
+        let name = "get_*user*_[1] <b>&amp;";
+        report.scenarios[0].scenario = name.into();
+        report.failures[0].message = "expected <200>, got 503 | retry".into();
+        let thresholds: Vec<Threshold> = ["error_rate < 50%", "p95 < 1ms"]
+            .iter()
+            .map(|t| t.parse().unwrap())
+            .collect();
+        report.thresholds = threshold::evaluate(&thresholds, &report);
+        let markdown = rendered(&report, None);
+        for entity in ["&lt;", "&gt;", "&amp;lt;"] {
+            assert!(!markdown.contains(entity), "{entity} in {markdown}");
+        }
+        let shown = shown(&markdown);
+        let has = |text: &str| shown.iter().any(|s| s == text);
+        assert!(
+            has("✅ error_rate < 50%: error_rate 5.5% < 50%"),
+            "{shown:#?}"
+        );
+        assert!(has(&format!("api/{name}")), "{shown:#?}");
+        // The failures table: its header and the most frequent group, cell by cell.
+        let header = shown.iter().position(|s| s == "Scenario").unwrap();
+        assert_eq!(
+            shown[header..header + 4],
+            ["Scenario", "Reason", "Message", "Count"]
+        );
+        let group = &report.failures[0];
+        let row = shown
+            .iter()
+            .position(|s| s == "expected <200>, got 503 | retry")
+            .unwrap();
+        assert_eq!(shown[row - 1], group.reason);
+        assert_eq!(shown[row + 1], group.occurrences.to_string());
+        assert!(has("Failures"), "{shown:#?}");
+    }
+
+    #[test]
+    fn the_failures_table_is_bounded() {
+        let mut report = testing::report();
+        let group = report.failures[0].clone();
+        report.failures = (0..25u64)
+            .map(|i| FailureGroup {
+                message: format!("error {i}"),
+                occurrences: 100 - i,
+                ..group.clone()
+            })
+            .collect();
+        let text = rendered(&report, None);
+        assert!(text.contains("| error 19 |"), "{text}");
+        assert!(!text.contains("| error 20 |"), "{text}");
+        // 80 + 79 + 78 + 77 + 76 failures in the 5 groups left out.
+        assert!(
+            text.contains("…and 5 more failure groups (390 failures)"),
+            "{text}"
+        );
     }
 }

@@ -7,6 +7,7 @@
 //! percentage points and RPS relatively. Changes beyond the same tolerances the other way are
 //! listed as improvements. Scenarios found on one side only are reported too.
 
+pub mod html;
 pub mod issue;
 mod plan;
 mod render;
