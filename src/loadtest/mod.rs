@@ -336,9 +336,16 @@ async fn warm_up(
         TIMELINE_INTERVAL,
         None,
     ));
-    let work = Arc::new(Workload::new(probes, scenarios, Arc::clone(&recorder)));
+    // Ends with `stop`, or earlier when a scenario's `unique` data runs out.
+    let warm_stop = stop.child_token();
+    let work = Arc::new(Workload::new(
+        probes,
+        scenarios,
+        Arc::clone(&recorder),
+        warm_stop.clone(),
+    ));
     let profile = Profile::constant(LoadModel::Open, plan.rate, plan.duration);
-    let end = executor::open(&profile, work, stop.clone(), options.max_in_flight, grace).await;
+    let end = executor::open(&profile, work, warm_stop, options.max_in_flight, grace).await;
     let length = if end.interrupted {
         end.elapsed
     } else {
