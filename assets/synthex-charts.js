@@ -6,13 +6,14 @@
  * {"charts": [CHART, ...]}, written by the Rust side (src/chart.rs), and one
  * div of class sx-chart per chart, its id the chart's id. CHART is
  *   { id, title,
- *     x: { unit, min?, max? },   unit: elapsed | nines | seconds | ratio | bytes | count | rate | cores
+ *     x: { unit, min?, max? },   unit: elapsed | clock | nines | seconds | ratio | bytes | count | rate | cores
  *     y: { unit, log? },
  *     xs: [x, ...],
  *     series: [{ label, values: [y | null, ...], color?, dash? }],
  *     bands?: [{ from, to, label }],   x ranges shaded in turn (the stages of a profile)
  *     lines?: [{ value, label }],      horizontal threshold lines
- *     join?: true }                    draw lines across nulls (series sampled at different xs)
+ *     join?: true,                     draw lines across nulls (series sampled at different xs)
+ *     points?: true }                  a marker on every point (sparse data with gaps)
  *
  * The rules (why each chart looks the way it does):
  * - y starts at 0 and ends on a round 1-2-5 tick above the data and every threshold line;
@@ -150,6 +151,12 @@
     return m + "m" + (s ? trim(s, 1) + "s" : "");
   }
 
+  /** Unix seconds as local wall-clock time, HH:MM (the status page's last hour). */
+  function clock(v) {
+    var d = new Date(v * 1000);
+    return ("0" + d.getHours()).slice(-2) + ":" + ("0" + d.getMinutes()).slice(-2);
+  }
+
   /** x of the percentile curve is -log10(1 - q): 0 → p0, 1 → p90, 2 → p99, 3 → p99.9. */
   function nines(x) {
     return "p" + String(clean(100 * (1 - Math.pow(10, -x))).toFixed(4).replace(/\.?0+$/, ""));
@@ -163,6 +170,7 @@
       case "ratio": return trim(v * 100, step ? decimalsFor(step * 100) : 2) + " %";
       case "bytes": return bytes(v, step, top);
       case "elapsed": return elapsed(v);
+      case "clock": return clock(v);
       case "nines": return nines(v);
       case "rate": return trim(v, step ? decimalsFor(step) : 1) + (step ? "" : " /s");
       case "cores": return trim(v, step ? decimalsFor(step) : 2) + (step ? "" : " cores");
@@ -193,7 +201,8 @@
 
   function xTicks(spec, u, min, max) {
     var count = Math.max(2, Math.floor((u.bbox.width / devicePixelRatio) / 75));
-    if (spec.x.unit === "elapsed") return elapsedTicks(min, max, count);
+    // Clock ticks are the same round steps counted from the epoch: whole minutes and hours.
+    if (spec.x.unit === "elapsed" || spec.x.unit === "clock") return elapsedTicks(min, max, count);
     if (spec.x.unit === "nines") {
       var t = [];
       [0, Math.log10(2), 1, 2, 3, 4, 5, 6].forEach(function (x) { if (x >= min - 1e-9 && x <= max + 1e-9) t.push(x); });
@@ -322,7 +331,7 @@
           }
         }
       ],
-      series: [{ label: spec.x.label || (xUnit === "elapsed" ? "elapsed" : xUnit === "nines" ? "percentile" : ""), value: function (u, v) { return label(xUnit, v); } }]
+      series: [{ label: spec.x.label || (xUnit === "elapsed" ? "elapsed" : xUnit === "clock" ? "time" : xUnit === "nines" ? "percentile" : ""), value: function (u, v) { return label(xUnit, v); } }]
         .concat(spec.series.map(function (s, i) {
           return {
             label: s.label,
@@ -330,7 +339,8 @@
             width: 1.75,
             dash: s.dash ? [6, 4] : undefined,
             spanGaps: !!spec.join,
-            points: { show: false },
+            // Markers where points stand apart (the status page's minutes): a lone point shows.
+            points: spec.points ? { show: true, size: 5 } : { show: false },
             value: function (u, v) { return label(yUnit, v); }
           };
         })),
@@ -347,12 +357,37 @@
         }]
       }
     };
-    var data = [spec.xs].concat(spec.series.map(function (s) {
+    el.innerHTML = "";
+    var u = new uPlot(opts, dataOf(spec), el);
+    ALL.push({ u: u, spec: spec, el: el });
+  }
+
+  /** uPlot's data: the xs, then each series with anything not finite as a gap. */
+  function dataOf(spec) {
+    return [spec.xs].concat(spec.series.map(function (s) {
       return s.values.map(function (v) { return v == null || !isFinite(v) ? null : v; });
     }));
-    el.innerHTML = "";
-    var u = new uPlot(opts, data, el);
-    ALL.push({ u: u, spec: spec, el: el });
+  }
+
+  /**
+   * Draws `spec`, or gives the chart already drawn with its id the new data, ranges and lines
+   * (the live pages call it every second): the same axis rules, no flicker, hover kept.
+   */
+  function update(spec) {
+    var at = -1;
+    for (var i = 0; i < ALL.length; i++) if (ALL[i].spec.id === spec.id) at = i;
+    try {
+      if (at >= 0 && ALL[at].spec.series.length === spec.series.length) {
+        var kept = ALL[at].spec;   // the object the chart's hooks read
+        Object.keys(spec).forEach(function (k) { kept[k] = spec[k]; });
+        ALL[at].u.setData(dataOf(kept));
+      } else {
+        if (at >= 0) { ALL[at].u.destroy(); ALL.splice(at, 1); }
+        draw(spec);
+      }
+    } catch (e) { noteError(spec.id + ": " + (e && e.message)); }
+    document.documentElement.setAttribute("data-sx-charts", String(ALL.length));
+    document.documentElement.setAttribute("data-sx-errors", String(ERRORS.length));
   }
 
   function drawAll() {
@@ -378,6 +413,8 @@
   window.SynthexCharts = {
     /** Draws every chart of the page's sx-charts blocks (called once the page has loaded). */
     drawAll: drawAll,
+    /** Draws a chart or updates the one with the same id (the live pages). */
+    update: update,
     /** Exposed for the tests and the live pages: the axis rules. */
     linearTicks: linearTicks, logTicks: logTicks, elapsedTicks: elapsedTicks, label: label,
     errors: ERRORS

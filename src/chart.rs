@@ -28,6 +28,8 @@ gap:1rem 1.5rem;margin:.5rem 0 1rem}.sx-chart{min-width:0;min-height:300px}\
 pub enum Unit {
     /// Seconds since the run started (x axis of every chart over time).
     Elapsed,
+    /// Unix seconds, labelled as local wall-clock time (the status page's last hour).
+    Clock,
     /// A percentile as `-log10(1 - q)`: 1 is p90, 2 is p99, 3 is p99.9 (see [`nines`]).
     Nines,
     /// A duration in seconds, labelled in µs, ms or s.
@@ -74,6 +76,15 @@ impl Axis {
             min: Some(0.0),
             max: Some(if length > 0.0 { length } else { 1.0 }),
             ..Axis::of(Unit::Elapsed)
+        }
+    }
+
+    /// Wall-clock time from `from` to `to` (Unix seconds), ticks on round minutes.
+    pub fn clock(from: f64, to: f64) -> Axis {
+        Axis {
+            min: Some(from),
+            max: Some(to.max(from + 1.0)),
+            ..Axis::of(Unit::Clock)
         }
     }
 
@@ -131,6 +142,8 @@ pub struct Chart {
     lines: Vec<Line>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     join: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    points: bool,
 }
 
 impl Chart {
@@ -152,6 +165,7 @@ impl Chart {
             bands: Vec::new(),
             lines: Vec::new(),
             join: false,
+            points: false,
         }
     }
 
@@ -224,6 +238,12 @@ impl Chart {
     /// Draws these horizontal lines.
     pub fn lines(mut self, lines: Vec<Line>) -> Chart {
         self.lines = lines;
+        self
+    }
+
+    /// Marks every point, so a value between two gaps shows (the status page's minutes).
+    pub fn with_points(mut self) -> Chart {
+        self.points = true;
         self
     }
 

@@ -41,6 +41,7 @@ use crate::badge::{self, BadgeMetric};
 use crate::guard::Guards;
 use crate::http_server::{self, Body, Listener, body, text};
 use crate::loadtest::live::LiveTest;
+use crate::loadtest::live_page;
 use crate::metrics::{Format, Metrics};
 use crate::reload::{Reloader, Trigger};
 use crate::{status_api, status_page};
@@ -244,11 +245,14 @@ fn handle(request: &Request<Incoming>, state: &AppState) -> Answer {
             return Answer::Metrics(Arc::clone(&state.metrics), Format::negotiate(accept));
         }
         Endpoint::Status => {
-            let page = status_page::render(
-                &state.metrics.status(),
-                state.ready.load(Ordering::Relaxed),
-                state.enable_lifecycle && state.guards.is_some(),
-            );
+            let page = match &state.live {
+                Some(live) => live_page::render(live),
+                None => status_page::render(
+                    &state.metrics.status(),
+                    state.ready.load(Ordering::Relaxed),
+                    state.enable_lifecycle && state.guards.is_some(),
+                ),
+            };
             fresh(body(
                 StatusCode::OK,
                 "text/html; charset=utf-8",

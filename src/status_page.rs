@@ -1,19 +1,28 @@
 //! The human-readable status page served at `/`: for each target and scenario the configured
-//! rate (and the rate the target's guard allows now), the last result, window quantiles, error and cache hit ratios, and the target's last
-//! failures with time, reason, message and trace id (what blackbox_exporter's debug log would
-//! tell, but always there; the latest of each reason too, to look the request up in the
-//! service's tracing), and when the config was loaded with the last refused reload's error. With
-//! `--web.enable-lifecycle`, each target has a Pause / Resume button (a form post to
-//! `/-/targets/NAME/pause|resume`), for an operator in an incident. One
-//! self-contained HTML document: no scripts, no external assets, reloads
-//! itself every 5 s. Every value that comes from config or a response is HTML-escaped.
+//! rate (and the rate the target's guard allows now), the last result, window quantiles, error
+//! and cache hit ratios, and the target's last failures with time, reason, message and trace id
+//! (what blackbox_exporter's debug log would tell, but always there; the latest of each reason
+//! too, to look the request up in the service's tracing), and when the config was loaded with
+//! the last refused reload's error. With `--web.enable-lifecycle`, each target has a Pause /
+//! Resume button (a form post to `/-/targets/NAME/pause|resume`), for an operator in an
+//! incident.
+//!
+//! Each target also gets two charts of its last hour in one-minute points, one line per
+//! scenario, as Gatus draws response times: p95 and error ratio, each with the target's
+//! objective drawn as a line ([`crate::metrics::history`] keeps the points). One
+//! self-contained HTML document: the chart library and data are inline, nothing is fetched;
+//! it reloads itself every 5 s. Every value that comes from config or a response is
+//! HTML-escaped.
 
 use std::fmt::{self, Write};
 use std::time::Duration;
 
+use crate::chart::{self, Axis, Chart, Line, Unit};
+use crate::metrics::history::{HISTORY_POINTS, POINT_LENGTH};
 use crate::metrics::status::{
     FailureRecord, LastResult, ScenarioStatus, StatusSnapshot, TargetStatus,
 };
+use crate::status_api::{ChartObjectives, unix_seconds};
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:1.5em;color:#222}\
 table{border-collapse:collapse;margin:.5em 0 1.5em}\
@@ -40,7 +49,8 @@ fn write_page(
         out,
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta http-equiv=\"refresh\" content=\"5\">\n<title>synthex</title>\n\
-         <style>{STYLE}</style>\n</head>\n<body>"
+         <style>{STYLE}</style>\n{}\n</head>\n<body>",
+        chart::styles()
     )?;
     writeln!(
         out,
@@ -57,10 +67,10 @@ fn write_page(
         },
     )?;
     write_config(out, snapshot)?;
-    for target in &snapshot.targets {
-        write_target(out, target, controls)?;
+    for (index, target) in snapshot.targets.iter().enumerate() {
+        write_target(out, index, target, controls)?;
     }
-    writeln!(out, "</body>\n</html>")
+    writeln!(out, "{}\n</body>\n</html>", chart::scripts())
 }
 
 /// When the running config was loaded, and the last refused reload while it is the latest.
@@ -82,7 +92,12 @@ fn write_config(out: &mut String, snapshot: &StatusSnapshot) -> fmt::Result {
     Ok(())
 }
 
-fn write_target(out: &mut String, target: &TargetStatus, controls: bool) -> fmt::Result {
+fn write_target(
+    out: &mut String,
+    index: usize,
+    target: &TargetStatus,
+    controls: bool,
+) -> fmt::Result {
     writeln!(
         out,
         "<h2>{}</h2>\n<p><code>{}</code> · rate {} · {} · window error ratio {} · \
@@ -107,6 +122,7 @@ fn write_target(out: &mut String, target: &TargetStatus, controls: bool) -> fmt:
             escape(&target.name),
         )?;
     }
+    writeln!(out, "{}", chart::grid(&history_charts(index, target)))?;
     writeln!(
         out,
         "<table>\n<tr><th>Scenario</th><th>Rate</th><th>Last result</th><th>p50</th>\
@@ -118,6 +134,74 @@ fn write_target(out: &mut String, target: &TargetStatus, controls: bool) -> fmt:
     }
     writeln!(out, "</table>")?;
     write_failures(out, target)
+}
+
+/// The target's p95 and error-ratio charts over the last hour: one line per scenario on the
+/// same minutes, a gap where a scenario had no request, and the objective as a line.
+fn history_charts(index: usize, target: &TargetStatus) -> [Chart; 2] {
+    let mut xs: Vec<u64> = target
+        .scenarios
+        .iter()
+        .flat_map(|s| s.history.iter().map(|p| unix_seconds(p.start)))
+        .collect();
+    xs.sort_unstable();
+    xs.dedup();
+    let last = xs.last().copied().unwrap_or(0) + POINT_LENGTH.as_secs();
+    let first = last.saturating_sub(POINT_LENGTH.as_secs() * (HISTORY_POINTS as u64 + 1));
+    let x = Axis::clock(first as f64, last as f64);
+    let objectives = ChartObjectives::of(&target.objectives);
+    let mut p95 = Chart::new(
+        format!("target-{index}-p95"),
+        format!("{}: p95 latency, last hour", target.name),
+        x,
+        Axis::of(Unit::Seconds),
+    )
+    .with_points()
+    .xs(xs.iter().map(|&x| x as f64).collect());
+    let mut errors = Chart::new(
+        format!("target-{index}-errors"),
+        format!("{}: error ratio, last hour", target.name),
+        x,
+        Axis::of(Unit::Ratio),
+    )
+    .with_points()
+    .xs(xs.iter().map(|&x| x as f64).collect());
+    for scenario in &target.scenarios {
+        let at = |start: u64| {
+            scenario
+                .history
+                .iter()
+                .find(|p| unix_seconds(p.start) == start)
+        };
+        p95 = p95.series(
+            &scenario.name,
+            xs.iter()
+                .map(|&x| at(x).and_then(|p| p.point.p95).map(|d| d.as_secs_f64()))
+                .collect(),
+        );
+        errors = errors.series(
+            &scenario.name,
+            xs.iter()
+                .map(|&x| at(x).and_then(|p| p.point.error_ratio()))
+                .collect(),
+        );
+    }
+    if let Some(limit) = objectives.p95_seconds {
+        p95 = p95.lines(vec![Line {
+            value: limit,
+            label: format!(
+                "objective {}",
+                latency(Some(Duration::from_secs_f64(limit)))
+            ),
+        }]);
+    }
+    if let Some(limit) = objectives.error_ratio {
+        errors = errors.lines(vec![Line {
+            value: limit,
+            label: format!("objective {}", ratio(Some(limit))),
+        }]);
+    }
+    [p95, errors]
 }
 
 fn write_scenario(out: &mut String, scenario: &ScenarioStatus) -> fmt::Result {

@@ -18,6 +18,7 @@ pub mod command;
 pub mod executor;
 pub mod health;
 pub mod live;
+pub mod live_page;
 pub mod out_path;
 pub mod outputs;
 pub mod profile;
