@@ -165,6 +165,20 @@ impl StatsPoller {
         Err(described.join("; "))
     }
 
+    /// The fields `target` exports now with their values: what a load test records per poll.
+    pub fn current(&self, target: &str) -> Vec<(String, f64)> {
+        let exported = self.exported.lock().unwrap_or_else(|e| e.into_inner());
+        exported.get(target).map_or_else(Vec::new, |fields| {
+            fields
+                .iter()
+                .map(|field| {
+                    let value = self.values.with_label_values(&[target, field]).get();
+                    (field.clone(), value)
+                })
+                .collect()
+        })
+    }
+
     /// Sets `target`'s gauges to `found` and removes those it exported before and not now.
     fn export(&self, target: &str, found: Vec<(String, f64)>) {
         let mut exported = self.exported.lock().unwrap_or_else(|e| e.into_inner());

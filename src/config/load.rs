@@ -12,7 +12,7 @@ use super::collections::Entries;
 use super::file::{BasicAuthFile, ExpectFile, TlsFile, value};
 use super::kinds::{
     IntervalKind, LatencyBoundKind, LimitKind, ProportionKind, RatioKind, ThresholdKind,
-    TimeoutKind,
+    TimeoutKind, TotalRateKind,
 };
 use super::scalar::{Kind, Scalar};
 use super::secrets::Credentials;
@@ -21,7 +21,7 @@ use super::units::format_number;
 use crate::loadtest::values::{PeakRateKind, RunDurationKind};
 use crate::report::compare::Tolerances;
 use crate::report::findings::FindingRules;
-use crate::report::grade::{Boundaries, GradeScale};
+use crate::report::grade::{Boundaries, GradeScale, ScoreSettings};
 use crate::scenario::{HealthCheck, LoadSettings};
 
 /// `load:`: what a load test of these scenarios must meet, and how it is graded.
@@ -50,6 +50,9 @@ pub struct LoadFile {
     pub warmup: Option<Scalar<RunDurationKind>>,
     /// Arrival rate of the warm-up (default 5/s).
     pub warmup_rate: Option<Scalar<PeakRateKind>>,
+    /// How the overall score weighs its signals, and their targets.
+    #[serde(default)]
+    pub score: ScoreFile,
 }
 
 /// `load.prometheus`: instant queries evaluated during the run, with a target's credentials
@@ -121,6 +124,46 @@ pub struct HealthFile {
     /// What a healthy answer looks like (default: any 2xx), as a scenario's `expect`.
     #[serde(default)]
     pub expect: ExpectFile,
+}
+
+/// `load.score`: `weights` and `targets` of p95, error ratio, throughput and consistency.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ScoreFile {
+    /// Relative weights (`40%` or `0.4`; renormalised over the signals scored).
+    #[serde(default)]
+    pub weights: ScoreWeightsFile,
+    /// What each signal must meet for full points.
+    #[serde(default)]
+    pub targets: ScoreTargetsFile,
+}
+
+/// `load.score.weights`.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ScoreWeightsFile {
+    /// Weight of p95 latency.
+    pub p95: Option<Scalar<ProportionKind>>,
+    /// Weight of the error ratio.
+    pub error_ratio: Option<Scalar<ProportionKind>>,
+    /// Weight of throughput (scored only with a target).
+    pub throughput: Option<Scalar<ProportionKind>>,
+    /// Weight of P99/P95 consistency.
+    pub consistency: Option<Scalar<ProportionKind>>,
+}
+
+/// `load.score.targets`.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ScoreTargetsFile {
+    /// p95 latency for full points, more than 0.
+    pub p95: Option<Scalar<LatencyBoundKind>>,
+    /// Error ratio for full points.
+    pub error_ratio: Option<Scalar<RatioKind>>,
+    /// Requests per second for full points.
+    pub throughput: Option<Scalar<TotalRateKind>>,
+    /// P99/P95 for full points, at least 1.
+    pub consistency: Option<Scalar<ProportionKind>>,
 }
 
 /// `load.grades`: per signal, the upper bounds of the three better grades.
@@ -227,11 +270,59 @@ pub fn check(load: &LoadFile) -> Result<(), FieldError> {
             ));
         }
     }
+    let targets = &load.score.targets;
+    if targets.p95.as_ref().is_some_and(|t| t.0 <= 0.0) {
+        return Err(FieldError::new(
+            "load.score.targets.p95",
+            "the p95 target must be more than 0",
+        ));
+    }
+    if targets.consistency.as_ref().is_some_and(|t| t.0 < 1.0) {
+        return Err(FieldError::new(
+            "load.score.targets.consistency",
+            "P99/P95 is at least 1: the target must be at least 1",
+        ));
+    }
+    let settings = score_settings(&load.score);
+    let scored_weight = settings.weights[0]
+        + settings.weights[1]
+        + settings.weights[3]
+        + settings.throughput.map_or(0.0, |_| settings.weights[2]);
+    if scored_weight <= 0.0 {
+        return Err(FieldError::new(
+            "load.score.weights",
+            "every signal scored has weight 0: give at least one a weight",
+        ));
+    }
     Ok(())
 }
 
 /// `load.warmup_rate` when omitted: low enough for any service that takes a load test.
 pub const DEFAULT_WARMUP_RATE: f64 = 5.0;
+
+/// `load.score` with every omitted value at its default.
+fn score_settings(score: &ScoreFile) -> ScoreSettings {
+    let d = ScoreSettings::default();
+    let (w, t) = (&score.weights, &score.targets);
+    let weight =
+        |v: &Option<Scalar<ProportionKind>>, default: f64| v.as_ref().map_or(default, |s| s.0);
+    ScoreSettings {
+        weights: [
+            weight(&w.p95, d.weights[0]),
+            weight(&w.error_ratio, d.weights[1]),
+            weight(&w.throughput, d.weights[2]),
+            weight(&w.consistency, d.weights[3]),
+        ],
+        p95: t.p95.as_ref().map_or(d.p95, |s| s.0),
+        error_ratio: t.error_ratio.as_ref().map_or(d.error_ratio, |s| s.0),
+        throughput: t
+            .throughput
+            .as_ref()
+            .map(|s| s.0.per_second)
+            .or(d.throughput),
+        consistency: t.consistency.as_ref().map_or(d.consistency, |s| s.0),
+    }
+}
 
 /// `load.health.timeout` when omitted.
 const DEFAULT_HEALTH_TIMEOUT: Duration = Duration::from_secs(5);
@@ -272,6 +363,7 @@ pub fn settings(load: LoadFile) -> LoadSettings {
             error_ratio: or(g.error_ratio, d.error_ratio),
             consistency: or(g.consistency, d.consistency),
             host_cpu: or(g.host_cpu, d.host_cpu),
+            score: score_settings(&load.score),
         },
         baseline_tolerances: Tolerances {
             latency_relative: t.latency_relative.map_or(dt.latency_relative, |s| s.0),
@@ -328,5 +420,38 @@ mod tests {
         );
         assert!(read("grades: {p90: {}}").is_err());
         assert!(read("grades: {host_cpu: {excellent: 50%, good: 1, acceptable: 120%}}").is_err());
+    }
+
+    #[test]
+    fn score_weights_and_targets_are_read_and_checked_at_their_edges() {
+        let file = read(
+            "score: {weights: {p95: 50%, error_ratio: 0, throughput: 0.3}, targets: {p95: 150ms, throughput: 500/s, consistency: 1}}",
+        )
+        .unwrap();
+        let score = settings(file).grades.score;
+        assert_eq!(score.weights, [0.5, 0.0, 0.3, 10.0]);
+        assert_eq!(score.p95, 0.15);
+        assert_eq!(score.throughput, Some(500.0));
+        assert_eq!(score.consistency, 1.0);
+        assert_eq!(score.error_ratio, ScoreSettings::default().error_ratio);
+        let refused = |yaml: &str, said: &str| {
+            let error = read(yaml).err().unwrap_or_default();
+            assert!(error.contains(said), "{yaml}: {error:?}");
+        };
+        refused(
+            "score: {targets: {p95: 0s}}",
+            "load.score.targets.p95: the p95 target must be more than 0",
+        );
+        refused(
+            "score: {targets: {consistency: 0.99}}",
+            "load.score.targets.consistency",
+        );
+        // Throughput has no target by default, so its weight alone scores nothing.
+        refused(
+            "score: {weights: {p95: 0, error_ratio: 0, consistency: 0, throughput: 1}}",
+            "load.score.weights: every signal scored has weight 0",
+        );
+        refused("score: {weights: {p95: 1001%}}", "1001%");
+        refused("score: {weights: {p99: 1}}", "unknown field");
     }
 }

@@ -198,7 +198,7 @@ pub async fn execute(
     };
     report.thresholds = threshold::evaluate(&plan.thresholds, &report);
     report.findings = findings::find(&report, &finding_rules);
-    let grades = grade::grade(&report, &grades_scale);
+    let grades = crate::report::conclude(&mut report, &grades_scale);
     let comparison = plan
         .baseline
         .as_ref()

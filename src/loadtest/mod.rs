@@ -46,10 +46,11 @@ use crate::metrics::Metrics;
 use crate::probe::Probe;
 use crate::report::model::{
     BreakingPoint, LoadModel, PlanSummary, Report, ResourceSample, ResourceSeries, SCHEMA_VERSION,
-    Shard, Warmup,
+    Shard, StatSeries, Warmup,
 };
 use crate::sampler::{Reading, Sampler};
 use crate::scenario::{Config, Scenario};
+use crate::stats_poller::StatsPoller;
 
 /// Length of one timeline interval in the report.
 const TIMELINE_INTERVAL: Duration = Duration::from_secs(1);
@@ -228,6 +229,15 @@ pub async fn run(
     let querying = prometheus.map(|client| {
         tokio::spawn(client.sample(start, started, Arc::clone(&queries), side_stop.clone()))
     });
+    let stats = Arc::new(Mutex::new(Vec::new()));
+    let polling = poll_stats(
+        &config,
+        &selected,
+        metrics.registry(),
+        start,
+        &stats,
+        &side_stop,
+    )?;
     let progress = options.progress.then(|| {
         let recorder = Arc::clone(&recorder);
         let level_source = Arc::clone(&recorder);
@@ -280,7 +290,11 @@ pub async fn run(
         );
     }
     side_stop.cancel();
-    for task in [Some(sampling), progress, querying].into_iter().flatten() {
+    for task in [Some(sampling), progress, querying]
+        .into_iter()
+        .flatten()
+        .chain(polling)
+    {
         let _ = task.await;
     }
     if let Some(exporter) = exporter {
@@ -306,11 +320,14 @@ pub async fn run(
         timeline,
         timeline_interval_seconds: recorder.interval().as_secs_f64(),
         resources: series(options.shard.index, &samples),
+        target_stats: stats.lock().map(|s| s.clone()).unwrap_or_default(),
         thresholds: Vec::new(),
         breaking_point,
         prometheus: queries.lock().map(|q| q.clone()).unwrap_or_default(),
         warmup,
         findings: Vec::new(),
+        stages: Vec::new(),
+        score: None,
     })
 }
 
@@ -357,6 +374,65 @@ async fn warm_up(
         rate: plan.rate,
         scenarios: recorder.scenario_stats(),
     })
+}
+
+/// Polls the stats endpoint of every target with selected scenarios and one configured, as the
+/// daemon does (same gauges on `/metrics`), at least every second like the resources, and
+/// records each poll's fields into `into` for the report's per-stage stats.
+fn poll_stats(
+    config: &Config,
+    selected: &[(usize, usize)],
+    registry: &Registry,
+    start: Instant,
+    into: &Arc<Mutex<Vec<StatSeries>>>,
+    stop: &CancellationToken,
+) -> Result<Vec<tokio::task::JoinHandle<()>>, LoadError> {
+    let poller = Arc::new(StatsPoller::new(registry)?);
+    let mut tasks = Vec::new();
+    for (t, target) in config.targets.iter().enumerate() {
+        let Some(endpoint) = target.stats.clone() else {
+            continue;
+        };
+        if !selected.iter().any(|&(s, _)| s == t) {
+            continue;
+        }
+        let probe = Probe::new(target, &config.global)?;
+        let (poller, into, stop) = (Arc::clone(&poller), Arc::clone(into), stop.clone());
+        let name = target.name.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(endpoint.interval.min(RESOURCE_INTERVAL));
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    () = stop.cancelled() => return,
+                    _ = ticks.tick() => {}
+                }
+                let polled = tokio::select! {
+                    () = stop.cancelled() => return,
+                    result = poller.poll_once(&name, &endpoint, &probe) => result,
+                };
+                if let Err(error) = polled {
+                    tracing::debug!(target = %name, %error, "stats endpoint poll failed");
+                }
+                let at = start.elapsed().as_secs_f64();
+                let Ok(mut all) = into.lock() else { return };
+                for (field, value) in poller.current(&name) {
+                    match all
+                        .iter_mut()
+                        .find(|s| s.target == name && s.field == field)
+                    {
+                        Some(series) => series.samples.push((at, value)),
+                        None => all.push(StatSeries {
+                            target: name.clone(),
+                            field,
+                            samples: vec![(at, value)],
+                        }),
+                    }
+                }
+            }
+        }));
+    }
+    Ok(tasks)
 }
 
 /// The gauge of the planned load, registered beside the daemon's metrics: virtual users in the

@@ -211,6 +211,7 @@ impl Profile {
                 .map(|s| StageSummary {
                     duration_seconds: s.duration.as_secs_f64(),
                     target: s.target,
+                    profile: None,
                 })
                 .collect(),
             tags: None,

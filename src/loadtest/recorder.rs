@@ -113,6 +113,8 @@ struct Cell {
     scenarios: Vec<ScenarioInterval>,
     /// Failures by reason.
     reasons: HashMap<FailureReason, u64>,
+    /// Responses classified as cache hits, and as misses.
+    cache: (u64, u64),
 }
 
 /// Running totals of one scenario.
@@ -251,6 +253,11 @@ impl Recorder {
             if let Some(failure) = &outcome.failure {
                 *cell.reasons.entry(failure.reason).or_default() += 1;
             }
+            match outcome.cache {
+                CacheResult::Hit => cell.cache.0 += 1,
+                CacheResult::Miss => cell.cache.1 += 1,
+                CacheResult::Unknown => {}
+            }
         }
         if let Some(failure) = &outcome.failure {
             let mut failures = lock(&self.failures);
@@ -315,6 +322,7 @@ impl Recorder {
                 level,
                 scenarios: vec![ScenarioInterval::default(); self.scenarios.len()],
                 reasons: HashMap::new(),
+                cache: (0, 0),
             });
         }
         let cell = &mut timeline[index];
@@ -518,6 +526,8 @@ impl Cell {
         for (reason, count) in late.reasons {
             *self.reasons.entry(reason).or_default() += count;
         }
+        self.cache.0 += late.cache.0;
+        self.cache.1 += late.cache.1;
     }
 
     /// The report's interval: the scenarios' shares added up.
@@ -534,6 +544,7 @@ impl Cell {
             .iter()
             .map(|(reason, count)| (reason.as_str().to_string(), *count))
             .collect();
+        (interval.cache_hits, interval.cache_misses) = self.cache;
         interval
     }
 }

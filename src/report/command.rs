@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 
 use super::findings::{self, FindingRules};
-use super::grade::{self, GradeScale};
+use super::grade::GradeScale;
 use super::model::Report;
 use super::threshold::{self, Threshold};
 use super::{compare, json, merge, summary, write_all};
@@ -189,7 +189,7 @@ pub fn merge_reports(args: &MergeArgs) -> u8 {
     }
     merged.thresholds = threshold::evaluate(&thresholds, &merged);
     merged.findings = findings::find(&merged, &rules);
-    let grades = grade::grade(&merged, &scale);
+    let grades = super::conclude(&mut merged, &scale);
     if let Err(e) = summary::render(&merged, &grades, &mut std::io::stdout().lock()) {
         return fail(exit::RUNTIME, &format!("stdout: {e}"));
     }

@@ -1,12 +1,17 @@
 //! Grades: each signal of a run (p95 and p99 latency, error ratio, P99/P95 consistency, host CPU
 //! headroom) rated excellent / good / acceptable / poor against a configurable [`GradeScale`],
-//! and an overall score 0–100.
+//! and an overall [`Score`] 0–100 with its [`Band`].
 //!
-//! Every signal is "lower is better", so a scale is three inclusive upper bounds. The score is
-//! the mean of the graded signals' points (excellent 100, good 75, acceptable 50, poor 0);
-//! a signal without data (no requests, no host samples) is left out rather than guessed.
+//! Every graded signal is "lower is better", so a scale is three inclusive upper bounds. The
+//! score weighs four signals against targets (`load.score`, see [`ScoreSettings`]): p95 latency,
+//! error ratio, throughput and consistency (P99/P95). Each scores 100 when it meets its target and
+//! falls off smoothly beyond it (a p95 twice the target scores 50); the score is their weighted
+//! mean. A signal without data (no requests) or without a target (throughput by default) is left
+//! out rather than guessed, and the weights of the others are renormalised.
 
 use std::fmt;
+
+use serde::{Deserialize, Serialize};
 
 use super::format;
 use super::model::Report;
@@ -23,18 +28,6 @@ pub enum Grade {
     Acceptable,
     /// Beyond every bound.
     Poor,
-}
-
-impl Grade {
-    /// Points towards the overall score.
-    pub fn points(self) -> u32 {
-        match self {
-            Grade::Excellent => 100,
-            Grade::Good => 75,
-            Grade::Acceptable => 50,
-            Grade::Poor => 0,
-        }
-    }
 }
 
 impl fmt::Display for Grade {
@@ -101,8 +94,237 @@ pub struct SignalGrade {
 pub struct Grades {
     /// Graded signals, in [`Signal`] order; signals without data are absent.
     pub signals: Vec<SignalGrade>,
-    /// Mean points of the graded signals, 0–100 (0 when nothing could be graded).
-    pub score: u32,
+    /// The weighted score and its band.
+    pub score: Score,
+}
+
+/// The band a score falls in: excellent ≥ 90, good ≥ 75, acceptable ≥ 50, poor ≥ 25, else
+/// critical.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Band {
+    /// 90–100.
+    Excellent,
+    /// 75–89.
+    Good,
+    /// 50–74.
+    Acceptable,
+    /// 25–49.
+    Poor,
+    /// 0–24.
+    Critical,
+}
+
+impl Band {
+    /// The band of a score 0–100.
+    pub fn of(score: u32) -> Band {
+        match score {
+            90.. => Band::Excellent,
+            75..=89 => Band::Good,
+            50..=74 => Band::Acceptable,
+            25..=49 => Band::Poor,
+            _ => Band::Critical,
+        }
+    }
+}
+
+impl fmt::Display for Band {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Band::Excellent => "excellent",
+            Band::Good => "good",
+            Band::Acceptable => "acceptable",
+            Band::Poor => "poor",
+            Band::Critical => "critical",
+        })
+    }
+}
+
+/// A signal of the score.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ScoreSignal {
+    /// p95 latency of all requests against `targets.p95`.
+    P95,
+    /// Failed share against `targets.error_ratio`.
+    ErrorRatio,
+    /// Requests per second against `targets.throughput` (higher is better).
+    Throughput,
+    /// P99/P95 against `targets.consistency`.
+    Consistency,
+}
+
+/// One signal's part of the score.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScorePart {
+    /// The signal.
+    pub signal: ScoreSignal,
+    /// Its measured value (seconds, ratio, requests/s or P99/P95).
+    pub value: f64,
+    /// Its target.
+    pub target: f64,
+    /// Its points, 0–100.
+    pub points: f64,
+    /// Its weight after renormalisation, 0–1.
+    pub weight: f64,
+}
+
+/// The overall score of a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Score {
+    /// 0–100 (0 when nothing could be scored).
+    pub value: u32,
+    /// Its band.
+    pub band: Band,
+    /// The signals that made it.
+    pub parts: Vec<ScorePart>,
+}
+
+impl fmt::Display for Score {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/100 ({})", self.value, self.band)
+    }
+}
+
+impl ScoreSignal {
+    /// Display name.
+    pub fn name(self) -> &'static str {
+        match self {
+            ScoreSignal::P95 => "p95 latency",
+            ScoreSignal::ErrorRatio => "error ratio",
+            ScoreSignal::Throughput => "throughput",
+            ScoreSignal::Consistency => "P99/P95 consistency",
+        }
+    }
+
+    /// A value (or target) of this signal for display.
+    pub fn show(self, value: f64) -> String {
+        match self {
+            ScoreSignal::P95 => format::duration(value),
+            ScoreSignal::ErrorRatio => format::percent(value),
+            ScoreSignal::Throughput => format!("{} req/s", format::rate(value)),
+            ScoreSignal::Consistency => format::decimals(value, 2),
+        }
+    }
+}
+
+impl Score {
+    /// The score's signals as display rows, header first.
+    pub fn cells(&self) -> Vec<Vec<String>> {
+        let mut rows = vec![
+            ["Score signal", "Value", "Target", "Points", "Weight"]
+                .map(String::from)
+                .to_vec(),
+        ];
+        rows.extend(self.parts.iter().map(|p| {
+            vec![
+                p.signal.name().to_string(),
+                p.signal.show(p.value),
+                p.signal.show(p.target),
+                format::decimals(p.points, 1),
+                format::percent(p.weight),
+            ]
+        }));
+        rows
+    }
+}
+
+/// Points of a lower-is-better signal: 100 up to the target, then target/value.
+fn lower(value: f64, target: f64) -> f64 {
+    if value <= target {
+        100.0
+    } else {
+        100.0 * target / value
+    }
+}
+
+/// `load.score`: weights (relative, any scale) and targets of the score's signals.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ScoreSettings {
+    /// Weights of p95, error ratio, throughput and consistency; default 40, 30, 20, 10.
+    pub weights: [f64; 4],
+    /// p95 target, seconds; default 300 ms.
+    pub p95: f64,
+    /// Error ratio target; default 1%.
+    pub error_ratio: f64,
+    /// Throughput target, requests/s; none by default (the signal is left out).
+    pub throughput: Option<f64>,
+    /// P99/P95 target, at least 1; default 2.
+    pub consistency: f64,
+}
+
+impl Default for ScoreSettings {
+    fn default() -> Self {
+        ScoreSettings {
+            weights: [40.0, 30.0, 20.0, 10.0],
+            p95: 0.3,
+            error_ratio: 0.01,
+            throughput: None,
+            consistency: 2.0,
+        }
+    }
+}
+
+impl ScoreSettings {
+    /// The score of a run with these totals.
+    pub fn score(&self, latency: Option<Latency>, error_ratio: Option<f64>, rps: f64) -> Score {
+        let measured = [
+            (
+                ScoreSignal::P95,
+                latency.map(|l| l.p95),
+                Some(self.p95),
+                lower as fn(f64, f64) -> f64,
+            ),
+            (
+                ScoreSignal::ErrorRatio,
+                error_ratio,
+                Some(self.error_ratio),
+                lower,
+            ),
+            (
+                ScoreSignal::Throughput,
+                latency.map(|_| rps),
+                self.throughput,
+                |value, target| 100.0 * (value / target).min(1.0),
+            ),
+            (
+                ScoreSignal::Consistency,
+                latency.and_then(|l| l.consistency()),
+                Some(self.consistency),
+                // The ratio's floor is 1: score the tail beyond it.
+                |value, target| lower(value - 1.0, target - 1.0),
+            ),
+        ];
+        let mut parts: Vec<ScorePart> = measured
+            .into_iter()
+            .zip(self.weights)
+            .filter(|(_, weight)| *weight > 0.0)
+            .filter_map(|((signal, value, target, points), weight)| {
+                let (value, target) = (value?, target?);
+                Some(ScorePart {
+                    signal,
+                    value,
+                    target,
+                    points: points(value, target).clamp(0.0, 100.0),
+                    weight,
+                })
+            })
+            .collect();
+        let total: f64 = parts.iter().map(|p| p.weight).sum();
+        for part in &mut parts {
+            part.weight /= total;
+        }
+        let value = parts
+            .iter()
+            .map(|p| p.points * p.weight)
+            .sum::<f64>()
+            .round() as u32;
+        Score {
+            value,
+            band: Band::of(value),
+            parts,
+        }
+    }
 }
 
 /// Inclusive upper bounds of the three better grades; anything above `acceptable` is poor.
@@ -147,6 +369,8 @@ pub struct GradeScale {
     pub consistency: Boundaries,
     /// Highest host CPU ratio; default 0.6 / 0.8 / 0.95.
     pub host_cpu: Boundaries,
+    /// How the overall score weighs its signals (`load.score`).
+    pub score: ScoreSettings,
 }
 
 impl Default for GradeScale {
@@ -162,6 +386,7 @@ impl Default for GradeScale {
             error_ratio: bounds(0.001, 0.01, 0.05),
             consistency: bounds(1.5, 2.5, 4.0),
             host_cpu: bounds(0.6, 0.8, 0.95),
+            score: ScoreSettings::default(),
         }
     }
 }
@@ -201,11 +426,9 @@ pub fn grade(report: &Report, scale: &GradeScale) -> Grades {
             })
         })
         .collect();
-    let points: u32 = signals.iter().map(|s| s.grade.points()).sum();
-    let score = u32::try_from(signals.len())
-        .ok()
-        .filter(|n| *n > 0)
-        .map_or(0, |n| (f64::from(points) / f64::from(n)).round() as u32);
+    let error_ratio = format::ratio(failures as f64, requests as f64);
+    let rps = format::ratio(requests as f64, report.duration_seconds).unwrap_or(0.0);
+    let score = scale.score.score(latency, error_ratio, rps);
     Grades { signals, score }
 }
 
@@ -237,8 +460,15 @@ mod tests {
         assert_eq!(by(P95), Grade::Excellent);
         assert_eq!(by(ErrorRatio), Grade::Poor);
         assert_eq!(by(HostCpu), Grade::Good);
-        // excellent, excellent, poor, excellent, good: (100 + 100 + 0 + 100 + 75) / 5.
-        assert_eq!(grades.score, 75);
+        // Score: p95 within 300 ms (100), 5.5% errors against 1% (100 × 1/5.5), a flat tail
+        // (100), no throughput target; weights 40, 30, 10 renormalised.
+        let expected: f64 =
+            (40.0 * 100.0 + 30.0 * 100.0 * 0.01 / (33.0 / 600.0) + 10.0 * 100.0) / 80.0;
+        assert_eq!(grades.score.value, expected.round() as u32);
+        assert_eq!(grades.score.value, 69);
+        assert_eq!(grades.score.band, Band::Acceptable);
+        assert_eq!(grades.score.parts.len(), 3);
+        assert_eq!(grades.score.to_string(), "69/100 (acceptable)");
     }
 
     #[test]
@@ -247,12 +477,59 @@ mod tests {
             &testing::build(&[], vec![], 0, vec![]),
             &GradeScale::default(),
         );
+        assert!(grades.signals.is_empty());
+        assert_eq!(grades.score.value, 0);
+        assert_eq!(grades.score.band, Band::Critical);
+        assert!(grades.score.parts.is_empty());
+    }
+
+    #[test]
+    fn bands_end_where_documented() {
+        let bands: Vec<Band> = [100, 90, 89, 75, 74, 50, 49, 25, 24, 0]
+            .into_iter()
+            .map(Band::of)
+            .collect();
+        use Band::*;
         assert_eq!(
-            grades,
-            Grades {
-                signals: vec![],
-                score: 0
-            }
+            bands,
+            [
+                Excellent, Excellent, Good, Good, Acceptable, Acceptable, Poor, Poor, Critical,
+                Critical
+            ]
         );
+    }
+
+    #[test]
+    fn each_score_signal_meets_its_target_at_100_and_falls_off_beyond() {
+        let settings = ScoreSettings {
+            weights: [1.0, 0.0, 1.0, 0.0],
+            throughput: Some(200.0),
+            ..ScoreSettings::default()
+        };
+        let latency = |p95: f64, p99: f64| Latency {
+            min: 0.0,
+            mean: p95,
+            p50: p95,
+            p95,
+            p99,
+            max: p99,
+            stdev: 0.0,
+        };
+        // p95 exactly at the 300 ms target and 200 req/s exactly at the throughput target.
+        let at = settings.score(Some(latency(0.3, 0.3)), Some(0.5), 200.0);
+        assert_eq!(at.value, 100, "weight 0 leaves the error ratio out: {at:?}");
+        // Twice the p95 target scores 50; half the throughput target scores 50.
+        let worse = settings.score(Some(latency(0.6, 0.6)), Some(0.0), 100.0);
+        assert_eq!(worse.parts[0].points, 50.0);
+        assert_eq!(worse.parts[1].points, 50.0);
+        assert_eq!(worse.value, 50);
+        // Consistency: P99/P95 of 3 against a target of 2 scores (2-1)/(3-1).
+        let tail = ScoreSettings::default().score(Some(latency(0.1, 0.3)), Some(0.0), 1.0);
+        let consistency = tail
+            .parts
+            .iter()
+            .find(|p| p.signal == ScoreSignal::Consistency);
+        let points = consistency.map_or(0.0, |p| p.points);
+        assert!((points - 50.0).abs() < 1e-9, "{points}");
     }
 }

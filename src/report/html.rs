@@ -18,6 +18,7 @@ use super::format::{self, escape_html as esc};
 use super::grade::Grades;
 use super::model::Report;
 use super::query_table;
+use super::stage_table;
 use super::table::{self, HEADERS, Verdict};
 use crate::chart;
 
@@ -58,6 +59,7 @@ pub fn render(report: &Report, grades: &Grades, out: &mut impl Write) -> io::Res
     if let Some(warmup) = table::warmup_sentence(report) {
         let _ = write!(page, "<p>{}</p>", esc(&warmup));
     }
+    stage_tables(&mut page, report);
     thresholds(&mut page, report);
     findings_section(&mut page, report);
     grades_section(&mut page, grades);
@@ -168,8 +170,24 @@ fn findings_section(page: &mut String, report: &Report) {
     page.push_str("</ul>");
 }
 
+/// Load levels side by side: the stage table and the stats-endpoint fields per stage.
+fn stage_tables(page: &mut String, report: &Report) {
+    if report.stages.len() < 2 {
+        return;
+    }
+    page.push_str("<h2>Stages</h2>");
+    html_table(page, &stage_table::cells(&report.stages));
+    let stats = stage_table::stats_cells(&report.stages);
+    if !stats.is_empty() {
+        page.push_str("<p>Stats endpoint per stage (mean of the polls):</p>");
+        html_table(page, &stats);
+    }
+}
+
 fn grades_section(page: &mut String, grades: &Grades) {
-    let _ = write!(page, "<h2>Grades: overall score {}/100</h2>", grades.score);
+    let _ = write!(page, "<h2>Score: {}</h2>", esc(&grades.score.to_string()));
+    html_table(page, &grades.score.cells());
+    page.push_str("<h2>Grades</h2>");
     let mut rows = vec![vec!["Signal".into(), "Value".into(), "Grade".into()]];
     rows.extend(grades.signals.iter().map(|g| {
         let name = g.signal.name().to_string();

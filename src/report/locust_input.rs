@@ -202,6 +202,9 @@ fn from_stats(table: &Table) -> Result<Report, ReportError> {
         prometheus: Vec::new(),
         warmup: None,
         findings: Vec::new(),
+        target_stats: Vec::new(),
+        stages: Vec::new(),
+        score: None,
     })
 }
 
@@ -334,6 +337,7 @@ fn add_history(report: &mut Report, table: &Table) -> Result<(), ReportError> {
     report.plan.stages = vec![StageSummary {
         duration_seconds: last - first,
         target: peak as f64,
+        profile: None,
     }];
     if report.duration_seconds == 0.0 {
         report.duration_seconds = last - first;

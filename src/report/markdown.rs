@@ -9,6 +9,7 @@ use super::findings;
 use super::grade::Grades;
 use super::model::Report;
 use super::query_table;
+use super::stage_table;
 use super::table::{self, HEADERS, Verdict};
 
 /// Writes the Markdown summary of `report` (with the baseline `comparison`, if any) to `out`.
@@ -32,7 +33,7 @@ pub fn render(
 
     let mut rows = vec![HEADERS.map(String::from).to_vec()];
     rows.extend(table::rows(report).iter().map(table::Row::cells));
-    write_table(out, &rows, "lrrrrrrrrrrr")?;
+    write_table(out, &rows, table::ALIGN)?;
     if let Some(warmup) = table::warmup_sentence(report) {
         writeln!(out, "{}\n", escape(&warmup))?;
     }
@@ -51,7 +52,25 @@ pub fn render(
         writeln!(out)?;
     }
 
-    writeln!(out, "### Grades: overall score {}/100\n", grades.score)?;
+    if report.stages.len() > 1 {
+        writeln!(out, "### Stages\n")?;
+        let cells = stage_table::cells(&report.stages);
+        let spec = "ll".to_string() + &"r".repeat(cells[0].len().saturating_sub(2));
+        write_table(out, &cells, &spec)?;
+        let stats = stage_table::stats_cells(&report.stages);
+        if !stats.is_empty() {
+            writeln!(out, "Stats endpoint per stage (mean of the polls):\n")?;
+            write_table(
+                out,
+                &stats,
+                &"r".repeat(stats[0].len()).replacen('r', "l", 1),
+            )?;
+        }
+    }
+
+    writeln!(out, "### Score: {}\n", grades.score)?;
+    write_table(out, &grades.score.cells(), "lrrrr")?;
+    writeln!(out, "### Grades\n")?;
     let mut rows = vec![vec!["Signal".into(), "Value".into(), "Grade".into()]];
     rows.extend(grades.signals.iter().map(|g| {
         let name = g.signal.name().to_string();
@@ -197,12 +216,21 @@ mod tests {
             text.starts_with("## synthex load test: ✅ passed\n"),
             "{text}"
         );
-        assert!(text.contains("| Name | Requests | Failures | Failure % | RPS | Min | Mean | p50 | p95 | p99 | Max | P99/P95 |\n|:---|---:|"), "{text}");
+        assert!(text.contains("| Name | Requests | Failures | Failure % | RPS | Min | Mean | p50 | p95 | p99 | Max | P99/P95 | Stdev | Share |\n|:---|---:|"), "{text}");
         assert!(
             text.contains("| Total | 600 | 33 | 5.5% | 60.0 |"),
             "{text}"
         );
-        assert!(text.contains("### Grades: overall score 75/100"), "{text}");
+        assert!(text.contains("### Score: 69/100 (acceptable)"), "{text}");
+        assert!(
+            text.contains("| error ratio | 5.5% | 1% | 18.2 | 37.5% |"),
+            "{text}"
+        );
+        assert!(
+            text.contains("| api/search | 200 | 11 | 5.5% | 20.0 |"),
+            "{text}"
+        );
+        assert!(text.contains("| 33.33% |"), "share: {text}");
         assert!(text.contains("| error ratio | 5.5% | poor |"), "{text}");
         assert!(
             !text.contains("Thresholds") && !text.contains("Baseline"),

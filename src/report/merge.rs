@@ -213,6 +213,12 @@ fn merge_timeline(
         x.target_rate += interval.target_rate;
         x.requests = add(x.requests, interval.requests, "timeline requests")?;
         x.failures = add(x.failures, interval.failures, "timeline failures")?;
+        x.cache_hits = add(x.cache_hits, interval.cache_hits, "timeline cache hits")?;
+        x.cache_misses = add(
+            x.cache_misses,
+            interval.cache_misses,
+            "timeline cache misses",
+        )?;
         x.latency
             .checked_merge(&interval.latency)
             .ok_or_else(|| MergeError::Overflow("timeline latency counts".to_string()))?;

@@ -47,6 +47,7 @@ pub mod markdown;
 pub mod merge;
 pub mod model;
 pub mod query_table;
+pub mod stage_table;
 pub mod stages;
 pub mod summary;
 pub mod table;
@@ -146,6 +147,15 @@ pub fn write_all(
     write_file(&html_path, |out| html::render(report, grades, out))?;
     paths.push(html_path);
     Ok(paths)
+}
+
+/// Derives what a finished (or merged) run's report carries beside its data, the stage rows and
+/// the score, and returns the grades the renderers show. Thresholds are evaluated before.
+pub fn conclude(report: &mut Report, scale: &grade::GradeScale) -> Grades {
+    report.stages = stage_table::rows(report);
+    let grades = grade::grade(report, scale);
+    report.score = Some(grades.score.clone());
+    grades
 }
 
 /// Reads a run to compare: a synthex `report.json` (or an `--out` directory holding one), or

@@ -63,6 +63,18 @@ pub struct Report {
     /// until the findings are drawn at the end of the run.
     #[serde(default)]
     pub findings: Vec<Finding>,
+    /// The target's stats-endpoint fields polled during the run, one series per target and
+    /// field (absent in older reports).
+    #[serde(default)]
+    pub target_stats: Vec<StatSeries>,
+    /// One row per stage of the plan that ran (see [`super::stage_table`]): derived from the
+    /// timeline, resources and stats when the report is made or merged, kept here so the JSON
+    /// report carries the stage table.
+    #[serde(default)]
+    pub stages: Vec<super::stage_table::StageRow>,
+    /// The overall score and its band (see [`super::grade`]), set when the run is graded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub score: Option<super::grade::Score>,
 }
 
 /// One Prometheus query evaluated every `interval_seconds` during the run.
@@ -157,6 +169,10 @@ pub struct StageSummary {
     pub duration_seconds: f64,
     /// Users (closed model) or requests per second (open model) at the end of the stage.
     pub target: f64,
+    /// In a run of several profiles (`--profile=light,medium`), the profile this stage belongs
+    /// to; absent in a single-profile run and for the pauses between profiles.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
 }
 
 /// One shard of a distributed run.
@@ -246,6 +262,12 @@ pub struct Interval {
     pub failures: u64,
     /// Latency of the requests finished in the interval.
     pub latency: LatencyHistogram,
+    /// Of the interval's responses, those classified as cache hits (0 in older reports).
+    #[serde(default)]
+    pub cache_hits: u64,
+    /// Those classified as cache misses.
+    #[serde(default)]
+    pub cache_misses: u64,
     /// Length of the interval when it is not `timeline_interval_seconds`: the last interval
     /// ends with the run (a run rarely lasts a whole number of intervals), so its rates are
     /// per its own length. Absent for a full interval.
@@ -267,6 +289,8 @@ impl Interval {
             requests: 0,
             failures: 0,
             latency: LatencyHistogram::new(),
+            cache_hits: 0,
+            cache_misses: 0,
             duration_seconds: None,
             failure_reasons: BTreeMap::new(),
         }
@@ -287,6 +311,17 @@ pub struct ResourceSeries {
     pub source: String,
     /// Samples in time order.
     pub samples: Vec<ResourceSample>,
+}
+
+/// The values of one stats-endpoint field of one target during the run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StatSeries {
+    /// Target name.
+    pub target: String,
+    /// The field (`cache.hits`), as `synthex_target_stat` labels it.
+    pub field: String,
+    /// `(seconds since the run started, value)`, in time order.
+    pub samples: Vec<(f64, f64)>,
 }
 
 /// One resource sample.
@@ -458,6 +493,12 @@ impl LatencyHistogram {
         self.recorded().map(|h| Duration::from_micros(h.max()))
     }
 
+    /// Standard deviation of the latencies (from the histogram's buckets).
+    pub fn stdev(&self) -> Option<Duration> {
+        self.recorded()
+            .map(|h| Duration::from_secs_f64(h.stdev() / 1e6))
+    }
+
     /// Mean latency.
     pub fn mean(&self) -> Option<Duration> {
         self.recorded()
@@ -558,6 +599,9 @@ impl Report {
             prometheus: Vec::new(),
             warmup: None,
             findings: Vec::new(),
+            target_stats: Vec::new(),
+            stages: Vec::new(),
+            score: None,
         }
     }
 

@@ -9,6 +9,7 @@ use super::format;
 use super::grade::Grades;
 use super::model::Report;
 use super::query_table;
+use super::stage_table;
 use super::table::{self, HEADERS, Verdict};
 
 /// How many failure groups the summary lists (the reports keep them all).
@@ -29,7 +30,7 @@ pub fn render(report: &Report, grades: &Grades, out: &mut impl Write) -> io::Res
     )?;
     let mut rows = vec![HEADERS.map(String::from).to_vec()];
     rows.extend(table::rows(report).iter().map(table::Row::cells));
-    write_lines(out, &format::align(&rows, "lrrrrrrrrrrr"))?;
+    write_lines(out, &format::align(&rows, table::ALIGN))?;
     if let Some(warmup) = table::warmup_sentence(report) {
         writeln!(out, "\n{warmup}")?;
     }
@@ -47,6 +48,25 @@ pub fn render(report: &Report, grades: &Grades, out: &mut impl Write) -> io::Res
     }
 
     writeln!(out, "\nGrades (overall score {}/100)", grades.score)?;
+    let stage_rows = &report.stages;
+    if stage_rows.len() > 1 {
+        writeln!(out, "\nStages")?;
+        let cells = stage_table::cells(stage_rows);
+        let spec = "ll".to_string() + &"r".repeat(cells[0].len().saturating_sub(2));
+        write_lines(out, &format::align(&cells, &spec))?;
+        let stats = stage_table::stats_cells(stage_rows);
+        if !stats.is_empty() {
+            writeln!(out, "\nStats endpoint per stage (mean of the polls)")?;
+            write_lines(
+                out,
+                &format::align(&stats, &"r".repeat(stats[0].len()).replacen('r', "l", 1)),
+            )?;
+        }
+    }
+
+    writeln!(out, "\nScore {}", grades.score)?;
+    write_lines(out, &format::align(&grades.score.cells(), "lrrrr"))?;
+    writeln!(out, "\nGrades")?;
     let grade_rows: Vec<Vec<String>> = grades
         .signals
         .iter()
@@ -163,7 +183,7 @@ mod tests {
         assert!(table.iter().all(|l| l.chars().count() == width), "{text}");
         assert!(table[4].contains(" 600 "), "total requests: {}", table[4]);
         assert!(text.contains("Resource usage"), "{text}");
-        assert!(text.contains("Grades (overall score 75/100)"), "{text}");
+        assert!(text.contains("Score 69/100 (acceptable)"), "{text}");
         assert!(text.contains("expected status 200, got 503"), "{text}");
         assert!(!text.contains("INTERRUPTED"));
         assert!(!text.contains("Thresholds"));

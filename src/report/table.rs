@@ -8,7 +8,7 @@ use super::model::{
 };
 
 /// Column headers matching [`Row::cells`].
-pub const HEADERS: [&str; 12] = [
+pub const HEADERS: [&str; 14] = [
     "Name",
     "Requests",
     "Failures",
@@ -21,7 +21,12 @@ pub const HEADERS: [&str; 12] = [
     "p99",
     "Max",
     "P99/P95",
+    "Stdev",
+    "Share",
 ];
+
+/// Alignment of the [`HEADERS`] columns for [`format::align`] and the Markdown table.
+pub const ALIGN: &str = "lrrrrrrrrrrrrr";
 
 /// Latency statistics of a row, seconds.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -38,6 +43,8 @@ pub struct Latency {
     pub p99: f64,
     /// Slowest request.
     pub max: f64,
+    /// Standard deviation, from the histogram.
+    pub stdev: f64,
 }
 
 impl Latency {
@@ -51,6 +58,7 @@ impl Latency {
             p95: secs(histogram.quantile(0.95))?,
             p99: secs(histogram.quantile(0.99))?,
             max: secs(histogram.max())?,
+            stdev: secs(histogram.stdev())?,
         })
     }
 
@@ -73,6 +81,8 @@ pub struct Row {
     pub rps: f64,
     /// Latency statistics; `None` without requests.
     pub latency: Option<Latency>,
+    /// This row's share of all requests (`None` on the Total row and without requests).
+    pub share: Option<f64>,
 }
 
 impl Row {
@@ -83,6 +93,7 @@ impl Row {
             failures,
             rps: format::ratio(requests as f64, secs).unwrap_or(0.0),
             latency: Latency::of(hist),
+            share: None,
         }
     }
 
@@ -108,9 +119,11 @@ impl Row {
                     l.consistency()
                         .map_or_else(dash, |c| format::decimals(c, 2)),
                 );
+                cells.push(format::duration(l.stdev));
             }
-            None => cells.extend(std::iter::repeat_with(dash).take(7)),
+            None => cells.extend(std::iter::repeat_with(dash).take(8)),
         }
+        cells.push(self.share.map_or_else(dash, format::percent));
         cells
     }
 }
@@ -140,12 +153,15 @@ pub fn scenario_label(with_target: bool, target: &str, scenario: &str) -> String
 /// One row per scenario in report order, then the Total row.
 pub fn rows(report: &Report) -> Vec<Row> {
     let secs = report.duration_seconds;
+    let (requests, failures, latency) = report.total();
     let mut rows: Vec<Row> = report
         .scenarios
         .iter()
-        .map(|s| Row::new(label(report, s), s.requests, s.failures, &s.latency, secs))
+        .map(|s| Row {
+            share: format::ratio(s.requests as f64, requests as f64),
+            ..Row::new(label(report, s), s.requests, s.failures, &s.latency, secs)
+        })
         .collect();
-    let (requests, failures, latency) = report.total();
     rows.push(Row::new("Total".into(), requests, failures, &latency, secs));
     rows
 }
@@ -359,6 +375,26 @@ mod tests {
         let cells = total.cells();
         assert_eq!(cells.len(), HEADERS.len());
         assert_eq!(rows[0].name, "api/order_status");
+        // Shares add up to the whole, each the scenario's requests over all requests.
+        let shares: Vec<f64> = rows.iter().filter_map(|r| r.share).collect();
+        assert_eq!(shares.len(), report.scenarios.len());
+        assert!((shares.iter().sum::<f64>() - 1.0).abs() < 1e-12);
+        assert_eq!(shares[0], rows[0].requests as f64 / total.requests as f64);
+        // The standard deviation of the scenario's latencies, computed here from the samples.
+        let samples: Vec<f64> = crate::report::testing::samples()
+            .iter()
+            .filter(|s| s.target == "api" && s.scenario == "order_status")
+            .map(|s| s.latency_us as f64 / 1e6)
+            .collect();
+        let mean = samples.iter().sum::<f64>() / samples.len() as f64;
+        let variance =
+            samples.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / samples.len() as f64;
+        let stdev = rows[0].latency.unwrap().stdev;
+        assert!(
+            (stdev - variance.sqrt()).abs() <= variance.sqrt() * 0.01 + 1e-6,
+            "{stdev} vs {}",
+            variance.sqrt()
+        );
     }
 
     #[test]
@@ -366,7 +402,7 @@ mod tests {
         let row = Row::new("x".into(), 0, 0, &LatencyHistogram::new(), 10.0);
         assert_eq!(
             row.cells()[3..],
-            ["-", "0.0", "-", "-", "-", "-", "-", "-", "-"]
+            ["-", "0.0", "-", "-", "-", "-", "-", "-", "-", "-", "-"]
         );
     }
 

@@ -141,6 +141,7 @@ pub fn build(
             stages: vec![StageSummary {
                 duration_seconds: DURATION,
                 target: 10.0,
+                profile: None,
             }],
             tags: Some(Vec::new()),
         },
@@ -158,6 +159,9 @@ pub fn build(
         prometheus: Vec::new(),
         warmup: None,
         findings: Vec::new(),
+        target_stats: Vec::new(),
+        stages: Vec::new(),
+        score: None,
     }
 }
 

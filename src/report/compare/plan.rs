@@ -101,6 +101,7 @@ mod tests {
         new.plan.stages = vec![StageSummary {
             duration_seconds: 10.4,
             target: 50.0,
+            profile: None,
         }];
         new.plan.tags = Some(vec!["api".into(), "!slow".into()]);
         assert_eq!(

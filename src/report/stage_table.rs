@@ -1,0 +1,414 @@
+//! Load levels side by side: one row per stage of the plan (and per profile in a run of several
+//! profiles), so that "10 → 50 → 100 users" reads as one table and the degradation between
+//! levels shows: requests/s, p50/p95/p99, standard deviation, error ratio, cache hit ratio, the
+//! CPU and memory of the host and of each watched process, and the mean of each field of the
+//! target's stats endpoint while the stage ran.
+//!
+//! Rows are derived from the report's timeline (an interval belongs to the stage it starts in;
+//! the last stage also takes the requests that finished while the run wound down), resource
+//! samples and stats samples, so a merged report gets its rows recomputed from the
+//! merged data. Zero-length stages (jumps) have no row; stages that never started (an
+//! interrupted run) neither.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::format;
+use super::model::{LatencyHistogram, LoadModel, Report};
+use super::table;
+
+/// One stage (or one profile) of the run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StageRow {
+    /// `stage 2`, or the profile's name for a profile's row.
+    pub name: String,
+    /// In a run of several profiles, the profile the stage belongs to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
+    /// Start, seconds since the run started.
+    pub start_seconds: f64,
+    /// End (the run's end when it stopped early), seconds since the run started.
+    pub end_seconds: f64,
+    /// `closed` (users) or `open` (requests/s): the unit of the two levels.
+    pub model: LoadModel,
+    /// Planned level at the stage's start.
+    pub from: f64,
+    /// Planned level at the stage's end.
+    pub to: f64,
+    /// Requests finished in the stage.
+    pub requests: u64,
+    /// Of which failed.
+    pub failures: u64,
+    /// Requests per second over the stage's length.
+    pub rps: f64,
+    /// Median latency, seconds.
+    pub p50_seconds: Option<f64>,
+    /// 95th percentile, seconds.
+    pub p95_seconds: Option<f64>,
+    /// 99th percentile, seconds.
+    pub p99_seconds: Option<f64>,
+    /// Standard deviation of the latencies, seconds.
+    pub stdev_seconds: Option<f64>,
+    /// Failed share of the stage's requests.
+    pub error_ratio: Option<f64>,
+    /// Hits over hits and misses (responses without a cache verdict left out).
+    pub cache_hit_ratio: Option<f64>,
+    /// CPU and memory of each sampled source in the stage.
+    pub resources: Vec<StageResource>,
+    /// Mean of each stats-endpoint field (`target/field`) over the stage's polls.
+    #[serde(default)]
+    pub stats: BTreeMap<String, f64>,
+}
+
+/// One sampled source in one stage.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StageResource {
+    /// `host` or the watched process group (with the shard when there are several).
+    pub source: String,
+    /// Mean CPU (host: busy share of all cores; process: cores used).
+    pub cpu_avg: f64,
+    /// Highest CPU sample.
+    pub cpu_max: f64,
+    /// Mean memory, bytes.
+    pub memory_avg_bytes: f64,
+    /// Highest memory sample, bytes.
+    pub memory_max_bytes: f64,
+}
+
+/// A span of the run to summarise: its name, profile, time range and levels.
+struct Span {
+    name: String,
+    profile: Option<String>,
+    start: f64,
+    end: f64,
+    from: f64,
+    to: f64,
+    /// The run's last span: it keeps what finished after the planned end.
+    last: bool,
+}
+
+/// The stage rows of `report`, then (in a run of several profiles) one row per profile.
+pub fn rows(report: &Report) -> Vec<StageRow> {
+    let mut spans = Vec::new();
+    let (mut at, mut level) = (0.0, 0.0);
+    let mut number = 0;
+    for stage in &report.plan.stages {
+        let start = at;
+        at += stage.duration_seconds;
+        let from = level;
+        level = stage.target;
+        if stage.duration_seconds <= 0.0 || start >= report.duration_seconds {
+            continue;
+        }
+        number += 1;
+        spans.push(Span {
+            name: format!("stage {number}"),
+            profile: stage.profile.clone(),
+            start,
+            end: at.min(report.duration_seconds),
+            from,
+            to: stage.target,
+            last: false,
+        });
+    }
+    if let Some(last) = spans.last_mut() {
+        last.last = true;
+    }
+    let mut profiles: Vec<Span> = Vec::new();
+    for span in spans.iter().filter(|s| s.profile.is_some()) {
+        match profiles.last_mut() {
+            Some(last) if last.profile == span.profile => {
+                last.end = span.end;
+                last.to = span.to;
+                last.last = span.last;
+            }
+            _ => profiles.push(Span {
+                name: span.profile.clone().unwrap_or_default(),
+                profile: span.profile.clone(),
+                start: span.start,
+                end: span.end,
+                from: span.from,
+                to: span.to,
+                last: span.last,
+            }),
+        }
+    }
+    spans
+        .iter()
+        .chain(&profiles)
+        .map(|span| row(report, span))
+        .collect()
+}
+
+/// The row of one span.
+fn row(report: &Report, span: &Span) -> StageRow {
+    let inside = |offset: f64| offset >= span.start && (offset < span.end || span.last);
+    let mut latency = LatencyHistogram::new();
+    let (mut requests, mut failures, mut hits, mut misses) = (0u64, 0u64, 0u64, 0u64);
+    for interval in report.timeline.iter().filter(|i| inside(i.offset_seconds)) {
+        latency.merge(&interval.latency);
+        requests += interval.requests;
+        failures += interval.failures;
+        hits += interval.cache_hits;
+        misses += interval.cache_misses;
+    }
+    let secs = |d: Option<std::time::Duration>| d.map(|d| d.as_secs_f64());
+    let resources = report
+        .resources
+        .iter()
+        .filter_map(|series| {
+            let samples: Vec<_> = series
+                .samples
+                .iter()
+                .filter(|s| inside(s.offset_seconds))
+                .collect();
+            let cpu = table::Spread::of(samples.iter().map(|s| s.cpu_ratio))?;
+            let memory = table::Spread::of(samples.iter().map(|s| s.memory_bytes as f64))?;
+            Some(StageResource {
+                source: table::series_label(report, series),
+                cpu_avg: cpu.avg,
+                cpu_max: cpu.max,
+                memory_avg_bytes: memory.avg,
+                memory_max_bytes: memory.max,
+            })
+        })
+        .collect();
+    let stats = report
+        .target_stats
+        .iter()
+        .filter_map(|series| {
+            let spread = table::Spread::of(
+                series
+                    .samples
+                    .iter()
+                    .filter(|(at, _)| inside(*at))
+                    .map(|(_, v)| *v),
+            )?;
+            Some((format!("{}/{}", series.target, series.field), spread.avg))
+        })
+        .collect();
+    StageRow {
+        name: span.name.clone(),
+        profile: span.profile.clone(),
+        start_seconds: span.start,
+        end_seconds: span.end,
+        model: report.plan.model,
+        from: span.from,
+        to: span.to,
+        requests,
+        failures,
+        rps: format::ratio(requests as f64, span.end - span.start).unwrap_or(0.0),
+        p50_seconds: secs(latency.quantile(0.5)),
+        p95_seconds: secs(latency.quantile(0.95)),
+        p99_seconds: secs(latency.quantile(0.99)),
+        stdev_seconds: secs(latency.stdev()),
+        error_ratio: format::ratio(failures as f64, requests as f64),
+        cache_hit_ratio: format::ratio(hits as f64, (hits + misses) as f64),
+        resources,
+        stats,
+    }
+}
+
+impl StageRow {
+    /// The planned load: `10 users`, `0 → 50 users`, `200/s`.
+    pub fn load(&self) -> String {
+        let show = |level: f64| match self.model {
+            LoadModel::Closed => format::decimals(level, 0),
+            LoadModel::Open => format::decimals(level, 2),
+        };
+        let unit = match self.model {
+            LoadModel::Closed => " users",
+            LoadModel::Open => "/s",
+        };
+        if self.from == self.to {
+            format!("{}{unit}", show(self.to))
+        } else {
+            format!("{} → {}{unit}", show(self.from), show(self.to))
+        }
+    }
+}
+
+/// The stage table as display rows (header first): what the summary, Markdown and HTML show.
+/// Resource columns: mean CPU and peak memory of each source.
+pub fn cells(rows: &[StageRow]) -> Vec<Vec<String>> {
+    let sources: Vec<String> = rows
+        .iter()
+        .flat_map(|r| r.resources.iter().map(|u| u.source.clone()))
+        .fold(Vec::new(), |mut all, s| {
+            if !all.contains(&s) {
+                all.push(s);
+            }
+            all
+        });
+    let mut header: Vec<String> = [
+        "Stage",
+        "Load",
+        "Requests",
+        "RPS",
+        "p50",
+        "p95",
+        "p99",
+        "Stdev",
+        "Errors",
+        "Cache hit",
+    ]
+    .map(String::from)
+    .to_vec();
+    for source in &sources {
+        header.push(format!("CPU {source}"));
+        header.push(format!("Mem {source}"));
+    }
+    let dash = || "-".to_string();
+    let mut out = vec![header];
+    for r in rows {
+        let duration = |v: Option<f64>| v.map_or_else(dash, format::duration);
+        let name = match (&r.profile, r.name.starts_with("stage")) {
+            (Some(profile), true) => format!("{profile} {}", r.name),
+            _ => r.name.clone(),
+        };
+        let mut line = vec![
+            name,
+            r.load(),
+            r.requests.to_string(),
+            format::rate(r.rps),
+            duration(r.p50_seconds),
+            duration(r.p95_seconds),
+            duration(r.p99_seconds),
+            duration(r.stdev_seconds),
+            r.error_ratio.map_or_else(dash, format::percent),
+            r.cache_hit_ratio.map_or_else(dash, format::percent),
+        ];
+        for source in &sources {
+            match r.resources.iter().find(|u| &u.source == source) {
+                Some(u) => {
+                    line.push(format::percent(u.cpu_avg));
+                    line.push(format::bytes(u.memory_max_bytes));
+                }
+                None => line.extend([dash(), dash()]),
+            }
+        }
+        out.push(line);
+    }
+    out
+}
+
+/// The stats-endpoint fields per stage (header first); empty without stats.
+pub fn stats_cells(rows: &[StageRow]) -> Vec<Vec<String>> {
+    let fields: Vec<&String> =
+        rows.iter()
+            .flat_map(|r| r.stats.keys())
+            .fold(Vec::new(), |mut all, f| {
+                if !all.contains(&f) {
+                    all.push(f);
+                }
+                all
+            });
+    if fields.is_empty() {
+        return Vec::new();
+    }
+    let mut header = vec!["Stage".to_string()];
+    header.extend(fields.iter().map(|f| f.to_string()));
+    let mut out = vec![header];
+    for r in rows {
+        let mut line = vec![r.name.clone()];
+        line.extend(fields.iter().map(|f| {
+            r.stats
+                .get(*f)
+                .map_or_else(|| "-".to_string(), |v| format::decimals(*v, 3))
+        }));
+        out.push(line);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::model::StageSummary;
+    use crate::report::testing;
+    use std::time::Duration;
+
+    /// The test report re-planned as 0 → 10 users over 4 s, then 10 for 6 s, with cache
+    /// verdicts in the first 4 intervals.
+    fn two_stages() -> Report {
+        let mut report = testing::report();
+        report.plan.stages = vec![
+            StageSummary {
+                duration_seconds: 0.0,
+                target: 0.0,
+                profile: None,
+            },
+            StageSummary {
+                duration_seconds: 4.0,
+                target: 10.0,
+                profile: None,
+            },
+            StageSummary {
+                duration_seconds: 6.0,
+                target: 10.0,
+                profile: None,
+            },
+        ];
+        for interval in &mut report.timeline[..4] {
+            interval.cache_hits = 3;
+            interval.cache_misses = 1;
+        }
+        report
+    }
+
+    #[test]
+    fn each_stage_gets_the_intervals_and_samples_that_start_in_it() {
+        let report = two_stages();
+        let rows = rows(&report);
+        assert_eq!(rows.len(), 2, "the jump has no row");
+        let (first, second) = (&rows[0], &rows[1]);
+        assert_eq!((first.start_seconds, first.end_seconds), (0.0, 4.0));
+        assert_eq!(first.load(), "0 → 10 users");
+        assert_eq!(second.load(), "10 users");
+        let sum = |range: std::ops::Range<usize>| -> u64 {
+            report.timeline[range].iter().map(|i| i.requests).sum()
+        };
+        assert_eq!(first.requests, sum(0..4));
+        assert_eq!(second.requests, sum(4..10));
+        assert_eq!(first.rps, sum(0..4) as f64 / 4.0);
+        assert_eq!(first.cache_hit_ratio, Some(0.75));
+        assert_eq!(second.cache_hit_ratio, None);
+        // The stage's p95 is the p95 of its own intervals' histograms.
+        let mut own = LatencyHistogram::new();
+        for i in &report.timeline[4..10] {
+            own.merge(&i.latency);
+        }
+        assert_eq!(
+            second.p95_seconds,
+            own.quantile(0.95).map(|d: Duration| d.as_secs_f64())
+        );
+        assert_eq!(first.resources[0].source, "host");
+        let table = cells(&rows);
+        assert_eq!(table[0][..3], ["Stage", "Load", "Requests"]);
+        assert_eq!(table[1][0], "stage 1");
+    }
+
+    #[test]
+    fn an_interrupted_run_has_rows_only_for_what_ran() {
+        let mut report = two_stages();
+        report.duration_seconds = 3.0;
+        report.timeline.truncate(3);
+        let rows = rows(&report);
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].end_seconds, 3.0);
+        assert_eq!(rows[0].rps, rows[0].requests as f64 / 3.0);
+    }
+
+    #[test]
+    fn profiles_of_a_combined_run_get_a_row_each_after_their_stages() {
+        let mut report = two_stages();
+        report.plan.stages[1].profile = Some("light".into());
+        report.plan.stages[2].profile = Some("medium".into());
+        let rows = rows(&report);
+        let names: Vec<&str> = rows.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["stage 1", "stage 2", "light", "medium"]);
+        assert_eq!(rows[2].requests, rows[0].requests);
+        assert_eq!(cells(&rows)[1][0], "light stage 1");
+    }
+}
