@@ -120,6 +120,16 @@ fn global(out: &mut Out, global: &Global) {
         format!("{} of the period", format_percent(global.jitter)),
     );
     out.row(2, "shutdown grace", format_duration(global.shutdown_grace));
+    let trace = match global.trace_context {
+        true => "traceparent on every request, trace ids as exemplars",
+        false => "off",
+    };
+    out.row(2, "trace context", trace.to_string());
+    let native = match &global.native_histogram {
+        Some(n) => format!("schema {}, at most {} buckets", n.schema, n.max_buckets),
+        None => "off".to_string(),
+    };
+    out.row(2, "native histogram", native);
 }
 
 /// The total budget and how much of it the targets use.
