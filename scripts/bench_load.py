@@ -361,7 +361,7 @@ def phase_throughput(tmp, report, results):
 def phase_memory(tmp, report, results):
     """Resident memory of `synthex load` through at least MEMORY_REQUESTS requests."""
     closed = results.get("closed_rps") or 50_000
-    seconds = max(SECONDS, int(MEMORY_REQUESTS / closed * 1.3) + 2)
+    seconds = max(SECONDS, int(MEMORY_REQUESTS / closed * 2) + 2)
     target = Target(tmp)
     samples = []  # (seconds since start, VmRSS bytes)
     try:
@@ -387,8 +387,7 @@ def phase_memory(tmp, report, results):
             requests = json.load(f)["scenarios"][0]["requests"]
     finally:
         target.close()
-    if requests < MEMORY_REQUESTS:
-        sys.exit(f"the memory phase sent {requests:,} requests, fewer than {MEMORY_REQUESTS:,}: raise its duration")
+    short = requests < MEMORY_REQUESTS  # a machine much slower than phase 1 measured
     # The last samples are the process after its last request (while it writes the report).
     final = samples[-1][1] if samples else 0
     first = next((rss for at, rss in samples if at >= 1.0), final)
@@ -399,8 +398,10 @@ def phase_memory(tmp, report, results):
     report.append("| after 1 s | after the last request | peak (VmHWM) | requests |")
     report.append("|---|---|---|---|")
     report.append(f"| {first / 2**20:.1f} MiB | **{final / 2**20:.1f} MiB** | {peak / 2**20:.1f} MiB | {requests:,} |")
-    report.append(f"\nResident memory after {requests:,} requests: **{final / 2**20:.1f} MiB** (goal ≤ 30 MB); "
-                  "the latency histograms are HDR and no request is stored.\n")
+    report.append(f"\nResident memory after {requests:,} requests: **{final / 2**20:.1f} MiB** (goal ≤ 30 MB after "
+                  f"{MEMORY_REQUESTS:,}); the latency histograms are HDR and no request is stored, but every "
+                  "one-second interval of the timeline keeps its own histogram, so memory grows with the test's "
+                  "duration." + (f" Note: fewer than {MEMORY_REQUESTS:,} requests in {seconds} s." if short else "") + "\n")
 
 
 def phase_latency(tmp, report, results):
