@@ -219,7 +219,7 @@ def phase_footprint(tmp, target_port, report):
         report.append(f"| {r} | {name} | {rss / 2**20:.1f} | {per_k:.3f} | {n} | {ratio} |")
     rss_all = [rss for _, name, rss, _, _, _ in rows if name.startswith("synthex")]
     report.append(f"\nsynthex CPU per request vs blackbox_exporter's, median of the rounds: fresh connections "
-                  f"**{ratio_text(ratios[False])}×**, keep-alive **{ratio_text(ratios[True])}×** (goal ≤ 0.2×); "
+                  f"**{ratio_text(ratios[False], 2, '×')}**, keep-alive **{ratio_text(ratios[True], 2, '×')}** (goal ≤ 0.2×); "
                   f"synthex resident memory {min(rss_all) / 2**20:.1f}–{max(rss_all) / 2**20:.1f} MiB.\n")
 
     # The example config, every option, probing the demo target: resident memory over time.
