@@ -172,7 +172,7 @@ fn daemon_data(target: &Target) -> Result<(), DaemonError> {
             return Err(DaemonError::Target {
                 target: target.name.clone(),
                 message: format!(
-                    "scenarios[{index}].data.mode: unique hands out each row of {} once, and                      the daemon runs until stopped: use sequential or random here (unique is                      for `synthex load`)",
+                    "scenarios[{index}].data.mode: unique hands out each row of {} once, and the daemon runs until stopped: use sequential or random here (unique is for `synthex load`)",
                     data.settings().file.display()
                 ),
             });
