@@ -27,13 +27,14 @@ use crate::config::{self, ConfigError};
 use crate::data::Mode;
 use crate::definition::{runner_key, same};
 use crate::exporter::{self, AppState};
+use crate::flow::{self, Session, Via};
 use crate::guard::{Admission, Guard, Guards};
 use crate::metrics::{Metrics, SkipReason, TargetHandle};
 use crate::outcome::{FailureReason, Outcome};
 use crate::probe::Probe;
 use crate::reload::{self, Trigger};
 use crate::sampler::Sampler;
-use crate::scenario::{Config, StatsEndpoint, Target};
+use crate::scenario::{Action, Config, StatsEndpoint, Target};
 use crate::scheduler::{self, Dispatch, Plan};
 use crate::stats_poller::StatsPoller;
 
@@ -333,10 +334,9 @@ impl Fleet {
                 metrics: Arc::clone(&self.metrics),
                 handle,
                 cancel: requests.clone(),
-                last_state: target
-                    .scenarios
-                    .iter()
-                    .map(|_| AtomicU8::new(STATE_UNKNOWN))
+                last_state: rows(target)
+                    .into_iter()
+                    .map(|name| (name, AtomicU8::new(STATE_UNKNOWN)))
                     .collect(),
                 iterations: AtomicU64::new(0),
             });
@@ -473,11 +473,26 @@ struct TargetRunner {
     /// Cancelled when a reload removes the target: its requests in flight stop at once and
     /// record nothing, so none of its series comes back after the reload removed them.
     cancel: CancellationToken,
-    /// Per scenario: the last failure reason (as its index in `FailureReason::ALL`), `STATE_OK`
+    /// Per row (a scenario, or a step of a flow: see [`TargetHandle::first_row`]): its name
+    /// in logs, and the last failure reason (as its index in `FailureReason::ALL`), `STATE_OK`
     /// or `STATE_UNKNOWN`; logging only on change keeps info logs to one line per incident.
-    last_state: Vec<AtomicU8>,
+    last_state: Vec<(String, AtomicU8)>,
     /// Slots dispatched so far: the `{{ counter }}` of the daemon, which has no virtual users.
     iterations: AtomicU64,
+}
+
+/// The names of `target`'s rows in logs, in row order: `scenario`, or `flow/step`.
+fn rows(target: &Target) -> Vec<String> {
+    target
+        .scenarios
+        .iter()
+        .flat_map(|s| {
+            s.rows().into_iter().map(|(step, _)| match step {
+                Some(step) => format!("{}/{step}", s.name),
+                None => s.name.clone(),
+            })
+        })
+        .collect()
 }
 
 impl Dispatch for TargetRunner {
@@ -504,20 +519,39 @@ impl Dispatch for TargetRunner {
             };
             let gauge = me.handle.in_flight();
             gauge.inc();
-            // A pause stops the traffic at once too: the request is abandoned (its connection
-            // closed) and, never finished, not counted.
-            let outcome = tokio::select! {
-                biased;
-                () = me.cancel.cancelled() => None,
-                () = me.guard.paused() => None,
-                outcome = me.probe.run(definition, due, &iteration) => Some(outcome),
-            };
-            gauge.dec();
-            if let Some(outcome) = outcome {
-                me.guard.observe(&outcome, Instant::now());
-                me.metrics.record_to(&me.handle, scenario, &outcome);
-                me.log_change(scenario, &outcome);
+            let row = me.handle.first_row(scenario);
+            // A pause stops the traffic at once too: the request (or flow run) is abandoned (its
+            // connection closed) and, never finished, not counted.
+            match &me.target.scenarios[scenario].action {
+                Action::Request(call) => {
+                    let outcome = tokio::select! {
+                        biased;
+                        () = me.cancel.cancelled() => None,
+                        () = me.guard.paused() => None,
+                        outcome = me.probe.run(call, due, &iteration) => Some(outcome),
+                    };
+                    if let Some(outcome) = outcome {
+                        me.step(row, &outcome);
+                    }
+                }
+                Action::Flow(flow) => {
+                    let tally = RowsFrom(&me, row);
+                    // Each daemon run is a fresh session: on_start runs before its steps.
+                    let mut session = Session::new();
+                    session.begin(iteration);
+                    let mut via = Via::Probe(&me.probe);
+                    let run = tokio::select! {
+                        biased;
+                        () = me.guard.paused() => None,
+                        run = flow::run(&mut via, flow, &mut session, due, &me.cancel, &tally) => Some(run),
+                    };
+                    if let Some(run) = run.filter(|r| !r.interrupted) {
+                        me.metrics
+                            .record_flow(&me.handle, scenario, run.duration, run.success);
+                    }
+                }
             }
+            gauge.dec();
         }
     }
 
@@ -526,10 +560,35 @@ impl Dispatch for TargetRunner {
     }
 }
 
+/// A flow's rows of a target's series, from its first row on.
+struct RowsFrom<'a>(&'a TargetRunner, usize);
+
+impl flow::Tally for RowsFrom<'_> {
+    fn step(&self, row: usize, outcome: &Outcome) {
+        self.0.step(self.1 + row, outcome);
+    }
+
+    fn not_run(&self, row: usize) {
+        self.0.handle.not_run(self.1 + row);
+    }
+
+    /// The target was removed: like its single requests, nothing more is recorded.
+    fn interrupted(&self, _row: usize, _started: Instant) {}
+}
+
 impl TargetRunner {
-    fn log_change(&self, scenario: usize, outcome: &Outcome) {
+    /// Records a finished request of `row`: the guard, the metrics and the log see it.
+    fn step(&self, row: usize, outcome: &Outcome) {
+        self.guard.observe(outcome, Instant::now());
+        self.metrics.record_to(&self.handle, row, outcome);
+        self.log_change(row, outcome);
+    }
+
+    fn log_change(&self, row: usize, outcome: &Outcome) {
         let target = &self.target;
-        let name = &target.scenarios[scenario].name;
+        let Some((name, last_state)) = self.last_state.get(row) else {
+            return;
+        };
         let state = match &outcome.failure {
             None => STATE_OK,
             Some(f) => FailureReason::ALL
@@ -537,7 +596,7 @@ impl TargetRunner {
                 .position(|r| *r == f.reason)
                 .unwrap_or(0) as u8,
         };
-        let before = self.last_state[scenario].swap(state, Ordering::AcqRel);
+        let before = last_state.swap(state, Ordering::AcqRel);
         let latency_ms = outcome.latency.as_secs_f64() * 1e3;
         match (&outcome.failure, before == state) {
             (Some(f), false) => tracing::warn!(

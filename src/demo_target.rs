@@ -13,6 +13,9 @@
 //!   following ones hits, announced in `X-Cache: HIT|MISS` and `Age`;
 //! - `/stats`: the service's own JSON statistics (requests, errors, cache hits and hit ratio, …)
 //!   for synthex's stats poller;
+//! - `/login`, `/me`, `/cart/items`, `/checkout`: a small session API (log in for a token and
+//!   a cookie, use either), so the demo config can show a multi-step flow
+//!   ([`crate::demo_session`]);
 //! - `/fault`: the failure mode. `GET` shows it; `PUT` or `POST /fault?error_ratio=R&delay_ms=N`
 //!   makes every other endpoint (except `/stats`) fail with 503 at ratio `R` and answer `N` ms
 //!   later; `DELETE /fault` heals it. Tests and demos use this to make alerts fire and resolve.
@@ -30,6 +33,7 @@ use rand::RngExt;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::demo_session::{self, Sessions};
 use crate::http_server::{self, Body, Listener, body, text};
 
 /// How long a `/cache/{key}` entry stays fresh.
@@ -52,6 +56,7 @@ pub struct DemoTarget {
     cache_misses: AtomicU64,
     cache: Mutex<HashMap<String, Instant>>,
     fault: Mutex<Fault>,
+    sessions: Sessions,
 }
 
 /// The failure mode set through `/fault`.
@@ -90,6 +95,7 @@ impl DemoTarget {
             cache_misses: AtomicU64::new(0),
             cache: Mutex::new(HashMap::new()),
             fault: Mutex::new(Fault::default()),
+            sessions: Sessions::default(),
         }
     }
 
@@ -121,7 +127,8 @@ impl DemoTarget {
         if path == "/fault" {
             return self.fault_endpoint(request.method(), query);
         }
-        if request.method() != Method::GET && request.method() != Method::HEAD {
+        let session = demo_session::is_route(path);
+        if !session && request.method() != Method::GET && request.method() != Method::HEAD {
             return text(StatusCode::METHOD_NOT_ALLOWED, "use GET\n");
         }
         if path == "/stats" {
@@ -129,6 +136,10 @@ impl DemoTarget {
         }
         if let Some(failed) = self.apply_fault().await {
             return failed;
+        }
+        if session {
+            let (method, headers) = (request.method(), request.headers());
+            return self.sessions.handle(method, path, query, headers);
         }
         let mut segments = path.trim_start_matches('/').splitn(2, '/');
         match (segments.next().unwrap_or(""), segments.next()) {
@@ -248,6 +259,7 @@ impl DemoTarget {
             "requests_total": self.requests.load(Ordering::Relaxed),
             "errors_total": self.errors.load(Ordering::Relaxed),
             "in_flight": self.in_flight.load(Ordering::Relaxed),
+            "logins_total": self.sessions.logins(),
             "healthy": fault == Fault::default(),
             "cache": {"hits": hits, "misses": misses, "hit_ratio": hit_ratio, "entries": entries},
             "fault": fault.to_json(),

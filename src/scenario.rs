@@ -281,7 +281,8 @@ pub struct Objectives {
     pub cache_hit_ratio: Option<f64>,
 }
 
-/// One weighted kind of request (`targets[].scenarios[]`).
+/// One weighted kind of traffic (`targets[].scenarios[]`): a single request, or a flow of
+/// steps run in order by one virtual user (or one daemon slot).
 #[derive(Debug, Clone)]
 pub struct Scenario {
     /// Label value `scenario`; unique within its target.
@@ -290,12 +291,70 @@ pub struct Scenario {
     pub weight: u32,
     /// Tags for selecting subsets in load tests.
     pub tags: Vec<String>,
+    /// What one run of the scenario sends.
+    pub action: Action,
+    /// Rows for `{{ row.FIELD }}`, one per iteration; shared by every virtual user.
+    pub data: Option<Arc<DataSource>>,
+}
+
+/// What one run of a scenario sends.
+#[derive(Debug, Clone)]
+pub enum Action {
+    /// One request (`request:` and `expect:` on the scenario).
+    Request(Call),
+    /// Several requests in order (`steps:`, `on_start:`).
+    Flow(Flow),
+}
+
+impl Scenario {
+    /// A single-request scenario.
+    pub fn single(name: &str, request: RequestTemplate, expect: Expectations) -> Scenario {
+        Scenario {
+            name: name.to_string(),
+            weight: 1,
+            tags: Vec::new(),
+            action: Action::Request(Call { request, expect }),
+            data: None,
+        }
+    }
+
+    /// The request, when this scenario is a single request.
+    pub fn call(&self) -> Option<&Call> {
+        match &self.action {
+            Action::Request(call) => Some(call),
+            Action::Flow(_) => None,
+        }
+    }
+
+    /// The flow, when this scenario is one.
+    pub fn flow(&self) -> Option<&Flow> {
+        match &self.action {
+            Action::Flow(flow) => Some(flow),
+            Action::Request(_) => None,
+        }
+    }
+
+    /// The rows this scenario's requests are counted in, in order: one unnamed row for a single
+    /// request, one per step (`on_start` steps first) for a flow. A row is a series of the
+    /// request metrics and a line of the load-test report.
+    pub fn rows(&self) -> Vec<(Option<&str>, &Call)> {
+        match &self.action {
+            Action::Request(call) => vec![(None, call)],
+            Action::Flow(flow) => flow
+                .all_steps()
+                .map(|step| (Some(step.name.as_str()), &step.call))
+                .collect(),
+        }
+    }
+}
+
+/// One request and what its response must look like.
+#[derive(Debug, Clone)]
+pub struct Call {
     /// What to send.
     pub request: RequestTemplate,
     /// What the response must look like to count as a success.
     pub expect: Expectations,
-    /// Rows for `{{ row.FIELD }}`, one per iteration; shared by every virtual user.
-    pub data: Option<Arc<DataSource>>,
 }
 
 impl Scenario {
@@ -313,6 +372,56 @@ impl Scenario {
             ..Iteration::default()
         })
     }
+}
+
+/// A multi-step flow: `on_start` steps once per virtual user, then `steps` on every run, all
+/// sharing one cookie jar and one set of variables.
+#[derive(Debug, Clone)]
+pub struct Flow {
+    /// Run once when a virtual user starts (load tests), or before the steps of every run in
+    /// the daemon, where each run is a fresh session.
+    pub on_start: Vec<Step>,
+    /// Run in order on every run; at least one.
+    pub steps: Vec<Step>,
+}
+
+impl Flow {
+    /// `on_start` then `steps`: the order of the flow's rows.
+    pub fn all_steps(&self) -> impl Iterator<Item = &Step> {
+        self.on_start.iter().chain(&self.steps)
+    }
+}
+
+/// One request of a flow.
+#[derive(Debug, Clone)]
+pub struct Step {
+    /// Label value `step`; unique within its flow.
+    pub name: String,
+    /// The request and its expectations.
+    pub call: Call,
+    /// Values taken from a successful response into variables for the later steps.
+    pub extract: Vec<Extraction>,
+}
+
+/// `extract: {VAR: {json|header|regex: …}}`: one variable taken from a response.
+#[derive(Debug, Clone)]
+pub struct Extraction {
+    /// The variable, used as `{{ var NAME }}` by later steps.
+    pub var: String,
+    /// Where in the response the value is.
+    pub source: ExtractSource,
+}
+
+/// Where an extracted value comes from.
+#[derive(Debug, Clone)]
+pub enum ExtractSource {
+    /// A JSON pointer (RFC 6901) into the body; a string is taken as it is, any other JSON
+    /// value as its JSON text.
+    Json(String),
+    /// A response header's value.
+    Header(HeaderName),
+    /// The first capture group of the first match in the body.
+    Regex(Regex),
 }
 
 /// A request whose path, header values and body may vary per send.

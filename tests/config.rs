@@ -101,7 +101,7 @@ const INVALID: &[(&str, &str)] = &[
     ("unknown-top", ":1:1: unknown field `target`, expected one of `global`, `targets`, `resources`, `load`"),
     ("url-scheme", r#":3:15: targets[0].base_url: invalid URL "ftp://127.0.0.1": scheme "ftp" is not supported: expected http or https"#),
     ("url", r#":3:15: targets[0].base_url: invalid URL "127.0.0.1:8080": relative URL without a base: expected http(s)://host[:port][/path]"#),
-    ("var-unset", ": targets[0].scenarios[0].request.body: {{ var token }} is never set: variables come from the `extract:` of an earlier step of a flow"),
+    ("var-unset", ": targets[0].scenarios[0].request.body: {{ var token }} is never set before this request: variables come from the `extract:` of an earlier step of a flow (set by then: none)"),
     ("weight", r#":7:17: targets[0].scenarios[0].weight: invalid weight "0": expected a whole number from 1 to 10000"#),
     ("window", r#":1:27: global.quantile_window: quantile window "5s" is out of range: expected at least 10s and at most 1h"#),
     ("wrong-type", r#":5:17: targets[0].keep_alive: invalid type: string "yes", expected a boolean"#),
@@ -215,11 +215,9 @@ fn defaults_fill_every_optional_key() {
     assert!(target.cache.hit.is_match("HIT from edge-1") && !target.cache.hit.is_match("MISS"));
     assert!(target.stats.is_none() && target.objectives.latency.is_empty());
     let scenario = &target.scenarios[0];
-    assert_eq!(
-        (scenario.weight, scenario.request.method.as_str()),
-        (1, "GET")
-    );
-    assert_eq!(scenario.expect.status, [StatusMatch::Class(2)]);
+    let call = scenario.call().unwrap();
+    assert_eq!((scenario.weight, call.request.method.as_str()), (1, "GET"));
+    assert_eq!(call.expect.status, [StatusMatch::Class(2)]);
     assert_eq!(config.resources.interval, Duration::from_secs(5));
     assert!(config.resources.processes.is_empty());
 }
@@ -239,7 +237,7 @@ fn flow_style_loads_identical_to_block_style() {
         (team(&block), team(&flow)),
         ("core".to_string(), "core".to_string())
     );
-    let scenario = &block.targets[0].scenarios[0];
+    let scenario = block.targets[0].scenarios[0].call().unwrap();
     assert_eq!(scenario.request.method.as_str(), "POST");
     assert_eq!(
         scenario.expect.status,
@@ -403,10 +401,10 @@ fn the_shipped_example_loads_with_the_documented_values() {
     let weights: Vec<u32> = api.scenarios.iter().map(|s| s.weight).collect();
     assert_eq!(weights, [50, 25, 25]);
     assert_eq!(
-        api.scenarios[0].expect.max_latency,
+        api.scenarios[0].call().unwrap().expect.max_latency,
         Some(Duration::from_millis(500))
     );
-    assert!(api.scenarios[2].request.body.is_some());
+    assert!(api.scenarios[2].call().unwrap().request.body.is_some());
 }
 
 #[test]

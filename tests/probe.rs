@@ -11,7 +11,7 @@ use probe_support::{global, message, posting, reason, refused_port, run, scenari
 use regex::Regex;
 use synthex::outcome::{CacheResult, FailureReason};
 use synthex::probe::Probe;
-use synthex::scenario::{HeaderExpectation, Scenario, StatusMatch};
+use synthex::scenario::{Call, HeaderExpectation, StatusMatch};
 use synthex::template::{Iteration, Template};
 use tokio::io::AsyncWriteExt;
 use tokio::time::Instant;
@@ -159,7 +159,7 @@ async fn each_assertion_kind_fails_with_a_clear_message() {
     let server = order_server().await;
     let t = target(&format!("http://{}", server.addr));
     let json = |pointer: &str, value| vec![(pointer.to_string(), value)];
-    type Edit = Box<dyn Fn(&mut Scenario)>;
+    type Edit = Box<dyn Fn(&mut Call)>;
     let cases: Vec<(Edit, &str)> = vec![
         (
             Box::new(|s| s.expect.body_contains = vec!["shipped".into()]),

@@ -9,7 +9,7 @@ use probe_support::servers::{self, Seen, Server, reply};
 use probe_support::{global, message, reason, scenario, target};
 use synthex::outcome::{FailureReason, Outcome};
 use synthex::probe::Probe;
-use synthex::scenario::{Scenario, StatusMatch};
+use synthex::scenario::{Call, StatusMatch};
 use synthex::template::Iteration;
 use tokio::time::Instant;
 
@@ -40,7 +40,7 @@ fn asked(server: &Server) -> Vec<String> {
 /// Runs `scenario` with `follow` redirects allowed on a fresh server, once per way a request
 /// can go, asserts that they agree, and returns the outcome and the paths the server saw on
 /// the first way.
-async fn follow(follow: u32, scenario: &Scenario) -> (Outcome, Vec<String>) {
+async fn follow(follow: u32, scenario: &Call) -> (Outcome, Vec<String>) {
     let other = servers::http(|_| reply(200, &[], "elsewhere")).await;
     let mut results = Vec::new();
     for keep_alive in [false, true] {

@@ -16,11 +16,11 @@ use regex::Regex;
 use synthex::metrics::{Format, Metrics};
 use synthex::outcome::{FailureReason, Outcome};
 use synthex::probe::Probe;
-use synthex::scenario::{Scenario, Target};
+use synthex::scenario::{Call, Target};
 use synthex::template::Iteration;
 use tokio::time::Instant;
 
-async fn send(target: &Target, trace_context: bool, scenario: &Scenario, n: usize) -> Vec<Outcome> {
+async fn send(target: &Target, trace_context: bool, scenario: &Call, n: usize) -> Vec<Outcome> {
     let mut global = global();
     global.trace_context = trace_context;
     let probe = Probe::new(target, &global).unwrap();

@@ -291,11 +291,16 @@ fn cache_rule(file: Option<CacheFile>) -> CacheRule {
     }
 }
 
+/// The scenario of `file`, which `validate::check` found to be either a single request or a
+/// flow, with its data source opened and checked against the fields its templates read.
 fn scenario(path: &str, file: ScenarioFile, ctx: &Context<'_>) -> Result<Scenario, FieldError> {
     let data = match &file.data {
         Some(data) => {
-            let templates =
-                super::data::request_templates(&format!("{path}.request"), &file.request);
+            let templates: Vec<(String, &crate::template::Template)> =
+                super::data::scenario_templates(path, &file)
+                    .into_iter()
+                    .map(|(at, template, _)| (at, template))
+                    .collect();
             let resolved = ctx.resolve(&data.file.0);
             Some(Arc::new(super::data::source(
                 path, data, resolved, &templates,
@@ -303,11 +308,46 @@ fn scenario(path: &str, file: ScenarioFile, ctx: &Context<'_>) -> Result<Scenari
         }
         None => None,
     };
-    let request = file.request;
+    let action = match (file.request, file.steps) {
+        (Some(request), _) => Action::Request(call(request, file.expect.unwrap_or_default())),
+        (None, steps) => Action::Flow(Flow {
+            on_start: file.on_start.into_iter().flatten().map(step).collect(),
+            steps: steps.into_iter().flatten().map(step).collect(),
+        }),
+    };
     Ok(Scenario {
         name: file.name.0,
         weight: value(file.weight).unwrap_or(1),
         tags: file.tags.into_iter().map(|t| t.0).collect(),
+        action,
+        data,
+    })
+}
+
+fn step(file: StepFile) -> Step {
+    Step {
+        name: file.name.0,
+        call: call(file.request, file.expect),
+        extract: file
+            .extract
+            .0
+            .into_iter()
+            .filter_map(|(var, from)| {
+                let source = match (from.json, from.header, from.regex) {
+                    (Some(pointer), _, _) => ExtractSource::Json(pointer.0),
+                    (None, Some(header), _) => ExtractSource::Header(header.0),
+                    (None, None, Some(regex)) => ExtractSource::Regex(regex.0),
+                    // validate::check refuses an extraction without a source before building.
+                    (None, None, None) => return None,
+                };
+                Some(Extraction { var, source })
+            })
+            .collect(),
+    }
+}
+
+fn call(request: RequestFile, expect: ExpectFile) -> Call {
+    Call {
         request: RequestTemplate {
             method: value(request.method).unwrap_or(Method::GET),
             path: request.path.0,
@@ -319,9 +359,8 @@ fn scenario(path: &str, file: ScenarioFile, ctx: &Context<'_>) -> Result<Scenari
                 .collect(),
             body: value(request.body),
         },
-        expect: expectations(file.expect),
-        data,
-    })
+        expect: expectations(expect),
+    }
 }
 
 /// The checks of an `expect:` mapping, with the default status (any 2xx) when none is given;

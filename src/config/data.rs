@@ -3,15 +3,12 @@
 //! when the config is loaded, so a reference that cannot be filled never reaches a request.
 
 use super::FieldError;
-use super::file::{DataFile, RequestFile, ScenarioFile};
+use super::file::{DataFile, RequestFile, ScenarioFile, StepFile};
 use crate::data::{DataSettings, DataSource, FieldUse, Mode, OnExhausted};
 use crate::template::Template;
 
 /// Every template of a request with its field path: the path, each header value, the body.
-pub(super) fn request_templates<'a>(
-    path: &str,
-    request: &'a RequestFile,
-) -> Vec<(String, &'a Template)> {
+fn request_templates<'a>(path: &str, request: &'a RequestFile) -> Vec<(String, &'a Template)> {
     let mut templates = vec![(format!("{path}.path"), &request.path.0)];
     for (name, value) in &request.headers.0 {
         templates.push((format!("{path}.headers.{name}"), &value.0));
@@ -20,6 +17,35 @@ pub(super) fn request_templates<'a>(
         templates.push((format!("{path}.body"), &body.0));
     }
     templates
+}
+
+/// Every template of a scenario with its field path and the variables set before it is
+/// rendered: none for a single request; for a flow's step, those the `extract:` of the steps
+/// before it set (`on_start` first).
+pub(super) fn scenario_templates<'a>(
+    path: &str,
+    scenario: &'a ScenarioFile,
+) -> Vec<(String, &'a Template, Vec<&'a str>)> {
+    let mut out = Vec::new();
+    if let Some(request) = &scenario.request {
+        for (at, template) in request_templates(&format!("{path}.request"), request) {
+            out.push((at, template, Vec::new()));
+        }
+    }
+    let mut known: Vec<&str> = Vec::new();
+    let steps = |list: &'a Option<Vec<StepFile>>, key: &'static str| {
+        list.iter()
+            .flatten()
+            .enumerate()
+            .map(move |(i, step)| (format!("{path}.{key}[{i}]"), step))
+    };
+    for (at, step) in steps(&scenario.on_start, "on_start").chain(steps(&scenario.steps, "steps")) {
+        for (field, template) in request_templates(&format!("{at}.request"), &step.request) {
+            out.push((field, template, known.clone()));
+        }
+        known.extend(step.extract.0.iter().map(|(var, _)| var.as_str()));
+    }
+    out
 }
 
 /// The row fields the templates read, each with the first template that reads it.
@@ -50,7 +76,7 @@ pub(super) fn check(path: &str, scenario: &ScenarioFile) -> Result<(), FieldErro
             ),
         ));
     }
-    for (at, template) in request_templates(&format!("{path}.request"), &scenario.request) {
+    for (at, template, known) in scenario_templates(path, scenario) {
         if scenario.data.is_none()
             && let Some(field) = template.row_fields().next()
         {
@@ -62,12 +88,16 @@ pub(super) fn check(path: &str, scenario: &ScenarioFile) -> Result<(), FieldErro
                 ),
             ));
         }
-        if let Some(name) = template.variables().next() {
+        if let Some(name) = template.variables().find(|v| !known.contains(v)) {
+            let set = match known.is_empty() {
+                true => "none".to_string(),
+                false => known.join(", "),
+            };
             return Err(FieldError::new(
                 at,
                 format!(
-                    "{{{{ var {name} }}}} is never set: variables come from the `extract:` of \
-                     an earlier step of a flow"
+                    "{{{{ var {name} }}}} is never set before this request: variables come from \
+                     the `extract:` of an earlier step of a flow (set by then: {set})"
                 ),
             ));
         }

@@ -307,18 +307,49 @@ fn scenario(out: &mut Out, scenario: &Scenario, total_weight: u64, target_rate: 
             format_number(target_rate * share)
         ),
     );
-    let request = &scenario.request;
-    out.row(4, "request", format!("{} {}", request.method, request.path));
-    for (name, value) in &request.headers {
-        out.row(4, "header", format!("{name}: {value}"));
+    match &scenario.action {
+        Action::Request(single) => call(out, 4, single),
+        Action::Flow(flow) => {
+            let mut steps = |what: &str, list: &[Step]| {
+                for step in list {
+                    out.heading(4, &format!("{what} {}", step.name));
+                    call(out, 6, &step.call);
+                    for extraction in &step.extract {
+                        let from = match &extraction.source {
+                            ExtractSource::Json(pointer) => format!("json {}", quote(pointer)),
+                            ExtractSource::Header(name) => format!("header {name}"),
+                            ExtractSource::Regex(regex) => {
+                                format!("regex {}", quote(regex.as_str()))
+                            }
+                        };
+                        out.row(6, "extract", format!("{} from {from}", extraction.var));
+                    }
+                }
+            };
+            steps("on_start", &flow.on_start);
+            steps("step", &flow.steps);
+        }
     }
-    if let Some(body) = &request.body {
-        out.row(4, "body", body);
-    }
-    expectations(out, &scenario.expect);
     if !scenario.tags.is_empty() {
         out.row(4, "tags", list(&scenario.tags));
     }
+}
+
+/// A request and its expectations, at `indent`.
+fn call(out: &mut Out, indent: usize, call: &Call) {
+    let request = &call.request;
+    out.row(
+        indent,
+        "request",
+        format!("{} {}", request.method, request.path),
+    );
+    for (name, value) in &request.headers {
+        out.row(indent, "header", format!("{name}: {value}"));
+    }
+    if let Some(body) = &request.body {
+        out.row(indent, "body", body);
+    }
+    expectations(out, indent, &call.expect);
 }
 
 fn status_text(status: &StatusMatch) -> String {
@@ -328,32 +359,35 @@ fn status_text(status: &StatusMatch) -> String {
     }
 }
 
-fn expectations(out: &mut Out, expect: &Expectations) {
+fn expectations(out: &mut Out, indent: usize, expect: &Expectations) {
     out.row(
-        4,
+        indent,
         "expect",
         format!("status {}", list(expect.status.iter().map(status_text))),
     );
     for text in &expect.body_contains {
-        out.more(4, format!("body contains {}", quote(text)));
+        out.more(indent, format!("body contains {}", quote(text)));
     }
     for pattern in &expect.body_regex {
-        out.more(4, format!("body matches {}", quote(pattern.as_str())));
+        out.more(indent, format!("body matches {}", quote(pattern.as_str())));
     }
     for (pointer, value) in &expect.json {
-        out.more(4, format!("json {} = {value}", quote(pointer)));
+        out.more(indent, format!("json {} = {value}", quote(pointer)));
     }
     for header in &expect.headers {
         match &header.matches {
             Some(pattern) => out.more(
-                4,
+                indent,
                 format!("header {} matches {}", header.name, quote(pattern.as_str())),
             ),
-            None => out.more(4, format!("header {} present", header.name)),
+            None => out.more(indent, format!("header {} present", header.name)),
         }
     }
     if let Some(limit) = expect.max_latency {
-        out.more(4, format!("latency at most {}", format_duration(limit)));
+        out.more(
+            indent,
+            format!("latency at most {}", format_duration(limit)),
+        );
     }
 }
 

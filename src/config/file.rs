@@ -162,7 +162,8 @@ pub struct StatsFile {
     pub fields: Entries<NameKind, Scalar<PointerKind>>,
 }
 
-/// `targets[].scenarios[]`.
+/// `targets[].scenarios[]`: a single request (`request`, `expect`) or a flow (`steps`,
+/// `on_start`); `validate` checks that exactly one form is used.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ScenarioFile {
@@ -173,11 +174,14 @@ pub struct ScenarioFile {
     /// Tags for load-test selection.
     #[serde(default)]
     pub tags: Vec<Scalar<NameKind>>,
-    /// What to send.
-    pub request: RequestFile,
-    /// What the response must look like.
-    #[serde(default)]
-    pub expect: ExpectFile,
+    /// What to send (a single-request scenario).
+    pub request: Option<RequestFile>,
+    /// What the response must look like (a single-request scenario).
+    pub expect: Option<ExpectFile>,
+    /// The flow's steps, run in order.
+    pub steps: Option<Vec<StepFile>>,
+    /// Steps run once per virtual user before its first run of `steps`.
+    pub on_start: Option<Vec<StepFile>>,
     /// Test data rows for `{{ row.FIELD }}`.
     pub data: Option<DataFile>,
 }
@@ -192,6 +196,34 @@ pub struct DataFile {
     pub mode: Option<Scalar<DataModeKind>>,
     /// What a load test does when a `unique` file runs out (default stop).
     pub on_exhausted: Option<Scalar<OnExhaustedKind>>,
+}
+
+/// `scenarios[].steps[]` and `scenarios[].on_start[]`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StepFile {
+    /// Label value `step`.
+    pub name: Scalar<NameKind>,
+    /// What to send.
+    pub request: RequestFile,
+    /// What the response must look like.
+    #[serde(default)]
+    pub expect: ExpectFile,
+    /// Variable name → where in the response its value is.
+    #[serde(default)]
+    pub extract: Entries<VarNameKind, ExtractFile>,
+}
+
+/// `steps[].extract.VAR`: exactly one source (`validate` checks it).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExtractFile {
+    /// JSON pointer into the body.
+    pub json: Option<Scalar<PointerKind>>,
+    /// Response header.
+    pub header: Option<Scalar<HeaderNameKind>>,
+    /// Regex over the body with a capture group.
+    pub regex: Option<Scalar<CaptureRegexKind>>,
 }
 
 /// `scenarios[].request`.

@@ -39,18 +39,22 @@ impl Kind for NameKind {
     }
 }
 
+/// Whether `text` matches `[A-Za-z_][A-Za-z0-9_]*` (label and variable names).
+fn is_identifier(text: &str) -> bool {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
 /// `global.labels` keys: Prometheus label names that synthex does not set itself.
 pub struct LabelNameKind;
 impl Kind for LabelNameKind {
     type Value = String;
     const EXPECTING: &'static str = "a label name such as env";
     fn parse(text: &str) -> Result<String, String> {
-        let mut chars = text.chars();
-        let valid = chars
-            .next()
-            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
-        if !valid {
+        if !is_identifier(text) {
             return Err(format!(
                 "invalid label name {}: expected [a-zA-Z_][a-zA-Z0-9_]*",
                 quote(text)
@@ -259,6 +263,41 @@ impl Kind for RegexKind {
     const EXPECTING: &'static str = "a regular expression";
     fn parse(text: &str) -> Result<Regex, String> {
         regex(text)
+    }
+}
+
+/// `extract.VAR.regex`: a regex with at least one capture group, whose first group is the value.
+pub struct CaptureRegexKind;
+impl Kind for CaptureRegexKind {
+    type Value = Regex;
+    const EXPECTING: &'static str = "a regular expression with a capture group";
+    fn parse(text: &str) -> Result<Regex, String> {
+        let parsed = regex(text)?;
+        // captures_len counts the implicit whole-match group.
+        if parsed.captures_len() < 2 {
+            return Err(format!(
+                "regex {} has no capture group: expected one such as 'id=(\\d+)', whose \
+                 match becomes the variable",
+                quote(text)
+            ));
+        }
+        Ok(parsed)
+    }
+}
+
+/// Flow variable names (`extract:` keys, `{{ var NAME }}`): `[A-Za-z_][A-Za-z0-9_]*`.
+pub struct VarNameKind;
+impl Kind for VarNameKind {
+    type Value = String;
+    const EXPECTING: &'static str = "a variable name such as token";
+    fn parse(text: &str) -> Result<String, String> {
+        match is_identifier(text) {
+            true => Ok(text.to_string()),
+            false => Err(format!(
+                "invalid variable name {}: expected [A-Za-z_][A-Za-z0-9_]*",
+                quote(text)
+            )),
+        }
     }
 }
 

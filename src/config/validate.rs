@@ -4,7 +4,7 @@
 
 use super::FieldError;
 use super::collections::BackoffFile;
-use super::file::{ConfigFile, GlobalFile, ProcessFile, TargetFile};
+use super::file::{ConfigFile, GlobalFile, ProcessFile, ScenarioFile, StepFile, TargetFile};
 use super::secrets::Credentials;
 use super::units::{format_number, format_rate, quote};
 use crate::scenario::DEFAULT_MAX_TOTAL_RATE;
@@ -166,6 +166,89 @@ fn check_target(path: &str, target: &TargetFile) -> Result<(), FieldError> {
     }
     for (index, scenario) in target.scenarios.iter().enumerate() {
         super::data::check(&format!("{path}.scenarios[{index}]"), scenario)?;
+        check_scenario(&format!("{path}.scenarios[{index}]"), scenario)?;
+    }
+    Ok(())
+}
+
+/// A scenario is a single request or a flow, never both; a flow has steps, unique step names
+/// and one source per extracted variable.
+fn check_scenario(path: &str, scenario: &ScenarioFile) -> Result<(), FieldError> {
+    let steps = match (&scenario.request, &scenario.steps) {
+        (Some(_), None) => {
+            if scenario.on_start.is_some() {
+                return Err(FieldError::new(
+                    format!("{path}.on_start"),
+                    "`on_start` belongs to a flow: expected `steps` instead of `request`",
+                ));
+            }
+            return Ok(());
+        }
+        (None, Some(steps)) => steps,
+        (Some(_), Some(_)) => {
+            return Err(FieldError::new(
+                path,
+                "both `request` and `steps` are set: expected `request` (a single request) or \
+                 `steps` (a flow)",
+            ));
+        }
+        (None, None) => {
+            return Err(FieldError::new(
+                path,
+                "expected `request` (a single request) or `steps` (a flow), found neither",
+            ));
+        }
+    };
+    if scenario.expect.is_some() {
+        return Err(FieldError::new(
+            format!("{path}.expect"),
+            "a flow's expectations belong to its steps: move `expect` into each step",
+        ));
+    }
+    if steps.is_empty() {
+        return Err(FieldError::new(
+            format!("{path}.steps"),
+            "at least one step is required, found none",
+        ));
+    }
+    let on_start = scenario.on_start.as_deref().unwrap_or_default();
+    let all: Vec<(String, &StepFile)> = on_start
+        .iter()
+        .enumerate()
+        .map(|(i, step)| (format!("{path}.on_start[{i}]"), step))
+        .chain(
+            steps
+                .iter()
+                .enumerate()
+                .map(|(i, step)| (format!("{path}.steps[{i}]"), step)),
+        )
+        .collect();
+    let names: Vec<&str> = all.iter().map(|(_, step)| step.name.0.as_str()).collect();
+    if let Some((first, again)) = first_duplicate(&names) {
+        return Err(FieldError::new(
+            format!("{}.name", all[again].0),
+            format!(
+                "duplicate step name {}: already used by {}",
+                quote(names[again]),
+                all[first].0
+            ),
+        ));
+    }
+    for (step_path, step) in &all {
+        for (var, source) in &step.extract.0 {
+            let set = [
+                source.json.is_some(),
+                source.header.is_some(),
+                source.regex.is_some(),
+            ];
+            if set.iter().filter(|s| **s).count() != 1 {
+                return Err(FieldError::new(
+                    format!("{step_path}.extract.{var}"),
+                    "expected exactly one of `json` (a JSON pointer), `header` (a header name) \
+                     or `regex` (a regex with a capture group)",
+                ));
+            }
+        }
     }
     Ok(())
 }

@@ -35,8 +35,10 @@ use tokio_util::task::TaskTracker;
 
 use super::profile::{Profile, ThinkTime};
 use super::recorder::Recorder;
+use crate::flow::{self, Via};
+use crate::outcome::Outcome;
 use crate::probe::{Connection, IdleConnections, Probe};
-use crate::scenario::Scenario;
+use crate::scenario::{Action, Flow, Scenario};
 use crate::scheduler::{WeightedPick, hold_permit, measured_start};
 use crate::template::Iteration;
 
@@ -46,24 +48,41 @@ const CONTROL_TICK: Duration = Duration::from_millis(100);
 /// What the executors drive: pick a scenario, run one request of it, record it. The executors
 /// know nothing about HTTP, so their timing is tested under paused time.
 pub trait Exercise: Send + Sync + 'static {
-    /// What one virtual user keeps between its requests (its own connections).
+    /// What one virtual user keeps between its requests (its own connections and flow
+    /// sessions).
     type Session<'a>: Session
     where
         Self: 'a;
     /// Picks the next scenario by weight.
     fn pick(&self, rng: &mut StdRng) -> usize;
-    /// Runs one request of scenario `index` with its latency measured from `from`, and records it.
-    fn request(&self, index: usize, from: Instant) -> impl Future<Output = ()> + Send;
+    /// Runs one request (or flow run) of scenario `index` with its latency measured from
+    /// `from`, and records it; when `cut` is cancelled first, the request in flight is dropped
+    /// and counted as interrupted.
+    fn request(
+        &self,
+        index: usize,
+        from: Instant,
+        cut: &CancellationToken,
+    ) -> impl Future<Output = ()> + Send;
     /// A new virtual user's session (closed model).
     fn session(&self) -> Self::Session<'_>;
     /// Where outcomes go; the executors set the planned level on it.
     fn recorder(&self) -> &Recorder;
+    /// Counts an arrival of scenario `index` dropped at the in-flight cap (open model).
+    fn dropped(&self, index: usize) {
+        self.recorder().record_dropped(index);
+    }
 }
 
 /// One virtual user's requests, one at a time.
 pub trait Session: Send {
-    /// Runs one request of scenario `index` with its latency measured from `from`, and records it.
-    fn request(&mut self, index: usize, from: Instant) -> impl Future<Output = ()> + Send;
+    /// Runs one request (or flow run) of scenario `index` as [`Exercise::request`] does.
+    fn request(
+        &mut self,
+        index: usize,
+        from: Instant,
+        cut: &CancellationToken,
+    ) -> impl Future<Output = ()> + Send;
 }
 
 /// The real exercise: the config's scenarios sent with each target's probe.
@@ -71,8 +90,8 @@ pub struct Workload {
     probes: Vec<Probe>,
     /// Per probe: the open model's idle keep-alive connections.
     idle: Vec<IdleConnections>,
-    /// `(index into probes, scenario)`, in recording-index order.
-    scenarios: Vec<(usize, Scenario)>,
+    /// In scenario-index order.
+    scenarios: Vec<Planned>,
     picker: WeightedPick,
     recorder: Arc<Recorder>,
     /// Open-model arrivals so far: their `{{ counter }}` (arrivals have no virtual user).
@@ -81,6 +100,19 @@ pub struct Workload {
     end: CancellationToken,
     /// The scenario (recording index) whose `unique` data ran out first.
     exhausted: OnceLock<usize>,
+}
+
+/// One scenario of a load test: where its requests go and where they are counted.
+pub struct Planned {
+    /// Index of its target's probe in the workload's probes.
+    pub probe: usize,
+    /// The scenario.
+    pub scenario: Scenario,
+    /// Its first row in the recorder; a flow's steps follow in
+    /// [`crate::scenario::Flow::all_steps`] order.
+    pub first_row: usize,
+    /// A flow's index in the recorder's flows.
+    pub flow: Option<usize>,
 }
 
 /// How a run ended.
@@ -95,16 +127,16 @@ pub struct RunEnd {
 }
 
 impl Workload {
-    /// `scenarios` pairs each scenario with the index of its target's probe in `probes`; the
-    /// recorder must list the scenarios in the same order. `end` is cancelled when a
-    /// scenario's `unique` data runs out: pass the executors a token that ends with it.
+    /// `scenarios` name their target's probe in `probes` and their rows in `recorder`. `end`
+    /// is cancelled when a scenario's `unique` data runs out: pass the executors a token that
+    /// ends with it.
     pub fn new(
         probes: Vec<Probe>,
-        scenarios: Vec<(usize, Scenario)>,
+        scenarios: Vec<Planned>,
         recorder: Arc<Recorder>,
         end: CancellationToken,
     ) -> Workload {
-        let weights: Vec<u32> = scenarios.iter().map(|(_, s)| s.weight).collect();
+        let weights: Vec<u32> = scenarios.iter().map(|p| p.scenario.weight).collect();
         Workload {
             picker: WeightedPick::new(&weights),
             idle: probes.iter().map(|_| IdleConnections::default()).collect(),
@@ -117,7 +149,7 @@ impl Workload {
         }
     }
 
-    /// The scenario (recording index) whose `unique` data ran out and ended the run, if any.
+    /// The scenario (its index in the workload) whose `unique` data ran out and ended the run, if any.
     pub fn exhausted(&self) -> Option<usize> {
         self.exhausted.get().copied()
     }
@@ -126,12 +158,63 @@ impl Workload {
     /// `unique` data has no row left. Synchronous: the thread-local RNG must not live across
     /// an await.
     fn iteration(&self, index: usize, counter: u64) -> Option<Iteration> {
-        let iteration = self.scenarios[index].1.iteration(counter, &mut rand::rng());
+        let iteration = self.scenarios[index]
+            .scenario
+            .iteration(counter, &mut rand::rng());
         if iteration.is_none() {
             let _ = self.exhausted.set(index);
             self.end.cancel();
         }
         iteration
+    }
+
+    /// Sends `call` (the single request of `planned`) over `send`, recording it unless `cut`
+    /// comes first.
+    async fn single(
+        &self,
+        planned: &Planned,
+        send: impl Future<Output = Outcome>,
+        from: Instant,
+        cut: &CancellationToken,
+    ) {
+        tokio::select! {
+            outcome = send => self.recorder.record(planned.first_row, &outcome),
+            () = cut.cancelled() => self.recorder.record_interrupted(planned.first_row, from),
+        }
+    }
+
+    /// Runs one run of `flow` (of `planned`) in `session`.
+    async fn flow(
+        &self,
+        planned: &Planned,
+        flow: &Flow,
+        via: &mut Via<'_, '_>,
+        session: &mut flow::Session,
+        from: Instant,
+        cut: &CancellationToken,
+    ) {
+        let tally = RowsFrom(&self.recorder, planned.first_row);
+        let run = flow::run(via, flow, session, from, cut, &tally).await;
+        if let Some(index) = planned.flow.filter(|_| !run.interrupted) {
+            self.recorder.record_flow(index, run.duration, run.success);
+        }
+    }
+}
+
+/// A flow's rows of the recorder, from its first row on.
+struct RowsFrom<'a>(&'a Recorder, usize);
+
+impl flow::Tally for RowsFrom<'_> {
+    fn step(&self, row: usize, outcome: &Outcome) {
+        self.0.record(self.1 + row, outcome);
+    }
+
+    fn not_run(&self, row: usize) {
+        self.0.record_not_run(self.1 + row);
+    }
+
+    fn interrupted(&self, row: usize, started: Instant) {
+        self.0.record_interrupted(self.1 + row, started);
     }
 }
 
@@ -142,16 +225,27 @@ impl Exercise for Workload {
         self.picker.pick(rng)
     }
 
-    async fn request(&self, index: usize, from: Instant) {
+    async fn request(&self, index: usize, from: Instant, cut: &CancellationToken) {
         let counter = self.arrivals.fetch_add(1, Ordering::Relaxed) + 1;
         let Some(iteration) = self.iteration(index, counter) else {
             return;
         };
-        let (probe, scenario) = &self.scenarios[index];
-        let outcome = self.probes[*probe]
-            .run_on(&self.idle[*probe], scenario, from, &iteration)
-            .await;
-        self.recorder.record(index, &outcome);
+        let planned = &self.scenarios[index];
+        let probe = &self.probes[planned.probe];
+        match &planned.scenario.action {
+            Action::Request(call) => {
+                let send = probe.run_on(&self.idle[planned.probe], call, from, &iteration);
+                self.single(planned, send, from, cut).await
+            }
+            // An arrival of the open model is a new session: on_start runs before its steps.
+            Action::Flow(flow) => {
+                let mut session = flow::Session::new();
+                session.begin(iteration);
+                let mut via = Via::Probe(probe);
+                self.flow(planned, flow, &mut via, &mut session, from, cut)
+                    .await
+            }
+        }
     }
 
     fn session(&self) -> User<'_> {
@@ -159,40 +253,65 @@ impl Exercise for Workload {
             work: self,
             connections: self.probes.iter().map(Probe::connection).collect(),
             iterations: 0,
+            sessions: self.scenarios.iter().map(|_| None).collect(),
         }
     }
 
     fn recorder(&self) -> &Recorder {
         &self.recorder
     }
+
+    fn dropped(&self, index: usize) {
+        if let Some(planned) = self.scenarios.get(index) {
+            self.recorder.record_dropped(planned.first_row);
+        }
+    }
 }
 
 /// A virtual user of a [`Workload`]: its own connection to each target that allows one, so
-/// its requests skip the shared client's pool (see [`Connection`]).
+/// its requests skip the shared client's pool (see [`Connection`]), and its own session of
+/// each flow, kept from one run to the next (cookies, variables, `on_start` done).
 pub struct User<'a> {
     work: &'a Workload,
     /// Per probe; `None` where that target's requests go through [`Probe::run`].
     connections: Vec<Option<Connection<'a>>>,
     /// Iterations this user has started: its `{{ counter }}`.
     iterations: u64,
+    /// Per scenario; made at the user's first run of a flow.
+    sessions: Vec<Option<flow::Session>>,
 }
 
 impl Session for User<'_> {
-    async fn request(&mut self, index: usize, from: Instant) {
+    async fn request(&mut self, index: usize, from: Instant, cut: &CancellationToken) {
         self.iterations += 1;
-        let Some(iteration) = self.work.iteration(index, self.iterations) else {
+        let work = self.work;
+        let Some(iteration) = work.iteration(index, self.iterations) else {
             return;
         };
-        let (probe, scenario) = &self.work.scenarios[index];
-        let outcome = match &mut self.connections[*probe] {
-            Some(connection) => connection.run(scenario, from, &iteration).await,
-            None => {
-                self.work.probes[*probe]
-                    .run(scenario, from, &iteration)
-                    .await
+        let planned = &work.scenarios[index];
+        let probe = &work.probes[planned.probe];
+        let connection = &mut self.connections[planned.probe];
+        match &planned.scenario.action {
+            Action::Request(call) => match connection {
+                Some(connection) => {
+                    let send = connection.run(call, from, &iteration);
+                    work.single(planned, send, from, cut).await
+                }
+                None => {
+                    let send = probe.run(call, from, &iteration);
+                    work.single(planned, send, from, cut).await
+                }
+            },
+            Action::Flow(flow) => {
+                let session = self.sessions[index].get_or_insert_with(flow::Session::new);
+                session.begin(iteration);
+                let mut via = match connection {
+                    Some(connection) => Via::Connection(connection),
+                    None => Via::Probe(probe),
+                };
+                work.flow(planned, flow, &mut via, session, from, cut).await
             }
-        };
-        self.work.recorder.record(index, &outcome);
+        }
     }
 }
 
@@ -270,8 +389,7 @@ async fn user<W: Exercise>(
     while !stop.is_cancelled() {
         let started = Instant::now();
         let index = work.pick(&mut rng);
-        let request = session.request(index, started);
-        unless_stopped_now(&cut, work.recorder(), index, started, request).await;
+        session.request(index, started, &cut).await;
         let pause = match think {
             ThinkTime::Constant(pause) => pause,
             ThinkTime::Uniform(low, high) => {
@@ -331,17 +449,14 @@ pub async fn open<W: Exercise>(
         let index = work.pick(&mut rng);
         let Ok(permit) = Arc::clone(&cap).try_acquire_owned() else {
             dropped += 1;
-            work.recorder().record_dropped(index);
+            work.dropped(index);
             continue;
         };
         let from = measured_start(due, Instant::now());
         let work = Arc::clone(&work);
         let cut = cut.clone();
         tracker.spawn(hold_permit(
-            async move {
-                let request = work.request(index, from);
-                unless_stopped_now(&cut, work.recorder(), index, from, request).await;
-            },
+            async move { work.request(index, from, &cut).await },
             permit,
         ));
     };
@@ -395,22 +510,6 @@ impl<'a> Arrivals<'a> {
     }
 }
 
-/// Runs `request` of scenario `index` (started at `from`) unless `cut` (this run's child of the
-/// recorder's `stop_now`) comes first: then the request is dropped (its connection closed) and
-/// counted as interrupted.
-async fn unless_stopped_now(
-    cut: &CancellationToken,
-    recorder: &Recorder,
-    index: usize,
-    from: Instant,
-    request: impl Future<Output = ()>,
-) {
-    tokio::select! {
-        () = request => {}
-        () = cut.cancelled() => recorder.record_interrupted(index, from),
-    }
-}
-
 /// Waits for requests in flight, at most `grace` or until the recorder's `stop_now`; then ends
 /// the rest at once through `cut`, each counted as interrupted. When the run was `interrupted`,
 /// says what it waits for, so a Ctrl-C against a hanging target is never a silent wait.
@@ -451,7 +550,7 @@ async fn finish(
 mod tests {
     use super::*;
     use crate::loadtest::recorder::ScenarioRef;
-    use crate::outcome::{CacheResult, Outcome, Phases};
+    use crate::outcome::{CacheResult, Phases};
     use crate::report::model::LoadModel;
     use std::sync::atomic::AtomicUsize;
     use std::time::SystemTime;
@@ -468,9 +567,10 @@ mod tests {
         fn new(latency: Duration) -> Arc<Fake> {
             let scenario = ScenarioRef {
                 target: 0,
-                scenario: 0,
+                row: 0,
                 target_name: "t".into(),
                 scenario_name: "s".into(),
+                step: None,
                 method: "GET".into(),
             };
             Arc::new(Fake {
@@ -511,7 +611,7 @@ mod tests {
             self
         }
 
-        async fn request(&self, index: usize, from: Instant) {
+        async fn request(&self, index: usize, from: Instant, _cut: &CancellationToken) {
             let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
             self.max_seen.fetch_max(now, Ordering::SeqCst);
             tokio::time::sleep(self.latency).await;
@@ -537,8 +637,8 @@ mod tests {
     }
 
     impl Session for &Fake {
-        async fn request(&mut self, index: usize, from: Instant) {
-            Exercise::request(*self, index, from).await;
+        async fn request(&mut self, index: usize, from: Instant, cut: &CancellationToken) {
+            Exercise::request(*self, index, from, cut).await;
         }
     }
 

@@ -7,17 +7,14 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::probe::Probe;
-use crate::scenario::{HealthCheck, RequestTemplate, Scenario};
+use crate::scenario::{Call, HealthCheck, RequestTemplate};
 use crate::template::Iteration;
 
 /// Sends the health request to every probe's target (`names[i]` names `probes[i]`'s target)
 /// and returns one line per unhealthy target, saying what it answered; empty when all are
 /// healthy.
 pub async fn check(health: &HealthCheck, probes: &[Probe], names: &[String]) -> Vec<String> {
-    let scenario = Scenario {
-        name: "health".to_string(),
-        weight: 1,
-        tags: Vec::new(),
+    let call = Call {
         request: RequestTemplate {
             method: http::Method::GET,
             path: health.path.clone(),
@@ -25,15 +22,12 @@ pub async fn check(health: &HealthCheck, probes: &[Probe], names: &[String]) -> 
             body: None,
         },
         expect: health.expect.clone(),
-        data: None,
     };
     let iteration = Iteration::default();
     let mut unhealthy = Vec::new();
     for (probe, name) in probes.iter().zip(names) {
-        let asked = tokio::time::timeout(
-            health.timeout,
-            probe.run(&scenario, Instant::now(), &iteration),
-        );
+        let asked =
+            tokio::time::timeout(health.timeout, probe.run(&call, Instant::now(), &iteration));
         let problem = match asked.await {
             Err(_) => Some(format!("no answer within {}", show(health.timeout))),
             Ok(outcome) => outcome.failure.map(|f| match outcome.status {

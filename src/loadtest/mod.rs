@@ -36,10 +36,10 @@ use thiserror::Error;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use self::executor::{RunEnd, Workload};
+use self::executor::{Planned, RunEnd, Workload};
 use self::live::LiveTest;
 use self::profile::Profile;
-use self::recorder::{Recorder, ScenarioRef};
+use self::recorder::{FlowRef, Recorder, ScenarioRef};
 use crate::exporter::{self, AppState};
 use crate::http_server::Listener;
 use crate::metrics::Metrics;
@@ -130,7 +130,7 @@ pub async fn run(
 ) -> Result<Report, LoadError> {
     let selected = select(&config, &options.tags, &options.exclude_tags)?;
     let metrics = Arc::new(Metrics::new(&config)?);
-    let (probes, scenarios, refs) = build(&config, &selected, options.new_connections)?;
+    let built = build(&config, &selected, options.new_connections)?;
     let prometheus = match &config.load.prometheus {
         Some(source) => {
             let client = queries::Prometheus::new(source).map_err(LoadError::Prometheus)?;
@@ -141,12 +141,12 @@ pub async fn run(
     };
     if let Some(check) = &config.load.health {
         let mut names: Vec<String> = Vec::new();
-        for r in &refs {
+        for r in &built.rows {
             if !names.contains(&r.target_name) {
                 names.push(r.target_name.clone());
             }
         }
-        let unhealthy = health::check(check, &probes, &names).await;
+        let unhealthy = health::check(check, &built.probes, &names).await;
         if !unhealthy.is_empty() {
             return Err(LoadError::Unhealthy(unhealthy.join("; ")));
         }
@@ -160,7 +160,7 @@ pub async fn run(
         + Duration::from_secs(1);
     let warmup = match options.warmup {
         Some(plan) => {
-            let parts = (&config, selected.as_slice(), refs.as_slice());
+            let parts = (&config, selected.as_slice(), built.rows.as_slice());
             Some(warm_up(parts, &options, plan, &stop, grace).await?)
         }
         None => None,
@@ -175,15 +175,21 @@ pub async fn run(
         .map_or(0.0, |d| d.as_secs_f64());
     let start = Instant::now();
     let recorder = Arc::new(
-        Recorder::new(refs, start, TIMELINE_INTERVAL, Some(Arc::clone(&metrics)))
-            .with_level_gauge(level_gauge(options.profile.model, metrics.registry())?)
-            .with_stop_now(options.stop_now.clone()),
+        Recorder::new(
+            built.rows,
+            start,
+            TIMELINE_INTERVAL,
+            Some(Arc::clone(&metrics)),
+        )
+        .with_flows(built.flows)
+        .with_level_gauge(level_gauge(options.profile.model, metrics.registry())?)
+        .with_stop_now(options.stop_now.clone()),
     );
     // Ends with `stop`, or earlier when a scenario's `unique` data runs out.
     let stop_run = stop.child_token();
     let work = Arc::new(Workload::new(
-        probes,
-        scenarios,
+        built.probes,
+        built.scenarios,
         Arc::clone(&recorder),
         stop_run.clone(),
     ));
@@ -316,6 +322,7 @@ pub async fn run(
         interrupted: end.interrupted,
         shards: vec![options.shard],
         scenarios,
+        flows: recorder.flow_stats(),
         failures: recorder.failure_groups(),
         timeline,
         timeline_interval_seconds: recorder.interval().as_secs_f64(),
@@ -347,18 +354,16 @@ async fn warm_up(
         rate = plan.rate,
         "warming up (kept out of the results)"
     );
-    let (probes, scenarios, _) = build(config, selected, options.new_connections)?;
-    let recorder = Arc::new(Recorder::new(
-        refs.to_vec(),
-        Instant::now(),
-        TIMELINE_INTERVAL,
-        None,
-    ));
+    let built = build(config, selected, options.new_connections)?;
+    let recorder = Arc::new(
+        Recorder::new(refs.to_vec(), Instant::now(), TIMELINE_INTERVAL, None)
+            .with_flows(built.flows),
+    );
     // Ends with `stop`, or earlier when a scenario's `unique` data runs out.
     let warm_stop = stop.child_token();
     let work = Arc::new(Workload::new(
-        probes,
-        scenarios,
+        built.probes,
+        built.scenarios,
         Arc::clone(&recorder),
         warm_stop.clone(),
     ));
@@ -483,18 +488,27 @@ pub(crate) fn select(
     Ok(selected)
 }
 
-/// Probes for the targets that have selected scenarios, and the scenario list in recording order.
-type Built = (Vec<Probe>, Vec<(usize, Scenario)>, Vec<ScenarioRef>);
+/// Probes for the targets that have selected scenarios, the scenarios with their rows, and
+/// the recorder's rows and flows.
+struct Built {
+    probes: Vec<Probe>,
+    scenarios: Vec<Planned>,
+    rows: Vec<ScenarioRef>,
+    flows: Vec<FlowRef>,
+}
 
 fn build(
     config: &Config,
     selected: &[(usize, usize)],
     new_connections: bool,
 ) -> Result<Built, LoadError> {
-    let mut probes = Vec::new();
+    let mut built = Built {
+        probes: Vec::new(),
+        scenarios: Vec::new(),
+        rows: Vec::new(),
+        flows: Vec::new(),
+    };
     let mut probe_of_target: Vec<Option<usize>> = vec![None; config.targets.len()];
-    let mut scenarios = Vec::new();
-    let mut refs = Vec::new();
     for &(t, s) in selected {
         let target = &config.targets[t];
         let probe = match probe_of_target[t] {
@@ -502,22 +516,42 @@ fn build(
             None => {
                 let mut settings = target.clone();
                 settings.keep_alive = !new_connections;
-                probes.push(Probe::new(&settings, &config.global)?);
-                probe_of_target[t] = Some(probes.len() - 1);
-                probes.len() - 1
+                built.probes.push(Probe::new(&settings, &config.global)?);
+                probe_of_target[t] = Some(built.probes.len() - 1);
+                built.probes.len() - 1
             }
         };
         let scenario = &target.scenarios[s];
-        scenarios.push((probe, scenario.clone()));
-        refs.push(ScenarioRef {
-            target: t,
-            scenario: s,
-            target_name: target.name.clone(),
-            scenario_name: scenario.name.clone(),
-            method: scenario.request.method.to_string(),
+        // The rows of a target's metrics: those of the scenarios before this one, then its own.
+        let metrics_row: usize = target.scenarios[..s].iter().map(|x| x.rows().len()).sum();
+        let first_row = built.rows.len();
+        for (offset, (step, call)) in scenario.rows().into_iter().enumerate() {
+            built.rows.push(ScenarioRef {
+                target: t,
+                row: metrics_row + offset,
+                target_name: target.name.clone(),
+                scenario_name: scenario.name.clone(),
+                step: step.map(str::to_string),
+                method: call.request.method.to_string(),
+            });
+        }
+        let flow = scenario.flow().map(|_| {
+            built.flows.push(FlowRef {
+                target: t,
+                scenario: s,
+                target_name: target.name.clone(),
+                scenario_name: scenario.name.clone(),
+            });
+            built.flows.len() - 1
+        });
+        built.scenarios.push(Planned {
+            probe,
+            scenario: scenario.clone(),
+            first_row,
+            flow,
         });
     }
-    Ok((probes, scenarios, refs))
+    Ok(built)
 }
 
 /// Resource samples regrouped into one series per source.

@@ -28,26 +28,49 @@ use tokio_util::sync::CancellationToken;
 use crate::metrics::{Metrics, SkipReason};
 use crate::outcome::{CacheResult, Failure, FailureReason, Outcome, Phases};
 use crate::report::model::{
-    FailureGroup, Interval, LatencyHistogram, ScenarioInterval, ScenarioStats,
+    FailureGroup, FlowStats, Interval, LatencyHistogram, ScenarioInterval, ScenarioStats,
 };
 
 /// Distinct failure messages kept per scenario and reason; more are counted under one entry,
 /// so a target answering a different error text each time cannot grow memory.
 const MAX_MESSAGES: usize = 50;
 
-/// Where one load-test scenario comes from in the config.
+/// Where one load-test row (a scenario, or one step of a flow) comes from in the config.
 #[derive(Debug, Clone)]
 pub struct ScenarioRef {
     /// Index of the target in `config.targets`.
     pub target: usize,
-    /// Index of the scenario in that target's `scenarios`.
-    pub scenario: usize,
+    /// The row's index in that target's metrics ([`crate::metrics::TargetHandle::first_row`]).
+    pub row: usize,
     /// Target name.
     pub target_name: String,
     /// Scenario name.
     pub scenario_name: String,
+    /// The step, for a row of a flow.
+    pub step: Option<String>,
     /// HTTP method.
     pub method: String,
+}
+
+/// Where one load-test flow comes from in the config.
+#[derive(Debug, Clone)]
+pub struct FlowRef {
+    /// Index of the target in `config.targets`.
+    pub target: usize,
+    /// Index of the flow in that target's `scenarios`.
+    pub scenario: usize,
+    /// Target name.
+    pub target_name: String,
+    /// The flow's scenario name.
+    pub scenario_name: String,
+}
+
+/// Running totals of one flow's whole runs.
+#[derive(Debug, Default, Clone)]
+struct FlowTotals {
+    runs: u64,
+    failures: u64,
+    duration: LatencyHistogram,
 }
 
 /// The load test's collector; share it with `Arc`.
@@ -56,6 +79,7 @@ pub struct Recorder {
     interval: Duration,
     scenarios: Vec<ScenarioRef>,
     totals: Vec<Mutex<Totals>>,
+    flows: Vec<(FlowRef, Mutex<FlowTotals>)>,
     step: Vec<Mutex<Totals>>,
     timeline: Mutex<Vec<Cell>>,
     failures: Mutex<HashMap<(usize, FailureReason), HashMap<String, Seen>>>,
@@ -125,6 +149,7 @@ struct Totals {
     body_bytes: u64,
     hits: u64,
     misses: u64,
+    not_run: u64,
     latency: LatencyHistogram,
 }
 
@@ -158,6 +183,7 @@ impl Recorder {
             interval,
             totals: empty(),
             step: empty(),
+            flows: Vec::new(),
             scenarios,
             timeline: Mutex::new(Vec::new()),
             failures: Mutex::new(HashMap::new()),
@@ -167,6 +193,62 @@ impl Recorder {
             stop_now: CancellationToken::new(),
             interrupted: AtomicU64::new(0),
         }
+    }
+
+    /// Also keeps the whole runs of `flows` (their indexes are those of
+    /// [`Recorder::record_flow`]).
+    pub fn with_flows(mut self, flows: Vec<FlowRef>) -> Recorder {
+        self.flows = flows.into_iter().map(|f| (f, Mutex::default())).collect();
+        self
+    }
+
+    /// Records one whole run of flow `index`: its duration, and whether every step passed.
+    pub fn record_flow(&self, index: usize, duration: Duration, success: bool) {
+        let Some((flow, totals)) = self.flows.get(index) else {
+            return;
+        };
+        {
+            let mut totals = lock(totals);
+            totals.runs += 1;
+            totals.failures += u64::from(!success);
+            totals.duration.record(duration);
+        }
+        if let Some(metrics) = &self.metrics
+            && let Some(handle) = metrics.target(flow.target)
+        {
+            metrics.record_flow(&handle, flow.scenario, duration, success);
+        }
+    }
+
+    /// Counts a step (row `index`) that did not run because an earlier step of its flow failed.
+    pub fn record_not_run(&self, index: usize) {
+        let Some(scenario) = self.scenarios.get(index) else {
+            return;
+        };
+        lock(&self.totals[index]).not_run += 1;
+        lock(&self.step[index]).not_run += 1;
+        if let Some(metrics) = &self.metrics
+            && let Some(handle) = metrics.target(scenario.target)
+        {
+            handle.not_run(scenario.row);
+        }
+    }
+
+    /// The flows' whole runs, in the order given to [`Recorder::with_flows`].
+    pub fn flow_stats(&self) -> Vec<FlowStats> {
+        self.flows
+            .iter()
+            .map(|(f, totals)| {
+                let t = lock(totals).clone();
+                FlowStats {
+                    target: f.target_name.clone(),
+                    scenario: f.scenario_name.clone(),
+                    runs: t.runs,
+                    failures: t.failures,
+                    duration: t.duration,
+                }
+            })
+            .collect()
     }
 
     /// Cuts the requests in flight short when `token` is cancelled (see [`Recorder::stop_now`]).
@@ -281,7 +363,7 @@ impl Recorder {
             seen.last = seen.last.max(at);
         }
         if let Some(metrics) = &self.metrics {
-            metrics.record(scenario.target, scenario.scenario, outcome);
+            metrics.record(scenario.target, scenario.row, outcome);
         }
     }
 
@@ -414,8 +496,10 @@ impl Recorder {
                 ScenarioStats {
                     target: s.target_name.clone(),
                     scenario: s.scenario_name.clone(),
+                    step: s.step.clone(),
                     method: s.method.clone(),
                     requests: t.requests,
+                    not_run: t.not_run,
                     failures: t.failures,
                     body_bytes: t.body_bytes,
                     cache_hits: t.hits,
@@ -437,6 +521,7 @@ impl Recorder {
                 messages.iter().map(move |(message, seen)| FailureGroup {
                     target: s.target_name.clone(),
                     scenario: s.scenario_name.clone(),
+                    step: s.step.clone(),
                     method: s.method.clone(),
                     reason: reason.as_str().to_string(),
                     message: message.clone(),
@@ -596,9 +681,10 @@ mod tests {
     fn recorder() -> Recorder {
         let s = |name: &str| ScenarioRef {
             target: 0,
-            scenario: 0,
+            row: 0,
             target_name: "t".into(),
             scenario_name: name.into(),
+            step: None,
             method: "GET".into(),
         };
         Recorder::new(

@@ -18,7 +18,7 @@ use tokio::time::Instant;
 use super::PHASES;
 use super::series::Bounds;
 use super::sink::{Extras, Family, ProtoSink, Sink};
-use super::state::{SharedSlots, TargetSlot, lock};
+use super::state::{FLOW_RESULTS, SharedSlots, TargetSlot, lock};
 use crate::outcome::{CacheResult, FailureReason};
 use crate::window::Counts;
 
@@ -59,6 +59,24 @@ const CACHE_RATIO: Family = Family {
     help: "Cache hits / (hits + misses) of the target over the sliding window; absent while no \
            response was classified.",
     kind: MetricType::GAUGE,
+};
+
+const FLOW_DURATION: Family = Family {
+    name: "synthex_flow_duration_seconds",
+    help: "Duration of whole runs of a flow scenario, from the run's scheduled start to the end \
+           of its last step that ran (failed runs included).",
+    kind: MetricType::HISTOGRAM,
+};
+const FLOW_RUNS: Family = Family {
+    name: "synthex_flow_runs_total",
+    help: "Runs of a flow scenario, by result: success (every step passed) or failure (a step \
+           failed and ended the run).",
+    kind: MetricType::COUNTER,
+};
+const STEPS_NOT_RUN: Family = Family {
+    name: "synthex_flow_steps_not_run_total",
+    help: "Flow steps that did not run because an earlier step of the run failed.",
+    kind: MetricType::COUNTER,
 };
 
 /// Values of the `result` label, indexed like the scenario's cache counters.
@@ -107,6 +125,9 @@ impl RequestCollector {
             (&FAILURES, &scenario[..], Some("reason")),
             (&CACHE, &scenario[..], Some("result")),
             (&CACHE_RATIO, &["target"][..], None),
+            (&FLOW_DURATION, &scenario[..], None),
+            (&FLOW_RUNS, &scenario[..], Some("result")),
+            (&STEPS_NOT_RUN, &["scenario", "step", "target"][..], None),
         ]
         .into_iter()
         .map(|(family, labels, extra)| {
@@ -178,6 +199,36 @@ impl RequestCollector {
             }
         }
         cache_ratios(&targets, sink, now);
+        flows(&targets, &self.bounds, sink);
+    }
+}
+
+/// The flow families: whole-run durations and results, and the steps that did not run.
+fn flows(targets: &[Arc<TargetSlot>], bounds: &Bounds, sink: &mut impl Sink) {
+    let flows = || targets.iter().flat_map(|t| t.flows.iter());
+    sink.begin(&FLOW_DURATION);
+    for flow in flows() {
+        let state = lock(&flow.state);
+        sink.histogram(
+            &flow.labels,
+            None,
+            bounds,
+            &state.duration,
+            Extras::default(),
+        );
+    }
+    sink.begin(&FLOW_RUNS);
+    for flow in flows() {
+        let runs = lock(&flow.state).runs;
+        for (result, count) in FLOW_RESULTS.iter().zip(runs) {
+            sink.counter(&flow.labels, Some(("result", result)), count);
+        }
+    }
+    sink.begin(&STEPS_NOT_RUN);
+    for target in targets {
+        for s in target.scenarios.iter().filter(|s| s.step.is_some()) {
+            sink.counter(&s.labels, None, lock(&s.state).not_run);
+        }
     }
 }
 

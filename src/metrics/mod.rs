@@ -158,6 +158,24 @@ impl TargetHandle {
         }
     }
 
+    /// The row of the target's scenario `scenario` (its index in the config the handle was
+    /// made from): a single request's only row, or a flow's first step. A flow's steps follow
+    /// in [`crate::scenario::Flow::all_steps`] order.
+    pub fn first_row(&self, scenario: usize) -> usize {
+        self.0
+            .first_row
+            .get(scenario)
+            .copied()
+            .unwrap_or(usize::MAX)
+    }
+
+    /// Counts a step of a flow (`row`) that did not run because an earlier one failed.
+    pub fn not_run(&self, row: usize) {
+        if let Some(s) = self.0.scenarios.get(row) {
+            lock(&s.state).not_run += 1;
+        }
+    }
+
     /// The gauges the target's guard keeps current: its effective rate and whether it is
     /// paused. They survive a reload that keeps the target's name, like its counters.
     pub fn guard_gauges(&self) -> GuardGauges {
@@ -234,26 +252,27 @@ impl Metrics {
         self.targets.get().get(target).cloned().map(TargetHandle)
     }
 
-    /// Records one finished request of `config.targets[target].scenarios[scenario]` of the
-    /// current config.
-    pub fn record(&self, target: usize, scenario: usize, outcome: &Outcome) {
+    /// Records one finished request of row `row` ([`TargetHandle::first_row`]) of
+    /// `config.targets[target]` of the current config.
+    pub fn record(&self, target: usize, row: usize, outcome: &Outcome) {
         match self.target(target) {
-            Some(handle) => self.record_to(&handle, scenario, outcome),
+            Some(handle) => self.record_to(&handle, row, outcome),
             None => tracing::warn!(target_index = target, "metrics: record for unknown target"),
         }
     }
 
-    /// Records one finished request of scenario `scenario` (its index in the config the
-    /// handle was made from). Cheap and thread-safe: counters are atomics, the window is
-    /// behind a per-scenario lock.
-    pub fn record_to(&self, handle: &TargetHandle, scenario: usize, outcome: &Outcome) {
+    /// Records one finished request of row `row` (see [`TargetHandle::first_row`]). Cheap and
+    /// thread-safe: counters are atomics, the window is behind a per-row lock.
+    pub fn record_to(&self, handle: &TargetHandle, row: usize, outcome: &Outcome) {
         let t = &handle.0;
-        let Some(s) = t.scenarios.get(scenario) else {
-            tracing::warn!(target = %t.name, scenario_index = scenario, "metrics: record for unknown scenario");
+        let Some(s) = t.scenarios.get(row) else {
+            tracing::warn!(target = %t.name, row, "metrics: record for unknown scenario");
             return;
         };
         lock(&s.state).record(&self.bounds, outcome, Instant::now());
-        t.remember_failure(&s.name, outcome);
+        if outcome.failure.is_some() {
+            t.remember_failure(&s.display(), outcome);
+        }
         t.lazy
             .up
             .get_or_init(|| self.families.target_up.with_label_values(&[&t.name]))
@@ -268,6 +287,22 @@ impl Metrics {
         }
         t.has_result.store(true, Ordering::Relaxed);
         self.recorded.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Records one whole run of the flow `scenario` (its index in the config the handle was
+    /// made from): its duration and whether every step succeeded.
+    pub fn record_flow(
+        &self,
+        handle: &TargetHandle,
+        scenario: usize,
+        duration: Duration,
+        success: bool,
+    ) {
+        if let Some(flow) = handle.0.flows.iter().find(|f| f.scenario == scenario) {
+            let mut state = lock(&flow.state);
+            state.duration.observe(&self.bounds, duration.as_secs_f64());
+            state.runs[usize::from(!success)] += 1;
+        }
     }
 
     /// Counts a scheduled slot of `config.targets[target]` (current config) that was not

@@ -38,7 +38,12 @@ pub(super) struct TargetSlot {
     pub(super) rate: f64,
     /// The target's objectives, drawn on the status page's charts and colouring its badges.
     pub(super) objectives: Objectives,
+    /// One row per single-request scenario and one per flow step, in config order.
     pub(super) scenarios: Vec<ScenarioSlot>,
+    /// Per scenario of the config: the index of its first row in `scenarios`.
+    pub(super) first_row: Vec<usize>,
+    /// One per flow scenario: the whole runs' series.
+    pub(super) flows: Vec<FlowSlot>,
     /// Indexed like [`SkipReason::ALL`].
     pub(super) skipped: [IntCounter; 4],
     /// Effective rate and pause state, kept current by the target's guard.
@@ -51,17 +56,53 @@ pub(super) struct TargetSlot {
     pub(super) labels: Labels,
 }
 
-/// One scenario's labels and state.
+/// One row's labels and state: a single-request scenario, or one step of a flow.
 pub(super) struct ScenarioSlot {
     pub(super) name: String,
+    /// The step, for a row of a flow.
+    pub(super) step: Option<String>,
     /// [`scenario_key`] of the definition the state was recorded under.
     pub(super) key: u64,
     /// This scenario's share of the target rate, by weight.
     pub(super) rate: f64,
-    /// `scenario="…",target="…"` (sorted by name, as the prometheus crate orders labels).
+    /// `scenario="…",[step="…",]target="…"` (sorted by name, as the prometheus crate orders
+    /// labels).
     pub(super) labels: Labels,
     pub(super) state: Arc<Mutex<ScenarioState>>,
 }
+
+impl ScenarioSlot {
+    /// The row's name on the status page and in logs: `scenario` or `flow/step`.
+    pub(super) fn display(&self) -> String {
+        match &self.step {
+            Some(step) => format!("{}/{step}", self.name),
+            None => self.name.clone(),
+        }
+    }
+}
+
+/// One flow scenario's whole-run series.
+pub(super) struct FlowSlot {
+    /// Index of the flow in its target's scenarios.
+    pub(super) scenario: usize,
+    pub(super) name: String,
+    /// [`scenario_key`] of the flow's definition.
+    pub(super) key: u64,
+    /// `scenario="…",target="…"`.
+    pub(super) labels: Labels,
+    pub(super) state: Arc<Mutex<FlowState>>,
+}
+
+/// What one flow's runs add up to.
+pub(super) struct FlowState {
+    /// Whole-run durations.
+    pub(super) duration: HistogramData,
+    /// Runs that succeeded, then runs that failed (indexed like [`FLOW_RESULTS`]).
+    pub(super) runs: [u64; 2],
+}
+
+/// Values of the `result` label of `synthex_flow_runs_total`.
+pub(super) const FLOW_RESULTS: [&str; 2] = ["success", "failure"];
 
 /// Requests of one status code.
 pub(super) struct CodeCount {
@@ -90,6 +131,8 @@ pub(super) struct ScenarioState {
     pub(super) failures: [u64; FailureReason::ALL.len()],
     /// Indexed like [`CACHE_RESULTS`].
     pub(super) cache: [u64; 3],
+    /// Runs of the flow in which this step did not run because an earlier one failed.
+    pub(super) not_run: u64,
     pub(super) last: Option<LastResult>,
 }
 
@@ -136,34 +179,68 @@ fn build_target(
 ) -> TargetSlot {
     let name = target.name.as_str();
     let total_weight: f64 = target.scenarios.iter().map(|s| f64::from(s.weight)).sum();
-    let scenarios = target
-        .scenarios
-        .iter()
-        .map(|scenario| {
-            let key = scenario_key(global, target, scenario);
+    let new_state = || Arc::new(Mutex::new(ScenarioState::new(bounds, global, now)));
+    let mut scenarios = Vec::new();
+    let mut first_row = Vec::with_capacity(target.scenarios.len());
+    let mut flows = Vec::new();
+    for (index, scenario) in target.scenarios.iter().enumerate() {
+        let key = scenario_key(global, target, scenario);
+        let rate = target.rate.per_second * f64::from(scenario.weight) / total_weight.max(1.0);
+        first_row.push(scenarios.len());
+        for (step, _) in scenario.rows() {
             let kept = before.and_then(|t| {
                 t.scenarios
                     .iter()
-                    .find(|s| s.name == scenario.name && s.key == key)
+                    .find(|s| s.name == scenario.name && s.step.as_deref() == step && s.key == key)
             });
-            ScenarioSlot {
+            let labels = match step {
+                Some(step) => Labels::new(&[
+                    ("scenario", &scenario.name),
+                    ("step", step),
+                    ("target", name),
+                ]),
+                None => Labels::new(&[("scenario", &scenario.name), ("target", name)]),
+            };
+            scenarios.push(ScenarioSlot {
+                name: scenario.name.clone(),
+                step: step.map(str::to_string),
+                key,
+                rate,
+                labels,
+                state: kept.map_or_else(new_state, |s| Arc::clone(&s.state)),
+            });
+        }
+        if scenario.flow().is_some() {
+            let kept = before.and_then(|t| {
+                t.flows
+                    .iter()
+                    .find(|f| f.name == scenario.name && f.key == key)
+            });
+            flows.push(FlowSlot {
+                scenario: index,
                 name: scenario.name.clone(),
                 key,
-                rate: target.rate.per_second * f64::from(scenario.weight) / total_weight.max(1.0),
                 labels: Labels::new(&[("scenario", &scenario.name), ("target", name)]),
                 state: kept.map_or_else(
-                    || Arc::new(Mutex::new(ScenarioState::new(bounds, global, now))),
-                    |s| Arc::clone(&s.state),
+                    || {
+                        Arc::new(Mutex::new(FlowState {
+                            duration: HistogramData::new(bounds),
+                            runs: [0; 2],
+                        }))
+                    },
+                    |f| Arc::clone(&f.state),
                 ),
-            }
-        })
-        .collect();
+            });
+        }
+    }
     TargetSlot {
         name: target.name.clone(),
         origin: target.base_url.origin().ascii_serialization(),
         rate: target.rate.per_second,
         objectives: target.objectives.clone(),
         scenarios,
+        first_row,
+        flows,
         skipped: before.map_or_else(
             || SkipReason::ALL.map(|r| families.skipped.with_label_values(&[name, r.as_str()])),
             |t| t.skipped.clone(),
@@ -210,6 +287,7 @@ impl ScenarioState {
             codes: Vec::new(),
             failures: [0; FailureReason::ALL.len()],
             cache: [0; 3],
+            not_run: 0,
             last: None,
         }
     }

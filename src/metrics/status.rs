@@ -126,7 +126,7 @@ pub(super) fn snapshot(
                     let q = state.window.quantiles(now, &STATUS_QUANTILES);
                     state.window.add_to(now, &mut merged);
                     ScenarioStatus {
-                        name: scenario.name.clone(),
+                        name: scenario.display(),
                         rate_per_second: scenario.rate,
                         last: state.last.clone(),
                         quantiles: [q[0], q[1], q[2]],

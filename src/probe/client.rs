@@ -39,6 +39,11 @@ pub(crate) struct Endpoint {
 }
 
 impl Endpoint {
+    /// Whether requests go over TLS, so cookies marked `Secure` may be sent.
+    pub(crate) fn is_https(&self) -> bool {
+        self.base.starts_with("https:")
+    }
+
     /// The request URL for a rendered path (and query).
     pub(crate) fn url(&self, rendered_path: &str) -> Result<Url, String> {
         let text = format!("{}{rendered_path}", self.base);

@@ -48,9 +48,10 @@ use url::{Host, Position};
 
 use super::classify::{self, Stage, Step};
 use super::timing::{self, ConnectionTimes};
-use super::{Exchange, Probe, Rendered, Sent, other};
+use super::{Exchange, Probe, Rendered, Reply, Sent, other};
+use crate::flow::Session;
 use crate::outcome::{Failure, Outcome};
-use crate::scenario::{Scenario, Target};
+use crate::scenario::{Call, Target};
 use crate::template::Iteration;
 
 /// Where a plain-HTTP target's connections go, worked out once per target.
@@ -191,15 +192,15 @@ impl Probe {
     pub async fn run_on(
         &self,
         idle: &IdleConnections,
-        scenario: &Scenario,
+        call: &Call,
         scheduled: Instant,
         iteration: &Iteration,
     ) -> Outcome {
         let Some(mut connection) = self.connection() else {
-            return self.run(scenario, scheduled, iteration).await;
+            return self.run(call, scheduled, iteration).await;
         };
         connection.live = idle.take();
-        let outcome = connection.run(scenario, scheduled, iteration).await;
+        let outcome = connection.run(call, scheduled, iteration).await;
         if let Some(live) = connection.live.take() {
             idle.put(live);
         }
@@ -208,20 +209,37 @@ impl Probe {
 }
 
 impl Connection<'_> {
-    /// Sends one request of `scenario` that was due at `scheduled`, exactly as [`Probe::run`]
+    /// Sends one request of `call` that was due at `scheduled`, exactly as [`Probe::run`]
     /// would, but on this connection. Never fails: problems are in the returned `Outcome`.
-    pub async fn run(
+    pub async fn run(&mut self, call: &Call, scheduled: Instant, iteration: &Iteration) -> Outcome {
+        self.exchange_for(call, scheduled, iteration, None)
+            .await
+            .outcome
+    }
+
+    /// Sends one request of a flow step on this connection, as [`Probe::send`] does.
+    pub async fn send(&mut self, call: &Call, session: &Session, scheduled: Instant) -> Reply {
+        self.exchange_for(call, scheduled, session.iteration(), Some(session))
+            .await
+    }
+
+    pub(super) async fn exchange_for(
         &mut self,
-        scenario: &Scenario,
+        call: &Call,
         scheduled: Instant,
         iteration: &Iteration,
-    ) -> Outcome {
+        session: Option<&Session>,
+    ) -> Reply {
         let send_start = Instant::now();
         let mut times = ConnectionTimes::default();
         let probe = self.probe;
-        let rendered = probe.render(scenario, iteration, |path| self.target(path));
-        let trace_id = rendered.as_ref().ok().and_then(|r| r.trace_id);
-        let request = rendered.map(|r| self.request(r));
+        let (mut trace_id, mut path) = (None, None);
+        let rendered = probe.render(call, iteration, session, |path| self.target(path));
+        let request = rendered.map(|mut r| {
+            trace_id = r.trace_id;
+            path = r.path.take();
+            self.request(r)
+        });
         let exchange = match request {
             Ok(request) => {
                 let deadline = send_start + self.probe.timeout;
@@ -237,8 +255,9 @@ impl Connection<'_> {
             scheduled,
             start: send_start,
             trace_id,
+            path,
         };
-        self.probe.conclude(scenario, sent, times, exchange)
+        self.probe.conclude(call, sent, times, exchange)
     }
 
     /// The deadline of the request in flight (set by [`Connection::run`]).

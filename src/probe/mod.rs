@@ -47,8 +47,9 @@ use self::client::Endpoint;
 use self::connection::Route;
 use self::timing::{ConnectionSlot, ConnectionTimes};
 use self::tls::CertExpiry;
+use crate::flow::Session;
 use crate::outcome::{CacheResult, Failure, FailureReason, Outcome};
-use crate::scenario::{CacheRule, Global, Scenario, Target};
+use crate::scenario::{CacheRule, Call, Global, Target};
 use crate::template::{Iteration, RenderError};
 use crate::trace_context::{self, TraceId};
 
@@ -152,27 +153,43 @@ impl Probe {
         })
     }
 
-    /// Sends one request of `scenario` that was due at `scheduled`, its templates rendered
-    /// with `iteration`'s row, variables and counter. Latency runs from `scheduled`, so a late
-    /// start shows in it. Never panics and never fails: problems are in the returned `Outcome`.
-    pub async fn run(
+    /// Sends one request of `call` that was due at `scheduled`, its templates rendered with
+    /// `iteration`'s row, variables and counter. Latency runs from `scheduled`, so a late start
+    /// shows in it. Never panics and never fails: problems are in the returned `Outcome`.
+    pub async fn run(&self, call: &Call, scheduled: Instant, iteration: &Iteration) -> Outcome {
+        self.exchange_for(call, scheduled, iteration, None)
+            .await
+            .outcome
+    }
+
+    /// Sends one request of a flow step within `session` (its variables fill the templates,
+    /// its cookies go in a `Cookie` header) and returns the response too, for the flow to take
+    /// cookies and variables from.
+    pub async fn send(&self, call: &Call, session: &Session, scheduled: Instant) -> Reply {
+        self.exchange_for(call, scheduled, session.iteration(), Some(session))
+            .await
+    }
+
+    async fn exchange_for(
         &self,
-        scenario: &Scenario,
+        call: &Call,
         scheduled: Instant,
         iteration: &Iteration,
-    ) -> Outcome {
+        session: Option<&Session>,
+    ) -> Reply {
         if !self.keep_alive
             && let Some(mut once) = self.direct()
         {
-            return once.run(scenario, scheduled, iteration).await;
+            return once.exchange_for(call, scheduled, iteration, session).await;
         }
         let slot = ConnectionSlot::default();
         let send_start = Instant::now();
         let url = |path: String| self.endpoint.url(&path).map_err(other);
-        let mut trace_id = None;
-        let exchange = match self.render(scenario, iteration, url) {
-            Ok(rendered) => {
+        let (mut trace_id, mut path) = (None, None);
+        let exchange = match self.render(call, iteration, session, url) {
+            Ok(mut rendered) => {
                 trace_id = rendered.trace_id;
+                path = rendered.path.take();
                 let request = rendered.into_reqwest();
                 let sent = timing::scope(slot.clone(), self.client.execute(request)).await;
                 match sent {
@@ -191,33 +208,29 @@ impl Probe {
             scheduled,
             start: send_start,
             trace_id,
+            path,
         };
-        self.conclude(scenario, sent, slot.times(), exchange)
+        self.conclude(call, sent, slot.times(), exchange)
     }
 
     /// Turns what came back into the request's `Outcome`: latency from its scheduled start to
     /// now, phases, the expectations of `scenario` and the cache classification.
     fn conclude(
         &self,
-        scenario: &Scenario,
+        call: &Call,
         sent: Sent,
         times: ConnectionTimes,
         exchange: Exchange,
-    ) -> Outcome {
+    ) -> Reply {
         let finished = Instant::now();
         let latency = finished.saturating_duration_since(sent.scheduled);
         let phases = times.phases(sent.start, exchange.head_at, exchange.body_end);
         let failure = match exchange.status {
             // A wrong status says more than anything found after it, even a broken body.
-            Some(status) => expect::check_status(&scenario.expect, status)
+            Some(status) => expect::check_status(&call.expect, status)
                 .or(exchange.failure)
                 .or_else(|| {
-                    expect::check_response(
-                        &scenario.expect,
-                        &exchange.headers,
-                        &exchange.body,
-                        latency,
-                    )
+                    expect::check_response(&call.expect, &exchange.headers, &exchange.body, latency)
                 }),
             None => exchange.failure,
         };
@@ -234,7 +247,7 @@ impl Probe {
         let retry_after = exchange.status.and_then(|status| {
             retry_after::requested_wait(status, &exchange.headers, SystemTime::now())
         });
-        Outcome {
+        let outcome = Outcome {
             latency,
             status: exchange.status,
             retry_after,
@@ -245,6 +258,12 @@ impl Probe {
             cert_expiry: self.cert_expiry.get(),
             finished_at: SystemTime::now(),
             trace_id: sent.trace_id,
+        };
+        Reply {
+            outcome,
+            headers: exchange.headers,
+            body: exchange.body,
+            path: sent.path,
         }
     }
 
@@ -273,20 +292,27 @@ impl Probe {
     /// request before anything is sent.
     fn render<U>(
         &self,
-        scenario: &Scenario,
+        call: &Call,
         iteration: &Iteration,
+        session: Option<&Session>,
         url: impl FnOnce(String) -> Result<U, Failure>,
     ) -> Result<Rendered<U>, Failure> {
         let mut rng = rand::rng();
         let mut ctx = iteration.context(&mut rng, SystemTime::now());
-        let template = &scenario.request;
+        let template = &call.request;
         let unfilled = |what: &str, e: RenderError| other(format!("{what}: {e}"));
         let path = template
             .path
             .render(&mut ctx)
             .map_err(|e| unfilled("path", e))?;
-        let url = url(path)?;
         let mut headers = self.endpoint.headers.clone();
+        if let Some(cookies) =
+            session.and_then(|s| s.cookie_header(&path, self.endpoint.is_https()))
+        {
+            headers.insert(http::header::COOKIE, cookies);
+        }
+        let kept_path = session.map(|_| path.clone());
+        let url = url(path)?;
         for (name, value) in &template.headers {
             let rendered = value
                 .render(&mut ctx)
@@ -313,6 +339,7 @@ impl Probe {
         Ok(Rendered {
             method: template.method.clone(),
             url,
+            path: kept_path,
             headers,
             trace_id,
             body,
@@ -377,11 +404,27 @@ impl Probe {
     }
 }
 
+/// What one request of a flow step produced: its outcome, and the response's headers and body
+/// (up to `max_body_bytes`) for cookies and extraction.
+#[derive(Debug)]
+pub struct Reply {
+    /// The request's outcome, as [`Probe::run`] returns it.
+    pub outcome: Outcome,
+    /// Response headers (empty when no response arrived).
+    pub headers: HeaderMap,
+    /// Response body as read.
+    pub body: Vec<u8>,
+    /// The rendered request path, kept for a flow's session (a cookie's default path).
+    pub path: Option<String>,
+}
+
 /// A rendered request, before it is handed to reqwest (with a `Url`) or the direct
 /// connection (with the request target it needs).
 struct Rendered<U> {
     method: Method,
     url: U,
+    /// The rendered path, for a flow's session ([`Reply::path`]).
+    path: Option<String>,
     headers: HeaderMap,
     body: Option<Bytes>,
     /// The trace id of its `traceparent` header, if it carries a valid one.
@@ -394,6 +437,8 @@ struct Sent {
     scheduled: Instant,
     start: Instant,
     trace_id: Option<TraceId>,
+    /// The rendered path, for a flow's session ([`Reply::path`]).
+    path: Option<String>,
 }
 
 /// Adds a fresh `traceparent` unless the config set one itself (then sent as it is), and

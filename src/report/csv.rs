@@ -202,7 +202,7 @@ pub fn failures(report: &Report, out: &mut impl Write) -> io::Result<()> {
             out,
             [
                 Cow::from(f.method.as_str()),
-                table::scenario_label(with_target, &f.target, &f.scenario).into(),
+                table::scenario_label(with_target, &f.target, &f.name()).into(),
                 error.as_str().into(),
                 f.occurrences.to_string().into(),
                 timestamp(f.first_seen).into(),

@@ -80,6 +80,11 @@ pub fn render(report: &Report, grades: &Grades, out: &mut impl Write) -> io::Res
         );
         page.push_str(&chart::grid(&charts::breaking_point(report)));
     }
+    let flows = table::flow_cells(report);
+    if flows.len() > 1 {
+        page.push_str("<h2>Flows (whole runs)</h2>");
+        html_table(&mut page, &flows);
+    }
     let usage = table::usage_cells(report);
     if usage.len() > 1 {
         page.push_str("<h2>Resource usage</h2>");
@@ -209,7 +214,7 @@ fn failures(page: &mut String, report: &Report) {
     ];
     rows.extend(report.failures.iter().map(|f| {
         vec![
-            table::scenario_label(with_target, &f.target, &f.scenario),
+            table::scenario_label(with_target, &f.target, &f.name()),
             f.method.clone(),
             f.reason.clone(),
             f.message.clone(),

@@ -141,9 +141,12 @@ fn from_stats(table: &Table) -> Result<Report, ReportError> {
         let size: f64 = row.number(columns.content_size)?;
         scenarios.push(ScenarioStats {
             target: String::new(),
+            // A synthex flow's `flow/step` stays one name: it matches the step's row by name.
             scenario: name.to_string(),
+            step: None,
             method: row.text(columns.method).to_string(),
             requests,
+            not_run: 0,
             failures,
             body_bytes: (size * requests as f64).round() as u64,
             cache_hits: 0,
@@ -193,6 +196,7 @@ fn from_stats(table: &Table) -> Result<Report, ReportError> {
         interrupted: false,
         shards: vec![Shard { index: 0, count: 1 }],
         scenarios,
+        flows: Vec::new(),
         failures: Vec::new(),
         timeline: Vec::new(),
         timeline_interval_seconds: 1.0,
@@ -356,6 +360,7 @@ fn failures(table: &Table) -> Result<Vec<FailureGroup>, ReportError> {
         groups.push(FailureGroup {
             target: String::new(),
             scenario: row.text(name).to_string(),
+            step: None,
             method: row.text(method).to_string(),
             reason: "locust".to_string(),
             message: row.text(error).to_string(),

@@ -78,6 +78,11 @@ pub fn render(
     }));
     write_table(out, &rows, "lrl")?;
 
+    let flows = table::flow_cells(report);
+    if flows.len() > 1 {
+        writeln!(out, "### Flows (whole runs)\n")?;
+        write_table(out, &flows, "lrrrrrrrl")?;
+    }
     let usage = table::usage_cells(report);
     if usage.len() > 1 {
         writeln!(out, "### Resource usage\n")?;

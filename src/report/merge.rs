@@ -13,7 +13,8 @@
 use std::collections::BTreeSet;
 
 use super::model::{
-    BreakingPoint, BreakingStep, FailureGroup, Interval, Report, ScenarioInterval, ScenarioStats,
+    BreakingPoint, BreakingStep, FailureGroup, FlowStats, Interval, Report, ScenarioInterval,
+    ScenarioStats,
 };
 use super::{format, validate};
 
@@ -62,6 +63,7 @@ pub fn merge(reports: &[Report]) -> Result<Report, MergeError> {
         merged.interrupted |= report.interrupted;
         merged.shards.extend(report.shards.iter().copied());
         merge_scenarios(&mut merged.scenarios, &report.scenarios)?;
+        merge_flows(&mut merged.flows, &report.flows)?;
         merge_failures(&mut merged.failures, &report.failures)?;
         merge_timeline(
             &mut merged.timeline,
@@ -145,11 +147,12 @@ fn merge_scenarios(
     for s in from {
         match into
             .iter_mut()
-            .find(|x| x.target == s.target && x.scenario == s.scenario)
+            .find(|x| x.target == s.target && x.scenario == s.scenario && x.step == s.step)
         {
             Some(x) => {
-                let what = |field: &str| format!("{}/{} {field}", s.target, s.scenario);
+                let what = |field: &str| format!("{}/{} {field}", s.target, s.name());
                 x.requests = add(x.requests, s.requests, &what("requests"))?;
+                x.not_run = add(x.not_run, s.not_run, &what("not_run"))?;
                 x.failures = add(x.failures, s.failures, &what("failures"))?;
                 x.body_bytes = add(x.body_bytes, s.body_bytes, &what("body_bytes"))?;
                 x.cache_hits = add(x.cache_hits, s.cache_hits, &what("cache_hits"))?;
@@ -165,6 +168,26 @@ fn merge_scenarios(
     Ok(())
 }
 
+fn merge_flows(into: &mut Vec<FlowStats>, from: &[FlowStats]) -> Result<(), MergeError> {
+    for f in from {
+        match into
+            .iter_mut()
+            .find(|x| x.target == f.target && x.scenario == f.scenario)
+        {
+            Some(x) => {
+                let what = |field: &str| format!("flow {}/{} {field}", f.target, f.scenario);
+                x.runs = add(x.runs, f.runs, &what("runs"))?;
+                x.failures = add(x.failures, f.failures, &what("failures"))?;
+                x.duration
+                    .checked_merge(&f.duration)
+                    .ok_or_else(|| MergeError::Overflow(what("duration counts")))?;
+            }
+            None => into.push(f.clone()),
+        }
+    }
+    Ok(())
+}
+
 /// `pick` of both when both are known, else the one that is.
 fn either(a: Option<f64>, b: Option<f64>, pick: fn(f64, f64) -> f64) -> Option<f64> {
     match (a, b) {
@@ -173,8 +196,15 @@ fn either(a: Option<f64>, b: Option<f64>, pick: fn(f64, f64) -> f64) -> Option<f
     }
 }
 
-fn failure_key(f: &FailureGroup) -> (&str, &str, &str, &str, &str) {
-    (&f.target, &f.scenario, &f.method, &f.reason, &f.message)
+fn failure_key(f: &FailureGroup) -> (&str, &str, Option<&str>, &str, &str, &str) {
+    (
+        &f.target,
+        &f.scenario,
+        f.step.as_deref(),
+        &f.method,
+        &f.reason,
+        &f.message,
+    )
 }
 
 fn merge_failures(into: &mut Vec<FailureGroup>, from: &[FailureGroup]) -> Result<(), MergeError> {

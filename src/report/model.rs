@@ -38,8 +38,12 @@ pub struct Report {
     /// The shards this report covers (`[{index: 0, count: 1}]` for a plain run); a merge lists
     /// every shard it merged.
     pub shards: Vec<Shard>,
-    /// One entry per scenario that ran, in config order (target, then scenario).
+    /// One entry per scenario that ran, in config order (target, then scenario); a flow has
+    /// one entry per step.
     pub scenarios: Vec<ScenarioStats>,
+    /// One entry per flow scenario that ran: its whole runs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flows: Vec<FlowStats>,
     /// Failures grouped by scenario, reason and message, most frequent first.
     pub failures: Vec<FailureGroup>,
     /// One entry per interval (`timeline_interval_seconds` long) from the start.
@@ -191,10 +195,17 @@ pub struct ScenarioStats {
     pub target: String,
     /// Scenario name from the config.
     pub scenario: String,
+    /// The step, for a row of a flow scenario.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<String>,
     /// HTTP method (Locust's `Type` column).
     pub method: String,
     /// Finished requests, successful or not.
     pub requests: u64,
+    /// Runs of the flow in which this step did not run because an earlier step failed; not
+    /// requests, not failures.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub not_run: u64,
     /// Of which failed.
     pub failures: u64,
     /// Response body bytes read, for the average content size.
@@ -223,6 +234,47 @@ pub struct ScenarioInterval {
     pub latency: LatencyHistogram,
 }
 
+impl ScenarioStats {
+    /// The row's name: `scenario`, or `flow/step` for a step of a flow (Locust's `Name`).
+    pub fn name(&self) -> String {
+        row_name(&self.scenario, self.step.as_deref())
+    }
+}
+
+impl FailureGroup {
+    /// The failed row's name: `scenario`, or `flow/step`.
+    pub fn name(&self) -> String {
+        row_name(&self.scenario, self.step.as_deref())
+    }
+}
+
+/// `scenario`, or `scenario/step`.
+pub fn row_name(scenario: &str, step: Option<&str>) -> String {
+    match step {
+        Some(step) => format!("{scenario}/{step}"),
+        None => scenario.to_string(),
+    }
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// Whole runs of one flow scenario.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FlowStats {
+    /// Target name from the config.
+    pub target: String,
+    /// The flow's scenario name.
+    pub scenario: String,
+    /// Runs that finished (successful or not).
+    pub runs: u64,
+    /// Of which a step failed (ending the run).
+    pub failures: u64,
+    /// Duration of each run, from its start to the end of its last step that ran.
+    pub duration: LatencyHistogram,
+}
+
 /// Failures of one scenario with the same reason and message.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FailureGroup {
@@ -230,6 +282,9 @@ pub struct FailureGroup {
     pub target: String,
     /// Scenario name.
     pub scenario: String,
+    /// The step, for a failure of a flow's step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<String>,
     /// HTTP method.
     pub method: String,
     /// Failure class (`timeout`, `http_status`, …).
@@ -556,7 +611,7 @@ impl TryFrom<SerializedHistogram> for LatencyHistogram {
     }
 }
 
-/// Per-scenario lookup key, `(target, scenario)`.
+/// Per-row lookup key, `(target, name)` ([`ScenarioStats::name`]).
 pub type ScenarioKey = (String, String);
 
 impl Report {
@@ -590,6 +645,7 @@ impl Report {
             interrupted: false,
             shards: Vec::new(),
             scenarios,
+            flows: Vec::new(),
             failures: Vec::new(),
             timeline: Vec::new(),
             timeline_interval_seconds: 1.0,
@@ -605,11 +661,11 @@ impl Report {
         }
     }
 
-    /// Scenarios by `(target, scenario)`.
+    /// Rows by `(target, name)`.
     pub fn scenario_map(&self) -> BTreeMap<ScenarioKey, &ScenarioStats> {
         self.scenarios
             .iter()
-            .map(|s| ((s.target.clone(), s.scenario.clone()), s))
+            .map(|s| ((s.target.clone(), s.name()), s))
             .collect()
     }
 }

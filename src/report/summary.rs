@@ -35,6 +35,12 @@ pub fn render(report: &Report, grades: &Grades, out: &mut impl Write) -> io::Res
         writeln!(out, "\n{warmup}")?;
     }
 
+    let flows = table::flow_cells(report);
+    if flows.len() > 1 {
+        writeln!(out, "\nFlows (whole runs)")?;
+        write_lines(out, &format::align(&flows, "lrrrrrrrl"))?;
+    }
+
     let usage = table::usage_cells(report);
     if usage.len() > 1 {
         writeln!(out, "\nResource usage")?;
@@ -99,7 +105,7 @@ pub fn render(report: &Report, grades: &Grades, out: &mut impl Write) -> io::Res
                 .to_vec(),
         ];
         rows.extend(report.failures.iter().take(FAILURES_SHOWN).map(|f| {
-            let name = table::scenario_label(with_target, &f.target, &f.scenario);
+            let name = table::scenario_label(with_target, &f.target, &f.name());
             vec![
                 f.occurrences.to_string(),
                 name,

@@ -136,9 +136,48 @@ pub fn several_targets(report: &Report) -> bool {
         .any(|pair| pair[0].target != pair[1].target)
 }
 
-/// A scenario's display name: `scenario`, or `target/scenario` when the report has several targets.
+/// A row's display name: `scenario` (or `flow/step`), prefixed with `target/` when the report
+/// has several targets.
 pub fn label(report: &Report, stats: &ScenarioStats) -> String {
-    scenario_label(several_targets(report), &stats.target, &stats.scenario)
+    scenario_label(several_targets(report), &stats.target, &stats.name())
+}
+
+/// Whole runs of each flow as display rows: header first, then one row per flow; only the
+/// header when the report has no flow. `Not run` lists the steps that a failed earlier step
+/// kept from running, and how often.
+pub fn flow_cells(report: &Report) -> Vec<Vec<String>> {
+    let header = [
+        "Flow", "Runs", "Failed", "Failed %", "p50", "p95", "p99", "Max", "Not run",
+    ];
+    let mut rows = vec![header.map(String::from).to_vec()];
+    let with_target = several_targets(report);
+    for flow in &report.flows {
+        let dash = || "-".to_string();
+        let mut row = vec![
+            scenario_label(with_target, &flow.target, &flow.scenario),
+            flow.runs.to_string(),
+            flow.failures.to_string(),
+            format::ratio(flow.failures as f64, flow.runs as f64)
+                .map_or_else(dash, format::percent),
+        ];
+        match Latency::of(&flow.duration) {
+            Some(l) => row.extend([l.p50, l.p95, l.p99, l.max].map(format::duration)),
+            None => row.extend(std::iter::repeat_with(dash).take(4)),
+        }
+        let not_run: Vec<String> = report
+            .scenarios
+            .iter()
+            .filter(|s| s.target == flow.target && s.scenario == flow.scenario && s.not_run > 0)
+            .filter_map(|s| Some(format!("{} {}", s.step.as_deref()?, s.not_run)))
+            .collect();
+        row.push(if not_run.is_empty() {
+            dash()
+        } else {
+            not_run.join(", ")
+        });
+        rows.push(row);
+    }
+    rows
 }
 
 /// `target/scenario` when `with_target`, else `scenario`.

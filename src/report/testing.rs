@@ -121,6 +121,7 @@ pub fn build(
             |((target, scenario, reason, message), occurrences)| FailureGroup {
                 target,
                 scenario,
+                step: None,
                 method: "GET".into(),
                 reason,
                 message,
@@ -150,6 +151,7 @@ pub fn build(
         interrupted: false,
         shards,
         scenarios,
+        flows: Vec::new(),
         failures,
         timeline,
         timeline_interval_seconds: 1.0,
@@ -169,8 +171,10 @@ fn empty_stats(target: &str, scenario: &str) -> ScenarioStats {
     ScenarioStats {
         target: target.into(),
         scenario: scenario.into(),
+        step: None,
         method: "GET".into(),
         requests: 0,
+        not_run: 0,
         failures: 0,
         body_bytes: 0,
         cache_hits: 0,

@@ -63,6 +63,14 @@ pub fn check(report: &Report) -> Result<(), Invalid> {
     for (i, scenario) in report.scenarios.iter().enumerate() {
         scenario_counts(&format!("scenarios[{i}]"), scenario)?;
     }
+    for (i, flow) in report.flows.iter().enumerate() {
+        counts(
+            &format!("flows[{i}]"),
+            flow.runs,
+            flow.failures,
+            flow.duration.count(),
+        )?;
+    }
     // The reports' totals add these up (failures and latencies are at most the requests).
     total(
         "scenarios",

@@ -21,17 +21,15 @@ use synthex::template::Template;
 // Config and outcome builders
 
 pub fn scenario(name: &str, weight: u32) -> Scenario {
-    Scenario {
-        name: name.to_string(),
-        weight,
-        tags: vec![],
-        request: RequestTemplate {
+    let mut scenario = Scenario::single(
+        name,
+        RequestTemplate {
             method: Method::GET,
             path: Template::literal("/"),
             headers: vec![],
             body: None,
         },
-        expect: Expectations {
+        Expectations {
             status: vec![StatusMatch::Class(2)],
             body_contains: vec![],
             body_regex: vec![],
@@ -39,8 +37,9 @@ pub fn scenario(name: &str, weight: u32) -> Scenario {
             headers: vec![],
             max_latency: None,
         },
-        data: None,
-    }
+    );
+    scenario.weight = weight;
+    scenario
 }
 
 pub fn target(name: &str, per_second: f64, scenarios: Vec<Scenario>) -> Target {

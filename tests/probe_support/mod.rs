@@ -14,18 +14,16 @@ use reqwest::Url;
 use synthex::outcome::{FailureReason, Outcome};
 use synthex::probe::Probe;
 use synthex::scenario::{
-    CacheRule, DEFAULT_MAX_TOTAL_RATE, DEFAULT_NATIVE_HISTOGRAM, Expectations, Global,
-    GuardSettings, Objectives, Rate, RequestTemplate, Scenario, StatusMatch, Target, TlsSettings,
+    CacheRule, Call, DEFAULT_MAX_TOTAL_RATE, DEFAULT_NATIVE_HISTOGRAM, Expectations, Global,
+    GuardSettings, Objectives, Rate, RequestTemplate, StatusMatch, Target, TlsSettings,
 };
 use synthex::template::{Iteration, Template};
 use tokio::time::Instant;
 
-/// One request of `scenario` on a fresh probe of `target`, due now.
-pub async fn run(target: &Target, scenario: &Scenario) -> Outcome {
+/// One request of `call` on a fresh probe of `target`, due now.
+pub async fn run(target: &Target, call: &Call) -> Outcome {
     let probe = Probe::new(target, &global()).unwrap();
-    probe
-        .run(scenario, Instant::now(), &Iteration::default())
-        .await
+    probe.run(call, Instant::now(), &Iteration::default()).await
 }
 
 /// The failure reason, `None` on success.
@@ -86,12 +84,9 @@ pub fn target(base_url: &str) -> Target {
     }
 }
 
-/// A GET scenario of `path` (a template) expecting any 2xx.
-pub fn scenario(path: &str) -> Scenario {
-    Scenario {
-        name: "s".to_string(),
-        weight: 1,
-        tags: Vec::new(),
+/// A GET request of `path` (a template) expecting any 2xx.
+pub fn scenario(path: &str) -> Call {
+    Call {
         request: RequestTemplate {
             method: Method::GET,
             path: Template::parse(path).unwrap(),
@@ -106,13 +101,12 @@ pub fn scenario(path: &str) -> Scenario {
             headers: Vec::new(),
             max_latency: None,
         },
-        data: None,
     }
 }
 
 /// A target at `base_url` with credentials and an `x-team` header, and a POST scenario of
 /// `path` whose body is `{"n": 100}` and whose own `x-team` header overrides the target's.
-pub fn posting(base_url: &str, path: &str) -> (Target, Scenario) {
+pub fn posting(base_url: &str, path: &str) -> (Target, Call) {
     let mut t = target(base_url);
     t.headers
         .insert("authorization", "Bearer s3cret".parse().unwrap());
