@@ -8,6 +8,7 @@ use std::io::{self, Write};
 
 use super::{Comparison, Verdict};
 use crate::chart::{self, Axis, Chart, Unit};
+use crate::config::units::format_duration;
 use crate::report::charts;
 use crate::report::format::{self, escape_html as esc};
 use crate::report::html::{STYLE, html_table, started};
@@ -57,11 +58,11 @@ fn plans(page: &mut String, old: &Report, new: &Report, comparison: &Comparison)
             .stages
             .iter()
             .map(|s| {
-                format!(
-                    "{} → {}",
-                    format::duration(s.duration_seconds),
-                    format::decimals(s.target, 1)
-                )
+                // A stage's length is a span as the profile wrote it (`0s`, `30s`, `1m 30s`),
+                // not a latency (`0µs`).
+                let length = std::time::Duration::try_from_secs_f64(s.duration_seconds)
+                    .map_or_else(|_| format::duration(s.duration_seconds), format_duration);
+                format!("{length} → {}", format::decimals(s.target, 1))
             })
             .collect();
         let rows = vec![
@@ -168,4 +169,41 @@ pub fn overlays(old: &Report, new: &Report) -> Vec<Chart> {
         );
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::compare::{Tolerances, compare};
+    use crate::report::model::StageSummary;
+    use crate::report::testing;
+
+    #[test]
+    fn plan_stages_read_as_spans_not_latencies() {
+        let mut old = testing::report();
+        old.plan.stages = vec![
+            StageSummary {
+                duration_seconds: 0.0,
+                target: 10.0,
+                profile: None,
+            },
+            StageSummary {
+                duration_seconds: 90.0,
+                target: 10.0,
+                profile: None,
+            },
+        ];
+        let new = testing::report();
+        let mut page = Vec::new();
+        render(
+            &old,
+            &new,
+            &compare(&old, &new, &Tolerances::default()),
+            &mut page,
+        )
+        .unwrap();
+        let page = String::from_utf8(page).unwrap();
+        assert!(page.contains("0s → 10, 1m 30s → 10"), "{page}");
+        assert!(!page.contains("0µs →"), "{page}");
+    }
 }
