@@ -24,8 +24,7 @@ use std::time::Duration;
 
 use super::ReportError;
 use super::model::{
-    FailureGroup, LatencyHistogram, LoadModel, PlanSummary, Report, SCHEMA_VERSION, ScenarioStats,
-    Shard, StageSummary,
+    FailureGroup, LatencyHistogram, LoadModel, Report, ScenarioStats, Shard, StageSummary,
 };
 use super::validate;
 
@@ -181,35 +180,9 @@ fn from_stats(table: &Table) -> Result<Report, ReportError> {
     } else {
         0.0
     };
-    Ok(Report {
-        schema_version: SCHEMA_VERSION,
-        synthex_version: env!("CARGO_PKG_VERSION").to_string(),
-        config: String::new(),
-        plan: PlanSummary {
-            profile: PROFILE.to_string(),
-            model: LoadModel::Closed,
-            stages: Vec::new(),
-            tags: None,
-        },
-        started_at: 0.0,
-        duration_seconds,
-        interrupted: false,
-        shards: vec![Shard { index: 0, count: 1 }],
-        scenarios,
-        flows: Vec::new(),
-        failures: Vec::new(),
-        timeline: Vec::new(),
-        timeline_interval_seconds: 1.0,
-        resources: Vec::new(),
-        thresholds: Vec::new(),
-        breaking_point: None,
-        prometheus: Vec::new(),
-        warmup: None,
-        findings: Vec::new(),
-        target_stats: Vec::new(),
-        stages: Vec::new(),
-        score: None,
-    })
+    let mut report = Report::of_scenarios(PROFILE, LoadModel::Closed, scenarios, duration_seconds);
+    report.shards = vec![Shard { index: 0, count: 1 }];
+    Ok(report)
 }
 
 /// Where each `_stats.csv` column is; percentile columns are all those named `N%`.

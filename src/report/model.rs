@@ -630,18 +630,29 @@ impl Report {
     /// A report of one breaking-point step: just its scenarios and length, so thresholds can
     /// judge the step on its own requests.
     pub fn for_step(scenarios: Vec<ScenarioStats>, length: Duration) -> Report {
+        Report::of_scenarios("step", LoadModel::Open, scenarios, length.as_secs_f64())
+    }
+
+    /// A report holding only `scenarios` over `duration_seconds` under a named plan, every other
+    /// part empty: what a breaking-point step or a Locust CSV (which keeps no timeline) gives.
+    pub fn of_scenarios(
+        profile: &str,
+        model: LoadModel,
+        scenarios: Vec<ScenarioStats>,
+        duration_seconds: f64,
+    ) -> Report {
         Report {
             schema_version: SCHEMA_VERSION,
             synthex_version: env!("CARGO_PKG_VERSION").to_string(),
             config: String::new(),
             plan: PlanSummary {
-                profile: "step".to_string(),
-                model: LoadModel::Open,
+                profile: profile.to_string(),
+                model,
                 stages: Vec::new(),
                 tags: None,
             },
             started_at: 0.0,
-            duration_seconds: length.as_secs_f64(),
+            duration_seconds,
             interrupted: false,
             shards: Vec::new(),
             scenarios,
