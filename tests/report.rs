@@ -9,7 +9,7 @@ use std::path::Path;
 use synthex::report::compare::{Tolerances, compare};
 use synthex::report::grade::{GradeScale, grade};
 use synthex::report::model::Shard;
-use synthex::report::{charts, json, merge, write_all};
+use synthex::report::{charts, csv, json, merge, write_all};
 
 /// The model under the name `testing.rs` expects (it is shared with the unit tests).
 mod model {
@@ -34,7 +34,15 @@ fn every_format_is_written_and_checks_out() {
     let report = testing::report();
     let grades = grade(&report, &GradeScale::default());
     let comparison = compare(&report, &report, &Tolerances::default());
-    let paths = write_all(&report, &grades, Some(&comparison), &out, "synthex").unwrap();
+    let paths = write_all(
+        &report,
+        &grades,
+        Some(&comparison),
+        &out,
+        "synthex",
+        csv::History::Aggregated,
+    )
+    .unwrap();
     let names: Vec<String> = paths
         .iter()
         .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
@@ -82,6 +90,91 @@ fn every_format_is_written_and_checks_out() {
         let element = format!("<div class=\"sx-chart\" id=\"{}\"></div>", chart.id());
         assert!(page.contains(&element), "{}", chart.id());
     }
+}
+
+/// The shape Locust gives `_stats_history.csv` with `--csv-full-history` (stats.py,
+/// `_stats_history_data_rows`): Locust's header; per timestamp, one row per entry sorted by
+/// (name, method) with its method as Type, then the Aggregated row with an empty Type; every row
+/// of a timestamp with the same user count; an entry listed from its first request on, every
+/// timestamp after; `N/A` percentiles only before any request. Returns the rows per timestamp.
+fn full_history_shape(text: &str) -> Vec<Vec<Vec<String>>> {
+    let lines: Vec<&str> = text.split_terminator("\r\n").collect();
+    assert_eq!(lines[0], csv::HISTORY_HEADER);
+    let mut groups: Vec<Vec<Vec<String>>> = Vec::new();
+    for l in &lines[1..] {
+        let row: Vec<String> = l.split(',').map(String::from).collect();
+        assert_eq!(row.len(), 24, "{l}");
+        match groups.last_mut() {
+            Some(group) if group[0][0] == row[0] => group.push(row),
+            _ => groups.push(vec![row]),
+        }
+    }
+    let mut listed: Vec<(String, String)> = Vec::new();
+    for group in &groups {
+        let (aggregated, entries) = group.split_last().unwrap();
+        assert_eq!(aggregated[2..4], ["", "Aggregated"], "{group:?}");
+        let keys: Vec<(String, String)> = entries
+            .iter()
+            .map(|r| (r[3].clone(), r[2].clone()))
+            .collect();
+        assert!(keys.windows(2).all(|w| w[0] < w[1]), "sorted: {keys:?}");
+        assert!(keys.iter().all(|(_, method)| !method.is_empty()));
+        assert!(
+            listed.iter().all(|k| keys.contains(k)),
+            "{listed:?} {keys:?}"
+        );
+        listed = keys;
+        assert!(group.iter().all(|r| r[1] == group[0][1]), "{group:?}");
+        for r in group {
+            let na = r[6..17].iter().all(|p| p == "N/A");
+            assert_eq!(na, r[17] == "0", "{r:?}");
+        }
+    }
+    groups
+}
+
+#[test]
+fn full_history_has_the_shape_of_locusts() {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/locust/full-history/locust_stats_history.csv");
+    let locust = full_history_shape(&fs::read_to_string(fixture).unwrap());
+    // Locust's run had its flow-like name `session/login` under two methods.
+    let last: Vec<&str> = locust
+        .last()
+        .unwrap()
+        .iter()
+        .map(|r| r[3].as_str())
+        .collect();
+    assert_eq!(
+        last,
+        [
+            "/",
+            "missing",
+            "session/login",
+            "session/login",
+            "Aggregated"
+        ]
+    );
+
+    let mut report = testing::report();
+    report.scenarios[1].scenario = "session".into();
+    report.scenarios[1].step = Some("login".into());
+    let dir = tempfile::tempdir().unwrap();
+    let grades = grade(&report, &GradeScale::default());
+    write_all(&report, &grades, None, dir.path(), "x", csv::History::Full).unwrap();
+    let ours = fs::read_to_string(dir.path().join("x_stats_history.csv")).unwrap();
+    let ours = full_history_shape(&ours);
+    assert_eq!(ours.len(), report.timeline.len());
+    let last: Vec<&str> = ours.last().unwrap().iter().map(|r| r[3].as_str()).collect();
+    assert_eq!(
+        last,
+        [
+            "api/order_status",
+            "api/session/login",
+            "web/home",
+            "Aggregated"
+        ]
+    );
 }
 
 #[test]

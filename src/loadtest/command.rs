@@ -26,6 +26,7 @@ use crate::config::units::parse_ratio;
 use crate::exit;
 use crate::http_server::Listener;
 use crate::report::compare::{self, Comparison};
+use crate::report::csv;
 use crate::report::findings;
 use crate::report::grade;
 use crate::report::model::{LoadModel, PlanSummary, Report, ScenarioStats, Shard, ThresholdResult};
@@ -70,6 +71,10 @@ pub struct LoadArgs {
     /// e.g. reports/{timestamp}_{profile}.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// As Locust's flag: the stats history CSV in --out gets a row per scenario (flow steps as
+    /// flow/step) in every interval, with percentiles over the last 10 seconds.
+    #[arg(long = "csv-full-history", requires = "out")]
+    pub csv_full_history: bool,
     /// Run the I-th (0-based, as JOB_COMPLETION_INDEX) of N equal parts of the load
     /// (N at most 1000).
     #[arg(long, value_name = "I/N", value_parser = ShardKind::parse)]
@@ -496,6 +501,7 @@ fn outputs<'a>(args: &'a LoadArgs, out: Option<&'a Path>) -> Outputs<'a> {
     Outputs {
         dir: out,
         baseline: args.save_baseline.as_deref(),
+        history: csv::History::of_flag(args.csv_full_history),
     }
 }
 

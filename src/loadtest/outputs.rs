@@ -14,7 +14,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use crate::report::compare::Comparison;
 use crate::report::grade::Grades;
 use crate::report::model::Report;
-use crate::report::{self, json};
+use crate::report::{self, csv, json};
 
 /// Name of the empty file written and removed to prove a directory writable.
 const PROBE_FILE: &str = ".synthex-write-check";
@@ -25,6 +25,8 @@ pub struct Outputs<'a> {
     pub dir: Option<&'a Path>,
     /// `--save-baseline`: the baseline file.
     pub baseline: Option<&'a Path>,
+    /// `--csv-full-history`: which rows the CSV history holds.
+    pub history: csv::History,
 }
 
 /// What [`write`] did: the files written, and what failed and was rescued (if anything).
@@ -65,7 +67,8 @@ impl Outputs<'_> {
             fallback: None,
         };
         let reports = |dir: &Path| {
-            report::write_all(report, grades, comparison, dir, prefix).map_err(|e| e.to_string())
+            report::write_all(report, grades, comparison, dir, prefix, self.history)
+                .map_err(|e| e.to_string())
         };
         if let Some(dir) = self.dir {
             match reports(dir) {

@@ -10,7 +10,7 @@ use super::findings::{self, FindingRules};
 use super::grade::GradeScale;
 use super::model::Report;
 use super::threshold::{self, Threshold};
-use super::{compare, json, merge, summary, write_all};
+use super::{compare, csv, json, merge, summary, write_all};
 use crate::exit;
 
 /// Flags of `synthex compare`.
@@ -92,6 +92,10 @@ pub struct MergeArgs {
     /// A threshold to check on the merged run; repeatable.
     #[arg(long = "threshold", value_name = "EXPR")]
     pub thresholds: Vec<String>,
+    /// As Locust's flag: the stats history CSV gets a row per scenario (flow steps as
+    /// flow/step) in every interval, with percentiles over the last 10 seconds.
+    #[arg(long = "csv-full-history")]
+    pub csv_full_history: bool,
 }
 
 /// Runs `synthex compare`: exit 3 when the new report regressed.
@@ -193,7 +197,8 @@ pub fn merge_reports(args: &MergeArgs) -> u8 {
     if let Err(e) = summary::render(&merged, &grades, &mut std::io::stdout().lock()) {
         return fail(exit::RUNTIME, &format!("stdout: {e}"));
     }
-    match write_all(&merged, &grades, None, &args.out, "synthex") {
+    let history = csv::History::of_flag(args.csv_full_history);
+    match write_all(&merged, &grades, None, &args.out, "synthex", history) {
         Ok(paths) => {
             for path in paths {
                 eprintln!("synthex: wrote {}", path.display());

@@ -125,19 +125,21 @@ pub enum ReportError {
 
 /// Writes every report file into `dir` (created if missing) and returns their paths:
 /// `report.json`, `{prefix}_stats.csv`, `{prefix}_stats_history.csv`, `{prefix}_failures.csv`,
-/// `summary.md` (with the baseline `comparison`, if any) and `report.html`.
+/// `summary.md` (with the baseline `comparison`, if any) and `report.html`; `history` chooses
+/// the rows of the CSV history (Locust's `--csv-full-history`).
 pub fn write_all(
     report: &Report,
     grades: &Grades,
     comparison: Option<&Comparison>,
     dir: &Path,
     prefix: &str,
+    history: csv::History,
 ) -> Result<Vec<PathBuf>, ReportError> {
     std::fs::create_dir_all(dir).map_err(|e| ReportError::io(dir, e))?;
     let json_path = dir.join("report.json");
     json::write(report, &json_path)?;
     let mut paths = vec![json_path];
-    paths.extend(csv::write(report, dir, prefix)?);
+    paths.extend(csv::write(report, dir, prefix, history)?);
     let markdown_path = dir.join("summary.md");
     write_file(&markdown_path, |out| {
         markdown::render(report, grades, comparison, out)
