@@ -12,6 +12,8 @@ command -v prometheus >/dev/null 2>&1 || need_apt+=(prometheus)
 command -v prometheus-alertmanager >/dev/null 2>&1 || need_apt+=(prometheus-alertmanager)
 command -v amtool >/dev/null 2>&1 || need_apt+=(prometheus-alertmanager)
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+# tests/nginx_e2e.rs runs Debian's nginx (its own config and prefix in a temp dir) as the truth.
+[ -x /usr/sbin/nginx ] || need_apt+=(nginx)
 # Real TLS clients and certificate tooling for the secured-endpoint tests.
 command -v curl >/dev/null 2>&1 || need_apt+=(curl)
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
