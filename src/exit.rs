@@ -5,7 +5,7 @@
 //! | 0 | ok; for `load`, every threshold held (and no regression when asked to fail on one) |
 //! | 1 | runtime failure: the command could not do its job (port in use, I/O error) |
 //! | 2 | usage or config error: refused before anything started |
-//! | 3 | `load`/`compare`: the run completed but a threshold failed or a regression was found |
+//! | 3 | `load`/`compare`: the run completed but a threshold failed or a regression was found, or `unique` test data ran out under `on_exhausted: fail` |
 //! | 130 | `load`: interrupted (Ctrl-C / SIGTERM); the reports were still written |
 
 /// Everything went as asked.

@@ -13,6 +13,7 @@ use super::secrets::{REDACTED, redact};
 use super::units::{
     format_bytes, format_duration, format_number, format_percent, format_rate, quote,
 };
+use crate::data::Mode;
 use crate::scenario::*;
 
 /// Column where values start, so every section lines up.
@@ -297,16 +298,38 @@ fn objectives(objectives: &Objectives) -> String {
 fn scenario(out: &mut Out, scenario: &Scenario, total_weight: u64, target_rate: f64) {
     out.heading(2, &format!("scenario {}", scenario.name));
     let share = f64::from(scenario.weight) / total_weight.max(1) as f64;
+    // A flow's weight picks whole runs, each several requests.
+    let unit = match scenario.action {
+        Action::Request(_) => "requests",
+        Action::Flow(_) => "flow runs",
+    };
     out.row(
         4,
         "weight",
         format!(
-            "{} ({} of requests, {}/s)",
+            "{} ({} of {unit}, {}/s)",
             scenario.weight,
             format_percent(share),
             format_number(target_rate * share)
         ),
     );
+    if let Some(data) = &scenario.data {
+        let settings = data.settings();
+        let mut line = format!(
+            "{} ({}, {} rows",
+            settings.file.display(),
+            settings.mode.as_str(),
+            data.rows()
+        );
+        if settings.mode == Mode::Unique {
+            line.push_str(&format!(
+                ", on_exhausted: {}",
+                settings.on_exhausted.as_str()
+            ));
+        }
+        line.push(')');
+        out.row(4, "data", line);
+    }
     match &scenario.action {
         Action::Request(single) => call(out, 4, single),
         Action::Flow(flow) => {

@@ -129,7 +129,8 @@ pub struct DataSource {
     fields: Arc<[String]>,
     /// Byte offset where each row starts, then the end of the last one.
     starts: Vec<u64>,
-    /// Rows handed out so far (`sequential` and `unique`).
+    /// Rows asked for so far, in every mode (beyond the file's rows once `unique` data ran
+    /// out): the `sequential` and `unique` position, and the count [`DataSource::taken`] reads.
     cursor: AtomicU64,
 }
 
@@ -177,18 +178,25 @@ impl DataSource {
     /// row. `rng` picks the row in `random` mode.
     pub fn next_row<R: Rng + ?Sized>(&self, rng: &mut R) -> Option<Row> {
         let rows = self.rows() as u64;
+        let asked = self.cursor.fetch_add(1, Ordering::Relaxed);
         let index = match self.settings.mode {
-            Mode::Sequential => self.cursor.fetch_add(1, Ordering::Relaxed) % rows,
+            Mode::Sequential => asked % rows,
             Mode::Random => rng.random_range(0..rows),
-            Mode::Unique => {
-                let index = self.cursor.fetch_add(1, Ordering::Relaxed);
-                if index >= rows {
-                    return None;
-                }
-                index
-            }
+            Mode::Unique if asked >= rows => return None,
+            Mode::Unique => asked,
         };
         Some(self.read(index as usize))
+    }
+
+    /// Rows handed out so far (each a read of the file; in `unique` mode at most
+    /// [`DataSource::rows`]). The load test reads it before and after its warm-up and run to
+    /// report how many rows each used.
+    pub fn taken(&self) -> u64 {
+        let asked = self.cursor.load(Ordering::Relaxed);
+        match self.settings.mode {
+            Mode::Unique => asked.min(self.rows() as u64),
+            Mode::Sequential | Mode::Random => asked,
+        }
     }
 
     /// Number of rows in the file.
@@ -310,6 +318,7 @@ mod tests {
             source.next_row(&mut rng).is_none(),
             "still none after the end"
         );
+        assert_eq!(source.taken(), 3, "asking past the end takes no row");
     }
 
     /// 3000 random draws over 10 rows: every row comes up, none far from 300 times.
@@ -329,6 +338,7 @@ mod tests {
                 .or_default() += 1;
         }
         assert_eq!(seen.len(), 10, "{seen:?}");
+        assert_eq!(source.taken(), 3000);
         assert!(seen.values().all(|&c| (200..=400).contains(&c)), "{seen:?}");
     }
 

@@ -74,6 +74,10 @@ pub async fn search<W: Exercise>(
             total.interrupted = true;
             break;
         }
+        // A step cut short by the end of the test data is not judged: it did not run its length.
+        if work.out_of_data() {
+            break;
+        }
         let (point, broken) = judge_step(stage.target, &stats, end, limits, judge);
         found.steps.push(point);
         match broken {

@@ -505,14 +505,16 @@ fn outputs<'a>(args: &'a LoadArgs, out: Option<&'a Path>) -> Outputs<'a> {
     }
 }
 
-/// The exit status: interrupted, thresholds or regressions failed, or ok.
+/// The exit status: interrupted, thresholds or regressions failed, test data ran out under
+/// `on_exhausted: fail`, or ok.
 fn verdict(report: &Report, comparison: Option<&Comparison>, fail_on_regression: bool) -> u8 {
     if report.interrupted {
         return exit::INTERRUPTED;
     }
     let thresholds_failed = report.thresholds.iter().any(|t| !t.passed);
     let regressed = fail_on_regression && comparison.is_some_and(Comparison::has_regressions);
-    if thresholds_failed || regressed {
+    let out_of_data = report.data_exhausted.as_ref().is_some_and(|d| d.fails());
+    if thresholds_failed || regressed || out_of_data {
         exit::THRESHOLDS
     } else {
         exit::OK

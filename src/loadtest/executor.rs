@@ -17,7 +17,8 @@
 //! one of the same connections for the length of their request (`probe::IdleConnections`), so
 //! both models send at the same cost per request.
 //!
-//! Both end when the profile ends or `stop` is cancelled (Ctrl-C), then give requests still in
+//! Both end when the profile ends or `stop` is cancelled (Ctrl-C, or a scenario's `unique`
+//! data running out, which is an end and not an interruption), then give requests still in
 //! flight `grace` to finish, saying so when stopped early. The recorder's `stop_now` (a second
 //! Ctrl-C, or the grace period over) ends them at once; each is counted as interrupted.
 
@@ -71,6 +72,11 @@ pub trait Exercise: Send + Sync + 'static {
     /// Counts an arrival of scenario `index` dropped at the in-flight cap (open model).
     fn dropped(&self, index: usize) {
         self.recorder().record_dropped(index);
+    }
+    /// The run's `stop` was cancelled because a scenario's `unique` data ran out: an end of
+    /// the run, not an interruption.
+    fn out_of_data(&self) -> bool {
+        false
     }
 }
 
@@ -161,8 +167,17 @@ impl Workload {
         let iteration = self.scenarios[index]
             .scenario
             .iteration(counter, &mut rand::rng());
-        if iteration.is_none() {
-            let _ = self.exhausted.set(index);
+        if iteration.is_none() && self.exhausted.set(index).is_ok() {
+            let scenario = &self.scenarios[index].scenario;
+            if let Some(data) = &scenario.data {
+                tracing::info!(
+                    scenario = %scenario.name,
+                    file = %data.settings().file.display(),
+                    rows = data.rows(),
+                    on_exhausted = data.settings().on_exhausted.as_str(),
+                    "test data ran out: every row was used once; ending the test once the requests in flight finish"
+                );
+            }
             self.end.cancel();
         }
         iteration
@@ -266,6 +281,10 @@ impl Exercise for Workload {
             self.recorder.record_dropped(planned.first_row);
         }
     }
+
+    fn out_of_data(&self) -> bool {
+        self.exhausted.get().is_some()
+    }
 }
 
 /// A virtual user of a [`Workload`]: its own connection to each target that allows one, so
@@ -364,6 +383,7 @@ pub async fn closed<W: Exercise>(
         }
         work.recorder().set_level(users.len() as f64);
     };
+    let interrupted = interrupted && !work.out_of_data();
     let elapsed = Instant::now().saturating_duration_since(start);
     for token in &users {
         token.cancel();
@@ -460,6 +480,7 @@ pub async fn open<W: Exercise>(
             permit,
         ));
     };
+    let interrupted = interrupted && !work.out_of_data();
     let elapsed = Instant::now().saturating_duration_since(start).min(total);
     work.recorder().show_level(0.0);
     finish(&tracker, grace, work.recorder(), &cut, interrupted).await;

@@ -36,17 +36,18 @@ use thiserror::Error;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use self::executor::{Planned, RunEnd, Workload};
+use self::executor::{Exercise, Planned, RunEnd, Workload};
 use self::live::LiveTest;
 use self::profile::Profile;
 use self::recorder::{FlowRef, Recorder, ScenarioRef};
+use crate::data::DataSource;
 use crate::exporter::{self, AppState};
 use crate::http_server::Listener;
 use crate::metrics::Metrics;
 use crate::probe::Probe;
 use crate::report::model::{
-    BreakingPoint, LoadModel, PlanSummary, Report, ResourceSample, ResourceSeries, SCHEMA_VERSION,
-    Shard, StatSeries, Warmup,
+    BreakingPoint, DataExhausted, DataUse, LoadModel, PlanSummary, Report, ResourceSample,
+    ResourceSeries, SCHEMA_VERSION, Shard, StatSeries, Warmup,
 };
 use crate::sampler::{Reading, Sampler};
 use crate::scenario::{Config, Scenario};
@@ -158,6 +159,8 @@ pub async fn run(
         .max()
         .unwrap_or_default()
         + Duration::from_secs(1);
+    let data = data_sources(&config, &selected);
+    let before_warmup: Vec<u64> = data.iter().map(|(.., d)| d.taken()).collect();
     let warmup = match options.warmup {
         Some(plan) => {
             let parts = (&config, selected.as_slice(), built.rows.as_slice());
@@ -165,6 +168,7 @@ pub async fn run(
         }
         None => None,
     };
+    let after_warmup: Vec<u64> = data.iter().map(|(.., d)| d.taken()).collect();
     // A load test is short and its resource curve is part of the report: sample every second.
     let mut resources = config.resources.clone();
     resources.interval = resources.interval.min(RESOURCE_INTERVAL);
@@ -306,6 +310,19 @@ pub async fn run(
     if let Some(exporter) = exporter {
         let _ = exporter.await;
     }
+    let data_exhausted = work.exhausted().and_then(|index| {
+        let (target, scenario) = selected.get(index)?;
+        let target = config.targets.get(*target)?;
+        let scenario = target.scenarios.get(*scenario)?;
+        let source = scenario.data.as_ref()?;
+        Some(DataExhausted {
+            target: target.name.clone(),
+            scenario: scenario.name.clone(),
+            file: source.settings().file.display().to_string(),
+            rows: source.rows() as u64,
+            on_exhausted: source.settings().on_exhausted.as_str().to_string(),
+        })
+    });
     let samples = resources.lock().map(|r| r.clone()).unwrap_or_default();
     let (timeline, shares) = recorder.timelines(end.elapsed);
     let mut scenarios = recorder.scenario_stats();
@@ -335,7 +352,45 @@ pub async fn run(
         findings: Vec::new(),
         stages: Vec::new(),
         score: None,
+        data: data_use(&data, &before_warmup, &after_warmup),
+        data_exhausted,
     })
+}
+
+/// The data file of every selected scenario that has one, with its target and scenario names.
+fn data_sources(
+    config: &Config,
+    selected: &[(usize, usize)],
+) -> Vec<(String, String, Arc<DataSource>)> {
+    selected
+        .iter()
+        .filter_map(|&(t, s)| {
+            let target = config.targets.get(t)?;
+            let scenario = target.scenarios.get(s)?;
+            let data = scenario.data.as_ref()?;
+            Some((target.name.clone(), scenario.name.clone(), Arc::clone(data)))
+        })
+        .collect()
+}
+
+/// What each data file gave: rows taken before the warm-up, after it, and now (the run's end).
+fn data_use(
+    data: &[(String, String, Arc<DataSource>)],
+    before_warmup: &[u64],
+    after_warmup: &[u64],
+) -> Vec<DataUse> {
+    data.iter()
+        .zip(before_warmup.iter().zip(after_warmup))
+        .map(|((target, scenario, source), (&before, &after))| DataUse {
+            target: target.clone(),
+            scenario: scenario.clone(),
+            file: source.settings().file.display().to_string(),
+            mode: source.settings().mode.as_str().to_string(),
+            file_rows: source.rows() as u64,
+            warmup_rows: after.saturating_sub(before),
+            rows: source.taken().saturating_sub(after),
+        })
+        .collect()
 }
 
 /// Runs the warm-up: the selected scenarios in the open model at `plan.rate` for
@@ -368,8 +423,15 @@ async fn warm_up(
         warm_stop.clone(),
     ));
     let profile = Profile::constant(LoadModel::Open, plan.rate, plan.duration);
-    let end = executor::open(&profile, work, warm_stop, options.max_in_flight, grace).await;
-    let length = if end.interrupted {
+    let end = executor::open(
+        &profile,
+        Arc::clone(&work),
+        warm_stop,
+        options.max_in_flight,
+        grace,
+    )
+    .await;
+    let length = if end.interrupted || work.out_of_data() {
         end.elapsed
     } else {
         plan.duration

@@ -41,7 +41,7 @@ pub fn render(report: &Report, grades: &Grades, out: &mut impl Write) -> io::Res
         Verdict::of(report, false),
         chart::styles()
     );
-    if let Some(note) = table::interrupted_note(report) {
+    if let Some(note) = table::end_note(report) {
         let _ = write!(page, "<p class=\"banner\">{}</p>", esc(&note));
     }
     let _ = write!(
@@ -58,6 +58,9 @@ pub fn render(report: &Report, grades: &Grades, out: &mut impl Write) -> io::Res
     html_table(&mut page, &rows);
     if let Some(warmup) = table::warmup_sentence(report) {
         let _ = write!(page, "<p>{}</p>", esc(&warmup));
+    }
+    for line in table::data_sentences(report) {
+        let _ = write!(page, "<p>{}</p>", esc(&line));
     }
     stage_tables(&mut page, report);
     thresholds(&mut page, report);

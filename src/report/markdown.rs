@@ -23,10 +23,10 @@ pub fn render(
     let mark = match verdict {
         Verdict::Passed => "✅",
         Verdict::Interrupted => "⚠️",
-        Verdict::Failed(_) | Verdict::Regressed => "❌",
+        Verdict::Failed(_) | Verdict::Regressed | Verdict::DataExhausted => "❌",
     };
     writeln!(out, "## synthex load test: {mark} {verdict}\n")?;
-    if let Some(note) = table::interrupted_note(report) {
+    if let Some(note) = table::end_note(report) {
         writeln!(out, "> ⚠️ **{}**\n", escape(&note))?;
     }
     writeln!(out, "{}\n", escape(&table::headline(report)))?;
@@ -36,6 +36,9 @@ pub fn render(
     write_table(out, &rows, table::ALIGN)?;
     if let Some(warmup) = table::warmup_sentence(report) {
         writeln!(out, "{}\n", escape(&warmup))?;
+    }
+    for line in table::data_sentences(report) {
+        writeln!(out, "{}\n", escape(&line))?;
     }
 
     if !report.thresholds.is_empty() {

@@ -13,8 +13,8 @@
 use std::collections::BTreeSet;
 
 use super::model::{
-    BreakingPoint, BreakingStep, FailureGroup, FlowStats, Interval, Report, ScenarioInterval,
-    ScenarioStats,
+    BreakingPoint, BreakingStep, DataUse, FailureGroup, FlowStats, Interval, Report,
+    ScenarioInterval, ScenarioStats,
 };
 use super::{format, validate};
 
@@ -61,6 +61,10 @@ pub fn merge(reports: &[Report]) -> Result<Report, MergeError> {
         merged.started_at = merged.started_at.min(report.started_at);
         merged.duration_seconds = merged.duration_seconds.max(report.duration_seconds);
         merged.interrupted |= report.interrupted;
+        if merged.data_exhausted.is_none() {
+            merged.data_exhausted = report.data_exhausted.clone();
+        }
+        merge_data(&mut merged.data, &report.data)?;
         merged.shards.extend(report.shards.iter().copied());
         merge_scenarios(&mut merged.scenarios, &report.scenarios)?;
         merge_flows(&mut merged.flows, &report.flows)?;
@@ -183,6 +187,24 @@ fn merge_flows(into: &mut Vec<FlowStats>, from: &[FlowStats]) -> Result<(), Merg
                     .ok_or_else(|| MergeError::Overflow(what("duration counts")))?;
             }
             None => into.push(f.clone()),
+        }
+    }
+    Ok(())
+}
+
+/// Rows taken by each shard add up; the file is the same in every shard.
+fn merge_data(into: &mut Vec<DataUse>, from: &[DataUse]) -> Result<(), MergeError> {
+    for d in from {
+        match into
+            .iter_mut()
+            .find(|x| x.target == d.target && x.scenario == d.scenario)
+        {
+            Some(x) => {
+                let what = |field: &str| format!("data of {}/{} {field}", d.target, d.scenario);
+                x.rows = add(x.rows, d.rows, &what("rows"))?;
+                x.warmup_rows = add(x.warmup_rows, d.warmup_rows, &what("warmup_rows"))?;
+            }
+            None => into.push(d.clone()),
         }
     }
     Ok(())

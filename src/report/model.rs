@@ -79,6 +79,56 @@ pub struct Report {
     /// The overall score and its band (see [`super::grade`]), set when the run is graded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub score: Option<super::grade::Score>,
+    /// The rows each scenario with a `data:` file took, in the warm-up and in the run.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub data: Vec<DataUse>,
+    /// Set when the run ended because a scenario's `unique` data ran out, before the profile's
+    /// end: a normal end with `on_exhausted: stop`, a failed run (exit 3) with `fail`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_exhausted: Option<DataExhausted>,
+}
+
+/// What one scenario's test data gave: the file, how it was read and how many rows were taken.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DataUse {
+    /// Target name.
+    pub target: String,
+    /// Scenario (or flow) name.
+    pub scenario: String,
+    /// The data file, as resolved against the config file's directory.
+    pub file: String,
+    /// `sequential`, `random` or `unique`.
+    pub mode: String,
+    /// Rows in the file.
+    pub file_rows: u64,
+    /// Rows the warm-up took (they are not in the run's figures; in `unique` mode the run
+    /// never takes them again).
+    pub warmup_rows: u64,
+    /// Rows the run took: one per iteration (flow run or request) that started.
+    pub rows: u64,
+}
+
+/// The scenario whose `unique` data ran out first, and what the config said to do then.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DataExhausted {
+    /// Target name.
+    pub target: String,
+    /// Scenario (or flow) name.
+    pub scenario: String,
+    /// The data file.
+    pub file: String,
+    /// Rows in the file, each sent once (warm-up included).
+    pub rows: u64,
+    /// `stop` (the run ended normally, thresholds decide) or `fail` (the run failed: exit 3,
+    /// reason `data_exhausted`).
+    pub on_exhausted: String,
+}
+
+impl DataExhausted {
+    /// The run must fail because of it (`on_exhausted: fail`).
+    pub fn fails(&self) -> bool {
+        self.on_exhausted == "fail"
+    }
 }
 
 /// One Prometheus query evaluated every `interval_seconds` during the run.
@@ -669,6 +719,8 @@ impl Report {
             target_stats: Vec::new(),
             stages: Vec::new(),
             score: None,
+            data: Vec::new(),
+            data_exhausted: None,
         }
     }
 

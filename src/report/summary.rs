@@ -17,7 +17,7 @@ const FAILURES_SHOWN: usize = 10;
 
 /// Writes the summary of `report` to `out`.
 pub fn render(report: &Report, grades: &Grades, out: &mut impl Write) -> io::Result<()> {
-    let note = table::interrupted_note(report);
+    let note = table::end_note(report);
     if let Some(note) = &note {
         writeln!(out, "*** {note} ***\n")?;
     }
@@ -33,6 +33,9 @@ pub fn render(report: &Report, grades: &Grades, out: &mut impl Write) -> io::Res
     write_lines(out, &format::align(&rows, table::ALIGN))?;
     if let Some(warmup) = table::warmup_sentence(report) {
         writeln!(out, "\n{warmup}")?;
+    }
+    for line in table::data_sentences(report) {
+        writeln!(out, "{line}")?;
     }
 
     let flows = table::flow_cells(report);

@@ -4,7 +4,8 @@
 
 use super::format;
 use super::model::{
-    BreakingPoint, LatencyHistogram, LoadModel, Report, ResourceSeries, ScenarioStats,
+    BreakingPoint, DataExhausted, LatencyHistogram, LoadModel, Report, ResourceSeries,
+    ScenarioStats,
 };
 
 /// Column headers matching [`Row::cells`].
@@ -316,7 +317,8 @@ pub fn headline(report: &Report) -> String {
 
 /// What the headings of the summary, Markdown and HTML reports call the run: failed
 /// thresholds first (they failed on what ran), then an interruption (what ran held, but it is
-/// not the planned test), then a regression; passed only when none of these.
+/// not the planned test), then test data that ran out under `on_exhausted: fail`, then a
+/// regression; passed only when none of these.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
     /// Complete, every threshold held, no regression.
@@ -325,6 +327,8 @@ pub enum Verdict {
     Interrupted,
     /// This many thresholds failed.
     Failed(usize),
+    /// A scenario's `unique` data ran out and its `on_exhausted` is `fail`.
+    DataExhausted,
     /// Thresholds held but the baseline comparison found a regression.
     Regressed,
 }
@@ -333,11 +337,16 @@ impl Verdict {
     /// The verdict of `report`, `regressed` telling whether a baseline comparison regressed.
     pub fn of(report: &Report, regressed: bool) -> Verdict {
         let failed = report.thresholds.iter().filter(|t| !t.passed).count();
-        match (failed, report.interrupted, regressed) {
-            (0, true, _) => Verdict::Interrupted,
-            (0, false, false) => Verdict::Passed,
-            (0, false, true) => Verdict::Regressed,
-            (n, _, _) => Verdict::Failed(n),
+        let out_of_data = report
+            .data_exhausted
+            .as_ref()
+            .is_some_and(DataExhausted::fails);
+        match (failed, report.interrupted, out_of_data, regressed) {
+            (0, true, _, _) => Verdict::Interrupted,
+            (0, false, true, _) => Verdict::DataExhausted,
+            (0, false, false, false) => Verdict::Passed,
+            (0, false, false, true) => Verdict::Regressed,
+            (n, ..) => Verdict::Failed(n),
         }
     }
 }
@@ -348,21 +357,54 @@ impl std::fmt::Display for Verdict {
             Verdict::Passed => f.write_str("passed"),
             Verdict::Interrupted => f.write_str("INTERRUPTED (not a verdict)"),
             Verdict::Failed(n) => write!(f, "{n} threshold(s) failed"),
+            Verdict::DataExhausted => f.write_str("FAILED: the test data ran out (data_exhausted)"),
             Verdict::Regressed => f.write_str("regressed against the baseline"),
         }
     }
 }
 
-/// The warning shown when the run was stopped early, `None` for a complete run.
-pub fn interrupted_note(report: &Report) -> Option<String> {
+/// The line shown first and last when the run ended before its plan did: stopped early
+/// (Ctrl-C), or its `unique` test data ran out; `None` for a run that ran its plan.
+pub fn end_note(report: &Report) -> Option<String> {
     let planned: f64 = report.plan.stages.iter().map(|s| s.duration_seconds).sum();
-    report.interrupted.then(|| {
-        format!(
-            "INTERRUPTED: stopped after {} of {} planned; the numbers cover only what ran",
-            format::duration(report.duration_seconds),
-            format::duration(planned)
-        )
+    let ran = format!(
+        "after {} of {} planned",
+        format::duration(report.duration_seconds),
+        format::duration(planned)
+    );
+    if report.interrupted {
+        return Some(format!(
+            "INTERRUPTED: stopped {ran}; the numbers cover only what ran"
+        ));
+    }
+    let data = report.data_exhausted.as_ref()?;
+    let what = format!(
+        "the test data ran out: all {} rows of {} (scenario {}) were used once, {ran}",
+        data.rows, data.file, data.scenario
+    );
+    Some(match data.fails() {
+        true => format!("FAILED (data_exhausted, on_exhausted: fail): {what}"),
+        false => format!("ENDED (on_exhausted: stop): {what}; the thresholds decide the verdict"),
     })
+}
+
+/// One sentence per scenario with a data file: rows in the file and rows taken by the warm-up
+/// and by the run.
+pub fn data_sentences(report: &Report) -> Vec<String> {
+    report
+        .data
+        .iter()
+        .map(|d| {
+            let warmup = match d.warmup_rows {
+                0 => String::new(),
+                n => format!("{n} in the warm-up, "),
+            };
+            format!(
+                "Test data of {}/{}: {} ({}, {} rows): {warmup}{} in the run",
+                d.target, d.scenario, d.file, d.mode, d.file_rows, d.rows
+            )
+        })
+        .collect()
 }
 
 /// The breaking-point verdict in one sentence.

@@ -164,6 +164,8 @@ pub fn build(
         target_stats: Vec::new(),
         stages: Vec::new(),
         score: None,
+        data: Vec::new(),
+        data_exhausted: None,
     }
 }
 
