@@ -559,3 +559,54 @@ async fn the_warm_up_takes_unique_rows_that_the_run_does_not_send_again() {
         stdout(&output)
     );
 }
+
+/// `{{ var X }}` must be set by the `extract:` of an earlier step (or `on_start`): a variable
+/// extracted only later, or under another name, is refused with exit status 2 and the field path
+/// of the template; one taken in `on_start` is known to every step.
+#[test]
+fn check_config_refuses_a_variable_no_earlier_step_extracts() {
+    let dir = tempfile::tempdir().unwrap();
+    users_csv(dir.path(), 3);
+    let check = |steps: &str| {
+        let path = dir.path().join("vars.yml");
+        std::fs::write(
+            &path,
+            format!(
+                "targets:\n  - name: api\n    base_url: http://127.0.0.1:1\n    rate: 1/s\n    scenarios:\n      - name: session\n        data: {{file: users.csv}}\n{steps}"
+            ),
+        )
+        .unwrap();
+        let output = std::process::Command::new(synthex_bin())
+            .arg("check-config")
+            .arg(&path)
+            .output()
+            .unwrap();
+        (output.status.code(), stderr(&output))
+    };
+    let login = r#"{name: login, request: {method: POST, path: "/login?u={{ row.user }}"}, extract: {token: {json: /token}}}"#;
+    let me =
+        r#"{name: me, request: {path: /me, headers: {Authorization: "Bearer {{ var token }}"}}}"#;
+    let (code, error) = check(&format!(
+        "        steps:\n          - {me}\n          - {login}\n"
+    ));
+    assert_eq!(code, Some(2), "{error}");
+    assert!(
+        error.contains("targets[0].scenarios[0].steps[0].request.headers.authorization: {{ var token }} is never set before this request")
+            && error.contains("(set by then: none)"),
+        "{error}"
+    );
+    let other = me.replace("var token", "var session");
+    let (code, error) = check(&format!(
+        "        steps:\n          - {login}\n          - {other}\n"
+    ));
+    assert_eq!(code, Some(2), "{error}");
+    assert!(
+        error.contains("targets[0].scenarios[0].steps[1].request.headers.authorization: {{ var session }} is never set before this request")
+            && error.contains("(set by then: token)"),
+        "{error}"
+    );
+    let (code, error) = check(&format!(
+        "        on_start:\n          - {login}\n        steps:\n          - {me}\n"
+    ));
+    assert_eq!(code, Some(0), "{error}");
+}

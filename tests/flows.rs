@@ -484,3 +484,42 @@ fn the_example_flow_runs_against_the_demo_target_without_a_failure() {
     );
     assert!(report.flows[0].runs > 0);
 }
+
+/// `global.max_total_rate` counts requests: a run of a three-step flow is three of them. A flow
+/// at 20 runs/s is refused under the default 50/s budget, and once the budget is raised to
+/// 60/s the server's own count shows it is what the daemon sends (more than the run rate, never
+/// more than the budget).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_total_rate_budget_counts_every_request_of_a_flow_run() {
+    let server = session_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = r#"      - name: session
+        on_start:
+          - {name: login, request: {method: POST, path: /login}}
+        steps:
+          - {name: me, request: {path: /me}}
+          - {name: cart, request: {method: PUT, path: /cart}}
+"#;
+    let path = config(dir.path(), &server, scenario);
+    let refused = synthex::config::load(&path).unwrap_err().to_string();
+    assert!(
+        refused.contains(
+            "targets: the target rates add up to 60/s of requests (each step of a flow run counted), more than the default limit of 50/s"
+        ),
+        "{refused}"
+    );
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, format!("global: {{max_total_rate: 60/s}}\n{text}")).unwrap();
+    let config = synthex::config::load(&path).unwrap();
+    let daemon = common::InProcessDaemon::start(config).await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    daemon.stop().await;
+    let seen = server.log.requests();
+    let (first, last) = (seen[0].at, seen[seen.len() - 1].at);
+    let span = (last - first).as_secs_f64();
+    let n = seen.len() as f64;
+    assert!(span > 1.5, "{span} s");
+    // At most the budget (and the runs in flight at either end); well above 20 runs/s.
+    assert!(n <= 60.0 * span + 6.0, "{n} requests in {span} s");
+    assert!(n >= 30.0 * span, "{n} requests in {span} s");
+}

@@ -376,7 +376,7 @@ fn a_config_over_the_total_budget_is_refused_before_anything_is_sent() {
     assert_eq!(out.status.code(), Some(0));
     let described = String::from_utf8_lossy(&out.stdout);
     assert!(
-        described.contains("max total rate    60/s (the targets use 60/s)"),
+        described.contains("max total rate    60/s (the targets send up to 60/s)"),
         "{described}"
     );
 }

@@ -133,14 +133,27 @@ fn global(out: &mut Out, global: &Global) {
     out.row(2, "native histogram", native);
 }
 
-/// The total budget and how much of it the targets use.
+/// The total budget and how much of it the targets use, in requests.
 fn budget(out: &mut Out, config: &Config) {
-    let used: f64 = config.targets.iter().map(|t| t.rate.per_second).sum();
+    // A flow run is as many requests as it has steps, as the budget check counts it.
+    let used: f64 = config
+        .targets
+        .iter()
+        .map(|t| {
+            let weights: u64 = t.scenarios.iter().map(|s| u64::from(s.weight)).sum();
+            let sent: u64 = t
+                .scenarios
+                .iter()
+                .map(|s| u64::from(s.weight) * s.rows().len() as u64)
+                .sum();
+            t.rate.per_second * sent as f64 / weights.max(1) as f64
+        })
+        .sum();
     out.row(
         2,
         "max total rate",
         format!(
-            "{} (the targets use {})",
+            "{} (the targets send up to {})",
             format_rate(config.global.max_total_rate.per_second),
             format_rate(used)
         ),

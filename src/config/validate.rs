@@ -38,8 +38,19 @@ pub fn check(file: &ConfigFile) -> Result<(), FieldError> {
 
 /// The target rates must add up to at most `global.max_total_rate`: raising the budget is a
 /// decision written in the file, never the side effect of a new target or a typo in a rate.
+/// A flow run sends every one of its steps (`on_start` too: the daemon runs it on every run), so
+/// it is counted as that many requests, not one.
 fn check_total_rate(file: &ConfigFile) -> Result<(), FieldError> {
-    let total: f64 = file.targets.iter().map(|t| t.rate.0.per_second).sum();
+    let total: f64 = file.targets.iter().map(requests_per_second).sum();
+    let flows = file
+        .targets
+        .iter()
+        .flat_map(|t| &t.scenarios)
+        .any(|s| s.steps.is_some());
+    let counted = match flows {
+        true => " of requests (each step of a flow run counted)",
+        false => "",
+    };
     let (limit, field, advice) = match &file.global.max_total_rate {
         Some(limit) => (limit.0.per_second, "global.max_total_rate", "the limit of"),
         None => (
@@ -60,12 +71,29 @@ fn check_total_rate(file: &ConfigFile) -> Result<(), FieldError> {
     Err(FieldError::new(
         field,
         format!(
-            "the target rates add up to {}, more than {advice} {}: lower the rates, or {raise} \
-             (at most 100000/s)",
+            "the target rates add up to {}{counted}, more than {advice} {}: lower the rates, or \
+             {raise} (at most 100000/s)",
             format_rate(total),
             format_rate(limit)
         ),
     ))
+}
+
+/// The most requests per second a target sends: its rate of scenario runs times the requests
+/// of an average run, weighted as the scenarios are picked.
+fn requests_per_second(target: &TargetFile) -> f64 {
+    let weight = |s: &ScenarioFile| f64::from(s.weight.as_ref().map_or(1, |w| w.0));
+    let requests = |s: &ScenarioFile| match &s.steps {
+        Some(steps) => (steps.len() + s.on_start.as_ref().map_or(0, Vec::len)) as f64,
+        None => 1.0,
+    };
+    let weights: f64 = target.scenarios.iter().map(weight).sum();
+    let sent: f64 = target
+        .scenarios
+        .iter()
+        .map(|s| weight(s) * requests(s))
+        .sum();
+    target.rate.0.per_second * sent / weights.max(1.0)
 }
 
 /// Indices of the first name that repeats an earlier one: (earlier, repeat).
