@@ -135,6 +135,7 @@ const FLAG_CASES: &[(&str, &str)] = &[
     ("--shard=0/1001", "0 <= I < N <= 1000"),
     ("--shard=7/2", "0 <= I < N <= 1000"),
     ("--max-error-ratio=150%", "at most 100%"),
+    ("--profile-pause=1h 1ms", "expected 0s to 1h"),
 ];
 
 #[test]

@@ -15,9 +15,10 @@ use super::breaking::Limits;
 use super::out_path;
 use super::outputs::Outputs;
 use super::profile::{self, Profile};
+use super::sequence::Sequence;
 use super::values::{
-    PeakRateKind, PeakUsersKind, RunDurationKind, ShardKind, SpawnRateKind, ThinkTime,
-    ThinkTimeKind,
+    PeakRateKind, PeakUsersKind, ProfilePauseKind, RunDurationKind, ShardKind, SpawnRateKind,
+    ThinkTime, ThinkTimeKind,
 };
 use super::{LoadOptions, WarmupPlan, run};
 use crate::config::kinds::InFlightKind;
@@ -30,6 +31,7 @@ use crate::report::csv;
 use crate::report::findings;
 use crate::report::grade;
 use crate::report::model::{LoadModel, PlanSummary, Report, ScenarioStats, Shard, ThresholdResult};
+use crate::report::profile_runs;
 use crate::report::summary;
 use crate::report::threshold::{self, Threshold};
 use crate::scenario::Config;
@@ -40,10 +42,14 @@ pub struct LoadArgs {
     /// Path to the configuration file whose targets and scenarios are loaded.
     #[arg(long = "config.file", value_name = "FILE")]
     pub config_file: PathBuf,
-    /// A built-in profile (smoke, light, medium, heavy, spike, stress) or a profile file.
-    /// Without one, --users or --rate with --duration make a constant load.
-    #[arg(long, value_name = "NAME|FILE")]
+    /// A built-in profile (smoke, light, medium, heavy, spike, stress) or a profile file;
+    /// several, comma-separated, run one after the other into one report. Without one,
+    /// --users or --rate with --duration make a constant load.
+    #[arg(long, value_name = "NAME|FILE[,…]")]
     pub profile: Option<String>,
+    /// The pause between the profiles of a run of several (0s to 1h).
+    #[arg(long = "profile-pause", value_name = "D", default_value = "10s", value_parser = ProfilePauseKind::parse)]
+    pub profile_pause: Duration,
     /// Virtual users (closed model), 1 to 10000. With a profile: scales its stages to this peak.
     #[arg(long, value_name = "N", value_parser = PeakUsersKind::parse)]
     pub users: Option<u32>,
@@ -130,6 +136,8 @@ pub struct LoadArgs {
 struct Plan {
     config: Config,
     profile: Profile,
+    /// The profiles of a run of several, this shard's part of each.
+    sequence: Option<Sequence>,
     whole: PlanSummary,
     thresholds: Vec<Threshold>,
     shard: Shard,
@@ -173,6 +181,7 @@ pub async fn execute(
     };
     let options = LoadOptions {
         profile: plan.profile,
+        sequence: plan.sequence,
         plan: plan.whole,
         tags: args.tags.clone(),
         exclude_tags: args.exclude_tags.clone(),
@@ -201,7 +210,7 @@ pub async fn execute(
             return exit::RUNTIME;
         }
     };
-    report.thresholds = threshold::evaluate(&plan.thresholds, &report);
+    report.thresholds = profile_runs::evaluate(&plan.thresholds, &report);
     report.findings = findings::find(&report, &finding_rules);
     let grades = crate::report::conclude(&mut report, &grades_scale);
     let comparison = plan
@@ -221,11 +230,21 @@ fn prepare(args: &LoadArgs) -> Result<Plan, String> {
     let config = crate::config::load(&args.config_file).map_err(|e| e.to_string())?;
     let mut thresholds = config.load.thresholds.clone();
     thresholds.extend(threshold::parse_all(&args.thresholds).map_err(|e| e.to_string())?);
-    let mut profile = build_profile(args)?;
+    let mut sequence = several_profiles(args)?;
+    let mut profile = match &sequence {
+        Some(several) => several.combined(),
+        None => build_profile(args)?,
+    };
     let shard = args.shard.unwrap_or(Shard { index: 0, count: 1 });
-    let mut whole = profile.summary();
+    let mut whole = match &sequence {
+        Some(several) => several.summary(),
+        None => profile.summary(),
+    };
     whole.tags = Some(tag_filter(&args.tags, &args.exclude_tags));
     profile.split(shard.index, shard.count);
+    if let Some(several) = sequence.as_mut() {
+        several.split(shard.index, shard.count);
+    }
     let baseline = args
         .baseline
         .as_deref()
@@ -261,6 +280,7 @@ fn prepare(args: &LoadArgs) -> Result<Plan, String> {
     Ok(Plan {
         config,
         profile,
+        sequence,
         whole,
         thresholds,
         shard,
@@ -371,16 +391,7 @@ fn build_profile(args: &LoadArgs) -> Result<Profile, String> {
             let step = duration.unwrap_or(Duration::from_secs(30));
             Profile::stress(start, 1.5, step, 12)
         }
-        Some(name) => match Profile::built_in(name) {
-            Some(profile) => profile,
-            None if Path::new(name).exists() => Profile::from_file(Path::new(name))?,
-            None => {
-                return Err(format!(
-                    "--profile {name:?}: neither a built-in profile ({}) nor a file",
-                    profile::BUILT_IN.join(", ")
-                ));
-            }
-        },
+        Some(name) => named_profile(name).map_err(|e| format!("--profile {name:?}: {e}"))?,
         None => {
             let duration = duration.ok_or_else(|| {
                 "give --profile NAME|FILE, or --users N (or --rate R) with --duration D".to_string()
@@ -396,9 +407,28 @@ fn build_profile(args: &LoadArgs) -> Result<Profile, String> {
     };
     if name.is_some() && name != Some("stress") {
         rescale(&mut profile, args.users.map(f64::from).or(rate))?;
-        if let Some(limit) = duration {
-            truncate(&mut profile, limit);
-        }
+    }
+    user_settings(&mut profile, args, name.is_some() && name != Some("stress"))?;
+    Ok(profile)
+}
+
+/// A built-in profile other than `stress`, or a profile file.
+fn named_profile(name: &str) -> Result<Profile, String> {
+    match Profile::built_in(name) {
+        Some(profile) => Ok(profile),
+        None if Path::new(name).exists() => Profile::from_file(Path::new(name)),
+        None => Err(format!(
+            "neither a built-in profile ({}) nor a file",
+            profile::BUILT_IN.join(", ")
+        )),
+    }
+}
+
+/// Applies `--duration` (when `cut`: a named profile stops after it), `--think-time` and
+/// `--spawn-rate` to a profile.
+fn user_settings(profile: &mut Profile, args: &LoadArgs, cut: bool) -> Result<(), String> {
+    if let Some(limit) = args.duration.filter(|_| cut) {
+        truncate(profile, limit);
     }
     if let Some(think_time) = args.think_time {
         if profile.model == LoadModel::Open {
@@ -409,7 +439,65 @@ fn build_profile(args: &LoadArgs) -> Result<Profile, String> {
     if let Some(rate) = args.spawn_rate {
         profile.spawn_rate = Some(rate);
     }
-    Ok(profile)
+    Ok(())
+}
+
+/// The profiles of `--profile=a,b,c`, checked before any traffic: each known (a built-in or a
+/// file), given once, of one load model, none a breaking-point search. `None` for one profile.
+/// `--duration` cuts each profile; `--users`/`--rate` (one peak) would make the profiles the
+/// same, so they are refused.
+fn several_profiles(args: &LoadArgs) -> Result<Option<Sequence>, String> {
+    let Some(list) = args.profile.as_deref().filter(|p| p.contains(',')) else {
+        return Ok(None);
+    };
+    let refuse = |why: &str| Err(format!("--profile {list:?}: {why}"));
+    if args.find_breaking_point {
+        return refuse("--find-breaking-point runs one search, not several profiles");
+    }
+    if args.users.is_some() || args.rate.is_some() {
+        return refuse(
+            "--users and --rate scale one profile; give each profile its level in a profile file",
+        );
+    }
+    let mut profiles: Vec<Profile> = Vec::new();
+    for name in list.split(',').map(str::trim) {
+        if name.is_empty() {
+            return refuse("an empty profile name; separate names with single commas");
+        }
+        if name == "stress" {
+            return refuse(
+                "stress is a breaking-point search (--find-breaking-point) and runs on its own",
+            );
+        }
+        if profiles.iter().any(|p| p.name == name) {
+            return refuse(&format!("{name} is named twice; name each profile once"));
+        }
+        let mut profile = named_profile(name).map_err(|e| format!("--profile {name:?}: {e}"))?;
+        if let Some(first) = profiles.first()
+            && first.model != profile.model
+        {
+            return refuse(&format!(
+                "{name} uses the {} model but {} the {}; the profiles of one run share a load model",
+                model_name(profile.model),
+                first.name,
+                model_name(first.model)
+            ));
+        }
+        user_settings(&mut profile, args, true)?;
+        profiles.push(profile);
+    }
+    Ok(Some(Sequence {
+        profiles,
+        pause: args.profile_pause,
+    }))
+}
+
+/// `closed` or `open`, as profile files write it.
+fn model_name(model: LoadModel) -> &'static str {
+    match model {
+        LoadModel::Closed => "closed",
+        LoadModel::Open => "open",
+    }
 }
 
 /// Scales a profile's stages so that its peak is `peak` (a `--users`/`--rate` override).

@@ -25,6 +25,7 @@ pub mod profile;
 pub mod progress;
 pub mod queries;
 pub mod recorder;
+pub mod sequence;
 pub mod values;
 
 use std::sync::{Arc, Mutex};
@@ -64,6 +65,9 @@ pub struct LoadOptions {
     /// What this process runs: the profile with overrides applied and, in a sharded run,
     /// cut down to this shard's part.
     pub profile: Profile,
+    /// A run of several profiles (`--profile=a,b,c`), this shard's part of each; `profile` is
+    /// then their combination, for the progress display and the live page.
+    pub sequence: Option<sequence::Sequence>,
     /// The whole run's plan as the report records it (the same in every shard, so shard
     /// reports merge).
     pub plan: PlanSummary,
@@ -261,36 +265,44 @@ pub async fn run(
     });
 
     let profile = &options.profile;
-    let (end, breaking_point): (RunEnd, Option<BreakingPoint>) = if profile.breaking_point {
-        let (end, found) = breaking::search(
-            profile,
-            Arc::clone(&work),
-            stop_run,
-            options.max_in_flight,
-            grace,
-            &options.breaking,
-            judge,
-        )
-        .await;
-        (end, Some(found))
-    } else {
-        let end = match profile.model {
-            LoadModel::Closed => {
-                executor::closed(profile, Arc::clone(&work), stop_run, grace).await
-            }
-            LoadModel::Open => {
-                executor::open(
-                    profile,
-                    Arc::clone(&work),
-                    stop_run,
-                    options.max_in_flight,
-                    grace,
-                )
-                .await
-            }
+    let mut plan = options.plan.clone();
+    let (end, breaking_point): (RunEnd, Option<BreakingPoint>) =
+        if let Some(several) = &options.sequence {
+            let (end, pauses) = several
+                .run(Arc::clone(&work), stop_run, options.max_in_flight, grace)
+                .await;
+            sequence::retime(&mut plan.stages, &pauses);
+            (end, None)
+        } else if profile.breaking_point {
+            let (end, found) = breaking::search(
+                profile,
+                Arc::clone(&work),
+                stop_run,
+                options.max_in_flight,
+                grace,
+                &options.breaking,
+                judge,
+            )
+            .await;
+            (end, Some(found))
+        } else {
+            let end = match profile.model {
+                LoadModel::Closed => {
+                    executor::closed(profile, Arc::clone(&work), stop_run, grace).await
+                }
+                LoadModel::Open => {
+                    executor::open(
+                        profile,
+                        Arc::clone(&work),
+                        stop_run,
+                        options.max_in_flight,
+                        grace,
+                    )
+                    .await
+                }
+            };
+            (end, None)
         };
-        (end, None)
-    };
 
     if end.dropped > 0 {
         tracing::warn!(
@@ -333,7 +345,7 @@ pub async fn run(
         schema_version: SCHEMA_VERSION,
         synthex_version: env!("CARGO_PKG_VERSION").to_string(),
         config: config.source.display().to_string(),
-        plan: options.plan.clone(),
+        plan,
         started_at,
         duration_seconds: end.elapsed.as_secs_f64(),
         interrupted: end.interrupted,

@@ -5,7 +5,7 @@
 //! | placeholder | becomes |
 //! |---|---|
 //! | `{timestamp}` | the run's start, UTC, ISO 8601 basic format: `20261202T014500Z` (sorts by time) |
-//! | `{profile}` | the profile name (`light`, a profile file's stem, `10-users` for `--users=10`) |
+//! | `{profile}` | the profile name (`light`, a profile file's stem, `10-users` for `--users=10`; several joined with `-`) |
 //! | `{revision}` | `$SYNTHEX_REVISION`, else `$GITHUB_SHA`, else `$CI_COMMIT_SHA` (a 40-digit hash is cut to 12) |
 //!
 //! Placeholders are filled in before the first request, when the directory is created and
@@ -52,7 +52,11 @@ pub fn expand(template: &Path, names: &RunNames<'_>) -> Result<PathBuf, String> 
 fn value(name: &str, names: &RunNames<'_>) -> Result<String, String> {
     match name {
         "timestamp" => Ok(timestamp(names.started)),
-        "profile" => Ok(safe(profile_name(names.profile))),
+        "profile" => {
+            // Several profiles (`light,profiles/big.yml`): each named, joined with `-`.
+            let parts: Vec<&str> = names.profile.split(',').map(profile_name).collect();
+            Ok(safe(&parts.join("-")))
+        }
         "revision" => revision(names.env),
         other => Err(format!(
             "unknown placeholder {{{other}}}: expected {{timestamp}}, {{profile}} or {{revision}}"
@@ -142,6 +146,10 @@ mod tests {
             "r/10-users"
         );
         assert_eq!(expand_with("r/{profile}", "../..", &[]).unwrap(), "r/-");
+        assert_eq!(
+            expand_with("r/{profile}", "light,profiles/big.yml", &[]).unwrap(),
+            "r/light-big"
+        );
         assert_eq!(expand_with("plain/dir", "x", &[]).unwrap(), "plain/dir");
     }
 

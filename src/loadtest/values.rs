@@ -34,6 +34,16 @@ impl Kind for StageDurationKind {
     }
 }
 
+/// `--profile-pause`: the pause between the profiles of a run of several, 0 to 1h.
+pub struct ProfilePauseKind;
+impl Kind for ProfilePauseKind {
+    type Value = Duration;
+    const EXPECTING: &'static str = "a duration such as 10s";
+    fn parse(text: &str) -> Result<Duration, String> {
+        duration_in("pause", text, |d| d <= MAX_THINK, "0s to 1h")
+    }
+}
+
 /// `--duration`: more than 0, at most 24h.
 pub struct RunDurationKind;
 impl Kind for RunDurationKind {
@@ -245,6 +255,9 @@ mod tests {
         assert_eq!(StageDurationKind::parse("24h"), Ok(MAX_STAGE));
         assert!(StageDurationKind::parse("24h 1ns").is_err());
         assert!(RunDurationKind::parse("0s").is_err());
+        assert_eq!(ProfilePauseKind::parse("0s"), Ok(Duration::ZERO));
+        assert_eq!(ProfilePauseKind::parse("1h"), Ok(MAX_THINK));
+        assert!(ProfilePauseKind::parse("1h 1ms").is_err());
         assert_eq!(StageUsersKind::parse("0"), Ok(0));
         assert_eq!(StageUsersKind::parse("10000"), Ok(10_000));
         assert!(StageUsersKind::parse("10001").is_err());

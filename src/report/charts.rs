@@ -128,9 +128,16 @@ pub fn run_length(report: &Report) -> f64 {
 
 /// The thresholds that are drawn on `chart` and scoped to `scenario` (`None`: unscoped).
 fn threshold_lines(report: &Report, chart: Drawn, scenario: Option<(&str, &str)>) -> Vec<Line> {
+    // In a run of several profiles each threshold has a verdict per profile: one line each.
+    let mut seen: Vec<&str> = Vec::new();
     report
         .thresholds
         .iter()
+        .filter(|result| {
+            let first = !seen.contains(&result.expression.as_str());
+            seen.push(&result.expression);
+            first
+        })
         .filter_map(|result| {
             let threshold: Threshold = result.expression.parse().ok()?;
             let (drawn, limit) = threshold.drawn()?;

@@ -191,7 +191,7 @@ pub fn merge_reports(args: &MergeArgs) -> u8 {
     if let Some(missing) = missing_shards(&merged) {
         eprintln!("synthex: warning: {missing}; the merged numbers cover only the shards given");
     }
-    merged.thresholds = threshold::evaluate(&thresholds, &merged);
+    merged.thresholds = super::profile_runs::evaluate(&thresholds, &merged);
     merged.findings = findings::find(&merged, &rules);
     let grades = super::conclude(&mut merged, &scale);
     if let Err(e) = summary::render(&merged, &grades, &mut std::io::stdout().lock()) {

@@ -16,7 +16,8 @@ use super::charts;
 use super::findings;
 use super::format::{self, escape_html as esc};
 use super::grade::Grades;
-use super::model::Report;
+use super::model::{Report, ThresholdResult};
+use super::profile_runs;
 use super::query_table;
 use super::stage_table;
 use super::table::{self, HEADERS, Verdict};
@@ -63,6 +64,7 @@ pub fn render(report: &Report, grades: &Grades, out: &mut impl Write) -> io::Res
         let _ = write!(page, "<p>{}</p>", esc(&line));
     }
     stage_tables(&mut page, report);
+    profile_sections(&mut page, report);
     thresholds(&mut page, report);
     findings_section(&mut page, report);
     grades_section(&mut page, grades);
@@ -143,14 +145,35 @@ fn thresholds(page: &mut String, report: &Report) {
     if report.thresholds.is_empty() {
         return;
     }
-    page.push_str("<h2>Thresholds</h2><ul>");
-    for t in &report.thresholds {
+    page.push_str("<h2>Thresholds</h2>");
+    threshold_list(page, &report.thresholds, ThresholdResult::label);
+}
+
+/// A run of several profiles: each profile's scenarios and thresholds.
+fn profile_sections(page: &mut String, report: &Report) {
+    for section in profile_runs::sections(report) {
+        let _ = write!(page, "<h2>Profile {}</h2>", esc(&section.title));
+        html_table(page, &section.cells);
+        if !section.thresholds.is_empty() {
+            threshold_list(page, &section.thresholds, |t| t.expression.clone());
+        }
+    }
+}
+
+/// Threshold verdicts as a list, each named by `name`.
+fn threshold_list(
+    page: &mut String,
+    results: &[ThresholdResult],
+    name: fn(&ThresholdResult) -> String,
+) {
+    page.push_str("<ul>");
+    for t in results {
         let class = if t.passed { "pass" } else { "fail" };
         let _ = write!(
             page,
             "<li class=\"{class}\">{} <code>{}</code>: {}</li>",
             table::mark(t.passed),
-            esc(&t.expression),
+            esc(&name(t)),
             esc(&t.detail)
         );
     }
@@ -333,6 +356,7 @@ mod tests {
                     measured: None,
                     passed: true,
                     detail: String::new(),
+                    profile: None,
                 });
         }
         let charts = chart_data(&rendered(&report));

@@ -7,7 +7,8 @@ use std::io::{self, Write};
 use super::compare::{self, Comparison};
 use super::findings;
 use super::grade::Grades;
-use super::model::Report;
+use super::model::{Report, ThresholdResult};
+use super::profile_runs;
 use super::query_table;
 use super::stage_table;
 use super::table::{self, HEADERS, Verdict};
@@ -43,16 +44,15 @@ pub fn render(
 
     if !report.thresholds.is_empty() {
         writeln!(out, "### Thresholds\n")?;
-        for t in &report.thresholds {
-            let mark = if t.passed { "✅" } else { "❌" };
-            writeln!(
-                out,
-                "- {mark} `{}`: {}",
-                t.expression.replace('`', "'"),
-                escape(&t.detail)
-            )?;
+        threshold_list(out, &report.thresholds, ThresholdResult::label)?;
+    }
+
+    for section in profile_runs::sections(report) {
+        writeln!(out, "### Profile {}\n", escape(&section.title))?;
+        write_table(out, &section.cells, table::ALIGN)?;
+        if !section.thresholds.is_empty() {
+            threshold_list(out, &section.thresholds, |t| t.expression.clone())?;
         }
-        writeln!(out)?;
     }
 
     if report.stages.len() > 1 {
@@ -122,6 +122,20 @@ pub fn render(
 }
 
 /// Writes a Markdown table: the first row is the header, `spec` gives `l`/`r` per column.
+/// Threshold verdicts as a list, each named by `name`, then a blank line.
+fn threshold_list(
+    out: &mut impl Write,
+    results: &[ThresholdResult],
+    name: fn(&ThresholdResult) -> String,
+) -> io::Result<()> {
+    for t in results {
+        let mark = if t.passed { "✅" } else { "❌" };
+        let name = name(t).replace('`', "'");
+        writeln!(out, "- {mark} `{name}`: {}", escape(&t.detail))?;
+    }
+    writeln!(out)
+}
+
 fn write_table(out: &mut impl Write, rows: &[Vec<String>], spec: &str) -> io::Result<()> {
     let Some((header, body)) = rows.split_first() else {
         return Ok(());
@@ -255,6 +269,7 @@ mod tests {
             measured: Some(0.06),
             passed: false,
             detail: "p95 60ms is 50ms over 10ms".into(),
+            profile: None,
         });
         let text = rendered(&report, None);
         assert!(

@@ -379,6 +379,7 @@ mod tests {
                 measured: Some(0.05),
                 passed: true,
                 detail: "on shard 0 only".into(),
+                profile: None,
             });
         let union = testing::build(
             &all,

@@ -7,6 +7,7 @@
 //! - [`threshold`]: k6-style thresholds, parsed before the run and evaluated after it.
 //! - [`findings`]: what the run shows (errors, tail, knee, saturation, resources at a limit),
 //!   each with its figures; [`stages`] cuts the run into its plan's stages for them.
+//! - [`profile_runs`]: each profile of a run of several as a report of its own.
 //! - [`query_table`]: the `load.prometheus` queries, min / avg / max per stage.
 //! - [`grade`]: excellent / good / acceptable / poor per signal and an overall score.
 //! - [`summary`]: the stdout summary table.
@@ -46,6 +47,7 @@ pub mod locust_input;
 pub mod markdown;
 pub mod merge;
 pub mod model;
+pub mod profile_runs;
 pub mod query_table;
 pub mod stage_table;
 pub mod stages;
@@ -125,6 +127,7 @@ pub enum ReportError {
 
 /// Writes every report file into `dir` (created if missing) and returns their paths:
 /// `report.json`, `{prefix}_stats.csv`, `{prefix}_stats_history.csv`, `{prefix}_failures.csv`,
+/// in a run of several profiles `{prefix}_{profile}_stats.csv` for each,
 /// `summary.md` (with the baseline `comparison`, if any) and `report.html`; `history` chooses
 /// the rows of the CSV history (Locust's `--csv-full-history`).
 pub fn write_all(
@@ -140,6 +143,7 @@ pub fn write_all(
     json::write(report, &json_path)?;
     let mut paths = vec![json_path];
     paths.extend(csv::write(report, dir, prefix, history)?);
+    paths.extend(profile_runs::write_stats(report, dir, prefix)?);
     let markdown_path = dir.join("summary.md");
     write_file(&markdown_path, |out| {
         markdown::render(report, grades, comparison, out)

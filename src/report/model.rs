@@ -451,6 +451,21 @@ pub struct ThresholdResult {
     pub passed: bool,
     /// Human-readable verdict, e.g. `p95 62.1ms is 12.1ms over 50ms`.
     pub detail: String,
+    /// In a run of several profiles, the profile judged (each threshold is judged on each
+    /// profile on its own); absent in a run of one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
+}
+
+impl ThresholdResult {
+    /// The threshold as the reports list it: the expression, after its profile in a run of
+    /// several (`[heavy] p95 < 50ms`).
+    pub fn label(&self) -> String {
+        match &self.profile {
+            Some(profile) => format!("[{profile}] {}", self.expression),
+            None => self.expression.clone(),
+        }
+    }
 }
 
 /// The result of a breaking-point search.

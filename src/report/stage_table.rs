@@ -8,7 +8,9 @@
 //! the last stage also takes the requests that finished while the run wound down), resource
 //! samples and stats samples, so a merged report gets its rows recomputed from the
 //! merged data. Zero-length stages (jumps) have no row; stages that never started (an
-//! interrupted run) neither.
+//! interrupted run) neither. In a run of several profiles, stages are numbered per profile and
+//! the pauses between profiles have no row: a profile's last stage (and the profile's row)
+//! keeps its requests that finished in the pause after it.
 
 use std::collections::BTreeMap;
 
@@ -84,13 +86,15 @@ struct Span {
     end: f64,
     from: f64,
     to: f64,
-    /// The run's last span: it keeps what finished after the planned end.
-    last: bool,
+    /// Intervals starting before this count: `end`, or for the last stage before a pause the
+    /// next profile's start, and for the run's last span, everything after.
+    until: f64,
 }
 
 /// The stage rows of `report`, then (in a run of several profiles) one row per profile.
 pub fn rows(report: &Report) -> Vec<StageRow> {
-    let mut spans = Vec::new();
+    let mut spans: Vec<Span> = Vec::new();
+    let several = report.plan.stages.iter().any(|s| s.profile.is_some());
     let (mut at, mut level) = (0.0, 0.0);
     let mut number = 0;
     for stage in &report.plan.stages {
@@ -101,19 +105,30 @@ pub fn rows(report: &Report) -> Vec<StageRow> {
         if stage.duration_seconds <= 0.0 || start >= report.duration_seconds {
             continue;
         }
+        if several && stage.profile.is_none() {
+            // A pause: what finishes in it belongs to the stage before.
+            if let Some(before) = spans.last_mut() {
+                before.until = at;
+            }
+            continue;
+        }
+        if spans.last().is_some_and(|s| s.profile != stage.profile) {
+            number = 0;
+        }
         number += 1;
+        let end = at.min(report.duration_seconds);
         spans.push(Span {
             name: format!("stage {number}"),
             profile: stage.profile.clone(),
             start,
-            end: at.min(report.duration_seconds),
+            end,
             from,
             to: stage.target,
-            last: false,
+            until: end,
         });
     }
     if let Some(last) = spans.last_mut() {
-        last.last = true;
+        last.until = f64::INFINITY;
     }
     let mut profiles: Vec<Span> = Vec::new();
     for span in spans.iter().filter(|s| s.profile.is_some()) {
@@ -121,7 +136,7 @@ pub fn rows(report: &Report) -> Vec<StageRow> {
             Some(last) if last.profile == span.profile => {
                 last.end = span.end;
                 last.to = span.to;
-                last.last = span.last;
+                last.until = span.until;
             }
             _ => profiles.push(Span {
                 name: span.profile.clone().unwrap_or_default(),
@@ -130,7 +145,7 @@ pub fn rows(report: &Report) -> Vec<StageRow> {
                 end: span.end,
                 from: span.from,
                 to: span.to,
-                last: span.last,
+                until: span.until,
             }),
         }
     }
@@ -143,7 +158,7 @@ pub fn rows(report: &Report) -> Vec<StageRow> {
 
 /// The row of one span.
 fn row(report: &Report, span: &Span) -> StageRow {
-    let inside = |offset: f64| offset >= span.start && (offset < span.end || span.last);
+    let inside = |offset: f64| offset >= span.start && offset < span.until;
     let mut latency = LatencyHistogram::new();
     let (mut requests, mut failures, mut hits, mut misses) = (0u64, 0u64, 0u64, 0u64);
     for interval in report.timeline.iter().filter(|i| inside(i.offset_seconds)) {
@@ -407,8 +422,42 @@ mod tests {
         report.plan.stages[2].profile = Some("medium".into());
         let rows = rows(&report);
         let names: Vec<&str> = rows.iter().map(|r| r.name.as_str()).collect();
-        assert_eq!(names, ["stage 1", "stage 2", "light", "medium"]);
+        assert_eq!(names, ["stage 1", "stage 1", "light", "medium"]);
         assert_eq!(rows[2].requests, rows[0].requests);
         assert_eq!(cells(&rows)[1][0], "light stage 1");
+        assert_eq!(cells(&rows)[2][0], "medium stage 1");
+    }
+
+    #[test]
+    fn a_pause_between_profiles_has_no_row_and_its_requests_go_to_the_profile_before() {
+        let mut report = two_stages();
+        // light 0–4 s, a pause 4–6 s, medium 6–10 s.
+        report.plan.stages = [
+            (4.0, 10.0, Some("light")),
+            (0.0, 0.0, None),
+            (2.0, 0.0, None),
+        ]
+        .into_iter()
+        .chain([(4.0, 20.0, Some("medium"))])
+        .map(|(duration_seconds, target, profile)| StageSummary {
+            duration_seconds,
+            target,
+            profile: profile.map(str::to_string),
+        })
+        .collect();
+        let rows = rows(&report);
+        let names: Vec<&str> = rows.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["stage 1", "stage 1", "light", "medium"]);
+        let sum = |range: std::ops::Range<usize>| -> u64 {
+            report.timeline[range].iter().map(|i| i.requests).sum()
+        };
+        assert_eq!(rows[0].requests, sum(0..6), "the pause's requests");
+        assert_eq!(
+            rows[0].rps,
+            sum(0..6) as f64 / 4.0,
+            "over the stage's length"
+        );
+        assert_eq!(rows[2].requests, sum(0..6));
+        assert_eq!(rows[3].requests, sum(6..10));
     }
 }

@@ -7,7 +7,8 @@ use std::io::{self, Write};
 use super::findings;
 use super::format;
 use super::grade::Grades;
-use super::model::Report;
+use super::model::{Report, ThresholdResult};
+use super::profile_runs;
 use super::query_table;
 use super::stage_table;
 use super::table::{self, HEADERS, Verdict};
@@ -73,6 +74,12 @@ pub fn render(report: &Report, grades: &Grades, out: &mut impl Write) -> io::Res
         }
     }
 
+    for section in profile_runs::sections(report) {
+        writeln!(out, "\nProfile {}", section.title)?;
+        write_lines(out, &format::align(&section.cells, table::ALIGN))?;
+        threshold_lines(out, &section.thresholds, |t| t.expression.clone())?;
+    }
+
     writeln!(out, "\nScore {}", grades.score)?;
     write_lines(out, &format::align(&grades.score.cells(), "lrrrr"))?;
     writeln!(out, "\nGrades")?;
@@ -93,10 +100,7 @@ pub fn render(report: &Report, grades: &Grades, out: &mut impl Write) -> io::Res
             "\nThresholds ({passed} of {} passed)",
             report.thresholds.len()
         )?;
-        for t in &report.thresholds {
-            let mark = table::mark(t.passed);
-            writeln!(out, "  {mark} {}  ({})", t.expression, t.detail)?;
-        }
+        threshold_lines(out, &report.thresholds, ThresholdResult::label)?;
     }
 
     if !report.failures.is_empty() {
@@ -145,6 +149,24 @@ pub fn render(report: &Report, grades: &Grades, out: &mut impl Write) -> io::Res
     }
     if let Some(note) = &note {
         writeln!(out, "\n*** {note} ***")?;
+    }
+    Ok(())
+}
+
+/// Threshold verdicts, one line each, named by `name`.
+fn threshold_lines(
+    out: &mut impl Write,
+    results: &[ThresholdResult],
+    name: fn(&ThresholdResult) -> String,
+) -> io::Result<()> {
+    for t in results {
+        writeln!(
+            out,
+            "  {} {}  ({})",
+            table::mark(t.passed),
+            name(t),
+            t.detail
+        )?;
     }
     Ok(())
 }
@@ -207,12 +229,14 @@ mod tests {
                 measured: Some(0.0621),
                 passed: false,
                 detail: "p95 62.1ms is 12.1ms over 50ms".into(),
+                profile: None,
             },
             ThresholdResult {
                 expression: "rps > 10".into(),
                 measured: Some(60.0),
                 passed: true,
                 detail: "rps 60 > 10".into(),
+                profile: None,
             },
         ];
         let text = rendered(&report);

@@ -7,6 +7,8 @@
 //! - `/health`: the status set with [`ScriptedTarget::set_health`] (200 at first);
 //! - `/work`: `knee` workers, each answering one request at a time after `fast`; requests beyond
 //!   them queue: a service that saturates at `knee` concurrent requests (`knee/fast` per second);
+//! - `/limited`: at most `knee` requests at once, each answered 200 after `fast`; one more
+//!   is answered 503 at once: a service with an enforced concurrency limit;
 //! - `/tail`: every `every`-th request (1st, `every+1`-th, …) answers after `slow`, the rest
 //!   after `fast`;
 //! - `/flaky`: after `fast`, every `every`-th request answers 500, the rest 200;
@@ -160,8 +162,15 @@ async fn answer(books: &Books, path: &str) -> Response<Full<Bytes>> {
         let n = counter.fetch_add(1, Ordering::SeqCst);
         script.every > 0 && n.is_multiple_of(script.every)
     };
+    // A slot of `/limited`, held until the answer is made.
+    let mut slot = None;
     // Decided (and booked) on arrival, so a request the client gives up on is still seen.
     let (status, body, slow) = match path {
+        "/limited" => {
+            slot = books.workers.try_acquire().ok();
+            let status = if slot.is_some() { 200 } else { 503 };
+            (status, "limited\n".to_string(), false)
+        }
         "/health" => (
             books.health.load(Ordering::SeqCst),
             "health\n".to_string(),
@@ -203,8 +212,10 @@ async fn answer(books: &Books, path: &str) -> Response<Full<Bytes>> {
         }
         "/tail" => tokio::time::sleep(if slow { script.slow } else { script.fast }).await,
         "/flaky" => tokio::time::sleep(script.fast).await,
+        "/limited" if slot.is_some() => tokio::time::sleep(script.fast).await,
         _ => {}
     }
+    drop(slot);
     let mut response = Response::new(Full::new(Bytes::from(body)));
     *response.status_mut() = StatusCode::from_u16(status).unwrap();
     response

@@ -148,6 +148,7 @@ impl Threshold {
             measured,
             passed,
             detail: format!("{prefix}{detail}"),
+            profile: None,
         };
         let measured = match &self.query {
             Some(name) => self.measure_query(report, name),
