@@ -72,12 +72,15 @@ fn by_path(server: &Server) -> BTreeMap<String, u64> {
     counts
 }
 
+/// The budget of the test configs: 20 runs/s of a flow of up to 5 steps.
+const BUDGET: &str = "global: {max_total_rate: 100/s}\n";
+
 fn config(dir: &Path, server: &Server, scenario: &str) -> std::path::PathBuf {
     let path = dir.join("flows.yml");
     std::fs::write(
         &path,
         format!(
-            "targets:\n  - name: shop\n    base_url: http://{}\n    rate: 20/s\n    backoff: off\n    scenarios:\n{scenario}",
+            "{BUDGET}targets:\n  - name: shop\n    base_url: http://{}\n    rate: 20/s\n    backoff: off\n    scenarios:\n{scenario}",
             server.addr
         ),
     )
@@ -501,6 +504,8 @@ async fn the_total_rate_budget_counts_every_request_of_a_flow_run() {
           - {name: cart, request: {method: PUT, path: /cart}}
 "#;
     let path = config(dir.path(), &server, scenario);
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, text.replace(BUDGET, "")).unwrap();
     let refused = synthex::config::load(&path).unwrap_err().to_string();
     assert!(
         refused.contains(
@@ -508,8 +513,7 @@ async fn the_total_rate_budget_counts_every_request_of_a_flow_run() {
         ),
         "{refused}"
     );
-    let text = std::fs::read_to_string(&path).unwrap();
-    std::fs::write(&path, format!("global: {{max_total_rate: 60/s}}\n{text}")).unwrap();
+    std::fs::write(&path, text.replace("100/s", "60/s")).unwrap();
     let config = synthex::config::load(&path).unwrap();
     let daemon = common::InProcessDaemon::start(config).await;
     tokio::time::sleep(Duration::from_millis(2500)).await;
