@@ -19,6 +19,7 @@
 //! - [`charts`]: the report's charts (drawn by [`crate::chart`]).
 //! - [`validate`]: the rules a report read from a file must meet.
 //! - [`merge`]: exact merge of shard reports.
+//! - [`packed`]: a histogram's buckets packed, for the intervals a load test keeps.
 //! - [`compare`]: baseline comparison with tolerances.
 //! - [`table`]: the rows and resource usage every human-facing renderer shows.
 //! - [`command`]: `synthex compare` and `synthex report merge`.
@@ -47,6 +48,7 @@ pub mod locust_input;
 pub mod markdown;
 pub mod merge;
 pub mod model;
+pub mod packed;
 pub mod profile_runs;
 pub mod query_table;
 pub mod stage_table;

@@ -6,11 +6,14 @@
 //! ([`LatencyHistogram`]), never as precomputed percentiles, so shard reports merge exactly and
 //! any percentile can be computed again from a saved report.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
+
+use super::packed::PackedBuckets;
 
 /// Version of the JSON schema below; bumped on any incompatible change.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -504,10 +507,32 @@ pub struct BreakingStep {
 /// report's empty timeline intervals cost almost nothing, read back or merged. Latencies are
 /// capped at [`MAX_LATENCY`] and counts never wrap: a report read from a file that breaks
 /// either is refused.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// A histogram that takes no more samples can be [`LatencyHistogram::pack`]ed: it then keeps
+/// only its non-empty buckets ([`PackedBuckets`], a few KiB instead of tens), reads the same
+/// figures, and becomes dense again if it takes another sample.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(try_from = "SerializedHistogram", into = "SerializedHistogram")]
 pub struct LatencyHistogram {
-    histogram: Option<Histogram<u64>>,
+    samples: Samples,
+}
+
+/// Where a [`LatencyHistogram`]'s samples are.
+#[derive(Debug, Clone)]
+enum Samples {
+    /// None yet: nothing allocated.
+    Empty,
+    /// Recording.
+    Dense(Histogram<u64>),
+    /// Kept ([`LatencyHistogram::pack`]).
+    Packed(PackedBuckets),
+}
+
+/// Two histograms are equal when they hold the same samples, dense or packed.
+impl PartialEq for LatencyHistogram {
+    fn eq(&self, other: &LatencyHistogram) -> bool {
+        self.count() == other.count() && self.buckets().eq(other.buckets())
+    }
 }
 
 /// The longest latency a histogram holds (one day); longer ones are recorded as this. It
@@ -529,7 +554,9 @@ impl Default for LatencyHistogram {
 impl LatencyHistogram {
     /// An empty histogram that grows to fit any latency up to [`MAX_LATENCY`].
     pub fn new() -> LatencyHistogram {
-        LatencyHistogram { histogram: None }
+        LatencyHistogram {
+            samples: Samples::Empty,
+        }
     }
 
     /// Adds one latency.
@@ -548,15 +575,47 @@ impl LatencyHistogram {
         if count == 0 {
             return;
         }
-        let histogram = self.histogram.get_or_insert_with(|| {
-            let mut histogram = Histogram::new(SIGNIFICANT_DIGITS)
-                .expect("3 significant digits is within the HDR limit of 0..=5");
-            histogram.auto(true);
-            histogram
-        });
-        // An auto-resizing histogram only refuses values beyond its u64 range; clamp those.
-        if histogram.record_n(micros, count).is_err() {
-            histogram.saturating_record_n(micros, count);
+        record_into(self.dense(), micros, count);
+    }
+
+    /// The dense histogram to record into: made on the first sample, unpacked after a pack.
+    fn dense(&mut self) -> &mut Histogram<u64> {
+        if !matches!(self.samples, Samples::Dense(_)) {
+            let histogram = self.unpacked();
+            self.samples = Samples::Dense(histogram);
+        }
+        match &mut self.samples {
+            Samples::Dense(histogram) => histogram,
+            Samples::Empty | Samples::Packed(_) => unreachable!("made dense just above"),
+        }
+    }
+
+    /// A dense histogram holding these samples.
+    fn unpacked(&self) -> Histogram<u64> {
+        let mut histogram = Histogram::new(SIGNIFICANT_DIGITS)
+            .expect("3 significant digits is within the HDR limit of 0..=5");
+        histogram.auto(true);
+        for (value, count) in self.buckets() {
+            record_into(&mut histogram, value, count);
+        }
+        histogram
+    }
+
+    /// Whether the samples are held packed.
+    #[cfg(test)]
+    pub(crate) fn is_packed(&self) -> bool {
+        matches!(self.samples, Samples::Packed(_))
+    }
+
+    /// Keeps only the non-empty buckets (see [`PackedBuckets`]): for a histogram that is done
+    /// recording, such as a closed timeline interval's. Every figure read stays the same.
+    pub fn pack(&mut self) {
+        if let Samples::Dense(histogram) = &self.samples {
+            self.samples = if histogram.is_empty() {
+                Samples::Empty
+            } else {
+                Samples::Packed(PackedBuckets::pack(self.buckets()))
+            };
         }
     }
 
@@ -580,12 +639,20 @@ impl LatencyHistogram {
 
     /// Number of samples.
     pub fn count(&self) -> u64 {
-        self.histogram.as_ref().map_or(0, Histogram::len)
+        match &self.samples {
+            Samples::Empty => 0,
+            Samples::Dense(histogram) => histogram.len(),
+            Samples::Packed(packed) => packed.count(),
+        }
     }
 
-    /// The histogram when it holds samples.
-    fn recorded(&self) -> Option<&Histogram<u64>> {
-        self.histogram.as_ref().filter(|h| !h.is_empty())
+    /// The histogram when it holds samples (unpacked for the call when packed).
+    fn recorded(&self) -> Option<Cow<'_, Histogram<u64>>> {
+        match &self.samples {
+            Samples::Empty => None,
+            Samples::Dense(histogram) => Some(Cow::Borrowed(histogram)).filter(|h| !h.is_empty()),
+            Samples::Packed(_) => Some(Cow::Owned(self.unpacked())),
+        }
     }
 
     /// The latency at quantile `q` (0–1), `None` when empty.
@@ -627,14 +694,28 @@ impl LatencyHistogram {
 
     /// Non-empty buckets as `(highest equivalent value in µs, count)`, ascending.
     pub fn buckets(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
-        self.histogram.iter().flat_map(|h| {
+        let (dense, packed) = match &self.samples {
+            Samples::Empty => (None, None),
+            Samples::Dense(histogram) => (Some(histogram), None),
+            Samples::Packed(packed) => (None, Some(packed)),
+        };
+        let dense = dense.into_iter().flat_map(|h| {
             h.iter_recorded().map(|v| {
                 (
                     h.highest_equivalent(v.value_iterated_to()),
                     v.count_at_value(),
                 )
             })
-        })
+        });
+        dense.chain(packed.into_iter().flat_map(PackedBuckets::iter))
+    }
+}
+
+/// Records `count` samples of `micros`; an auto-resizing histogram only refuses values beyond
+/// its u64 range, which are clamped.
+fn record_into(histogram: &mut Histogram<u64>, micros: u64, count: u64) {
+    if histogram.record_n(micros, count).is_err() {
+        histogram.saturating_record_n(micros, count);
     }
 }
 
@@ -778,6 +859,72 @@ mod tests {
         for q in [0.5, 0.95, 0.99, 1.0] {
             assert_eq!(merged.quantile(q), union.quantile(q));
         }
+    }
+
+    #[test]
+    fn a_packed_histogram_reads_the_same_as_the_dense_one_it_came_from() {
+        // Latencies from 1 µs to 20 s, denser below 2 ms as a load test's are, with repeats.
+        let mut dense = LatencyHistogram::new();
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        for i in 0..50_000u64 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let micros = match i % 10 {
+                0 => state % 20_000_000,
+                1..=3 => state % 65_000,
+                _ => 100 + state % 1_900,
+            };
+            dense.record(Duration::from_micros(micros.max(1)));
+        }
+        let mut packed = dense.clone();
+        packed.pack();
+        assert!(packed.is_packed());
+        assert_eq!(packed.count(), 50_000);
+        assert_eq!(packed, dense);
+        let quantiles = [0.0, 0.001, 0.1, 0.5, 0.9, 0.95, 0.99, 0.999, 0.9999, 1.0];
+        for q in quantiles {
+            assert_eq!(packed.quantile(q), dense.quantile(q), "q {q}");
+        }
+        assert_eq!(packed.min(), dense.min());
+        assert_eq!(packed.max(), dense.max());
+        assert_eq!(packed.mean(), dense.mean());
+        assert_eq!(packed.stdev(), dense.stdev());
+        for ms in [0, 1, 2, 65, 1_000, 30_000] {
+            let at = Duration::from_millis(ms);
+            assert_eq!(packed.count_above(at), dense.count_above(at), "{ms} ms");
+        }
+        assert_eq!(
+            serde_json::to_string(&packed).unwrap(),
+            serde_json::to_string(&dense).unwrap()
+        );
+        // Even for samples this spread (about 9,000 distinct buckets), a fraction of the size.
+        let (Samples::Packed(buckets), Samples::Dense(histogram)) =
+            (&packed.samples, &dense.samples)
+        else {
+            unreachable!("packed and dense above")
+        };
+        let dense_bytes = histogram.distinct_values() * size_of::<u64>();
+        assert!(
+            buckets.size() * 5 < dense_bytes,
+            "{} bytes packed, {dense_bytes} dense",
+            buckets.size()
+        );
+
+        // Merged either way round, and recorded into again, it is still the same histogram.
+        let mut more = LatencyHistogram::new();
+        more.merge(&packed);
+        assert_eq!(more, dense);
+        packed.record(Duration::from_millis(3));
+        dense.record(Duration::from_millis(3));
+        assert!(!packed.is_packed());
+        assert_eq!(packed, dense);
+        assert_eq!(packed.quantile(0.5), dense.quantile(0.5));
+
+        // An empty histogram packs to nothing.
+        let mut empty = LatencyHistogram::new();
+        empty.pack();
+        assert_eq!((empty.count(), empty.quantile(0.5)), (0, None));
     }
 
     #[test]
