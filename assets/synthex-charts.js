@@ -6,7 +6,7 @@
  * {"charts": [CHART, ...]}, written by the Rust side (src/chart.rs), and one
  * div of class sx-chart per chart, its id the chart's id. CHART is
  *   { id, title,
- *     x: { unit, min?, max? },   unit: elapsed | clock | nines | seconds | ratio | bytes | count | rate | cores
+ *     x: { unit, min?, max? },   unit: elapsed | clock | nines | run | seconds | ratio | bytes | count | rate | cores
  *     y: { unit, log? },
  *     xs: [x, ...],
  *     series: [{ label, values: [y | null, ...], color?, dash? }],
@@ -172,6 +172,7 @@
       case "elapsed": return elapsed(v);
       case "clock": return clock(v);
       case "nines": return nines(v);
+      case "run": return "#" + trim(v, 0);
       case "rate": return trim(v, step ? decimalsFor(step) : 1) + (step ? "" : " /s");
       case "cores": return trim(v, step ? decimalsFor(step) : 2) + (step ? "" : " cores");
       default: return trim(v, step ? decimalsFor(step) : 1);
@@ -209,6 +210,7 @@
       return t;
     }
     var step = niceStep(max - min, count), out = [];
+    if (spec.x.unit === "run") step = Math.max(1, step);
     for (var v = Math.ceil(min / step - 1e-9) * step; v <= max + 1e-9; v += step) out.push(clean(v));
     return out;
   }
@@ -331,7 +333,7 @@
           }
         }
       ],
-      series: [{ label: spec.x.label || (xUnit === "elapsed" ? "elapsed" : xUnit === "clock" ? "time" : xUnit === "nines" ? "percentile" : ""), value: function (u, v) { return label(xUnit, v); } }]
+      series: [{ label: spec.x.label || (xUnit === "elapsed" ? "elapsed" : xUnit === "clock" ? "time" : xUnit === "nines" ? "percentile" : xUnit === "run" ? "run" : ""), value: function (u, v) { return label(xUnit, v); } }]
         .concat(spec.series.map(function (s, i) {
           return {
             label: s.label,

@@ -38,6 +38,8 @@ pub enum Unit {
     Ratio,
     /// Bytes, labelled in KiB, MiB, GiB.
     Bytes,
+    /// A run's number in a trend, `#1`, `#2`, … (x only; ticks on whole runs).
+    Run,
     /// A plain count (users).
     Count,
     /// Events per second.
@@ -85,6 +87,15 @@ impl Axis {
             min: Some(from),
             max: Some(to.max(from + 1.0)),
             ..Axis::of(Unit::Clock)
+        }
+    }
+
+    /// Run numbers 1 to `count`, the x axis of a trend.
+    pub fn runs(count: usize) -> Axis {
+        Axis {
+            min: Some(1.0),
+            max: Some(count.max(2) as f64),
+            ..Axis::of(Unit::Run)
         }
     }
 

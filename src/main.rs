@@ -277,6 +277,9 @@ async fn dispatch(command: Command) -> ExitCode {
         Command::Report(ReportCommand::Merge(args)) => {
             ExitCode::from(report::command::merge_reports(&args))
         }
+        Command::Report(ReportCommand::Trend(args)) => {
+            ExitCode::from(report::trend::command::trend_reports(&args))
+        }
         Command::DemoTarget { listen } => {
             let listener = match bind(&listen).await {
                 Ok(l) => l,

@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use common::load::{load, load_command, text};
@@ -20,19 +20,6 @@ const CALM: Script = Script {
     every: 0,
 };
 
-/// Writes a config with one target (`base`) running `scenarios`, plus `extra` YAML.
-fn config(dir: &Path, base: &str, scenarios: &str, extra: &str) -> PathBuf {
-    let path = dir.join("config.yml");
-    std::fs::write(
-        &path,
-        format!(
-            "targets:\n  - name: svc\n    base_url: {base}\n    rate: 1/s\n    timeout: 5s\n    keep_alive: true\n    scenarios:\n{scenarios}{extra}"
-        ),
-    )
-    .unwrap();
-    path
-}
-
 const WORK: &str = "      - {name: work, request: {path: /work}}\n";
 
 #[test]
@@ -40,9 +27,8 @@ fn an_unhealthy_target_stops_the_run_before_any_load() {
     let target = ScriptedTarget::start(CALM);
     target.set_health(503);
     let dir = tempfile::tempdir().unwrap();
-    let config = config(
-        dir.path(),
-        &target.base(),
+    let config = target.config(
+        &dir.path().join("config.yml"),
         WORK,
         "load:\n  health: {path: /health, timeout: 2s, expect: {status: [200]}}\n",
     );
@@ -75,9 +61,8 @@ fn a_health_check_slower_than_its_timeout_fails_the_gate() {
         ..CALM
     });
     let dir = tempfile::tempdir().unwrap();
-    let config = config(
-        dir.path(),
-        &target.base(),
+    let config = target.config(
+        &dir.path().join("config.yml"),
         WORK,
         "load:\n  health: {path: /work, timeout: 200ms}\n",
     );
@@ -95,7 +80,7 @@ fn a_health_check_slower_than_its_timeout_fails_the_gate() {
 fn out_placeholders_give_each_run_its_own_directory() {
     let target = ScriptedTarget::start(CALM);
     let dir = tempfile::tempdir().unwrap();
-    let config = config(dir.path(), &target.base(), WORK, "");
+    let config = target.config(&dir.path().join("config.yml"), WORK, "");
     let template = dir.path().join("reports/{timestamp}_{profile}_{revision}");
     let out = format!("--out={}", template.display());
     let before = std::time::SystemTime::now();
@@ -166,6 +151,38 @@ fn run_with_report(config: &Path, dir: &Path, args: &[&str]) -> (Option<i32>, St
     )
 }
 
+/// One run of one scenario against a target of its own.
+struct Ran {
+    target: ScriptedTarget,
+    dir: tempfile::TempDir,
+    stdout: String,
+    report: Report,
+    /// What the target saw on the scenario's path.
+    seen: Vec<common::scripted_target::Seen>,
+}
+
+/// Runs scenario `name` (on path `/name`) with `args` against a target following `script`,
+/// expecting exit 0.
+fn run_one(script: Script, name: &str, args: &[&str]) -> Ran {
+    let target = ScriptedTarget::start(script);
+    let dir = tempfile::tempdir().unwrap();
+    let config = target.config(
+        &dir.path().join("config.yml"),
+        &format!("      - {{name: {name}, request: {{path: /{name}}}}}\n"),
+        "",
+    );
+    let (status, stdout, report) = run_with_report(&config, dir.path(), args);
+    assert_eq!(status, Some(0), "{stdout}");
+    let seen = target.seen_on(&format!("/{name}"));
+    Ran {
+        target,
+        dir,
+        stdout,
+        report,
+        seen,
+    }
+}
+
 fn finding<'a>(report: &'a Report, rule: &str) -> &'a Finding {
     report
         .findings
@@ -177,22 +194,18 @@ fn finding<'a>(report: &'a Report, rule: &str) -> &'a Finding {
 #[test]
 fn an_error_ratio_finding_cites_the_servers_own_counts() {
     // 10 ms answers: a latency far above scheduling noise, so no tail finding joins in.
-    let target = ScriptedTarget::start(Script {
+    let script = Script {
         every: 4,
         fast: Duration::from_millis(10),
         ..CALM
-    });
-    let dir = tempfile::tempdir().unwrap();
-    let config = config(
-        dir.path(),
-        &target.base(),
-        "      - {name: flaky, request: {path: /flaky}}\n",
-        "",
-    );
-    let (status, stdout, report) =
-        run_with_report(&config, dir.path(), &["--users=2", "--duration=2s"]);
-    assert_eq!(status, Some(0), "{stdout}");
-    let seen = target.seen_on("/flaky");
+    };
+    let Ran {
+        target,
+        dir,
+        stdout,
+        report,
+        seen,
+    } = run_one(script, "flaky", &["--users=2", "--duration=2s"]);
     let failed = seen.iter().filter(|s| s.failed).count() as f64;
     let f = finding(&report, "error_ratio");
     // The server's own books: every request it saw, and the ones it failed on purpose.
@@ -227,9 +240,8 @@ fn an_error_ratio_finding_cites_the_servers_own_counts() {
 
     // A bound above the ratio keeps the finding away (the one-line healthy verdict is in the
     // unit tests: on a shared host the host CPU rule may rightly fire here).
-    let config = config_with(
-        dir.path(),
-        &target.base(),
+    let config = target.config(
+        &dir.path().join("second.yml"),
         "      - {name: flaky, request: {path: /flaky}}\n",
         "load:\n  findings: {error_ratio: 30%, tail_ratio: 5}\n",
     );
@@ -241,33 +253,16 @@ fn an_error_ratio_finding_cites_the_servers_own_counts() {
     );
 }
 
-/// [`config`] under another file name, for a second config in the same directory.
-fn config_with(dir: &Path, base: &str, scenarios: &str, extra: &str) -> PathBuf {
-    let sub = dir.join("second");
-    std::fs::create_dir_all(&sub).unwrap();
-    config(&sub, base, scenarios, extra)
-}
-
 #[test]
 fn a_tail_finding_counts_the_slow_requests_the_server_made_slow() {
     // One request in 40 (2.5%) takes 300 ms, the rest 15 ms: P95 fast, P99 slow.
-    let target = ScriptedTarget::start(Script {
+    let script = Script {
         fast: Duration::from_millis(15),
         slow: Duration::from_millis(300),
         every: 40,
         ..CALM
-    });
-    let dir = tempfile::tempdir().unwrap();
-    let config = config(
-        dir.path(),
-        &target.base(),
-        "      - {name: tail, request: {path: /tail}}\n",
-        "",
-    );
-    let (status, stdout, report) =
-        run_with_report(&config, dir.path(), &["--users=4", "--duration=3s"]);
-    assert_eq!(status, Some(0), "{stdout}");
-    let seen = target.seen_on("/tail");
+    };
+    let Ran { report, seen, .. } = run_one(script, "tail", &["--users=4", "--duration=3s"]);
     let slow = seen.iter().filter(|s| s.slow).count() as f64;
     let total = seen.len() as f64;
     let f = finding(&report, "tail_latency");
@@ -299,7 +294,7 @@ fn a_service_that_saturates_shows_its_knee_and_saturation_point() {
         ..CALM
     });
     let dir = tempfile::tempdir().unwrap();
-    let config = config(dir.path(), &target.base(), WORK, "");
+    let config = target.config(&dir.path().join("config.yml"), WORK, "");
     let profile = dir.path().join("steps.yml");
     std::fs::write(
         &profile,
@@ -411,9 +406,8 @@ fn prometheus_queries_follow_the_service_through_the_run() {
     let prometheus = RealPrometheus::start(dir.path(), &target);
     target.set_gauge(1.0);
     prometheus.wait_for("test_gauge", 1.0);
-    let config = config(
-        dir.path(),
-        &target.base(),
+    let config = target.config(
+        &dir.path().join("config.yml"),
         "      - {name: tail, request: {path: /tail}}\n",
         &format!(
             "load:\n  thresholds: [\"prometheus.gauge < 5\", \"prometheus.gauge:avg < 100\", \"prometheus.missing < 1\"]\n  findings: {{limits: {{gauge: 5}}}}\n  prometheus:\n    url: {}\n    interval: 1s\n    queries:\n      gauge: max(test_gauge)\n      missing: max(no_such_metric)\n",
@@ -539,9 +533,8 @@ fn an_unusable_prometheus_is_refused_before_the_first_request() {
     let target = ScriptedTarget::start(CALM);
     let dir = tempfile::tempdir().unwrap();
     let nowhere = format!("http://127.0.0.1:{}", common::free_port());
-    let config = config(
-        dir.path(),
-        &target.base(),
+    let config = target.config(
+        &dir.path().join("config.yml"),
         WORK,
         &format!("load:\n  prometheus:\n    url: {nowhere}\n    queries: {{cpu: up}}\n"),
     );
@@ -557,9 +550,8 @@ fn an_unusable_prometheus_is_refused_before_the_first_request() {
 
     // A query the real Prometheus refuses is named with Prometheus' own reason.
     let prometheus = RealPrometheus::start(dir.path(), &target);
-    let config = config_with(
-        dir.path(),
-        &target.base(),
+    let config = target.config(
+        &dir.path().join("second.yml"),
         WORK,
         &format!(
             "load:\n  prometheus:\n    url: {}\n    queries: {{ok: up, broken: 'sum(up'}}\n",
@@ -602,9 +594,8 @@ fn warm_up_requests_are_kept_out_of_every_figure() {
     });
     let dir = tempfile::tempdir().unwrap();
     // Every third /flaky request fails: the warm-up's failures must not reach the threshold.
-    let config = config(
-        dir.path(),
-        &target.base(),
+    let config = target.config(
+        &dir.path().join("config.yml"),
         "      - {name: flaky, request: {path: /flaky}}\n",
         "load:\n  warmup: 10m\n  warmup_rate: 20/s\n",
     );

@@ -95,25 +95,7 @@ fn a_two_scenario_run_with_a_failing_scenario_reads_right_in_chromium() {
     );
     let charts = browser::charts(&page.dom);
     let ids: Vec<&str> = charts.iter().map(|c| c.id.as_str()).collect();
-    assert_eq!(
-        ids,
-        [
-            "chart-rps",
-            "chart-latency",
-            "chart-errors",
-            "chart-failure-reasons",
-            "chart-users",
-            "chart-scenario-rps",
-            "chart-scenario-p95",
-            "chart-distribution",
-            "chart-latency-s0",
-            "chart-latency-s1",
-            "chart-latency-s2",
-            "chart-cpu",
-            "chart-cpu-processes",
-            "chart-memory",
-        ]
-    );
+    assert_eq!(ids, testing::chart_ids(true));
     browser::assert_clean(&page, ids.len());
 
     // Every chart over time spans the run, from 0 s, whatever its first sample.
@@ -249,6 +231,66 @@ fn a_comparison_report_overlays_both_runs_and_highlights_the_regression() {
         "the slow p95 row is highlighted"
     );
     assert!(page.dom.contains("<h2>Plans</h2>"));
+}
+
+#[test]
+fn a_trend_page_draws_each_scenario_over_the_runs_in_chromium() {
+    let target = Target::start();
+    // Three runs, the slow scenario's delay 20 → 60 → 150 ms: two climbs in a row.
+    for (i, ms) in [20, 60, 150].into_iter().enumerate() {
+        let scenarios = SCENARIOS.replace("/delay/50", &format!("/delay/{ms}"));
+        let config = target.config(&format!("run{i}.yml"), &scenarios, "");
+        let out = target.dir.path().join(format!("reports/run-{i}"));
+        let output = load(
+            &config,
+            &[
+                "--users=2",
+                "--duration=1s",
+                &format!("--out={}", out.display()),
+            ],
+        );
+        assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    }
+    let page_path = target.dir.path().join("trend.html");
+    let output = std::process::Command::new(common::synthex_bin())
+        .args(["report", "trend", "--format=html", "--degradation-runs=2"])
+        .arg(format!("--out={}", page_path.display()))
+        .arg(target.dir.path().join("reports"))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(3), "{}", text(&output));
+
+    let page = browser::render(
+        &format!("file://{}", page_path.display()),
+        "trend-report",
+        3_600,
+    );
+    let charts = browser::charts(&page.dom);
+    let ids: Vec<&str> = charts.iter().map(|c| c.id.as_str()).collect();
+    let expected: Vec<String> = (0..4)
+        .flat_map(|s| ["p95", "errors", "rps"].map(|m| format!("chart-trend-s{s}-{m}")))
+        .collect();
+    assert_eq!(ids, expected, "fast, slow, broken, Total");
+    browser::assert_clean(&page, ids.len());
+    for c in &charts {
+        // One line, a point per run, on run numbers 1 to 3.
+        assert_eq!((c.series, c.points), (1, 3), "{}", c.id);
+        assert_eq!(c.x_range, Some((1.0, 3.0)), "{}", c.id);
+    }
+    // The slow scenario's p95 reaches the target's 150 ms; `broken` fails every request.
+    let slow = chart(&charts, "chart-trend-s1-p95");
+    assert!(slow.y_range.unwrap().1 >= 0.15, "{:?}", slow.y_range);
+    assert_eq!(
+        chart(&charts, "chart-trend-s2-errors").y_range,
+        Some((0.0, 1.0))
+    );
+    browser::assert_round_ticks("chart-trend-s1-p95", &slow.y_ticks, 1.0);
+    let (head, _) = page.dom.split_once("<h2>Runs</h2>").unwrap();
+    assert!(
+        head.contains("<div class=\"banner\"><ul><li>")
+            && head.contains("<li>slow p95: each of the last 2 runs more than 10% higher"),
+        "the degradation heads the page: {head}"
+    );
 }
 
 #[test]

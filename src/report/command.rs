@@ -1,5 +1,6 @@
 //! The offline report commands: `synthex compare OLD.json NEW.json` and
-//! `synthex report merge A.json B.json … --out DIR`.
+//! `synthex report merge A.json B.json … --out DIR` (`synthex report trend` is in
+//! [`super::trend::command`]).
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -75,6 +76,9 @@ pub enum ReportCommand {
     /// Merge shard reports exactly (histograms, counts, timelines, resources) and write every
     /// report format from the merge.
     Merge(MergeArgs),
+    /// Read every report in the folders given (synthex and Locust), show p95, error ratio and
+    /// requests/s per scenario over the runs, and exit 3 on a steady degradation.
+    Trend(super::trend::command::TrendArgs),
 }
 
 /// Flags of `synthex report merge`.
@@ -150,11 +154,7 @@ pub fn compare_reports(args: &CompareArgs) -> u8 {
         Some(path) => std::fs::write(path, &text),
     });
     if let Err(e) = written {
-        let place = args
-            .output
-            .as_ref()
-            .map_or("stdout".to_string(), |p| p.display().to_string());
-        return fail(exit::RUNTIME, &format!("{place}: {e}"));
+        return output_failed(args.output.as_deref(), &e);
     }
     if let Some(path) = &args.html {
         let page = super::write_file(path, |out| {
@@ -246,7 +246,14 @@ fn checks(args: &MergeArgs) -> Result<(Vec<Threshold>, GradeScale, FindingRules)
     Ok((thresholds, scale, rules))
 }
 
-fn fail(code: u8, message: &str) -> u8 {
+/// The error of an output that could not be written (to `path`, or stdout): exit 1.
+pub(crate) fn output_failed(path: Option<&std::path::Path>, e: &std::io::Error) -> u8 {
+    let place = path.map_or("stdout".to_string(), |p| p.display().to_string());
+    fail(exit::RUNTIME, &format!("{place}: {e}"))
+}
+
+/// Prints `message` as the error (redacted) and returns `code`.
+pub(crate) fn fail(code: u8, message: &str) -> u8 {
     eprintln!("synthex: error: {}", crate::config::redact(message));
     code
 }

@@ -278,24 +278,7 @@ mod tests {
         let html = rendered(&report);
         let charts = chart_data(&html);
         let ids: Vec<&str> = charts.iter().map(|c| c["id"].as_str().unwrap()).collect();
-        assert_eq!(
-            ids,
-            [
-                "chart-rps",
-                "chart-latency",
-                "chart-errors",
-                "chart-failure-reasons",
-                "chart-users",
-                "chart-scenario-rps",
-                "chart-scenario-p95",
-                "chart-distribution",
-                "chart-latency-s0",
-                "chart-latency-s1",
-                "chart-latency-s2",
-                "chart-cpu",
-                "chart-memory",
-            ]
-        );
+        assert_eq!(ids, testing::chart_ids(false));
         for id in &ids {
             assert!(html.contains(&format!("<div class=\"sx-chart\" id=\"{id}\"></div>")));
         }

@@ -121,7 +121,6 @@ pub fn render(
     Ok(())
 }
 
-/// Writes a Markdown table: the first row is the header, `spec` gives `l`/`r` per column.
 /// Threshold verdicts as a list, each named by `name`, then a blank line.
 fn threshold_list(
     out: &mut impl Write,
@@ -136,7 +135,12 @@ fn threshold_list(
     writeln!(out)
 }
 
-fn write_table(out: &mut impl Write, rows: &[Vec<String>], spec: &str) -> io::Result<()> {
+/// Writes a Markdown table: the first row is the header, `spec` gives `l`/`r` per column.
+pub(crate) fn write_table(
+    out: &mut impl Write,
+    rows: &[Vec<String>],
+    spec: &str,
+) -> io::Result<()> {
     let Some((header, body)) = rows.split_first() else {
         return Ok(());
     };
@@ -162,7 +166,7 @@ fn write_table(out: &mut impl Write, rows: &[Vec<String>], spec: &str) -> io::Re
 /// only what a renderer would take as markup is backslash-escaped (`a|b`, `*`, `` ` ``, `[`,
 /// `<tag`, `&name;`, `_` at a word's edge), no HTML entity anywhere, so `p95 < 50ms` stays as
 /// written; a newline becomes a space, so a message cannot end a table row or a list item.
-fn escape(text: &str) -> String {
+pub(crate) fn escape(text: &str) -> String {
     let chars: Vec<char> = text.chars().collect();
     let mut out = String::with_capacity(text.len());
     for (i, &c) in chars.iter().enumerate() {

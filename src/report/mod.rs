@@ -22,6 +22,7 @@
 //! - [`packed`]: a histogram's buckets packed, for the intervals a load test keeps.
 //! - [`compare`]: baseline comparison with tolerances.
 //! - [`table`]: the rows and resource usage every human-facing renderer shows.
+//! - [`trend`]: `synthex report trend`, many runs side by side with steady degradations.
 //! - [`command`]: `synthex compare` and `synthex report merge`.
 //! - [`format`]: number formatting and duration parsing shared by all of them.
 //!
@@ -56,6 +57,7 @@ pub mod stages;
 pub mod summary;
 pub mod table;
 pub mod threshold;
+pub mod trend;
 pub mod validate;
 
 #[cfg(test)]

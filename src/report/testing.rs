@@ -212,3 +212,27 @@ pub fn report() -> Report {
         vec![host_series(0)],
     )
 }
+
+/// The chart ids of the HTML page of a three-scenario run with host samples, in page order;
+/// `processes`: the run watched processes too, which adds their CPU chart.
+pub fn chart_ids(processes: bool) -> Vec<&'static str> {
+    let mut ids = vec![
+        "chart-rps",
+        "chart-latency",
+        "chart-errors",
+        "chart-failure-reasons",
+        "chart-users",
+        "chart-scenario-rps",
+        "chart-scenario-p95",
+        "chart-distribution",
+        "chart-latency-s0",
+        "chart-latency-s1",
+        "chart-latency-s2",
+        "chart-cpu",
+    ];
+    if processes {
+        ids.push("chart-cpu-processes");
+    }
+    ids.push("chart-memory");
+    ids
+}

@@ -17,6 +17,7 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
@@ -108,6 +109,20 @@ impl ScriptedTarget {
     /// `http://127.0.0.1:PORT`.
     pub fn base(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// Writes a config to `path`: one target `svc` on this server (rate 1/s, timeout 5s,
+    /// kept-alive connections) running `scenarios` (YAML list items), then `extra` YAML.
+    pub fn config(&self, path: &Path, scenarios: &str, extra: &str) -> PathBuf {
+        std::fs::write(
+            path,
+            format!(
+                "targets:\n  - name: svc\n    base_url: {}\n    rate: 1/s\n    timeout: 5s\n    keep_alive: true\n    scenarios:\n{scenarios}{extra}",
+                self.base()
+            ),
+        )
+        .unwrap();
+        path.to_path_buf()
     }
 
     /// Every request so far, in arrival order.
