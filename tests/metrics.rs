@@ -10,7 +10,9 @@ mod window;
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use synthex::metrics::{Metrics, SkipReason};
+use prost::Message;
+use synthex::metrics::protobuf::model::{Metric as ProtoMetric, MetricFamily as ProtoFamily};
+use synthex::metrics::{Format, Metrics, SkipReason};
 use synthex::outcome::{CacheResult, FailureReason, Outcome, Phases};
 use synthex::scenario::Objectives;
 
@@ -403,5 +405,224 @@ fn fast_text_path_matches_the_registry_and_text_encoder() {
     // Each family appears once, with its HELP and TYPE right before its samples.
     for family in ["synthex_request_duration_seconds", "synthex_requests_total"] {
         assert_eq!(fast.matches(&format!("# TYPE {family} ")).count(), 1);
+    }
+}
+
+/// Every length-delimited `MetricFamily` of a protobuf scrape, by name.
+fn decode_protobuf(mut bytes: &[u8]) -> Vec<ProtoFamily> {
+    let mut families = Vec::new();
+    while !bytes.is_empty() {
+        families.push(ProtoFamily::decode_length_delimited(&mut bytes).unwrap());
+    }
+    families
+}
+
+/// The protobuf scrape carries the same families, series and values as the registry's own gather
+/// (the other sink of the same walk), each family encoded exactly as prost encodes the whole
+/// message (so the bytes are what Prometheus's Go client would write), with each classic bucket's
+/// exemplar the last request that landed in it and the native buckets holding every request.
+/// The outcomes alternate between families with and without an extra label and between targets
+/// with one and two labels, so a label or bucket left over from the previous series shows.
+#[test]
+fn protobuf_scrape_is_canonical_and_decodes_to_the_registry_families() {
+    let mut cfg = api_config();
+    cfg.global.labels.insert("env".into(), "prod".into());
+    cfg.targets
+        .push(target("other", 0.5, vec![scenario("only", 1)]));
+    let bounds = cfg.global.buckets.clone();
+    let metrics = Metrics::new(&cfg).unwrap();
+    let mut last_in_bucket: BTreeMap<(usize, usize, usize), (String, f64)> = BTreeMap::new();
+    for i in 0..300u64 {
+        let (t, s) = [(0, 0), (0, 1), (1, 0)][i as usize % 3];
+        let latency = Duration::from_micros(500 + i * i * 9_973 % 12_000_000);
+        let trace = synthex::trace_context::generate().0;
+        let mut outcome = match i % 7 {
+            0 => failed(Some(503), FailureReason::HttpStatus, "got 503"),
+            1 => failed(None, FailureReason::Connect, "refused"),
+            _ => ok(latency),
+        };
+        outcome.latency = latency;
+        outcome.trace_id = (i % 11 != 0).then_some(trace);
+        outcome.cache = [CacheResult::Hit, CacheResult::Miss, CacheResult::Unknown][i as usize % 3];
+        if i % 2 == 0 {
+            outcome.phases = Phases {
+                dns: Some(Duration::from_micros(100 + i)),
+                connect: Some(Duration::from_micros(900 + i)),
+                first_byte: Some(latency / 2),
+                transfer: Some(latency / 4),
+            };
+        }
+        if let Some(trace) = outcome.trace_id {
+            let seconds = latency.as_secs_f64();
+            let bucket = bounds.partition_point(|&b| b < seconds);
+            last_in_bucket.insert((t, s, bucket), (trace.to_string(), seconds));
+        }
+        metrics.record(t, s, &outcome);
+    }
+    metrics.record_skip(1, SkipReason::InFlightCap);
+
+    let bytes = metrics.encode_as(Format::Protobuf).unwrap();
+    let families = decode_protobuf(&bytes);
+    let canonical: Vec<u8> = families
+        .iter()
+        .flat_map(|f| f.encode_length_delimited_to_vec())
+        .collect();
+    assert!(
+        canonical == bytes,
+        "not prost's encoding of the same families"
+    );
+
+    let gathered = metrics.registry().gather();
+    let names = |names: Vec<&str>| -> Vec<String> {
+        let mut names: Vec<String> = names.into_iter().map(String::from).collect();
+        names.sort();
+        names
+    };
+    assert_eq!(
+        names(families.iter().map(|f| f.name()).collect()),
+        names(gathered.iter().map(|f| f.name()).collect())
+    );
+    for expected in gathered
+        .iter()
+        .filter(|f| !f.name().starts_with("process_"))
+    {
+        let name = expected.name();
+        let found = families.iter().find(|f| f.name() == name).unwrap();
+        assert_eq!(found.help(), expected.help(), "{name}");
+        assert_eq!(
+            format!("{:?}", found.r#type()).to_uppercase(),
+            format!("{:?}", expected.get_field_type()),
+            "{name}"
+        );
+        assert_eq!(found.metric.len(), expected.get_metric().len(), "{name}");
+        // The registry sorts a family's series; the scrape keeps the config's order.
+        for want in expected.get_metric() {
+            let wanted: Vec<(&str, &str)> = want
+                .get_label()
+                .iter()
+                .map(|l| (l.name(), l.value()))
+                .collect();
+            let mut same_labels = found.metric.iter().filter(|got| {
+                got.label
+                    .iter()
+                    .map(|l| (l.name(), l.value()))
+                    .eq(wanted.iter().copied())
+            });
+            let got = same_labels
+                .next()
+                .unwrap_or_else(|| panic!("{name}: no {wanted:?}"));
+            assert!(same_labels.next().is_none(), "{name}: {wanted:?} twice");
+            assert_same_value(name, got, want);
+        }
+    }
+
+    let duration = families
+        .iter()
+        .find(|f| f.name() == "synthex_request_duration_seconds")
+        .unwrap();
+    let series = [("api", "read"), ("api", "write"), ("other", "only")];
+    for (index, (t, s)) in [(0, 0), (0, 1), (1, 0)].into_iter().enumerate() {
+        let histogram = duration.metric[index].histogram.as_ref().unwrap();
+        let labels: Vec<&str> = duration.metric[index]
+            .label
+            .iter()
+            .map(|l| l.value())
+            .collect();
+        assert_eq!(labels, [series[index].1, series[index].0, "prod"]);
+        for (bucket, b) in histogram.bucket.iter().enumerate() {
+            let want = last_in_bucket.get(&(t, s, bucket));
+            let got = b.exemplar.as_ref().map(|e| {
+                assert_eq!(e.label[0].name(), "trace_id");
+                (e.label[0].value().to_string(), e.value())
+            });
+            assert_eq!(got.as_ref(), want, "{labels:?} bucket {bucket}");
+        }
+        let native: u64 = histogram.zero_count()
+            + histogram
+                .positive_delta
+                .iter()
+                .scan(0i64, |count, delta| {
+                    *count += delta;
+                    Some(*count as u64)
+                })
+                .sum::<u64>();
+        assert_eq!(native, histogram.sample_count(), "{labels:?}");
+        assert_eq!(histogram.schema(), 3);
+        let exemplars = histogram.exemplars.len();
+        assert_eq!(
+            exemplars,
+            histogram
+                .bucket
+                .iter()
+                .filter(|b| b.exemplar.is_some())
+                .count()
+        );
+    }
+}
+
+/// The sample of a protobuf metric equals the registry's.
+fn assert_same_value(name: &str, got: &ProtoMetric, want: &prometheus::proto::Metric) {
+    let same = |a: f64, b: f64| a == b || (a.is_nan() && b.is_nan());
+    if let Some(counter) = &got.counter {
+        assert!(
+            same(counter.value(), want.get_counter().get_value()),
+            "{name}"
+        );
+    } else if let Some(gauge) = &got.gauge {
+        assert!(same(gauge.value(), want.get_gauge().get_value()), "{name}");
+    } else if let Some(summary) = &got.summary {
+        let wanted = want.get_summary();
+        assert_eq!(summary.sample_count(), wanted.sample_count(), "{name}");
+        assert!(same(summary.sample_sum(), wanted.sample_sum()), "{name}");
+        let quantiles: Vec<(f64, f64)> = summary
+            .quantile
+            .iter()
+            .map(|q| (q.quantile(), q.value()))
+            .collect();
+        let expected: Vec<(f64, f64)> = wanted
+            .get_quantile()
+            .iter()
+            .map(|q| (q.quantile(), q.value()))
+            .collect();
+        assert_eq!(quantiles.len(), expected.len(), "{name}");
+        for (a, b) in quantiles.iter().zip(&expected) {
+            assert!(a.0 == b.0 && same(a.1, b.1), "{name}: {a:?} vs {b:?}");
+        }
+    } else if let Some(histogram) = &got.histogram {
+        let wanted = want.get_histogram();
+        assert_eq!(
+            histogram.sample_count(),
+            wanted.get_sample_count(),
+            "{name}"
+        );
+        assert!(
+            same(histogram.sample_sum(), wanted.get_sample_sum()),
+            "{name}"
+        );
+        let buckets: Vec<(f64, u64)> = histogram
+            .bucket
+            .iter()
+            .map(|b| (b.upper_bound(), b.cumulative_count()))
+            .collect();
+        let (finite, inf): (Vec<_>, Vec<_>) = buckets.into_iter().partition(|b| b.0.is_finite());
+        let expected: Vec<(f64, u64)> = wanted
+            .get_bucket()
+            .iter()
+            .map(|b| (b.upper_bound(), b.cumulative_count()))
+            .collect();
+        assert_eq!(finite, expected, "{name}");
+        // The +Inf bucket is written only to carry its exemplar, and then counts everything.
+        assert!(
+            inf.iter().all(|b| b.1 == histogram.sample_count()),
+            "{name}"
+        );
+        if !name.starts_with("synthex_request_duration") {
+            assert!(
+                histogram.schema.is_none() && histogram.positive_span.is_empty(),
+                "{name}"
+            );
+        }
+    } else {
+        panic!("{name}: a metric without a value");
     }
 }

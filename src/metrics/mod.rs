@@ -414,10 +414,10 @@ impl Metrics {
                 buffer.extend_from_slice(openmetrics::EOF);
             }
             Format::Protobuf => {
-                protobuf::write_delimited(&protobuf::from_registry(&others), &mut buffer);
-                let mut sink = ProtobufSink::new(&self.global_labels);
+                let mut sink = ProtobufSink::new(&mut buffer, &self.global_labels);
+                sink.registry_families(&others);
                 self.requests.walk(&mut sink, now);
-                protobuf::write_delimited(&sink.finish(), &mut buffer);
+                sink.finish();
             }
         }
         self.last_size.store(buffer.len(), Ordering::Relaxed);
