@@ -105,6 +105,45 @@ fn config_values_outside_their_range_are_refused_at_their_line_and_column() {
 }
 
 #[rustfmt::skip]
+const DESCRIBED_CASES: &[(&str, &str, &str)] = &[
+    // (global line, or none for the defaults; check-config's "native histogram" value; its
+    // "trace context" value)
+    ("", "schema 3, at most 160 buckets", "traceparent on every request, trace ids as exemplars"),
+    ("global.native_histogram: {}", "schema 3, at most 160 buckets", "traceparent on every request, trace ids as exemplars"),
+    ("global.native_histogram: {schema: -4, max_buckets: 1}", "schema -4, at most 1 bucket", "traceparent on every request, trace ids as exemplars"),
+    ("global.native_histogram: {schema: 8, max_buckets: 10000}", "schema 8, at most 10000 buckets", "traceparent on every request, trace ids as exemplars"),
+    ("global.native_histogram: {schema: 0}", "schema 0, at most 160 buckets", "traceparent on every request, trace ids as exemplars"),
+    ("global.native_histogram: {max_buckets: 20}", "schema 3, at most 20 buckets", "traceparent on every request, trace ids as exemplars"),
+    ("global.native_histogram: off", "off", "traceparent on every request, trace ids as exemplars"),
+    ("global.trace_context: off", "schema 3, at most 160 buckets", "off"),
+    ("global.trace_context: false", "schema 3, at most 160 buckets", "off"),
+    ("global.trace_context: on", "schema 3, at most 160 buckets", "traceparent on every request, trace ids as exemplars"),
+];
+
+/// `check-config` shows the native histogram and trace context settings as they will run: the
+/// defaults, each edge of the schema and bucket ranges, and the off switches.
+#[test]
+fn check_config_prints_the_native_histogram_and_trace_context_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    for (i, (line, native, trace)) in DESCRIBED_CASES.iter().enumerate() {
+        let path = match line.is_empty() {
+            true => config(dir.path(), &format!("d{i}.yml"), "timeout: 1s"),
+            false => config(dir.path(), &format!("d{i}.yml"), line),
+        };
+        let (code, text) = run(&["check-config".to_string(), path]);
+        assert_eq!(code, 0, "{line}: {text}");
+        let row = |label: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(&format!("  {label:<17} ")))
+                .unwrap_or_else(|| panic!("{line}: no {label} row in\n{text}"))
+                .to_string()
+        };
+        assert_eq!(row("native histogram"), *native, "{line}");
+        assert_eq!(row("trace context"), *trace, "{line}");
+    }
+}
+
+#[rustfmt::skip]
 const PROFILE_CASES: &[(&str, &str, &str)] = &[
     // (profile file, location, message)
     ("stages: [{duration: 1s, users: 10001}]", ":1:32:", "expected a whole number from 0 to 10000"),

@@ -127,7 +127,12 @@ fn global(out: &mut Out, global: &Global) {
     };
     out.row(2, "trace context", trace.to_string());
     let native = match &global.native_histogram {
-        Some(n) => format!("schema {}, at most {} buckets", n.schema, n.max_buckets),
+        Some(n) => format!(
+            "schema {}, at most {} bucket{}",
+            n.schema,
+            n.max_buckets,
+            if n.max_buckets == 1 { "" } else { "s" }
+        ),
         None => "off".to_string(),
     };
     out.row(2, "native histogram", native);
