@@ -12,6 +12,7 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
 
+use common::promql::KEYWORDS;
 use regex::Regex;
 use serde_yaml::Value;
 
@@ -303,25 +304,12 @@ fn metric_names(expr: &str) -> BTreeSet<String> {
     for re in [&matchers, &ranges, &grouping, &numbers] {
         text = re.replace_all(&text, " ").into_owned();
     }
-    let keywords = [
-        "by",
-        "without",
-        "on",
-        "ignoring",
-        "group_left",
-        "group_right",
-        "and",
-        "or",
-        "unless",
-        "bool",
-        "offset",
-    ];
     let ident = Regex::new(r"[a-zA-Z_:][a-zA-Z0-9_:]*(\s*\()?").unwrap();
     ident
         .captures_iter(&text)
         .filter(|c| c.get(1).is_none()) // a function call
         .map(|c| c[0].to_string())
-        .filter(|name| !keywords.contains(&name.as_str()))
+        .filter(|name| !KEYWORDS.contains(&name.as_str()))
         .collect()
 }
 

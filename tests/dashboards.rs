@@ -123,6 +123,40 @@ fn objectives_are_drawn_on_the_panels_they_bound() {
     }
 }
 
+/// The overview's latency panels ask Grafana for exemplars, so a slow point links to the trace
+/// of that very request (the Prometheus data source maps `trace_id` to the tracing data source,
+/// tests/stack_files.rs): every query over the duration histogram, classic or native, has
+/// `exemplar: true`; no other query does, as no other series carries exemplars.
+#[test]
+fn latency_queries_ask_for_exemplars_and_only_they() {
+    let d = dashboard("synthex-overview.json");
+    let mut with_exemplars = vec![];
+    for panel in panels(&d).into_iter().filter(|p| !is_row(p)) {
+        let title = panel["title"].as_str().unwrap_or("?");
+        for target in panel["targets"].as_array().unwrap() {
+            let expr = target["expr"].as_str().unwrap();
+            let reads_durations = scan(expr).0.iter().any(|s| {
+                s.metric == "synthex_request_duration_seconds"
+                    || s.metric == "synthex_request_duration_seconds_bucket"
+            });
+            let asks = target["exemplar"].as_bool().unwrap_or(false);
+            assert_eq!(asks, reads_durations, "{title}: exemplar on {expr}");
+            if asks {
+                with_exemplars.push(title);
+            }
+        }
+    }
+    for title in [
+        "Latency p50 / p95 / p99 (histogram)",
+        "p95 latency per target (native histogram)",
+    ] {
+        assert!(
+            with_exemplars.contains(&title),
+            "{title}: {with_exemplars:?}"
+        );
+    }
+}
+
 /// Every metric in README's table is on a panel of one of the dashboards (process_* is
 /// synthex's own overhead; the load-test gauges are on the load-test dashboard).
 #[test]

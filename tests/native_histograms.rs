@@ -18,29 +18,17 @@
 mod common;
 
 use std::collections::HashMap;
-use std::convert::Infallible;
 use std::io::{Read, Write};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use bytes::Bytes;
-use http_body_util::Full;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
 use prost::Message;
 use synthex::metrics::protobuf::model::{MetricFamily, MetricType};
 
-use common::{Proc, free_port, http_get, require_tool, synthex_bin, urlencode, wait_http_ok};
-
-/// One request as the target saw it.
-#[derive(Debug, Clone)]
-struct Record {
-    traceparent: Option<String>,
-    /// From the request head's arrival to the response being handed over.
-    seconds: f64,
-}
+use common::counting_target::CountingTarget;
+use common::{
+    Proc, free_port, http_get, require_tool, start_prometheus_named, synthex_bin, urlencode,
+    wait_http_ok,
+};
 
 /// The latency the target gives its `n`-th request: a golden-ratio sequence, so any stretch of
 /// requests has nearly the same distribution as the whole run.
@@ -52,60 +40,6 @@ fn delay(n: u64) -> Duration {
         500.0 + (u - 0.8) / 0.2 * 60.0
     };
     Duration::from_secs_f64(ms / 1000.0)
-}
-
-/// A target on its own thread and runtime that sleeps [`delay`] and keeps a [`Record`] per
-/// request.
-fn start_target() -> (u16, Arc<Mutex<Vec<Record>>>) {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.set_nonblocking(true).unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let records = Arc::new(Mutex::new(Vec::new()));
-    let kept = Arc::clone(&records);
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async move {
-            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-            let counter = Arc::new(std::sync::atomic::AtomicU64::new(0));
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    continue;
-                };
-                let records = Arc::clone(&kept);
-                let counter = Arc::clone(&counter);
-                tokio::spawn(async move {
-                    let service = service_fn(move |request: Request<hyper::body::Incoming>| {
-                        let arrived = Instant::now();
-                        let n = counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                        let traceparent = request
-                            .headers()
-                            .get("traceparent")
-                            .and_then(|v| v.to_str().ok())
-                            .map(str::to_string);
-                        let records = Arc::clone(&records);
-                        async move {
-                            tokio::time::sleep(delay(n)).await;
-                            records.lock().unwrap().push(Record {
-                                traceparent,
-                                seconds: arrived.elapsed().as_secs_f64(),
-                            });
-                            Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(
-                                b"ok\n",
-                            ))))
-                        }
-                    });
-                    let _ = http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-        });
-    });
-    (port, records)
 }
 
 fn synthex_config(target_port: u16) -> String {
@@ -128,32 +62,6 @@ fn prometheus_config(synthex_ports: &[u16]) -> String {
          scrape_configs:\n  - job_name: synthex\n    static_configs:\n      - targets: [{}]\n",
         targets.join(", ")
     )
-}
-
-fn start_prometheus(
-    bin: &str,
-    dir: &std::path::Path,
-    name: &str,
-    features: &str,
-    config: &str,
-) -> (Proc, String) {
-    let port = free_port();
-    let config_path = dir.join(format!("{name}.yml"));
-    std::fs::write(&config_path, config).unwrap();
-    let proc = Proc::spawn(
-        name,
-        bin,
-        &[
-            &format!("--config.file={}", config_path.display()),
-            &format!("--storage.tsdb.path={}", dir.join(name).display()),
-            &format!("--web.listen-address=127.0.0.1:{port}"),
-            &format!("--enable-feature={features}"),
-        ],
-        &dir.join(format!("{name}.log")),
-    );
-    let url = format!("http://127.0.0.1:{port}");
-    wait_http_ok(&format!("{url}/-/ready"), Duration::from_secs(30));
-    (proc, url)
 }
 
 fn query(prometheus: &str, path_and_query: &str) -> serde_json::Value {
@@ -246,6 +154,38 @@ fn exemplars(prometheus: &str, selector: &str, start: f64) -> Vec<(String, f64)>
     out
 }
 
+/// The queries of the overview panel `title` that ask Grafana for exemplars, with the dashboard
+/// variables set to match everything.
+fn exemplar_queries(dashboard: &serde_json::Value, title: &str) -> Vec<String> {
+    let panel = dashboard["panels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["title"] == title)
+        .unwrap_or_else(|| panic!("no panel {title}"));
+    let queries: Vec<String> = panel["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["exemplar"] == true)
+        .map(|t| {
+            let mut expr = t["expr"].as_str().unwrap().to_string();
+            for (variable, value) in [
+                ("$__rate_interval", "1m"),
+                ("$job", ".*"),
+                ("$instance", ".*"),
+                ("$target", ".*"),
+                ("$scenario", ".*"),
+            ] {
+                expr = expr.replace(variable, value);
+            }
+            expr
+        })
+        .collect();
+    assert!(!queries.is_empty(), "{title}: no query asks for exemplars");
+    queries
+}
+
 /// The alerts a server has pending or firing: (name, state).
 fn active_alerts(prometheus: &str) -> Vec<(String, String)> {
     let json = query(prometheus, "/api/v1/alerts");
@@ -281,10 +221,10 @@ fn assert_exemplars_match(server: &str, found: &[(String, f64)], by_trace: &Hash
 
 #[test]
 fn native_histograms_give_the_true_fleet_p95_and_exemplars_lead_to_the_traces() {
-    let prometheus_bin = require_tool("prometheus", "prometheus");
     let promtool = require_tool("promtool", "prometheus");
     let dir = tempfile::tempdir().unwrap();
-    let (target_port, records) = start_target();
+    let target = CountingTarget::start_with(delay);
+    let target_port = target.addr.port();
 
     let config_path = dir.path().join("synthex.yml");
     std::fs::write(&config_path, synthex_config(target_port)).unwrap();
@@ -316,19 +256,17 @@ fn native_histograms_give_the_true_fleet_p95_and_exemplars_lead_to_the_traces() 
         .unwrap()
         .as_secs_f64();
     let config = prometheus_config(&ports);
-    let (_native_prom, native) = start_prometheus(
-        &prometheus_bin,
+    let (_native_prom, native) = start_prometheus_named(
         dir.path(),
         "prometheus-native",
-        "native-histograms,exemplar-storage",
         &config,
+        &["--enable-feature=native-histograms,exemplar-storage"],
     );
-    let (_classic_prom, classic) = start_prometheus(
-        &prometheus_bin,
+    let (_classic_prom, classic) = start_prometheus_named(
         dir.path(),
         "prometheus-classic",
-        "exemplar-storage",
         &config,
+        &["--enable-feature=exemplar-storage"],
     );
 
     std::thread::sleep(Duration::from_secs(40));
@@ -351,7 +289,7 @@ fn native_histograms_give_the_true_fleet_p95_and_exemplars_lead_to_the_traces() 
         "histogram_quantile(0.95, sum by (le) (rate(synthex_request_duration_seconds_bucket[1m])))",
     )
     .expect("classic p95");
-    let records = records.lock().unwrap().clone();
+    let records = target.handled();
     let mut seconds: Vec<f64> = records.iter().map(|r| r.seconds).collect();
     let true_p95 = quantile(&mut seconds, 0.95);
     let native_error = (native_p95 - true_p95).abs() / true_p95;
@@ -386,23 +324,9 @@ fn native_histograms_give_the_true_fleet_p95_and_exemplars_lead_to_the_traces() 
         .unwrap(),
     )
     .unwrap();
-    let panel = dashboard["panels"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["title"] == "p95 latency per target (native histogram)")
-        .expect("the native p95 panel");
-    let mut expr = panel["targets"][0]["expr"].as_str().unwrap().to_string();
-    for (variable, value) in [
-        ("$__rate_interval", "1m"),
-        ("$job", ".*"),
-        ("$instance", ".*"),
-        ("$target", ".*"),
-        ("$scenario", ".*"),
-    ] {
-        expr = expr.replace(variable, value);
-    }
-    let panel_p95 = query_value(&native, &expr).expect("the panel has data");
+    let native_panel = exemplar_queries(&dashboard, "p95 latency per target (native histogram)");
+    let expr = &native_panel[0];
+    let panel_p95 = query_value(&native, expr).expect("the panel has data");
     assert!(
         (panel_p95 / native_p95 - 1.0).abs() < 0.02,
         "panel {panel_p95} vs native p95 {native_p95}"
@@ -457,10 +381,17 @@ fn native_histograms_give_the_true_fleet_p95_and_exemplars_lead_to_the_traces() 
             "trace id {id} sent twice"
         );
     }
-    let found = exemplars(&native, "synthex_request_duration_seconds", started);
-    assert_exemplars_match("native (protobuf)", &found, &by_trace);
-    let found = exemplars(&classic, "synthex_request_duration_seconds_bucket", started);
-    assert_exemplars_match("classic (OpenMetrics)", &found, &by_trace);
+    // The exemplars Grafana asks for with the latency panels' queries lead to those traces.
+    let classic_panel = exemplar_queries(&dashboard, "Latency p50 / p95 / p99 (histogram)");
+    assert_eq!(classic_panel.len(), 3, "p50, p95 and p99 ask for exemplars");
+    for expr in &native_panel {
+        let found = exemplars(&native, expr, started);
+        assert_exemplars_match("native (protobuf)", &found, &by_trace);
+    }
+    for expr in &classic_panel {
+        let found = exemplars(&classic, expr, started);
+        assert_exemplars_match("classic (OpenMetrics)", &found, &by_trace);
+    }
 
     // The protobuf exposition decodes with the same metrics.proto: one duration family with the
     // native buckets and the classic ones agreeing on the count.

@@ -462,6 +462,102 @@ fn grafana_provisioning_loads_the_mounted_dashboards_from_prometheus() {
     );
 }
 
+/// The value Grafana reads for a provisioning string: each `$NAME` / `${NAME}` replaced by the
+/// environment compose gives the grafana service (`${NAME:-default}` there resolved to its
+/// default); panics on a variable compose does not set, which Grafana would read as empty.
+fn grafana_value(grafana: &Value, text: &str) -> String {
+    let environment = &grafana["environment"];
+    let reference = regex::Regex::new(r"\$(?:\{(\w+)\}|(\w+))").unwrap();
+    let default = regex::Regex::new(r"^\$\{\w+:-(.*)\}$").unwrap();
+    reference
+        .replace_all(text, |caps: &regex::Captures| {
+            let name = caps.get(1).or(caps.get(2)).unwrap().as_str();
+            let set = environment[name]
+                .as_str()
+                .unwrap_or_else(|| panic!("{text}: compose sets no {name} for grafana"));
+            default
+                .captures(set)
+                .map_or(set.to_string(), |d| d[1].to_string())
+        })
+        .into_owned()
+}
+
+/// Grafana's Prometheus data source turns the exemplars synthex exports (the label of its real
+/// OpenMetrics output) into links to the provisioned tracing data source, Tempo by default;
+/// every variable the provisioning files use is set for the grafana service.
+#[test]
+fn grafana_exemplars_link_to_the_provisioned_tracing_datasource() {
+    use synthex::metrics::{Format, Metrics};
+    let compose = compose();
+    let grafana = service(&compose, "grafana");
+    let provisioning = host_path_of(grafana, "/etc/grafana/provisioning");
+    let mut datasources = Vec::new();
+    for entry in std::fs::read_dir(provisioning.join("datasources")).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        // Every value with a variable resolves (an unset one would be empty in Grafana).
+        for line in text.lines().filter(|l| !l.trim_start().starts_with('#')) {
+            grafana_value(grafana, line);
+        }
+        let file: Value = serde_yaml::from_str(&text).unwrap();
+        datasources.extend(seq(&file["datasources"], "datasources").iter().cloned());
+    }
+
+    // The label synthex's exemplars carry, from a real OpenMetrics encoding.
+    let config = synthex::config::load(&repo().join("config/demo.yml")).unwrap();
+    let metrics = Metrics::new(&config).unwrap();
+    let (trace, _) = synthex::trace_context::generate();
+    let outcome = synthex::outcome::Outcome {
+        latency: Duration::from_millis(20),
+        status: Some(200),
+        retry_after: None,
+        failure: None,
+        cache: synthex::outcome::CacheResult::Unknown,
+        phases: Default::default(),
+        body_bytes: 3,
+        cert_expiry: None,
+        finished_at: std::time::SystemTime::now(),
+        trace_id: Some(trace),
+    };
+    metrics.record(0, 0, &outcome);
+    let page = String::from_utf8(metrics.encode_as(Format::OpenMetrics).unwrap()).unwrap();
+    let exemplar = regex::Regex::new(&format!(r#" # \{{(\w+)="{trace}"\}} "#)).unwrap();
+    let label = &exemplar
+        .captures(&page)
+        .expect("an exemplar with the trace id")[1];
+
+    let prometheus = datasources
+        .iter()
+        .find(|d| d["type"] == "prometheus")
+        .expect("the Prometheus data source");
+    let destinations = seq(
+        &prometheus["jsonData"]["exemplarTraceIdDestinations"],
+        "exemplarTraceIdDestinations",
+    );
+    assert_eq!(destinations.len(), 1, "{destinations:?}");
+    let destination = &destinations[0];
+    assert_eq!(str_of(&destination["name"], "name"), label);
+    let uid = grafana_value(
+        grafana,
+        str_of(&destination["datasourceUid"], "datasourceUid"),
+    );
+    let traces = datasources
+        .iter()
+        .find(|d| grafana_value(grafana, str_of(&d["uid"], "uid")) == uid)
+        .unwrap_or_else(|| panic!("no provisioned data source with uid {uid}"));
+    let kind = grafana_value(grafana, str_of(&traces["type"], "type"));
+    let url = grafana_value(grafana, str_of(&traces["url"], "url"));
+    assert_eq!(
+        (kind.as_str(), url.as_str()),
+        ("tempo", "http://tempo:3200")
+    );
+    // Its README section tells how to point it at Jaeger instead.
+    let readme = read("README.md");
+    for needle in ["GRAFANA_TRACES_TYPE=jaeger", "GRAFANA_TRACES_URL="] {
+        assert!(readme.contains(needle), "README lacks {needle}");
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Dockerfile
 

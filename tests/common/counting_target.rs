@@ -1,10 +1,11 @@
-//! An HTTP/1.1 target that keeps its own count: the arrival time of every request and how many
-//! it has answered, in total and per path. It runs on its own thread and runtime, so a stalled
-//! or signalled prober cannot touch its clock or its books.
+//! An HTTP/1.1 target that keeps its own count: the arrival time of every request, how many it
+//! has answered, in total and per path, and for each answered request its `traceparent` header
+//! and how long the target itself took. It runs on its own thread and runtime, so a stalled or
+//! signalled prober cannot touch its clock or its books.
 //!
 //! Paths choose the answer: `/status/NNN…` answers status NNN, `/delay/MS…` waits MS
 //! milliseconds more before answering (both may be combined: `/delay/30/status/500`); anything
-//! else is `200 ok` after the target's delay.
+//! else is `200 ok` after the target's delay (fixed, or chosen per request by its number).
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -28,17 +29,36 @@ pub struct CountingTarget {
     books: Arc<Books>,
 }
 
+/// One answered request, as the target saw it.
+#[derive(Debug, Clone)]
+pub struct Handled {
+    /// Its `traceparent` header, if it had one.
+    pub traceparent: Option<String>,
+    /// From the request head's arrival to the response being handed over, in seconds.
+    pub seconds: f64,
+}
+
 #[derive(Default)]
 struct Books {
     arrivals: Mutex<Vec<Instant>>,
     answered: AtomicU64,
     /// Per path: (arrived, answered).
     paths: Mutex<HashMap<String, (u64, u64)>>,
+    handled: Mutex<Vec<Handled>>,
 }
+
+/// The delay of the `n`-th request (counted from 0 in arrival order).
+type Delay = Arc<dyn Fn(u64) -> Duration + Send + Sync>;
 
 impl CountingTarget {
     /// Starts a target that answers every request `200 ok` after `delay`.
     pub fn start(delay: Duration) -> CountingTarget {
+        CountingTarget::start_with(move |_| delay)
+    }
+
+    /// Starts a target that answers its `n`-th request `200 ok` after `delay(n)`.
+    pub fn start_with(delay: impl Fn(u64) -> Duration + Send + Sync + 'static) -> CountingTarget {
+        let delay: Delay = Arc::new(delay);
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
         let addr = listener.local_addr().unwrap();
@@ -60,6 +80,11 @@ impl CountingTarget {
     /// Arrival times of every request so far.
     pub fn arrivals(&self) -> Vec<Instant> {
         self.books.arrivals.lock().unwrap().clone()
+    }
+
+    /// Every request answered so far, in the order they were answered.
+    pub fn handled(&self) -> Vec<Handled> {
+        self.books.handled.lock().unwrap().clone()
     }
 
     /// Requests received so far.
@@ -103,15 +128,26 @@ impl CountingTarget {
     }
 }
 
-async fn serve(listener: TcpListener, books: Arc<Books>, delay: Duration) {
+async fn serve(listener: TcpListener, books: Arc<Books>, delay: Delay) {
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             continue;
         };
         let books = Arc::clone(&books);
+        let delay = Arc::clone(&delay);
         tokio::spawn(async move {
             let service = service_fn(move |request: Request<hyper::body::Incoming>| {
-                books.arrivals.lock().unwrap().push(Instant::now());
+                let arrived = Instant::now();
+                let n = {
+                    let mut arrivals = books.arrivals.lock().unwrap();
+                    arrivals.push(arrived);
+                    arrivals.len() as u64 - 1
+                };
+                let traceparent = request
+                    .headers()
+                    .get("traceparent")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string);
                 let path = request.uri().path().to_string();
                 books
                     .paths
@@ -122,13 +158,17 @@ async fn serve(listener: TcpListener, books: Arc<Books>, delay: Duration) {
                     .0 += 1;
                 let (extra, status) = behaviour(&path);
                 let books = Arc::clone(&books);
+                let wait = delay(n) + extra;
                 async move {
-                    let wait = delay + extra;
                     if !wait.is_zero() {
                         tokio::time::sleep(wait).await;
                     }
                     books.answered.fetch_add(1, Ordering::SeqCst);
                     books.paths.lock().unwrap().entry(path).or_default().1 += 1;
+                    books.handled.lock().unwrap().push(Handled {
+                        traceparent,
+                        seconds: arrived.elapsed().as_secs_f64(),
+                    });
                     let mut response = Response::new(Full::new(Bytes::from_static(b"ok\n")));
                     *response.status_mut() = status;
                     Ok::<_, Infallible>(response)

@@ -7,6 +7,7 @@ pub mod browser;
 pub mod counting_target;
 
 pub mod load;
+pub mod promql;
 
 pub mod scripted_target;
 
@@ -278,20 +279,32 @@ impl InProcessDaemon {
 /// A real Prometheus (Debian package `prometheus`) on a free 127.0.0.1 port with `config` (YAML
 /// text), its data and log in `dir`; returns the process guard and its base URL once ready.
 pub fn start_prometheus(dir: &Path, config: &str) -> (Proc, String) {
+    start_prometheus_named(dir, "prometheus", config, &[])
+}
+
+/// [`start_prometheus`] with its files named after `name` (`NAME.yml`, `NAME.log`, `NAME-tsdb`)
+/// so several share `dir`, and extra `flags` (`--enable-feature=…`).
+pub fn start_prometheus_named(
+    dir: &Path,
+    name: &str,
+    config: &str,
+    flags: &[&str],
+) -> (Proc, String) {
     let bin = require_tool("prometheus", "prometheus");
     let port = free_port();
-    let path = dir.join("prometheus.yml");
+    let path = dir.join(format!("{name}.yml"));
     std::fs::write(&path, config).unwrap();
-    let proc = Proc::spawn(
-        "prometheus",
-        &bin,
-        &[
-            &format!("--config.file={}", path.display()),
-            &format!("--storage.tsdb.path={}", dir.join("tsdb").display()),
-            &format!("--web.listen-address=127.0.0.1:{port}"),
-        ],
-        &dir.join("prometheus.log"),
-    );
+    let mut args = vec![
+        format!("--config.file={}", path.display()),
+        format!(
+            "--storage.tsdb.path={}",
+            dir.join(format!("{name}-tsdb")).display()
+        ),
+        format!("--web.listen-address=127.0.0.1:{port}"),
+    ];
+    args.extend(flags.iter().map(|f| f.to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let proc = Proc::spawn(name, &bin, &args, &dir.join(format!("{name}.log")));
     let url = format!("http://127.0.0.1:{port}");
     wait_http_ok(&format!("{url}/-/ready"), Duration::from_secs(30));
     (proc, url)

@@ -10,6 +10,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
+use crate::common::promql::KEYWORDS;
+
 /// One normalised token of a PromQL expression.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Token {
@@ -43,21 +45,6 @@ const AGGREGATIONS: &[&str] = &[
     "bottomk",
     "topk",
     "quantile",
-];
-
-/// Words that are neither a function nor a metric.
-const KEYWORDS: &[&str] = &[
-    "by",
-    "without",
-    "on",
-    "ignoring",
-    "group_left",
-    "group_right",
-    "and",
-    "or",
-    "unless",
-    "bool",
-    "offset",
 ];
 
 /// The recording rules of every rule file under `alerts/` (`*.rules.yml`, not their unit tests):
