@@ -610,3 +610,35 @@ fn check_config_refuses_a_variable_no_earlier_step_extracts() {
     ));
     assert_eq!(code, Some(0), "{error}");
 }
+
+/// Two shards of a distributed run over one `unique` file send each row once between them, and
+/// their merged report adds up their rows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_shards_of_a_distributed_run_split_unique_rows() {
+    let server = recording_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    users_csv(dir.path(), 51);
+    let config = config(dir.path(), &server, "", ITEMS);
+    let (a, b) = (dir.path().join("shard0"), dir.path().join("shard1"));
+    let (first, second) = tokio::join!(
+        load(&config, &a, &["--users=2", "--duration=60s", "--shard=0/2"]),
+        load(&config, &b, &["--users=2", "--duration=60s", "--shard=1/2"]),
+    );
+    for output in [&first, &second] {
+        assert_eq!(output.status.code(), Some(0), "{}", stderr(output));
+    }
+    let seen = server.log.requests();
+    let ids: BTreeSet<&str> = seen.iter().map(|s| s.path.as_str()).collect();
+    assert_eq!((seen.len(), ids.len()), (51, 51));
+    let reports: Vec<_> = [&a, &b]
+        .iter()
+        .map(|dir| json::read(&dir.join("report.json")).unwrap())
+        .collect();
+    let rows: Vec<u64> = reports.iter().map(|r| r.data[0].rows).collect();
+    assert_eq!(rows, [26, 25]);
+    let merged = synthex::report::merge::merge(&reports).unwrap();
+    assert_eq!(
+        (merged.data[0].rows, merged.data_exhausted.unwrap().rows),
+        (51, 51)
+    );
+}

@@ -19,8 +19,8 @@ use std::fmt;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use rand::{Rng, RngExt};
 
@@ -129,6 +129,10 @@ pub struct DataSource {
     fields: Arc<[String]>,
     /// Byte offset where each row starts, then the end of the last one.
     starts: Vec<u64>,
+    /// In `unique` mode, the rows this process hands out: `(first, stride)`, rows `first`,
+    /// `first + stride`, … — all of them `(0, 1)` unless a shard of a distributed run took its
+    /// share ([`DataSource::take_share`]), so that the shards together send each row once.
+    share: OnceLock<(u64, u64)>,
     /// Rows asked for so far, in every mode (beyond the file's rows once `unique` data ran
     /// out): the `sequential` and `unique` position, and the count [`DataSource::taken`] reads.
     cursor: AtomicU64,
@@ -170,6 +174,7 @@ impl DataSource {
             format,
             fields,
             starts,
+            share: OnceLock::new(),
             cursor: AtomicU64::new(0),
         })
     }
@@ -182,8 +187,11 @@ impl DataSource {
         let index = match self.settings.mode {
             Mode::Sequential => asked % rows,
             Mode::Random => rng.random_range(0..rows),
-            Mode::Unique if asked >= rows => return None,
-            Mode::Unique => asked,
+            Mode::Unique if asked >= self.unique_rows() => return None,
+            Mode::Unique => {
+                let (first, stride) = self.share();
+                first + asked * stride
+            }
         };
         Some(self.read(index as usize))
     }
@@ -194,9 +202,27 @@ impl DataSource {
     pub fn taken(&self) -> u64 {
         let asked = self.cursor.load(Ordering::Relaxed);
         match self.settings.mode {
-            Mode::Unique => asked.min(self.rows() as u64),
+            Mode::Unique => asked.min(self.unique_rows()),
             Mode::Sequential | Mode::Random => asked,
         }
+    }
+
+    /// Makes this process shard `index` of `count` of a distributed run: in `unique` mode it
+    /// hands out only rows `index`, `index + count`, … (0-based), so the shards together send
+    /// every row once. Set once, before the first row; the other modes are unaffected (each
+    /// shard reads the whole file).
+    pub fn take_share(&self, index: u32, count: u32) {
+        let _ = self.share.set((u64::from(index), u64::from(count.max(1))));
+    }
+
+    /// Rows this process hands out in `unique` mode: its share of the file.
+    pub fn unique_rows(&self) -> u64 {
+        let (first, stride) = self.share();
+        (self.rows() as u64).saturating_sub(first).div_ceil(stride)
+    }
+
+    fn share(&self) -> (u64, u64) {
+        self.share.get().copied().unwrap_or((0, 1))
     }
 
     /// Number of rows in the file.
@@ -319,6 +345,38 @@ mod tests {
             "still none after the end"
         );
         assert_eq!(source.taken(), 3, "asking past the end takes no row");
+    }
+
+    /// Three shards of a 7-row file: 3, 2 and 2 rows, together each row once; a fourth shard
+    /// of 8 would have none.
+    #[test]
+    fn unique_shards_split_the_rows_between_them() {
+        let csv = b"n\n0\n1\n2\n3\n4\n5\n6\n";
+        let mut rng = StdRng::seed_from_u64(0);
+        let mut all = Vec::new();
+        for (index, expected) in [
+            (0, vec!["0", "3", "6"]),
+            (1, vec!["1", "4"]),
+            (2, vec!["2", "5"]),
+        ] {
+            let (_dir, source) = open("n.csv", csv, Mode::Unique, &["n"]);
+            let source = source.unwrap();
+            source.take_share(index, 3);
+            assert_eq!(source.unique_rows(), expected.len() as u64);
+            let got: Vec<String> = std::iter::from_fn(|| source.next_row(&mut rng))
+                .map(|row| value(&row, "n"))
+                .collect();
+            assert_eq!(got, expected);
+            assert_eq!(source.taken(), expected.len() as u64);
+            all.extend(got);
+        }
+        all.sort();
+        assert_eq!(all, ["0", "1", "2", "3", "4", "5", "6"]);
+        let (_dir, source) = open("n.csv", csv, Mode::Unique, &["n"]);
+        let source = source.unwrap();
+        source.take_share(7, 8);
+        assert_eq!(source.unique_rows(), 0);
+        assert!(source.next_row(&mut rng).is_none());
     }
 
     /// 3000 random draws over 10 rows: every row comes up, none far from 300 times.

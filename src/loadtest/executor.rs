@@ -173,7 +173,7 @@ impl Workload {
                 tracing::info!(
                     scenario = %scenario.name,
                     file = %data.settings().file.display(),
-                    rows = data.rows(),
+                    rows = data.unique_rows(),
                     on_exhausted = data.settings().on_exhausted.as_str(),
                     "test data ran out: every row was used once; ending the test once the requests in flight finish"
                 );

@@ -164,6 +164,9 @@ pub async fn run(
         .unwrap_or_default()
         + Duration::from_secs(1);
     let data = data_sources(&config, &selected);
+    for (.., source) in &data {
+        source.take_share(options.shard.index, options.shard.count);
+    }
     let before_warmup: Vec<u64> = data.iter().map(|(.., d)| d.taken()).collect();
     let warmup = match options.warmup {
         Some(plan) => {
@@ -331,7 +334,7 @@ pub async fn run(
             target: target.name.clone(),
             scenario: scenario.name.clone(),
             file: source.settings().file.display().to_string(),
-            rows: source.rows() as u64,
+            rows: source.unique_rows(),
             on_exhausted: source.settings().on_exhausted.as_str().to_string(),
         })
     });

@@ -61,9 +61,13 @@ pub fn merge(reports: &[Report]) -> Result<Report, MergeError> {
         merged.started_at = merged.started_at.min(report.started_at);
         merged.duration_seconds = merged.duration_seconds.max(report.duration_seconds);
         merged.interrupted |= report.interrupted;
-        if merged.data_exhausted.is_none() {
-            merged.data_exhausted = report.data_exhausted.clone();
-        }
+        merged.data_exhausted = match (merged.data_exhausted.take(), &report.data_exhausted) {
+            (Some(mut a), Some(b)) => {
+                a.rows = add(a.rows, b.rows, "data_exhausted rows")?;
+                Some(a)
+            }
+            (a, b) => a.or_else(|| b.clone()),
+        };
         merge_data(&mut merged.data, &report.data)?;
         merged.shards.extend(report.shards.iter().copied());
         merge_scenarios(&mut merged.scenarios, &report.scenarios)?;

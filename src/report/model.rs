@@ -120,7 +120,8 @@ pub struct DataExhausted {
     pub scenario: String,
     /// The data file.
     pub file: String,
-    /// Rows in the file, each sent once (warm-up included).
+    /// Rows handed out, each sent once (warm-up included): the whole file, or in a
+    /// distributed run this shard's share of it (summed when shard reports merge).
     pub rows: u64,
     /// `stop` (the run ended normally, thresholds decide) or `fail` (the run failed: exit 3,
     /// reason `data_exhausted`).
