@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 
 use super::format;
 use super::model::{Finding, LatencyHistogram, Report};
-use super::stages::{self, StageWindow};
+use super::stage_table::{self, Stage};
 
 /// The bounds of every rule (`load.findings`).
 #[derive(Debug, Clone, PartialEq)]
@@ -59,7 +59,7 @@ const LATENCY_ROSE: f64 = 1.1;
 
 /// Draws every finding of `report`, in the order of the table above.
 pub fn find(report: &Report, rules: &FindingRules) -> Vec<Finding> {
-    let stages = stages::windows(report);
+    let stages = stage_table::stages(report);
     [
         error_ratio(report, rules),
         tail_latency(report, rules),
@@ -230,27 +230,27 @@ fn tail_latency(report: &Report, rules: &FindingRules) -> Option<Finding> {
 }
 
 /// Stages with requests and a latency, the first of them the reference.
-fn measured(stages: &[StageWindow]) -> Vec<(&StageWindow, f64)> {
+fn measured(stages: &[Stage]) -> Vec<(&Stage, f64)> {
     stages.iter().filter_map(|s| Some((s, s.p95()?))).collect()
 }
 
-fn stage_line(s: &StageWindow, p95: f64) -> String {
+fn stage_line(s: &Stage, p95: f64) -> String {
     format!(
         "stage {} (level {}): p95 {}, {}/s",
         s.number,
-        format::decimals(s.level, 1),
+        format::decimals(s.to, 1),
         format::duration(p95),
         format::rate(s.throughput())
     )
 }
 
-fn knee(stages: &[StageWindow], rules: &FindingRules) -> Option<Finding> {
+fn knee(stages: &[Stage], rules: &FindingRules) -> Option<Finding> {
     let measured = measured(stages);
     let (first, first_p95) = *measured.first()?;
     let (knee, knee_p95) = *measured
         .iter()
         .skip(1)
-        .find(|(s, p95)| s.level > first.level && *p95 >= rules.knee * first_p95)?;
+        .find(|(s, p95)| s.to > first.to && *p95 >= rules.knee * first_p95)?;
     let evidence = measured
         .iter()
         .take_while(|(s, _)| s.number <= knee.number)
@@ -262,7 +262,7 @@ fn knee(stages: &[StageWindow], rules: &FindingRules) -> Option<Finding> {
             format!(
                 "Latency knee at stage {} (level {}): p95 {} is {}× the first stage's {}, at {}/s",
                 knee.number,
-                format::decimals(knee.level, 1),
+                format::decimals(knee.to, 1),
                 format::duration(knee_p95),
                 format::decimals(knee_p95 / first_p95, 2),
                 format::duration(first_p95),
@@ -273,7 +273,7 @@ fn knee(stages: &[StageWindow], rules: &FindingRules) -> Option<Finding> {
         ),
         &[
             ("stage", knee.number as f64),
-            ("level", knee.level),
+            ("level", knee.to),
             ("first_p95_seconds", first_p95),
             ("p95_seconds", knee_p95),
             ("throughput", knee.throughput()),
@@ -281,20 +281,20 @@ fn knee(stages: &[StageWindow], rules: &FindingRules) -> Option<Finding> {
     ))
 }
 
-fn saturation(stages: &[StageWindow], rules: &FindingRules) -> Option<Finding> {
-    let with_requests: Vec<&StageWindow> = stages.iter().filter(|s| s.requests > 0).collect();
+fn saturation(stages: &[Stage], rules: &FindingRules) -> Option<Finding> {
+    let with_requests: Vec<&Stage> = stages.iter().filter(|s| s.requests > 0).collect();
     let (before, after) = with_requests.windows(2).find_map(|pair| {
         let (a, b) = (pair[0], pair[1]);
-        let load_growth = b.mean_level / a.mean_level - 1.0;
+        let load_growth = b.mean_level() / a.mean_level() - 1.0;
         let throughput_growth = b.throughput() / a.throughput() - 1.0;
         // Growth under 10% is within noise: no verdict on it.
-        (a.mean_level > 0.0
+        (a.mean_level() > 0.0
             && a.throughput() > 0.0
             && load_growth >= 0.1
             && throughput_growth < rules.saturation * load_growth)
             .then_some((a, b))
     })?;
-    let load_growth = after.mean_level / before.mean_level - 1.0;
+    let load_growth = after.mean_level() / before.mean_level() - 1.0;
     let throughput_growth = after.throughput() / before.throughput() - 1.0;
     Some(with(
         finding(
@@ -311,13 +311,13 @@ fn saturation(stages: &[StageWindow], rules: &FindingRules) -> Option<Finding> {
                 format!(
                     "stage {}: mean level {}, {}/s",
                     before.number,
-                    format::decimals(before.mean_level, 1),
+                    format::decimals(before.mean_level(), 1),
                     format::rate(before.throughput())
                 ),
                 format!(
                     "stage {}: mean level {}, {}/s",
                     after.number,
-                    format::decimals(after.mean_level, 1),
+                    format::decimals(after.mean_level(), 1),
                     format::rate(after.throughput())
                 ),
             ],
@@ -325,9 +325,9 @@ fn saturation(stages: &[StageWindow], rules: &FindingRules) -> Option<Finding> {
         ),
         &[
             ("stage", after.number as f64),
-            ("level", before.mean_level),
+            ("level", before.mean_level()),
             ("throughput", before.throughput()),
-            ("next_level", after.mean_level),
+            ("next_level", after.mean_level()),
             ("next_throughput", after.throughput()),
         ],
     ))

@@ -6,7 +6,7 @@
 //!
 //! - [`threshold`]: k6-style thresholds, parsed before the run and evaluated after it.
 //! - [`findings`]: what the run shows (errors, tail, knee, saturation, resources at a limit),
-//!   each with its figures; [`stages`] cuts the run into its plan's stages for them.
+//!   each with its figures; [`stage_table`] cuts the run into its plan's stages for them.
 //! - [`profile_runs`]: each profile of a run of several as a report of its own.
 //! - [`query_table`]: the `load.prometheus` queries, min / avg / max per stage.
 //! - [`grade`]: excellent / good / acceptable / poor per signal and an overall score.
@@ -53,7 +53,6 @@ pub mod packed;
 pub mod profile_runs;
 pub mod query_table;
 pub mod stage_table;
-pub mod stages;
 pub mod summary;
 pub mod table;
 pub mod threshold;

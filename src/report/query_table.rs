@@ -4,7 +4,7 @@
 
 use super::format;
 use super::model::{QuerySeries, Report};
-use super::stages;
+use super::stage_table;
 
 /// Header of the table.
 const HEADER: [&str; 7] = [
@@ -20,12 +20,12 @@ const HEADER: [&str; 7] = [
 /// The table's rows, header first; only the header when the run read no query.
 pub fn cells(report: &Report) -> Vec<Vec<String>> {
     let mut rows = vec![HEADER.map(String::from).to_vec()];
-    let windows = stages::windows(report);
+    let windows = stage_table::stages(report);
     for series in &report.prometheus {
         rows.push(row(series, "all", |_| true));
         if windows.len() > 1 {
             for w in &windows {
-                let stage = format!("{} (level {})", w.number, format::decimals(w.level, 1));
+                let stage = format!("{} (level {})", w.number, format::decimals(w.to, 1));
                 rows.push(row(series, &stage, |offset| w.holds(offset)));
             }
         }

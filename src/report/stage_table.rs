@@ -80,6 +80,8 @@ pub struct StageResource {
 
 /// A span of the run to summarise: its name, profile, time range and levels.
 struct Span {
+    /// 1-based position in the plan, jumps and pauses counted; 0 for a profile.
+    number: usize,
     name: String,
     profile: Option<String>,
     start: f64,
@@ -91,13 +93,133 @@ struct Span {
     until: f64,
 }
 
+/// One stage of the plan (or one profile of a run of several) with what the timeline measured
+/// in it: the one cut of a run into stages that the stage table, the findings (where p95 first
+/// doubled, where throughput stopped growing) and the Prometheus table all read.
+#[derive(Debug, Clone)]
+pub struct Stage {
+    /// 1-based position in the plan, zero-length stages (jumps) and pauses counted; 0 for a
+    /// profile.
+    pub number: usize,
+    /// `stage 2` (numbered among the stages with a length), or the profile's name.
+    pub name: String,
+    /// In a run of several profiles, the profile.
+    pub profile: Option<String>,
+    /// Start, seconds since the run started.
+    pub start: f64,
+    /// End (the run's end when it stopped early).
+    pub end: f64,
+    /// Planned level at the start: users (closed) or requests/s (open).
+    pub from: f64,
+    /// Planned level at the end.
+    pub to: f64,
+    /// Intervals and samples starting before this count (see [`Span`]).
+    until: f64,
+    /// Requests finished in the stage.
+    pub requests: u64,
+    /// Of which failed.
+    pub failures: u64,
+    /// Their latencies.
+    pub latency: LatencyHistogram,
+    /// Responses classified as cache hits.
+    pub cache_hits: u64,
+    /// Responses classified as cache misses.
+    pub cache_misses: u64,
+}
+
+impl Stage {
+    /// Whether a moment (seconds since the start) counts for the stage.
+    pub fn holds(&self, offset: f64) -> bool {
+        offset >= self.start && offset < self.until
+    }
+
+    /// Finished requests per second over the stage's length.
+    pub fn throughput(&self) -> f64 {
+        format::ratio(self.requests as f64, self.end - self.start).unwrap_or(0.0)
+    }
+
+    /// The stage's p95 latency, seconds.
+    pub fn p95(&self) -> Option<f64> {
+        self.latency.quantile(0.95).map(|d| d.as_secs_f64())
+    }
+
+    /// Mean planned level over the stage (a ramp's midpoint).
+    pub fn mean_level(&self) -> f64 {
+        (self.from + self.to) / 2.0
+    }
+}
+
+/// The plan's stages with a length that ran (pauses between profiles left out), measured.
+pub fn stages(report: &Report) -> Vec<Stage> {
+    spans(report).iter().map(|s| measure(report, s)).collect()
+}
+
+/// What the timeline measured in `span`.
+fn measure(report: &Report, span: &Span) -> Stage {
+    let mut stage = Stage {
+        number: span.number,
+        name: span.name.clone(),
+        profile: span.profile.clone(),
+        start: span.start,
+        end: span.end,
+        from: span.from,
+        to: span.to,
+        until: span.until,
+        requests: 0,
+        failures: 0,
+        latency: LatencyHistogram::new(),
+        cache_hits: 0,
+        cache_misses: 0,
+    };
+    let inside = |offset: f64| offset >= span.start && offset < span.until;
+    for interval in report.timeline.iter().filter(|i| inside(i.offset_seconds)) {
+        stage.latency.merge(&interval.latency);
+        stage.requests += interval.requests;
+        stage.failures += interval.failures;
+        stage.cache_hits += interval.cache_hits;
+        stage.cache_misses += interval.cache_misses;
+    }
+    stage
+}
+
 /// The stage rows of `report`, then (in a run of several profiles) one row per profile.
 pub fn rows(report: &Report) -> Vec<StageRow> {
+    let spans = spans(report);
+    let mut profiles: Vec<Span> = Vec::new();
+    for span in spans.iter().filter(|s| s.profile.is_some()) {
+        match profiles.last_mut() {
+            Some(last) if last.profile == span.profile => {
+                last.end = span.end;
+                last.to = span.to;
+                last.until = span.until;
+            }
+            _ => profiles.push(Span {
+                number: 0,
+                name: span.profile.clone().unwrap_or_default(),
+                profile: span.profile.clone(),
+                start: span.start,
+                end: span.end,
+                from: span.from,
+                to: span.to,
+                until: span.until,
+            }),
+        }
+    }
+    spans
+        .iter()
+        .chain(&profiles)
+        .map(|span| row(report, &measure(report, span)))
+        .collect()
+}
+
+/// The plan's stages with a length that ran, pauses between profiles left out (what finishes
+/// in a pause counts for the stage before it).
+fn spans(report: &Report) -> Vec<Span> {
     let mut spans: Vec<Span> = Vec::new();
     let several = report.plan.stages.iter().any(|s| s.profile.is_some());
     let (mut at, mut level) = (0.0, 0.0);
     let mut number = 0;
-    for stage in &report.plan.stages {
+    for (i, stage) in report.plan.stages.iter().enumerate() {
         let start = at;
         at += stage.duration_seconds;
         let from = level;
@@ -118,6 +240,7 @@ pub fn rows(report: &Report) -> Vec<StageRow> {
         number += 1;
         let end = at.min(report.duration_seconds);
         spans.push(Span {
+            number: i + 1,
             name: format!("stage {number}"),
             profile: stage.profile.clone(),
             start,
@@ -130,44 +253,15 @@ pub fn rows(report: &Report) -> Vec<StageRow> {
     if let Some(last) = spans.last_mut() {
         last.until = f64::INFINITY;
     }
-    let mut profiles: Vec<Span> = Vec::new();
-    for span in spans.iter().filter(|s| s.profile.is_some()) {
-        match profiles.last_mut() {
-            Some(last) if last.profile == span.profile => {
-                last.end = span.end;
-                last.to = span.to;
-                last.until = span.until;
-            }
-            _ => profiles.push(Span {
-                name: span.profile.clone().unwrap_or_default(),
-                profile: span.profile.clone(),
-                start: span.start,
-                end: span.end,
-                from: span.from,
-                to: span.to,
-                until: span.until,
-            }),
-        }
-    }
     spans
-        .iter()
-        .chain(&profiles)
-        .map(|span| row(report, span))
-        .collect()
 }
 
-/// The row of one span.
-fn row(report: &Report, span: &Span) -> StageRow {
-    let inside = |offset: f64| offset >= span.start && offset < span.until;
-    let mut latency = LatencyHistogram::new();
-    let (mut requests, mut failures, mut hits, mut misses) = (0u64, 0u64, 0u64, 0u64);
-    for interval in report.timeline.iter().filter(|i| inside(i.offset_seconds)) {
-        latency.merge(&interval.latency);
-        requests += interval.requests;
-        failures += interval.failures;
-        hits += interval.cache_hits;
-        misses += interval.cache_misses;
-    }
+/// The row of one measured stage.
+fn row(report: &Report, stage: &Stage) -> StageRow {
+    let inside = |offset: f64| stage.holds(offset);
+    let (requests, failures) = (stage.requests, stage.failures);
+    let (hits, misses) = (stage.cache_hits, stage.cache_misses);
+    let latency = &stage.latency;
     let secs = |d: Option<std::time::Duration>| d.map(|d| d.as_secs_f64());
     let resources = report
         .resources
@@ -204,16 +298,16 @@ fn row(report: &Report, span: &Span) -> StageRow {
         })
         .collect();
     StageRow {
-        name: span.name.clone(),
-        profile: span.profile.clone(),
-        start_seconds: span.start,
-        end_seconds: span.end,
+        name: stage.name.clone(),
+        profile: stage.profile.clone(),
+        start_seconds: stage.start,
+        end_seconds: stage.end,
         model: report.plan.model,
-        from: span.from,
-        to: span.to,
+        from: stage.from,
+        to: stage.to,
         requests,
         failures,
-        rps: format::ratio(requests as f64, span.end - span.start).unwrap_or(0.0),
+        rps: stage.throughput(),
         p50_seconds: secs(latency.quantile(0.5)),
         p95_seconds: secs(latency.quantile(0.95)),
         p99_seconds: secs(latency.quantile(0.99)),
