@@ -15,10 +15,12 @@
 //! live Grafana view work during the test.
 //!
 //! For the breaking-point search the recorder also keeps a "step" accumulator that can be taken
-//! and reset at each rate step, so each step is judged on its own requests only.
+//! and reset at each rate step, so each step is judged on its own requests only. It is kept
+//! from the first [`Recorder::take_step`] on: other runs do not pay a lock and a histogram
+//! record per request for it.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -83,6 +85,8 @@ pub struct Recorder {
     totals: Vec<Mutex<Totals>>,
     flows: Vec<(FlowRef, Mutex<FlowTotals>)>,
     step: Vec<Mutex<Totals>>,
+    /// Set by the first [`Recorder::take_step`]: `step` is kept from then on.
+    stepping: AtomicBool,
     timeline: Mutex<Vec<Cell>>,
     failures: Mutex<HashMap<(usize, FailureReason), HashMap<String, Seen>>>,
     /// The planned level (users or rate) now, as f64 bits; stamped on the intervals.
@@ -185,6 +189,7 @@ impl Recorder {
             interval,
             totals: empty(),
             step: empty(),
+            stepping: AtomicBool::new(false),
             flows: Vec::new(),
             scenarios,
             timeline: Mutex::new(Vec::new()),
@@ -228,7 +233,9 @@ impl Recorder {
             return;
         };
         lock(&self.totals[index]).not_run += 1;
-        lock(&self.step[index]).not_run += 1;
+        if self.stepping.load(Ordering::Relaxed) {
+            lock(&self.step[index]).not_run += 1;
+        }
         if let Some(metrics) = &self.metrics
             && let Some(handle) = metrics.target(scenario.target)
         {
@@ -326,7 +333,9 @@ impl Recorder {
         let now = Instant::now();
         let success = outcome.is_success();
         lock(&self.totals[index]).add(outcome);
-        lock(&self.step[index]).add(outcome);
+        if self.stepping.load(Ordering::Relaxed) {
+            lock(&self.step[index]).add(outcome);
+        }
         {
             let mut timeline = lock(&self.timeline);
             let cell = self.cell_at(&mut timeline, now, false);
@@ -484,8 +493,10 @@ impl Recorder {
         self.stats_of(&self.totals)
     }
 
-    /// Per-scenario totals since the last call (the current breaking-point step), resetting them.
+    /// Per-scenario totals since the last call (the current breaking-point step), resetting them;
+    /// the first call starts keeping them and returns empty totals.
     pub fn take_step(&self) -> Vec<ScenarioStats> {
+        self.stepping.store(true, Ordering::Relaxed);
         let stats = self.stats_of(&self.step);
         for step in &self.step {
             *lock(step) = Totals::default();
@@ -791,10 +802,15 @@ mod tests {
     async fn steps_reset_but_totals_keep_everything() {
         let r = recorder();
         r.record(0, &outcome(10, None));
-        assert_eq!(r.take_step()[0].requests, 1);
+        // Steps are kept from the first take on.
+        assert_eq!(r.take_step()[0].requests, 0);
+        r.record(0, &outcome(10, None));
+        r.record_not_run(0);
+        let step = &r.take_step()[0];
+        assert_eq!((step.requests, step.not_run), (1, 1));
         r.record(0, &outcome(10, None));
         assert_eq!(r.take_step()[0].requests, 1);
-        assert_eq!(r.scenario_stats()[0].requests, 2);
+        assert_eq!(r.scenario_stats()[0].requests, 3);
     }
 
     #[tokio::test(start_paused = true)]

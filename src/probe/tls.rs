@@ -8,7 +8,8 @@
 //! certificate still shows its date on the dashboard.
 
 use std::path::Path;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rustls::client::WebPkiServerVerifier;
@@ -23,23 +24,23 @@ use crate::scenario::TlsSettings;
 
 /// The earliest certificate expiry the target presented, shared by all its connections.
 /// It keeps the last handshake's value, so requests on pooled connections still report it.
+/// Every request reads it, so it is one atomic rather than a lock: whole seconds since the
+/// epoch (X.509 times have no finer part) plus one, 0 before any handshake.
 #[derive(Debug, Default)]
-pub(crate) struct CertExpiry(Mutex<Option<SystemTime>>);
+pub(crate) struct CertExpiry(AtomicU64);
 
 impl CertExpiry {
     /// The value recorded by the most recent handshake, if any.
     pub(crate) fn get(&self) -> Option<SystemTime> {
-        *self
-            .0
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        match self.0.load(Ordering::Relaxed) {
+            0 => None,
+            stored => Some(UNIX_EPOCH + Duration::from_secs(stored - 1)),
+        }
     }
 
     fn set(&self, expiry: SystemTime) {
-        *self
-            .0
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(expiry);
+        let seconds = expiry.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        self.0.store(seconds.saturating_add(1), Ordering::Relaxed);
     }
 }
 
@@ -231,4 +232,24 @@ fn earliest_not_after<'a>(
             Ok(secs) => UNIX_EPOCH + Duration::from_secs(secs),
             Err(_) => UNIX_EPOCH,
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cert_expiry_keeps_the_last_handshakes_whole_seconds() {
+        let expiry = CertExpiry::default();
+        assert_eq!(expiry.get(), None);
+        let far = UNIX_EPOCH + Duration::from_secs(253_402_300_799); // 9999-12-31T23:59:59Z
+        expiry.set(far);
+        assert_eq!(expiry.get(), Some(far));
+        let soon = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        expiry.set(soon);
+        assert_eq!(expiry.get(), Some(soon));
+        // A chain expired at the epoch itself is a date, not "no handshake yet".
+        expiry.set(UNIX_EPOCH);
+        assert_eq!(expiry.get(), Some(UNIX_EPOCH));
+    }
 }
