@@ -139,6 +139,19 @@ http {{
         path
     }
 
+    /// Runs `synthex load` on `config` with `args` and `--out` in the temp dir: the run and
+    /// its report.
+    fn load(&self, config: &Path, args: &[&str]) -> (Output, Report) {
+        let out = self.path("out");
+        let mut args = args.to_vec();
+        let out_flag = format!("--out={}", out.display());
+        args.push(&out_flag);
+        let run = load(config, &args);
+        let report =
+            json::read(&out.join("report.json")).unwrap_or_else(|e| panic!("{e}\n{}", text(&run)));
+        (run, report)
+    }
+
     /// Every request nginx logged.
     fn log(&self) -> Vec<Logged> {
         let text = std::fs::read_to_string(self.path("access.log")).unwrap_or_default();
@@ -186,10 +199,6 @@ struct Logged {
     set_cookie: String,
 }
 
-fn report(out: &Path) -> Report {
-    json::read(&out.join("report.json")).unwrap()
-}
-
 /// Locust CSV rows (header dropped) as fields.
 fn csv_rows(path: &Path) -> Vec<Vec<String>> {
     let text = std::fs::read_to_string(path).unwrap();
@@ -231,17 +240,16 @@ fn a_flow_carries_each_users_token_and_cookie_and_the_csvs_count_what_nginx_logg
 "#,
         "load:\n  thresholds: [\"error_rate < 1%\", \"session: p99 < 2s\"]\n",
     );
-    let out = nginx.path("out");
-    let run = load(
+    let (run, report) = nginx.load(
         &config,
         &[
             "--users=4",
             "--duration=2s",
             "--think-time=20ms",
-            &format!("--out={}", out.display()),
             "--csv-full-history",
         ],
     );
+    let out = nginx.path("out");
     assert_eq!(run.status.code(), Some(0), "{}", text(&run));
     let log = nginx.log();
     let logins: Vec<&Logged> = log.iter().filter(|l| l.path == "/login").collect();
@@ -309,7 +317,6 @@ fn a_flow_carries_each_users_token_and_cookie_and_the_csvs_count_what_nginx_logg
     assert_eq!(stats, expected);
     // The full history: each row's requests per interval add up to the log's count, and its
     // last Total Request Count is it.
-    let report = report(&out);
     let step = report.timeline_interval_seconds;
     let lengths: Vec<f64> = report.timeline.iter().map(|i| i.length(step)).collect();
     let history = csv_rows(&out.join("synthex_stats_history.csv"));
@@ -348,15 +355,7 @@ fn a_failed_threshold_exits_3_with_the_error_ratio_nginx_logged() {
         "      - name: ok\n        weight: 3\n        request: {path: /ok}\n      - name: bad\n        weight: 1\n        request: {path: /bad}\n",
         "load:\n  thresholds: [\"error_rate < 10%\", \"ok: error_rate < 1%\", \"bad: error_rate > 99%\"]\n",
     );
-    let out = nginx.path("out");
-    let run = load(
-        &config,
-        &[
-            "--rate=100/s",
-            "--duration=2s",
-            &format!("--out={}", out.display()),
-        ],
-    );
+    let (run, report) = nginx.load(&config, &["--rate=100/s", "--duration=2s"]);
     assert_eq!(run.status.code(), Some(3), "{}", text(&run));
     let log = nginx.log();
     let failed = log.iter().filter(|l| l.status == 503).count();
@@ -368,7 +367,6 @@ fn a_failed_threshold_exits_3_with_the_error_ratio_nginx_logged() {
     let ratio = failed as f64 / log.len() as f64;
     eprintln!("nginx logged {failed} 503 of {} requests", log.len());
     assert!((0.1..0.5).contains(&ratio), "{failed} of {}", log.len());
-    let report = report(&out);
     let verdicts: Vec<(&str, Option<f64>, bool)> = report
         .thresholds
         .iter()
@@ -400,17 +398,9 @@ fn a_staged_profile_counts_per_stage_what_nginx_logged_in_that_stage() {
         "model: open\nstages:\n  - {duration: 0s, rate: 30/s}\n  - {duration: 2s, rate: 30/s}\n  - {duration: 0s, rate: 90/s}\n  - {duration: 2s, rate: 90/s}\n",
     )
     .unwrap();
-    let out = nginx.path("out");
-    let run: Output = load(
-        &config,
-        &[
-            &format!("--profile={}", profile.display()),
-            &format!("--out={}", out.display()),
-        ],
-    );
+    let (run, report) = nginx.load(&config, &[&format!("--profile={}", profile.display())]);
     assert_eq!(run.status.code(), Some(0), "{}", text(&run));
     let log = nginx.log();
-    let report = report(&out);
     assert_eq!(report.stages.len(), 2, "{:?}", report.stages);
     let total: u64 = report.stages.iter().map(|s| s.requests).sum();
     assert_eq!(total, log.len() as u64);
