@@ -31,7 +31,7 @@ use crate::flow::{self, Session, Via};
 use crate::guard::{Admission, Guard, Guards};
 use crate::metrics::{Metrics, SkipReason, TargetHandle};
 use crate::outcome::{FailureReason, Outcome};
-use crate::probe::Probe;
+use crate::probe::{IdleConnections, Probe};
 use crate::reload::{self, Trigger};
 use crate::sampler::Sampler;
 use crate::scenario::{Action, Config, StatsEndpoint, Target};
@@ -339,6 +339,7 @@ impl Fleet {
                     .map(|name| (name, AtomicU8::new(STATE_UNKNOWN)))
                     .collect(),
                 iterations: AtomicU64::new(0),
+                idle: IdleConnections::default(),
             });
             if let Some(endpoint) = &target.stats {
                 let (stats, runner, endpoint, stop) = (
@@ -479,6 +480,10 @@ struct TargetRunner {
     last_state: Vec<(String, AtomicU8)>,
     /// Slots dispatched so far: the `{{ counter }}` of the daemon, which has no virtual users.
     iterations: AtomicU64,
+    /// A `keep_alive: true` plain-HTTP target's open connections between requests: a request
+    /// borrows one ([`Probe::run_on`]) instead of going through reqwest's pool, whose
+    /// per-request machinery cost more CPU than the request itself at a canary's rate.
+    idle: IdleConnections,
 }
 
 /// The names of `target`'s rows in logs, in row order: `scenario`, or `flow/step`.
@@ -528,7 +533,7 @@ impl Dispatch for TargetRunner {
                         biased;
                         () = me.cancel.cancelled() => None,
                         () = me.guard.paused() => None,
-                        outcome = me.probe.run(call, due, &iteration) => Some(outcome),
+                        outcome = me.probe.run_on(&me.idle, call, due, &iteration) => Some(outcome),
                     };
                     if let Some(outcome) = outcome {
                         me.step(row, &outcome);

@@ -195,6 +195,33 @@ async fn a_connection_the_server_closes_is_reopened() {
     assert_eq!(server.log.connections(), 3);
 }
 
+/// A server that closes a kept-alive connection once it has been idle for a while (as nginx's
+/// `keepalive_timeout` does), without saying so in the response: the next request borrows that
+/// connection, notices the close and opens another instead of failing. The daemon's
+/// `keep_alive: true` targets at a low rate hit this on every request.
+#[tokio::test]
+async fn an_idle_connection_the_server_closed_is_replaced_without_a_failure() {
+    let server = servers::raw(|mut stream| async move {
+        read_request_head(&mut stream).await;
+        let _ = stream
+            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+            .await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        // Dropped: the server closes the idle connection.
+    })
+    .await;
+    let probe = Probe::new(&kept(&format!("http://{}", server.addr)), &global()).unwrap();
+    let idle = IdleConnections::default();
+    for n in 1..=3 {
+        let o = probe
+            .run_on(&idle, &scenario("/"), Instant::now(), &Iteration::default())
+            .await;
+        assert!(o.is_success(), "request {n}: {:?}", o.failure);
+        assert_eq!(server.log.connections(), n);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
 #[tokio::test]
 async fn refused_port_is_connect() {
     let t = kept(&format!("http://127.0.0.1:{}", refused_port()));

@@ -132,6 +132,41 @@ async fn tls_verification_and_certificate_expiry() {
     }
 }
 
+/// A plain-HTTP target loads its trust roots only at its first handshake, when a redirect
+/// leads to HTTPS: they still verify the chain (system store plus `tls.ca_file`) and the expiry
+/// is the test certificate's own.
+#[tokio::test]
+async fn a_plain_http_target_redirected_to_https_verifies_with_roots_loaded_on_demand() {
+    let cert = test_cert(&["127.0.0.1"], "2030-02-11T10:00:00Z");
+    let secure = servers::https(&cert, |_| reply(200, &[], "secure")).await;
+    let location = format!("https://127.0.0.1:{}/landed", secure.port());
+    let plain = servers::http(move |_| reply(302, &[("location", &location)], "")).await;
+    let (_, file) = tls_target(secure.port(), Some(&cert));
+    for trusted in [false, true] {
+        let mut t = target(&format!("http://{}", plain.addr));
+        t.follow_redirects = 1;
+        if trusted {
+            t.tls.ca_file = file.as_ref().map(|f| f.path().to_path_buf());
+        }
+        let probe = Probe::new(&t, &global()).unwrap();
+        for _ in 0..2 {
+            let o = probe
+                .run(&scenario("/"), Instant::now(), &Iteration::default())
+                .await;
+            assert_eq!(o.cert_expiry, Some(cert.not_after));
+            match trusted {
+                true => assert!(o.is_success(), "{:?}", o.failure),
+                false => assert_eq!(reason(&o), Some(FailureReason::Tls), "{}", message(&o)),
+            }
+        }
+    }
+    assert_eq!(
+        secure.log.requests().len(),
+        2,
+        "only the trusted requests got through"
+    );
+}
+
 #[tokio::test]
 async fn tls_server_name_is_verified_and_sent_as_sni() {
     let cert = test_cert(&["api.internal"], "2030-01-01T00:00:00Z");

@@ -17,6 +17,7 @@ use std::sync::Arc;
 use http::header::{ACCEPT, HOST, USER_AGENT};
 use http::{HeaderMap, HeaderValue};
 use reqwest::{Url, retry};
+use url::Position;
 
 use super::ProbeErrorKind;
 use super::expect::excerpt;
@@ -34,6 +35,8 @@ pub(crate) struct Endpoint {
     /// `scheme://host[:port][/base/path]` without a trailing slash; a rendered path (which starts
     /// with `/`) is appended to it.
     base: String,
+    /// Where the base URL's path starts in `base` (its length when it has none).
+    path_start: usize,
     /// User-Agent, marker header, target headers (and `Host` when `tls.server_name` rewrote it).
     pub(crate) headers: HeaderMap,
 }
@@ -49,6 +52,33 @@ impl Endpoint {
         let text = format!("{}{rendered_path}", self.base);
         Url::parse(&text).map_err(|e| format!("rendered URL {} is invalid: {e}", excerpt(&text)))
     }
+
+    /// The request target (path and query) of [`Endpoint::url`]`(rendered_path)`, without
+    /// parsing a URL, when the rendered path is one URL parsing leaves exactly as it is; `None`
+    /// otherwise (then parse the URL). Most rendered paths are: `/orders/42?page=2`.
+    pub(crate) fn verbatim_target(&self, rendered_path: &str) -> Option<String> {
+        verbatim(rendered_path).then(|| format!("{}{rendered_path}", &self.base[self.path_start..]))
+    }
+}
+
+/// Whether URL parsing keeps `path` (a path and query) byte for byte: it starts with `/`, holds
+/// only characters no part of a URL escapes, no `%` (an escaped dot is a dot segment) and no
+/// segment starting with a dot (`.` and `..` segments are resolved); a fragment (`#`) would be
+/// cut off, a `\` turned into `/`, a space or `'` escaped.
+fn verbatim(path: &str) -> bool {
+    let (path_part, query) = match path.split_once('?') {
+        Some((path_part, query)) => (path_part, Some(query)),
+        None => (path, None),
+    };
+    let plain = |text: &str, extra: &[u8]| {
+        text.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || b"-._~!$&()*+,;=:@/".contains(&b) || extra.contains(&b)
+        })
+    };
+    path_part.starts_with('/')
+        && !path_part.contains("/.")
+        && plain(path_part, b"")
+        && query.is_none_or(|query| plain(query, b"?"))
 }
 
 /// Builds the reqwest client and endpoint of `target`.
@@ -63,7 +93,7 @@ pub(crate) fn build(
         None => TimedResolver::default(),
     };
     let mut builder = reqwest::Client::builder()
-        .tls_backend_preconfigured(tls::client_config(&target.tls, expiry, None)?)
+        .tls_backend_preconfigured(tls_config(target, expiry)?)
         .redirect(redirect::policy(target.follow_redirects))
         .retry(retry::never())
         .timeout(target.timeout)
@@ -83,6 +113,19 @@ pub(crate) fn build(
     }
     let client = builder.build().map_err(ProbeErrorKind::Client)?;
     Ok((client, endpoint(target, global, alias.is_some())))
+}
+
+/// The target's TLS configuration: with the trust roots loaded now for an HTTPS target (or one
+/// behind a proxy, which may be asked to tunnel), on demand for a plain-HTTP one.
+fn tls_config(
+    target: &Target,
+    expiry: Arc<CertExpiry>,
+) -> Result<rustls::ClientConfig, ProbeErrorKind> {
+    if target.base_url.scheme() == "https" || target.proxy.is_some() {
+        tls::client_config(&target.tls, expiry, None)
+    } else {
+        tls::on_demand_client_config(&target.tls, expiry)
+    }
 }
 
 /// With `tls.server_name` on an HTTPS target reached directly, requests go to
@@ -141,8 +184,72 @@ fn endpoint(target: &Target, global: &Global, rewrite_host: bool) -> Endpoint {
         value.set_sensitive(true);
         headers.append(name.clone(), value);
     }
+    let path_start = base[..Position::BeforePath].len();
     Endpoint {
         base: base.as_str().trim_end_matches('/').to_string(),
+        path_start,
         headers,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn endpoint_of(base_url: &str) -> Endpoint {
+        let base = Url::parse(base_url).unwrap();
+        Endpoint {
+            base: base.as_str().trim_end_matches('/').to_string(),
+            path_start: base[..Position::BeforePath].len(),
+            headers: HeaderMap::new(),
+        }
+    }
+
+    /// The URL parser is the reference: wherever the verbatim target is used it is exactly the
+    /// parsed URL's path and query, and the paths URL parsing would change are left to it.
+    #[test]
+    fn a_verbatim_target_is_what_url_parsing_makes_of_the_path() {
+        let verbatim = [
+            "/",
+            "/orders/42",
+            "/cache/7?page=2&sort=-date",
+            "/a-b_c.d~e/f:g@h!$&()*+,;=",
+            "/search?q=a/b?c",
+            "/file.json",
+        ];
+        let parsed = [
+            "/a b",
+            "/a/./b",
+            "/a/../b",
+            "/.well-known/x",
+            "/a%2e%2e/b",
+            "/%41",
+            "/a#frag",
+            "/a\\b",
+            "/q?x='y'",
+            "/é",
+            "/a\"b",
+            "/a{b}",
+            "no-slash",
+            "",
+        ];
+        for base in [
+            "http://127.0.0.1:8080",
+            "http://h:81/",
+            "http://h/base/path/",
+        ] {
+            let endpoint = endpoint_of(base);
+            for path in verbatim {
+                let url = endpoint.url(path).unwrap();
+                assert_eq!(
+                    endpoint.verbatim_target(path).as_deref(),
+                    Some(&url[Position::BeforePath..Position::AfterQuery]),
+                    "{base} {path}"
+                );
+            }
+            for path in parsed {
+                assert_eq!(endpoint.verbatim_target(path), None, "{base} {path}");
+            }
+        }
     }
 }

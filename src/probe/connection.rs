@@ -275,9 +275,18 @@ impl Connection<'_> {
         {
             return Ok(uri.clone());
         }
-        let url = self.probe.endpoint.url(&path).map_err(other)?;
-        let target = &url[Position::BeforePath..Position::AfterQuery];
-        let uri = Uri::try_from(target).map_err(|e| invalid(&url, e))?;
+        let endpoint = &self.probe.endpoint;
+        let uri = match endpoint
+            .verbatim_target(&path)
+            .and_then(|target| Uri::try_from(target).ok())
+        {
+            Some(uri) => uri,
+            None => {
+                let url = endpoint.url(&path).map_err(other)?;
+                let target = &url[Position::BeforePath..Position::AfterQuery];
+                Uri::try_from(target).map_err(|e| invalid(&url, e))?
+            }
+        };
         self.last_target = Some((path, uri.clone()));
         Ok(uri)
     }
@@ -334,6 +343,10 @@ impl Connection<'_> {
     async fn ready(&mut self, times: &mut ConnectionTimes) -> Result<Live, Failure> {
         let timeout = self.probe.timeout;
         if let Some(mut live) = self.live.take() {
+            // A connection kept idle is not polled, so a close by the server meanwhile (its
+            // keep-alive timeout) is only read now; polling the I/O first reads it, instead of
+            // sending the request on a closed connection and failing it.
+            live.io.notice_close().await;
             let ready = live.sender.ready();
             match drive(&mut live.io, within(self.timer(), ready)).await {
                 None => return Err(classify::timed_out(Stage::Head, timeout)),
@@ -389,6 +402,19 @@ async fn open(addrs: &[SocketAddr]) -> io::Result<TcpStream> {
         }
     }
     Err(last)
+}
+
+impl Driver {
+    /// Polls the connection's I/O once without waiting, so an end of file or error the socket
+    /// holds already completes the future (`done`).
+    async fn notice_close(&mut self) {
+        if self.done {
+            return;
+        }
+        let mut future = self.future.as_mut();
+        let closed = std::future::poll_fn(|cx| Poll::Ready(future.as_mut().poll(cx).is_ready()));
+        self.done = closed.await;
+    }
 }
 
 /// Polls `work` to its end while doing the connection's I/O, which only progresses when its

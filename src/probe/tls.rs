@@ -49,27 +49,44 @@ pub(crate) type ClientIdentity = (Vec<CertificateDer<'static>>, PrivateKeyDer<'s
 
 /// Builds the rustls client configuration of one target. `expiry` receives the chain expiry
 /// on every handshake; `identity` is presented to a server that asks for a client certificate.
+/// The trust roots are loaded now, so the first handshake is timed like every other.
 pub(crate) fn client_config(
     settings: &TlsSettings,
     expiry: Arc<CertExpiry>,
     identity: Option<ClientIdentity>,
 ) -> Result<ClientConfig, ProbeErrorKind> {
+    build(settings, expiry, identity, true)
+}
+
+/// [`client_config`] for a plain-HTTP target, which only meets TLS when a redirect leads to an
+/// HTTPS URL: the trust roots are loaded at the first handshake, if one ever comes, so a
+/// plain-HTTP canary never holds the system store (`tls.ca_file` is still read and checked now).
+pub(crate) fn on_demand_client_config(
+    settings: &TlsSettings,
+    expiry: Arc<CertExpiry>,
+) -> Result<ClientConfig, ProbeErrorKind> {
+    build(settings, expiry, None, false)
+}
+
+fn build(
+    settings: &TlsSettings,
+    expiry: Arc<CertExpiry>,
+    identity: Option<ClientIdentity>,
+    load_roots_now: bool,
+) -> Result<ClientConfig, ProbeErrorKind> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let check = if settings.insecure_skip_verify {
         Check::AcceptAll
     } else {
-        let roots = root_store(settings.ca_file.as_deref())?;
-        if roots.is_empty() {
-            // Not a config error: plain-HTTP targets never need roots, and an HTTPS target
-            // reports every request as a `tls` failure with this explanation.
-            Check::NoRoots
-        } else {
-            let verifier =
-                WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-                    .build()
-                    .map_err(|e| ProbeErrorKind::Tls(e.to_string()))?;
-            Check::WebPki(verifier)
+        let trust = Trust {
+            extra: ca_file_certificates(settings.ca_file.as_deref())?,
+            provider: provider.clone(),
+            verifier: OnceLock::new(),
+        };
+        if load_roots_now && let Verifier::Failed(error) = trust.verifier() {
+            return Err(ProbeErrorKind::Tls(error.clone()));
         }
+        Check::WebPki(trust)
     };
     let server_name = match &settings.server_name {
         Some(name) => Some(
@@ -105,26 +122,31 @@ pub(crate) fn client_config(
     Ok(config)
 }
 
-/// System roots (loaded once per process) plus the certificates of `ca_file`.
-fn root_store(ca_file: Option<&Path>) -> Result<RootCertStore, ProbeErrorKind> {
-    let mut roots = RootCertStore::empty();
-    roots.add_parsable_certificates(native_roots().iter().cloned());
-    if let Some(path) = ca_file {
-        let problem = |detail: String| ProbeErrorKind::CaFile {
-            path: path.to_path_buf(),
-            detail,
-        };
-        let mut added = 0;
-        for cert in CertificateDer::pem_file_iter(path).map_err(|e| problem(e.to_string()))? {
-            let cert = cert.map_err(|e| problem(e.to_string()))?;
-            roots.add(cert).map_err(|e| problem(e.to_string()))?;
-            added += 1;
-        }
-        if added == 0 {
-            return Err(problem("no PEM CERTIFICATE block found".to_string()));
-        }
+/// The certificates of `ca_file`, each checked as a trust anchor: an unreadable file or one
+/// without a usable certificate is a configuration error at start, whenever the roots load.
+fn ca_file_certificates(
+    ca_file: Option<&Path>,
+) -> Result<Vec<CertificateDer<'static>>, ProbeErrorKind> {
+    let Some(path) = ca_file else {
+        return Ok(Vec::new());
+    };
+    let problem = |detail: String| ProbeErrorKind::CaFile {
+        path: path.to_path_buf(),
+        detail,
+    };
+    let mut checked = RootCertStore::empty();
+    let mut certs = Vec::new();
+    for cert in CertificateDer::pem_file_iter(path).map_err(|e| problem(e.to_string()))? {
+        let cert = cert.map_err(|e| problem(e.to_string()))?;
+        checked
+            .add(cert.clone())
+            .map_err(|e| problem(e.to_string()))?;
+        certs.push(cert);
     }
-    Ok(roots)
+    if certs.is_empty() {
+        return Err(problem("no PEM CERTIFICATE block found".to_string()));
+    }
+    Ok(certs)
 }
 
 fn native_roots() -> &'static [CertificateDer<'static>] {
@@ -138,15 +160,57 @@ fn native_roots() -> &'static [CertificateDer<'static>] {
     })
 }
 
+/// The trust roots (system store, loaded once per process, plus `tls.ca_file`) and the WebPKI
+/// verifier on them, made once: when the configuration is built or at the first handshake
+/// ([`on_demand_client_config`]).
+#[derive(Debug)]
+struct Trust {
+    extra: Vec<CertificateDer<'static>>,
+    provider: Arc<CryptoProvider>,
+    verifier: OnceLock<Verifier>,
+}
+
+#[derive(Debug)]
+enum Verifier {
+    Ready(Arc<WebPkiServerVerifier>),
+    /// No trust roots at all: every chain is refused with an explanation. Not a config error:
+    /// plain-HTTP targets never need roots, and an HTTPS target reports every request as a
+    /// `tls` failure with this explanation.
+    NoRoots,
+    /// rustls refused the roots.
+    Failed(String),
+}
+
+impl Trust {
+    fn verifier(&self) -> &Verifier {
+        self.verifier.get_or_init(|| {
+            let mut roots = RootCertStore::empty();
+            roots.add_parsable_certificates(native_roots().iter().cloned());
+            // Checked as anchors by `ca_file_certificates` already.
+            roots.add_parsable_certificates(self.extra.iter().cloned());
+            if roots.is_empty() {
+                return Verifier::NoRoots;
+            }
+            match WebPkiServerVerifier::builder_with_provider(
+                Arc::new(roots),
+                self.provider.clone(),
+            )
+            .build()
+            {
+                Ok(verifier) => Verifier::Ready(verifier),
+                Err(error) => Verifier::Failed(error.to_string()),
+            }
+        })
+    }
+}
+
 /// How the chain itself is judged.
 #[derive(Debug)]
 enum Check {
     /// Standard WebPKI path building against the trust roots.
-    WebPki(Arc<WebPkiServerVerifier>),
+    WebPki(Trust),
     /// `insecure_skip_verify`: any chain is accepted (handshake signatures are still checked).
     AcceptAll,
-    /// No trust roots at all: every chain is refused with an explanation.
-    NoRoots,
 }
 
 /// Verifier that records chain expiry, then delegates to [`Check`], verifying against
@@ -173,14 +237,21 @@ impl ServerCertVerifier for RecordingVerifier {
         }
         let name = self.server_name.as_ref().unwrap_or(server_name);
         match &self.check {
-            Check::WebPki(verifier) => {
-                verifier.verify_server_cert(end_entity, intermediates, name, ocsp_response, now)
-            }
+            Check::WebPki(trust) => match trust.verifier() {
+                Verifier::Ready(verifier) => verifier.verify_server_cert(
+                    end_entity,
+                    intermediates,
+                    name,
+                    ocsp_response,
+                    now,
+                ),
+                Verifier::NoRoots => Err(rustls::Error::General(
+                    "no trusted root certificates: the system store is empty and tls.ca_file is not set"
+                        .to_string(),
+                )),
+                Verifier::Failed(error) => Err(rustls::Error::General(error.clone())),
+            },
             Check::AcceptAll => Ok(ServerCertVerified::assertion()),
-            Check::NoRoots => Err(rustls::Error::General(
-                "no trusted root certificates: the system store is empty and tls.ca_file is not set"
-                    .to_string(),
-            )),
         }
     }
 
