@@ -22,8 +22,6 @@ use synthex::report::command::{CompareArgs, ReportCommand};
 use synthex::web::WebLayer;
 use synthex::{config, daemon, demo, exit, loadtest, report, shutdown};
 
-mod startup_code;
-
 const VERSION: &str = concat!(
     env!("CARGO_PKG_VERSION"),
     " (revision ",
@@ -175,12 +173,6 @@ async fn dispatch(command: Command) -> ExitCode {
         Command::Run { .. } | Command::Demo { .. } => shutdown::hangups(),
         _ => None,
     };
-    if let Command::Run { .. } | Command::Demo { .. } = command {
-        tokio::spawn(async {
-            tokio::time::sleep(startup_code::AFTER_START).await;
-            startup_code::release();
-        });
-    }
     match command {
         Command::CheckConfig { file } => check_config(&file),
         Command::Run {
