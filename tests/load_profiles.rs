@@ -243,3 +243,76 @@ fn an_interrupt_in_the_second_profile_keeps_the_first_whole() {
     assert_eq!(profile_row(&report, "a.yml"), books(&groups[0]));
     assert_eq!(profile_row(&report, "b.yml"), books(&groups[1]));
 }
+
+#[test]
+fn the_users_search_stops_where_the_server_starts_refusing() {
+    // At most 3 requests at once: 3 users (no think time) always fit, 5 never do for long.
+    let target = ScriptedTarget::start(Script { knee: 3, ..LIMIT_2 });
+    let dir = tempfile::tempdir().unwrap();
+    let config = setup(dir.path(), &target.base(), 1);
+    let out = dir.path().join("out");
+    let output = load_command(
+        &config,
+        &[
+            "--find-breaking-point=users",
+            "--duration=2s",
+            &format!("--out={}", out.display()),
+        ],
+    )
+    .output()
+    .unwrap();
+    let shown = text(&output);
+    assert_eq!(output.status.code(), Some(0), "{shown}");
+    let report = json::read(&out.join("report.json")).unwrap();
+    let bp = report.breaking_point.as_ref().expect("a breaking point");
+    assert_eq!(bp.model, synthex::report::model::LoadModel::Closed);
+    let steps: Vec<(f64, bool)> = bp.steps.iter().map(|s| (s.target_rate, s.passed)).collect();
+    assert_eq!(
+        steps,
+        [(1.0, true), (2.0, true), (3.0, true), (5.0, false)],
+        "{shown}"
+    );
+    assert_eq!(bp.highest_passing_rate, Some(3.0));
+    assert_eq!(bp.breaking_rate, Some(5.0));
+    // The server's books: every request and every 503 is in the report, the 503s in the last
+    // step only (the first 3 steps' error ratios are 0).
+    let seen = target.seen_on("/limited");
+    let refused = seen.iter().filter(|s| s.failed).count() as u64;
+    assert!(refused > 0);
+    assert_eq!(report.total().0, seen.len() as u64);
+    assert_eq!(report.total().1, refused);
+    assert!(bp.steps[..3].iter().all(|s| s.error_ratio == Some(0.0)));
+    let sentence = "highest user count that held: 3 users; broke at 5 users on error ratio";
+    assert!(
+        String::from_utf8_lossy(&output.stdout).contains(sentence),
+        "{shown}"
+    );
+    let markdown = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    assert!(markdown.contains(sentence), "{markdown}");
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(html.contains(sentence) && html.contains("p95 by virtual users"));
+}
+
+#[test]
+fn the_search_unit_and_its_start_flag_must_agree() {
+    let target = ScriptedTarget::start(LIMIT_2);
+    let dir = tempfile::tempdir().unwrap();
+    let config = setup(dir.path(), &target.base(), 1);
+    for (args, says) in [
+        (
+            &["--find-breaking-point=users", "--rate=5/s"][..],
+            "the users search starts at --users",
+        ),
+        (
+            &["--find-breaking-point", "--users=5"][..],
+            "the rate search starts at --rate",
+        ),
+        (&["--find-breaking-point=load"][..], "invalid value 'load'"),
+    ] {
+        let output = load_command(&config, args).output().unwrap();
+        assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+    }
+    assert!(target.seen().is_empty());
+}

@@ -16,7 +16,7 @@ use common::load::{Target, load, text};
 use synthex::report::grade::{GradeScale, grade};
 use synthex::report::html;
 use synthex::report::json;
-use synthex::report::model::{BreakingPoint, BreakingStep, Report};
+use synthex::report::model::{BreakingPoint, BreakingStep, LoadModel, Report};
 
 /// The model under the name `testing.rs` expects (it is shared with the unit tests).
 mod model {
@@ -304,6 +304,7 @@ fn a_breaking_point_report_draws_its_curve_in_chromium() {
         passed: p95 < 0.2,
     };
     report.breaking_point = Some(BreakingPoint {
+        model: LoadModel::Open,
         highest_passing_rate: Some(200.0),
         breaking_rate: Some(300.0),
         first_broken: Some("p95 < 200ms".into()),

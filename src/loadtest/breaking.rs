@@ -1,12 +1,15 @@
-//! The breaking-point search (`--profile=stress` or `--find-breaking-point`): raise the arrival
-//! rate step by step until the service breaks, and report the highest rate that held, the first
-//! signal that broke and the whole rate → latency and errors curve.
+//! The breaking-point search (`--profile=stress` or `--find-breaking-point[=rate]`, and
+//! `--find-breaking-point=users`): raise the arrival rate (open model) or the virtual users
+//! (closed model) step by step until the service breaks, and report the highest level that
+//! held, in that unit, the first signal that broke and the whole level → latency and errors
+//! curve.
 //!
-//! Each step runs the open model at one rate and is judged on its own requests only: the
-//! user's thresholds (through the [`Judge`]), and two limits that hold whatever thresholds are
-//! set: the step's error ratio, and whether the load could be generated at all (an achieved
-//! rate far below the scheduled one, or arrivals dropped at the in-flight cap, means the
-//! service stopped keeping up). The search stops at the first broken step.
+//! Each step runs its model at one level and is judged on its own requests only: the user's
+//! thresholds (through the [`Judge`]), and limits that hold whatever thresholds are set: the
+//! step's error ratio and, in the open model, whether the load could be generated at all (an
+//! achieved rate far below the scheduled one, or arrivals dropped at the in-flight cap, means
+//! the service stopped keeping up; users, which wait for their answers, cannot fall behind).
+//! The search stops at the first broken step.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -41,7 +44,7 @@ impl Default for Limits {
     }
 }
 
-/// Runs `profile`'s stages as rate steps until one breaks or `stop` is cancelled.
+/// Runs `profile`'s stages as steps of its model until one breaks or `stop` is cancelled.
 pub async fn search<W: Exercise>(
     profile: &Profile,
     work: Arc<W>,
@@ -57,6 +60,7 @@ pub async fn search<W: Exercise>(
         elapsed: Duration::ZERO,
     };
     let mut found = BreakingPoint {
+        model: profile.model,
         highest_passing_rate: None,
         breaking_rate: None,
         first_broken: None,
@@ -64,9 +68,17 @@ pub async fn search<W: Exercise>(
     };
     work.recorder().take_step();
     for stage in &profile.stages {
-        let step = Profile::constant(LoadModel::Open, stage.target, stage.duration);
-        let end =
-            executor::open(&step, Arc::clone(&work), stop.clone(), max_in_flight, grace).await;
+        let mut step = Profile::constant(profile.model, stage.target, stage.duration);
+        step.think_time = profile.think_time;
+        step.spawn_rate = profile.spawn_rate;
+        let end = match profile.model {
+            LoadModel::Closed => {
+                executor::closed(&step, Arc::clone(&work), stop.clone(), grace).await
+            }
+            LoadModel::Open => {
+                executor::open(&step, Arc::clone(&work), stop.clone(), max_in_flight, grace).await
+            }
+        };
         total.elapsed += end.elapsed;
         total.dropped += end.dropped;
         let stats = work.recorder().take_step();
@@ -78,12 +90,12 @@ pub async fn search<W: Exercise>(
         if work.out_of_data() {
             break;
         }
-        let (point, broken) = judge_step(stage.target, &stats, end, limits, judge);
+        let (point, broken) = judge_step(&step, &stats, end, limits, judge);
         found.steps.push(point);
         match broken {
             None => found.highest_passing_rate = Some(stage.target),
             Some(what) => {
-                tracing::info!(rate = stage.target, broke = %what, "breaking point found");
+                tracing::info!(level = stage.target, broke = %what, "breaking point found");
                 found.breaking_rate = Some(stage.target);
                 found.first_broken = Some(what);
                 break;
@@ -93,9 +105,9 @@ pub async fn search<W: Exercise>(
     (total, found)
 }
 
-/// The curve point of one step and, when it broke, what broke first.
+/// The curve point of one step (a constant level) and, when it broke, what broke first.
 fn judge_step(
-    rate: f64,
+    step: &Profile,
     stats: &[ScenarioStats],
     end: RunEnd,
     limits: &Limits,
@@ -111,6 +123,12 @@ fn judge_step(
     }
     let achieved = requests as f64 / seconds;
     let error_ratio = (requests > 0).then(|| failures as f64 / requests as f64);
+    let level = step.level_at(Duration::ZERO);
+    // Only arrivals can fall behind their schedule.
+    let rate = match step.model {
+        LoadModel::Open => level,
+        LoadModel::Closed => 0.0,
+    };
     let scheduled = rate * seconds;
     let broken = judge(stats, end.elapsed)
         .or_else(|| {
@@ -125,7 +143,8 @@ fn judge_step(
                 })
         })
         .or_else(|| {
-            (end.dropped as f64 > scheduled * (1.0 - limits.min_achieved_share)).then(|| {
+            let dropped = end.dropped as f64 > scheduled * (1.0 - limits.min_achieved_share);
+            (end.dropped > 0 && dropped).then(|| {
                 format!(
                     "{} arrivals dropped: the in-flight cap was full",
                     end.dropped
@@ -137,7 +156,7 @@ fn judge_step(
                 .then(|| format!("achieved {achieved:.1}/s of the scheduled {rate:.1}/s"))
         });
     let point = BreakingStep {
-        target_rate: rate,
+        target_rate: level,
         achieved_rate: achieved,
         p95_seconds: latency.quantile(0.95).map(|d| d.as_secs_f64()),
         error_ratio,

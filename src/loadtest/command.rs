@@ -100,9 +100,17 @@ pub struct LoadArgs {
     /// Exit with status 3 when the baseline comparison finds a regression.
     #[arg(long = "fail-on-regression")]
     pub fail_on_regression: bool,
-    /// Raise the arrival rate step by step until a threshold breaks (same as --profile=stress).
-    #[arg(long = "find-breaking-point")]
-    pub find_breaking_point: bool,
+    /// Raise the load step by step until a step breaks: the arrival rate (`rate`, the default:
+    /// same as --profile=stress, from --rate) or the virtual users (`users`, from --users).
+    #[arg(
+        long = "find-breaking-point",
+        value_name = "users|rate",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "rate",
+        value_enum
+    )]
+    pub find_breaking_point: Option<SearchUnit>,
     /// Breaking-point search: a step whose error ratio passes this ratio (0% to 100%) is broken.
     #[arg(long = "max-error-ratio", value_name = "RATIO", default_value = "5%", value_parser = parse_ratio)]
     pub max_error_ratio: f64,
@@ -130,6 +138,15 @@ pub struct LoadArgs {
     /// are kept out of every figure and threshold (overrides load.warmup).
     #[arg(long, value_name = "D", value_parser = RunDurationKind::parse)]
     pub warmup: Option<Duration>,
+}
+
+/// What the breaking-point search raises.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SearchUnit {
+    /// Virtual users (closed model).
+    Users,
+    /// The arrival rate (open model).
+    Rate,
 }
 
 /// A plan checked and ready to run.
@@ -374,22 +391,33 @@ fn build_profile(args: &LoadArgs) -> Result<Profile, String> {
     if args.users.is_some() && rate.is_some() {
         return Err("--users (closed model) and --rate (open model) exclude each other".into());
     }
-    let name = match (&args.profile, args.find_breaking_point) {
-        (Some(name), false) => Some(name.as_str()),
-        (None, true) => Some("stress"),
-        (Some(name), true) if name == "stress" => Some("stress"),
-        (Some(name), true) => {
+    let search = args.find_breaking_point;
+    let name = match (&args.profile, search) {
+        (Some(name), None) => Some(name.as_str()),
+        (None, Some(_)) => Some("stress"),
+        (Some(name), Some(_)) if name == "stress" => Some("stress"),
+        (Some(name), Some(_)) => {
             return Err(format!(
                 "--find-breaking-point runs the stress profile, not {name:?}"
             ));
         }
-        (None, false) => None,
+        (None, None) => None,
     };
     let mut profile = match name {
         Some("stress") => {
-            let start = rate.unwrap_or(10.0);
             let step = duration.unwrap_or(Duration::from_secs(30));
-            Profile::stress(start, 1.5, step, 12)
+            match search.unwrap_or(SearchUnit::Rate) {
+                SearchUnit::Rate if args.users.is_some() => {
+                    return Err("the rate search starts at --rate; --users starts --find-breaking-point=users".into());
+                }
+                SearchUnit::Rate => Profile::stress(rate.unwrap_or(10.0), 1.5, step, 12),
+                SearchUnit::Users if rate.is_some() => {
+                    return Err("the users search starts at --users; --rate starts --find-breaking-point=rate".into());
+                }
+                SearchUnit::Users => {
+                    Profile::stress_users(f64::from(args.users.unwrap_or(1)), step, 12)
+                }
+            }
         }
         Some(name) => named_profile(name).map_err(|e| format!("--profile {name:?}: {e}"))?,
         None => {
@@ -451,7 +479,7 @@ fn several_profiles(args: &LoadArgs) -> Result<Option<Sequence>, String> {
         return Ok(None);
     };
     let refuse = |why: &str| Err(format!("--profile {list:?}: {why}"));
-    if args.find_breaking_point {
+    if args.find_breaking_point.is_some() {
         return refuse("--find-breaking-point runs one search, not several profiles");
     }
     if args.users.is_some() || args.rate.is_some() {

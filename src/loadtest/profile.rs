@@ -31,8 +31,8 @@ use serde::Deserialize;
 
 pub use super::values::ThinkTime;
 use super::values::{
-    MAX_LOAD_RATE, ModelKind, SpawnRateKind, StageDurationKind, StageRateKind, StageUsersKind,
-    ThinkTimeKind,
+    MAX_LOAD_RATE, MAX_USERS, ModelKind, SpawnRateKind, StageDurationKind, StageRateKind,
+    StageUsersKind, ThinkTimeKind,
 };
 use crate::config::scalar::Scalar;
 use crate::report::model::{LoadModel, PlanSummary, StageSummary};
@@ -102,17 +102,35 @@ impl Profile {
     /// The breaking-point search: `steps` open-model steps of `step` each, starting at `start`
     /// requests/s and multiplying the rate by `factor` each step, up to the highest load rate.
     pub fn stress(start: f64, factor: f64, step: Duration, steps: u32) -> Profile {
-        let stages = (0..steps)
-            .map(|i| Stage {
-                duration: step,
-                target: start * factor.powi(i as i32),
-            })
-            .take_while(|stage| stage.target <= MAX_LOAD_RATE)
-            .collect();
+        let levels = (0..steps)
+            .map(|i| start * factor.powi(i as i32))
+            .take_while(|rate| *rate <= MAX_LOAD_RATE);
+        Profile::search(LoadModel::Open, levels, step)
+    }
+
+    /// The breaking-point search on users (`--find-breaking-point=users`): `steps` closed-model
+    /// steps of `step` each, from `start` users, ×1.5 per step rounded (at least one more user
+    /// each step), up to the most users a run may have.
+    pub fn stress_users(start: f64, step: Duration, steps: u32) -> Profile {
+        let levels = std::iter::successors(Some(start.round().max(1.0)), |users| {
+            Some((users * 1.5).round().max(users + 1.0))
+        })
+        .take(steps as usize)
+        .take_while(|users| *users <= f64::from(MAX_USERS));
+        Profile::search(LoadModel::Closed, levels, step)
+    }
+
+    /// A breaking-point search: one step of `step` at each level.
+    fn search(model: LoadModel, levels: impl Iterator<Item = f64>, step: Duration) -> Profile {
         Profile {
             name: "stress".to_string(),
-            model: LoadModel::Open,
-            stages,
+            model,
+            stages: levels
+                .map(|target| Stage {
+                    duration: step,
+                    target,
+                })
+                .collect(),
             think_time: ThinkTime::default(),
             spawn_rate: None,
             breaking_point: true,
@@ -331,6 +349,16 @@ mod tests {
             "75000/s is the last step under 100000/s"
         );
         assert!(Profile::built_in("huge").is_none());
+        let users = Profile::stress_users(1.0, Duration::from_secs(1), 8);
+        assert_eq!(users.model, LoadModel::Closed);
+        let levels: Vec<f64> = users.stages.iter().map(|s| s.target).collect();
+        assert_eq!(levels, [1.0, 2.0, 3.0, 5.0, 8.0, 12.0, 18.0, 27.0]);
+        let top = Profile::stress_users(5000.0, Duration::from_secs(1), 12);
+        assert_eq!(
+            top.stages.len(),
+            2,
+            "7500 users is the last step under 10000"
+        );
     }
 
     #[test]

@@ -485,11 +485,15 @@ pub fn breaking_point(report: &Report) -> Vec<Chart> {
         return Vec::new();
     };
     let xs: Vec<f64> = bp.steps.iter().map(|s| s.target_rate).collect();
+    let (by, unit) = match bp.model {
+        LoadModel::Open => ("arrival rate (requests/s)", Unit::Rate),
+        LoadModel::Closed => ("virtual users", Unit::Count),
+    };
     vec![
         Chart::new(
             "chart-breaking-latency",
-            "p95 by arrival rate (requests/s)",
-            Axis::of(Unit::Rate),
+            format!("p95 by {by}"),
+            Axis::of(unit),
             Axis::of(Unit::Seconds),
         )
         .xs(xs.clone())
@@ -497,8 +501,8 @@ pub fn breaking_point(report: &Report) -> Vec<Chart> {
         .lines(threshold_lines(report, Drawn::Latency, None)),
         Chart::new(
             "chart-breaking-errors",
-            "Error ratio by arrival rate (requests/s)",
-            Axis::of(Unit::Rate),
+            format!("Error ratio by {by}"),
+            Axis::of(unit),
             Axis::of(Unit::Ratio),
         )
         .xs(xs)

@@ -381,6 +381,7 @@ mod tests {
             passed,
         };
         report.breaking_point = Some(BreakingPoint {
+            model: crate::report::model::LoadModel::Open,
             highest_passing_rate: Some(200.0),
             breaking_rate: Some(300.0),
             first_broken: Some("p95 < 200ms".into()),

@@ -318,6 +318,7 @@ fn merge_breaking_point(a: BreakingPoint, b: &BreakingPoint) -> BreakingPoint {
     let broken = steps.iter().position(|s| !s.passed);
     let held = broken.map_or(steps.len(), |i| i);
     BreakingPoint {
+        model: a.model,
         highest_passing_rate: held.checked_sub(1).map(|i| steps[i].target_rate),
         breaking_rate: broken.map(|i| steps[i].target_rate),
         first_broken: a.first_broken.or_else(|| b.first_broken.clone()),
@@ -442,12 +443,14 @@ mod tests {
             passed,
         };
         let a = BreakingPoint {
+            model: crate::report::model::LoadModel::Open,
             highest_passing_rate: Some(100.0),
             breaking_rate: Some(200.0),
             first_broken: Some("p95 < 200ms".into()),
             steps: vec![step(100.0, 0.05, true), step(200.0, 0.3, false)],
         };
         let b = BreakingPoint {
+            model: crate::report::model::LoadModel::Open,
             steps: vec![step(100.0, 0.06, true), step(200.0, 0.1, true)],
             highest_passing_rate: Some(200.0),
             breaking_rate: None,

@@ -473,11 +473,20 @@ impl ThresholdResult {
 }
 
 /// The result of a breaking-point search.
+///
+/// Its levels are in the unit the search raised: requests/s when `model` is `open` (the rate
+/// search), virtual users when it is `closed` (`--find-breaking-point=users`); the field names
+/// say rate for the older, rate-only reports.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BreakingPoint {
-    /// Highest arrival rate whose step met every threshold; `None` when the first step broke.
+    /// What was raised: `open` the arrival rate, `closed` the virtual users (absent in reports
+    /// of older versions, which only searched on rate).
+    #[serde(default = "rate_search")]
+    pub model: LoadModel,
+    /// Highest level (rate, or users) whose step met every threshold; `None` when the first
+    /// step broke.
     pub highest_passing_rate: Option<f64>,
-    /// The rate of the first step that broke, if any step broke.
+    /// The level of the first step that broke, if any step broke.
     pub breaking_rate: Option<f64>,
     /// What broke first there, e.g. `p95 < 200ms` or `error_rate 12% > 5%`.
     pub first_broken: Option<String>,
@@ -485,10 +494,25 @@ pub struct BreakingPoint {
     pub steps: Vec<BreakingStep>,
 }
 
+fn rate_search() -> LoadModel {
+    LoadModel::Open
+}
+
+impl BreakingPoint {
+    /// A level of the search in its unit: `12.5 req/s`, `40 users`.
+    pub fn level(&self, level: f64) -> String {
+        match self.model {
+            LoadModel::Open => format!("{} req/s", super::format::decimals(level, 1)),
+            LoadModel::Closed => format!("{} users", super::format::decimals(level, 0)),
+        }
+    }
+}
+
 /// One step of the breaking-point search.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BreakingStep {
-    /// Scheduled arrival rate, requests/s.
+    /// The step's level: scheduled arrival rate (requests/s), or virtual users in a users
+    /// search.
     pub target_rate: f64,
     /// Achieved rate of finished requests, requests/s.
     pub achieved_rate: f64,

@@ -409,21 +409,17 @@ pub fn data_sentences(report: &Report) -> Vec<String> {
 
 /// The breaking-point verdict in one sentence.
 pub fn breaking_point_sentence(bp: &BreakingPoint) -> String {
+    let what = match bp.model {
+        LoadModel::Open => "rate",
+        LoadModel::Closed => "user count",
+    };
     let held = bp.highest_passing_rate.map_or_else(
         || "no step held".to_string(),
-        |rate| {
-            format!(
-                "highest rate that held: {} req/s",
-                format::decimals(rate, 1)
-            )
-        },
+        |level| format!("highest {what} that held: {}", bp.level(level)),
     );
     match (bp.breaking_rate, &bp.first_broken) {
-        (Some(rate), Some(what)) => format!(
-            "{held}; broke at {} req/s on {what}",
-            format::decimals(rate, 1)
-        ),
-        (Some(rate), None) => format!("{held}; broke at {} req/s", format::decimals(rate, 1)),
+        (Some(level), Some(why)) => format!("{held}; broke at {} on {why}", bp.level(level)),
+        (Some(level), None) => format!("{held}; broke at {}", bp.level(level)),
         (None, _) => format!("{held}; nothing broke"),
     }
 }
