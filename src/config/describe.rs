@@ -37,7 +37,17 @@ pub fn describe(config: &Config) -> String {
         out.blank();
         out.heading(0, "load tests");
         for threshold in &config.load.thresholds {
-            out.row(2, "threshold", threshold);
+            match threshold.abort_delay() {
+                Some(delay) => out.row(
+                    2,
+                    "threshold",
+                    format!(
+                        "{threshold} (abort_on_fail, delay {})",
+                        format_duration(delay)
+                    ),
+                ),
+                None => out.row(2, "threshold", threshold),
+            }
         }
     }
     redact(&out.text).into_owned()

@@ -2,36 +2,40 @@
 //! value read with the one grammar of values while the YAML is read (so a bad one is refused at
 //! its line and column), then turned into the report's [`GradeScale`] and [`Tolerances`].
 
-use serde::Deserialize;
-
+use std::fmt;
 use std::time::Duration;
+
+use serde::Deserialize;
+use serde::de::value::MapAccessDeserializer;
+use serde::de::{self, Deserializer, MapAccess, Visitor};
 
 use super::FieldError;
 use super::build::expectations;
 use super::collections::Entries;
 use super::file::{BasicAuthFile, ExpectFile, TlsFile, value};
 use super::kinds::{
-    IntervalKind, LatencyBoundKind, LimitKind, ProportionKind, RatioKind, ThresholdKind,
-    TimeoutKind, TotalRateKind,
+    IntervalKind, LatencyBoundKind, LimitKind, ProportionKind, RatioKind, SwitchKind,
+    ThresholdKind, TimeoutKind, TotalRateKind,
 };
 use super::scalar::{Kind, Scalar};
 use super::secrets::Credentials;
 use super::text::{FileKind, NameKind, NonEmptyKind, PathKind, SecretKind, UrlKind};
 use super::units::format_number;
-use crate::loadtest::values::{PeakRateKind, RunDurationKind};
+use crate::loadtest::values::{PeakRateKind, RunDurationKind, StageDurationKind};
 use crate::report::compare::Tolerances;
 use crate::report::findings::FindingRules;
 use crate::report::grade::{Boundaries, GradeScale, ScoreSettings};
+use crate::report::threshold::Threshold;
 use crate::scenario::{HealthCheck, LoadSettings};
 
 /// `load:`: what a load test of these scenarios must meet, and how it is graded.
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct LoadFile {
-    /// k6-style thresholds (`p95 < 50ms`, `order_status: error_rate < 1%`), on top of
-    /// `--threshold` flags.
+    /// k6-style thresholds (`p95 < 50ms`, `order_status: error_rate < 1%`, or the object
+    /// form with `abort_on_fail`), on top of `--threshold` flags.
     #[serde(default)]
-    pub thresholds: Vec<Scalar<ThresholdKind>>,
+    pub thresholds: Vec<ThresholdEntry>,
     /// Where the grades of the summary start and end.
     #[serde(default)]
     pub grades: GradesFile,
@@ -53,6 +57,62 @@ pub struct LoadFile {
     /// How the overall score weighs its signals, and their targets.
     #[serde(default)]
     pub score: ScoreFile,
+}
+
+/// One entry of `load.thresholds`: `"p95 < 50ms"`, or the object form
+/// `{threshold: "error_rate < 1%", abort_on_fail: true, delay: 10s}` (k6's `abortOnFail` and
+/// `delayAbortEval`: stop the run as soon as the threshold is crossed, but not in its first
+/// `delay`).
+pub struct ThresholdEntry(pub Threshold);
+
+/// The object form of a threshold, as written.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ThresholdObject {
+    threshold: Scalar<ThresholdKind>,
+    abort_on_fail: Option<Scalar<SwitchKind>>,
+    delay: Option<Scalar<StageDurationKind>>,
+}
+
+impl<'de> Deserialize<'de> for ThresholdEntry {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(ThresholdVisitor)
+    }
+}
+
+struct ThresholdVisitor;
+
+impl<'de> Visitor<'de> for ThresholdVisitor {
+    type Value = ThresholdEntry;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(
+            "a threshold such as \"p95 < 50ms\", or a mapping such as {threshold: \"error_rate < 1%\", abort_on_fail: true, delay: 10s}",
+        )
+    }
+
+    fn visit_str<E: de::Error>(self, text: &str) -> Result<Self::Value, E> {
+        ThresholdKind::parse(text)
+            .map(ThresholdEntry)
+            .map_err(E::custom)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        let object = ThresholdObject::deserialize(MapAccessDeserializer::new(map))?;
+        let threshold = object.threshold.0;
+        let abort = object.abort_on_fail.is_some_and(|a| a.0);
+        match (abort, object.delay) {
+            (true, delay) => threshold
+                .with_abort(delay.map_or(Duration::ZERO, |d| d.0))
+                .map(ThresholdEntry)
+                .map_err(de::Error::custom),
+            (false, Some(_)) => Err(de::Error::custom(format!(
+                "threshold {:?}: delay applies to abort_on_fail: true only",
+                threshold.to_string()
+            ))),
+            (false, None) => Ok(ThresholdEntry(threshold)),
+        }
+    }
 }
 
 /// `load.prometheus`: instant queries evaluated during the run, with a target's credentials
@@ -420,6 +480,71 @@ mod tests {
         );
         assert!(read("grades: {p90: {}}").is_err());
         assert!(read("grades: {host_cpu: {excellent: 50%, good: 1, acceptable: 120%}}").is_err());
+    }
+
+    #[test]
+    fn thresholds_are_strings_or_objects_with_abort_on_fail() {
+        let file = read(
+            "thresholds:\n  - p95 < 50ms\n  - {threshold: \"error_rate < 1%\", abort_on_fail: true, delay: 10s}\n  - threshold: p99 < 1s\n    abort_on_fail: true\n  - {threshold: rps > 5, abort_on_fail: false}\n",
+        )
+        .unwrap();
+        let t = settings(file).thresholds;
+        let shown: Vec<(String, Option<Duration>)> =
+            t.iter().map(|t| (t.to_string(), t.abort_delay())).collect();
+        assert_eq!(
+            shown,
+            [
+                ("p95 < 50ms".into(), None),
+                ("error_rate < 1%".into(), Some(Duration::from_secs(10))),
+                ("p99 < 1s".into(), Some(Duration::ZERO)),
+                ("rps > 5".into(), None),
+            ]
+        );
+        let refused = |yaml: &str, said: &str| {
+            let error = read(yaml).err().unwrap_or_default();
+            assert!(error.contains(said), "{yaml}: {error:?}");
+        };
+        // A bad value is refused at its line and column.
+        refused(
+            "thresholds:\n  - {threshold: p95 < 50ms, abort_on_fail: yes}",
+            "invalid switch \"yes\": expected on or off at line 2 column 44",
+        );
+        refused(
+            "thresholds:\n  - threshold: p95 < 50ms\n    abort_on_fail: true\n    delay: soon",
+            "invalid duration \"soon\"",
+        );
+        refused(
+            "thresholds:\n  - {threshold: p95 < 50ms, abort_on_fail: true, delay: 24h 1s}",
+            "at most 24h",
+        );
+        refused(
+            "thresholds:\n  - {threshold: p95 < 5 parsecs}",
+            "threshold \"p95 < 5 parsecs\": invalid duration",
+        );
+        refused(
+            "thresholds:\n  - {threshold: p95 < 50ms, delay: 5s}",
+            "delay applies to abort_on_fail: true only",
+        );
+        refused(
+            "thresholds:\n  - {threshold: requests > 10, abort_on_fail: true}",
+            "abort_on_fail cannot judge a count that only grows",
+        );
+        refused(
+            "thresholds:\n  - {abort_on_fail: true}",
+            "missing field `threshold`",
+        );
+        refused(
+            "thresholds:\n  - {threshold: p95 < 50ms, abortOnFail: true}",
+            "unknown field `abortOnFail`",
+        );
+        refused("thresholds:\n  - [p95 < 50ms]", "or a mapping such as");
+        // The delay's edges: 0s and 24h.
+        for delay in ["0s", "24h"] {
+            let yaml = format!(
+                "thresholds: [{{threshold: p95 < 50ms, abort_on_fail: true, delay: {delay}}}]"
+            );
+            assert!(read(&yaml).is_ok(), "{delay}");
+        }
     }
 
     #[test]

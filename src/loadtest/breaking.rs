@@ -58,6 +58,7 @@ pub async fn search<W: Exercise>(
         interrupted: false,
         dropped: 0,
         elapsed: Duration::ZERO,
+        iterations: None,
     };
     let mut found = BreakingPoint {
         model: profile.model,

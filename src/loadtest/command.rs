@@ -17,8 +17,8 @@ use super::outputs::Outputs;
 use super::profile::{self, Profile};
 use super::sequence::Sequence;
 use super::values::{
-    PeakRateKind, PeakUsersKind, ProfilePauseKind, RunDurationKind, ShardKind, SpawnRateKind,
-    ThinkTime, ThinkTimeKind,
+    IterationsKind, MAX_STAGE, PeakRateKind, PeakUsersKind, ProfilePauseKind, RunDurationKind,
+    ShardKind, SpawnRateKind, ThinkTime, ThinkTimeKind,
 };
 use super::{LoadOptions, WarmupPlan, run};
 use crate::config::kinds::InFlightKind;
@@ -61,9 +61,14 @@ pub struct LoadArgs {
     #[arg(long, value_name = "R", value_parser = PeakRateKind::parse)]
     pub rate: Option<f64>,
     /// How long to run (with --users or --rate), more than 0 and at most 24h; with a profile, the run stops
-    /// after this.
+    /// after this; with --iterations, the longest the run may take.
     #[arg(long, value_name = "D", value_parser = RunDurationKind::parse)]
     pub duration: Option<Duration>,
+    /// Each virtual user runs N iterations (a request, or a flow run) and stops; the test ends
+    /// when every user is done (--duration, when given, is an upper bound). With --users only,
+    /// 1 to 1000000000.
+    #[arg(long, value_name = "N", value_parser = IterationsKind::parse)]
+    pub iterations: Option<u64>,
     /// Pause between a user's requests: 1s, a range 500ms..2s (pauses 0 to 1h), or a pace per
     /// user such as 2/s (1/h to 1000/s).
     #[arg(long = "think-time", value_name = "D|MIN..MAX|N/s", value_parser = ThinkTimeKind::parse)]
@@ -228,6 +233,9 @@ pub async fn execute(
         }
     };
     report.thresholds = profile_runs::evaluate(&plan.thresholds, &report);
+    if let Some(abort) = &report.aborted {
+        threshold::mark_abort(&mut report.thresholds, abort);
+    }
     report.findings = findings::find(&report, &finding_rules);
     let grades = crate::report::conclude(&mut report, &grades_scale);
     let comparison = plan
@@ -247,11 +255,13 @@ fn prepare(args: &LoadArgs) -> Result<Plan, String> {
     let config = crate::config::load(&args.config_file).map_err(|e| e.to_string())?;
     let mut thresholds = config.load.thresholds.clone();
     thresholds.extend(threshold::parse_all(&args.thresholds).map_err(|e| e.to_string())?);
+    iterations_fit(args)?;
     let mut sequence = several_profiles(args)?;
     let mut profile = match &sequence {
         Some(several) => several.combined(),
         None => build_profile(args)?,
     };
+    profile.iterations = args.iterations;
     let shard = args.shard.unwrap_or(Shard { index: 0, count: 1 });
     let mut whole = match &sequence {
         Some(several) => several.summary(),
@@ -421,7 +431,9 @@ fn build_profile(args: &LoadArgs) -> Result<Profile, String> {
         }
         Some(name) => named_profile(name).map_err(|e| format!("--profile {name:?}: {e}"))?,
         None => {
-            let duration = duration.ok_or_else(|| {
+            // With --iterations, the users' work ends the run; the longest run is its bound.
+            let bound = args.iterations.map(|_| MAX_STAGE);
+            let duration = duration.or(bound).ok_or_else(|| {
                 "give --profile NAME|FILE, or --users N (or --rate R) with --duration D".to_string()
             })?;
             match (args.users, rate) {
@@ -528,6 +540,24 @@ fn model_name(model: LoadModel) -> &'static str {
     }
 }
 
+/// Refuses `--iterations` where "N per user" has no meaning: it needs virtual users at a
+/// constant number (`--users N`), not an arrival rate nor a profile whose users come and go.
+fn iterations_fit(args: &LoadArgs) -> Result<(), String> {
+    if args.iterations.is_none() {
+        return Ok(());
+    }
+    if args.rate.is_some() {
+        return Err("--iterations counts each virtual user's iterations: it needs --users N (closed model), not --rate (open model, no users)".into());
+    }
+    if args.profile.is_some() || args.find_breaking_point.is_some() {
+        return Err("--iterations runs a constant number of users (--users N): in a staged profile users come and go, so N iterations per user has no meaning; drop --profile".into());
+    }
+    if args.users.is_none() {
+        return Err("--iterations needs --users N: how many virtual users run them".into());
+    }
+    Ok(())
+}
+
 /// Scales a profile's stages so that its peak is `peak` (a `--users`/`--rate` override).
 fn rescale(profile: &mut Profile, peak: Option<f64>) -> Result<(), String> {
     let Some(peak) = peak else { return Ok(()) };
@@ -621,13 +651,13 @@ fn outputs<'a>(args: &'a LoadArgs, out: Option<&'a Path>) -> Outputs<'a> {
     }
 }
 
-/// The exit status: interrupted, thresholds or regressions failed, test data ran out under
-/// `on_exhausted: fail`, or ok.
+/// The exit status: interrupted, thresholds failed (or one aborted the run) or regressions
+/// found, test data ran out under `on_exhausted: fail`, or ok.
 fn verdict(report: &Report, comparison: Option<&Comparison>, fail_on_regression: bool) -> u8 {
     if report.interrupted {
         return exit::INTERRUPTED;
     }
-    let thresholds_failed = report.thresholds.iter().any(|t| !t.passed);
+    let thresholds_failed = report.thresholds.iter().any(|t| !t.passed) || report.aborted.is_some();
     let regressed = fail_on_regression && comparison.is_some_and(Comparison::has_regressions);
     let out_of_data = report.data_exhausted.as_ref().is_some_and(|d| d.fails());
     if thresholds_failed || regressed || out_of_data {

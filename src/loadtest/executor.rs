@@ -4,7 +4,9 @@
 //!   think time, as Locust and k6's ramping-VUs run them. A controller follows the profile's user
 //!   level every 100 ms, starting users (no faster than the spawn rate) or stopping the newest
 //!   ones; a stopped user finishes its request first. Latency runs from the request's start:
-//!   in a closed model a slow response delays the user's next request, by design.
+//!   in a closed model a slow response delays the user's next request, by design. With
+//!   `--iterations=N` (the profile's `iterations`) each user stops after N iterations, and the
+//!   run ends when every user has, or at the profile's end if that comes first.
 //! - **Open model** ([`open`]): requests arrive at the profile's rate whatever the latency, like
 //!   k6's ramping-arrival-rate. Latency runs from each arrival's intended time (coordinated
 //!   omission corrected), so a target that stalls shows the stall in every request that should
@@ -39,6 +41,7 @@ use super::recorder::Recorder;
 use crate::flow::{self, Via};
 use crate::outcome::Outcome;
 use crate::probe::{Connection, IdleConnections, Probe};
+use crate::report::model::{IterationsDone, IterationsEnd};
 use crate::scenario::{Action, Flow, Scenario};
 use crate::scheduler::{WeightedPick, hold_permit, measured_start};
 use crate::template::Iteration;
@@ -130,6 +133,8 @@ pub struct RunEnd {
     pub dropped: u64,
     /// How long the load ran (until the end of the profile or the interruption).
     pub elapsed: Duration,
+    /// With `--iterations`: how many users finished them, and what ended the run.
+    pub iterations: Option<IterationsDone>,
 }
 
 impl Workload {
@@ -346,27 +351,43 @@ pub async fn closed<W: Exercise>(
     let tracker = TaskTracker::new();
     let cut = work.recorder().stop_now().child_token();
     let mut users: Vec<CancellationToken> = Vec::new();
+    // With `iterations`, each user says so here when it has run them all.
+    let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+    let (mut users_done, mut wanted) = (0, 0);
     // The first user starts at once; then no faster than the spawn rate.
     let mut budget = 1.0;
     let mut tick = tokio::time::interval(CONTROL_TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let interrupted = loop {
+    let ended_by = loop {
         tokio::select! {
             biased;
-            () = stop.cancelled() => break true,
+            () = stop.cancelled() => break IterationsEnd::Stopped,
+            Some(()) = done_rx.recv() => {
+                users_done += 1;
+                if users_done == users.len() && users.len() >= wanted {
+                    break IterationsEnd::Iterations;
+                }
+                work.recorder().set_level((users.len() - users_done) as f64);
+                continue;
+            }
             _ = tick.tick() => {}
         }
         let now = Instant::now();
         if now >= end {
-            break false;
+            break IterationsEnd::Duration;
         }
-        let wanted = profile.level_at(now - start).round().max(0.0) as usize;
+        wanted = profile.level_at(now - start).round().max(0.0) as usize;
         while users.len() < wanted && (profile.spawn_rate.is_none() || budget >= 1.0) {
             budget -= 1.0;
             let token = stop.child_token();
+            let plan = UserPlan {
+                think: profile.think_time,
+                iterations: profile.iterations,
+                done: done_tx.clone(),
+            };
             tracker.spawn(user(
                 Arc::clone(&work),
-                profile.think_time,
+                plan,
                 token.clone(),
                 cut.clone(),
                 StdRng::from_rng(&mut rand::rng()),
@@ -381,9 +402,14 @@ pub async fn closed<W: Exercise>(
                 token.cancel();
             }
         }
-        work.recorder().set_level(users.len() as f64);
+        // Also ends a shard dealt no user at all.
+        if profile.iterations.is_some() && users.len() >= wanted && users_done == users.len() {
+            break IterationsEnd::Iterations;
+        }
+        work.recorder()
+            .set_level(users.len().saturating_sub(users_done) as f64);
     };
-    let interrupted = interrupted && !work.out_of_data();
+    let interrupted = ended_by == IterationsEnd::Stopped && !work.out_of_data();
     let elapsed = Instant::now().saturating_duration_since(start);
     for token in &users {
         token.cancel();
@@ -394,23 +420,45 @@ pub async fn closed<W: Exercise>(
         interrupted,
         dropped: 0,
         elapsed,
+        iterations: profile.iterations.map(|_| IterationsDone {
+            users: users.len() as u64,
+            users_done: users_done as u64,
+            ended_by,
+        }),
     }
 }
 
-/// One virtual user: request, think, repeat, until `stop`; its request in flight ends at `cut`.
+/// How one virtual user runs: its think time and, with `--iterations`, how many iterations
+/// before it stops and says so on `done`.
+struct UserPlan {
+    think: ThinkTime,
+    iterations: Option<u64>,
+    done: tokio::sync::mpsc::UnboundedSender<()>,
+}
+
+/// One virtual user: request, think, repeat, until `stop` or its iterations are done; its
+/// request in flight ends at `cut`.
 async fn user<W: Exercise>(
     work: Arc<W>,
-    think: ThinkTime,
+    plan: UserPlan,
     stop: CancellationToken,
     cut: CancellationToken,
     mut rng: StdRng,
 ) {
     let mut session = work.session();
+    let mut ran: u64 = 0;
     while !stop.is_cancelled() {
         let started = Instant::now();
         let index = work.pick(&mut rng);
         session.request(index, started, &cut).await;
-        let pause = match think {
+        ran += 1;
+        // Done: no think time after the last iteration. A request cut by `cut` does not count
+        // as done, but then `stop` is cancelled too.
+        if plan.iterations.is_some_and(|n| ran >= n) && !cut.is_cancelled() {
+            let _ = plan.done.send(());
+            return;
+        }
+        let pause = match plan.think {
             ThinkTime::Constant(pause) => pause,
             ThinkTime::Uniform(low, high) => {
                 Duration::from_secs_f64(rng.random_range(low.as_secs_f64()..=high.as_secs_f64()))
@@ -488,6 +536,7 @@ pub async fn open<W: Exercise>(
         interrupted,
         dropped,
         elapsed,
+        iterations: None,
     }
 }
 
@@ -713,6 +762,80 @@ mod tests {
             (n - expected).abs() <= 10.0,
             "{n} requests, expected about {expected}"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn each_user_runs_its_iterations_and_the_last_one_done_ends_the_run() {
+        let fake = Fake::new(Duration::from_millis(100));
+        let mut profile = Profile::constant(LoadModel::Closed, 7.0, Duration::from_secs(60));
+        profile.iterations = Some(13);
+        profile.think_time = ThinkTime::Constant(Duration::from_millis(50));
+        let end = closed(&profile, Arc::clone(&fake), CancellationToken::new(), GRACE).await;
+        assert_eq!(fake.requests(), 7 * 13);
+        assert_eq!(fake.max_seen.load(Ordering::SeqCst), 7);
+        let done = end.iterations.unwrap();
+        assert_eq!(
+            (done.users, done.users_done, done.ended_by),
+            (7, 7, IterationsEnd::Iterations)
+        );
+        assert!(!end.interrupted);
+        // 13 requests of 100 ms with 12 pauses of 50 ms between them: no pause after the last.
+        assert_eq!(end.elapsed, Duration::from_millis(13 * 100 + 12 * 50));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn iterations_at_their_edges_and_the_duration_as_upper_bound() {
+        // One iteration each.
+        let fake = Fake::new(Duration::from_millis(100));
+        let mut one = Profile::constant(LoadModel::Closed, 3.0, Duration::from_secs(60));
+        one.iterations = Some(1);
+        let end = closed(&one, Arc::clone(&fake), CancellationToken::new(), GRACE).await;
+        assert_eq!(fake.requests(), 3);
+        assert_eq!(end.elapsed, Duration::from_millis(100));
+
+        // The duration comes first: 2 s of 100 ms requests is 20 per user, not 1000.
+        let fake = Fake::new(Duration::from_millis(100));
+        let mut bounded = Profile::constant(LoadModel::Closed, 2.0, Duration::from_secs(2));
+        bounded.iterations = Some(1000);
+        let end = closed(&bounded, Arc::clone(&fake), CancellationToken::new(), GRACE).await;
+        let done = end.iterations.unwrap();
+        assert_eq!(
+            (done.users, done.users_done, done.ended_by),
+            (2, 0, IterationsEnd::Duration)
+        );
+        assert!(!end.interrupted);
+        assert!((40..=42).contains(&fake.requests()), "{}", fake.requests());
+
+        // A shard dealt no user ends at once.
+        let fake = Fake::new(Duration::from_millis(100));
+        let mut none = Profile::constant(LoadModel::Closed, 2.0, Duration::from_secs(60));
+        none.iterations = Some(5);
+        none.split(0, 3);
+        let end = closed(&none, Arc::clone(&fake), CancellationToken::new(), GRACE).await;
+        assert_eq!(fake.requests(), 0);
+        assert_eq!(end.elapsed, Duration::ZERO);
+        assert_eq!(end.iterations.unwrap().ended_by, IterationsEnd::Iterations);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stop_before_the_iterations_are_done_says_so() {
+        let fake = Fake::new(Duration::from_millis(100));
+        let mut profile = Profile::constant(LoadModel::Closed, 4.0, Duration::from_secs(60));
+        profile.iterations = Some(100);
+        profile.spawn_rate = Some(2.0);
+        let stop = CancellationToken::new();
+        let canceller = stop.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(2050)).await;
+            canceller.cancel();
+        });
+        let end = closed(&profile, Arc::clone(&fake), stop, GRACE).await;
+        let done = end.iterations.unwrap();
+        assert_eq!(
+            (done.users, done.users_done, done.ended_by),
+            (4, 0, IterationsEnd::Stopped)
+        );
+        assert!(end.interrupted);
     }
 
     #[tokio::test(start_paused = true)]

@@ -11,8 +11,10 @@
 //! (the breaking-point search), `progress` (the live display), `values` (the load test's values
 //! and their ranges, for profile files and flags alike), `live` and `live_page` (the web page
 //! of the running test, with its Stop button), `health` (the health gate before any load),
-//! `queries` (the service's own metrics from Prometheus during the run).
+//! `queries` (the service's own metrics from Prometheus during the run), `abort` (thresholds
+//! with `abort_on_fail`, judged live).
 
+pub mod abort;
 pub mod breaking;
 pub mod command;
 pub mod executor;
@@ -246,6 +248,28 @@ pub async fn run(
     let querying = prometheus.map(|client| {
         tokio::spawn(client.sample(start, started, Arc::clone(&queries), side_stop.clone()))
     });
+    let aborting = {
+        let (recorder, queries) = (Arc::clone(&recorder), Arc::clone(&queries));
+        let model = options.profile.model;
+        let so_far = move |elapsed: Duration| {
+            let mut report = Report::of_scenarios(
+                "so far",
+                model,
+                recorder.scenario_stats(),
+                elapsed.as_secs_f64(),
+            );
+            report.prometheus = queries.lock().map(|q| q.clone()).unwrap_or_default();
+            report
+        };
+        let thresholds = config.load.thresholds.clone();
+        tokio::spawn(abort::watch(
+            thresholds,
+            start,
+            so_far,
+            stop_run.clone(),
+            side_stop.clone(),
+        ))
+    };
     let stats = Arc::new(Mutex::new(Vec::new()));
     let polling = poll_stats(
         &config,
@@ -315,6 +339,7 @@ pub async fn run(
         );
     }
     side_stop.cancel();
+    let aborted = aborting.await.ok().flatten();
     for task in [Some(sampling), progress, querying]
         .into_iter()
         .flatten()
@@ -351,7 +376,8 @@ pub async fn run(
         plan,
         started_at,
         duration_seconds: end.elapsed.as_secs_f64(),
-        interrupted: end.interrupted,
+        // A threshold that stopped the run failed it: that is a verdict, not an interruption.
+        interrupted: end.interrupted && aborted.is_none(),
         shards: vec![options.shard],
         scenarios,
         flows: recorder.flow_stats(),
@@ -369,6 +395,8 @@ pub async fn run(
         score: None,
         data: data_use(&data, &before_warmup, &after_warmup),
         data_exhausted,
+        iterations: end.iterations,
+        aborted,
     })
 }
 

@@ -61,6 +61,9 @@ pub struct Profile {
     pub spawn_rate: Option<f64>,
     /// The run is a breaking-point search (`stress`): stages are the rate steps.
     pub breaking_point: bool,
+    /// `--iterations=N` (closed model, constant users): each user stops after N iterations,
+    /// and the stages' length is only an upper bound.
+    pub iterations: Option<u64>,
 }
 
 /// Names of the built-in profiles, for help and errors.
@@ -96,6 +99,7 @@ impl Profile {
             think_time: ThinkTime::default(),
             spawn_rate: None,
             breaking_point: false,
+            iterations: None,
         })
     }
 
@@ -134,6 +138,7 @@ impl Profile {
             think_time: ThinkTime::default(),
             spawn_rate: None,
             breaking_point: true,
+            iterations: None,
         }
     }
 
@@ -158,6 +163,7 @@ impl Profile {
             think_time: ThinkTime::default(),
             spawn_rate: None,
             breaking_point: false,
+            iterations: None,
         }
     }
 
@@ -233,6 +239,7 @@ impl Profile {
                 })
                 .collect(),
             tags: None,
+            iterations: self.iterations,
         }
     }
 }
@@ -287,6 +294,7 @@ impl ProfileFile {
             think_time,
             spawn_rate: self.spawn_rate.map(Scalar::into_inner),
             breaking_point: false,
+            iterations: None,
         })
     }
 }

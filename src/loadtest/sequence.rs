@@ -60,6 +60,7 @@ impl Sequence {
             model: self.profiles[0].model,
             stages,
             tags: None,
+            iterations: None,
         }
     }
 
@@ -102,6 +103,7 @@ impl Sequence {
             interrupted: false,
             dropped: 0,
             elapsed: Duration::ZERO,
+            iterations: None,
         };
         // Where the plan has the previous profile end: the first starts at 0 in the plan (a
         // moment later in fact, within the first interval), each next one where it started.

@@ -55,17 +55,23 @@ impl Kind for RunDurationKind {
     }
 }
 
-/// Parses a whole number of users in `min..=MAX_USERS`.
-fn users(text: &str, min: u32) -> Result<u32, String> {
+/// Parses a whole number of `what` in `min..=max` (digits only: no sign, fraction or exponent).
+fn whole(what: &str, text: &str, min: u64, max: u64) -> Result<u64, String> {
     let trimmed = text.trim();
-    let whole = !trimmed.is_empty() && trimmed.bytes().all(|b| b.is_ascii_digit());
-    match trimmed.parse::<u32>() {
-        Ok(n) if whole && n >= min && n <= MAX_USERS => Ok(n),
+    let digits = !trimmed.is_empty() && trimmed.bytes().all(|b| b.is_ascii_digit());
+    match trimmed.parse::<u64>() {
+        Ok(n) if digits && (min..=max).contains(&n) => Ok(n),
         _ => Err(format!(
-            "invalid users {}: expected a whole number from {min} to {MAX_USERS}",
+            "invalid {what} {}: expected a whole number from {min} to {max}",
             quote(text)
         )),
     }
+}
+
+/// Parses a whole number of users in `min..=MAX_USERS`.
+fn users(text: &str, min: u32) -> Result<u32, String> {
+    // At most MAX_USERS, so it fits.
+    whole("users", text, u64::from(min), u64::from(MAX_USERS)).map(|n| n as u32)
 }
 
 /// A stage's `users`: 0 to 10000.
@@ -85,6 +91,19 @@ impl Kind for PeakUsersKind {
     const EXPECTING: &'static str = "a number of users such as 50";
     fn parse(text: &str) -> Result<u32, String> {
         users(text, 1)
+    }
+}
+
+/// The most iterations per virtual user (`--iterations`).
+pub const MAX_ITERATIONS: u64 = 1_000_000_000;
+
+/// `--iterations`: iterations per virtual user, 1 to 10^9.
+pub struct IterationsKind;
+impl Kind for IterationsKind {
+    type Value = u64;
+    const EXPECTING: &'static str = "a number of iterations such as 100";
+    fn parse(text: &str) -> Result<u64, String> {
+        whole("iterations", text, 1, MAX_ITERATIONS)
     }
 }
 
@@ -258,6 +277,18 @@ mod tests {
         assert_eq!(ProfilePauseKind::parse("0s"), Ok(Duration::ZERO));
         assert_eq!(ProfilePauseKind::parse("1h"), Ok(MAX_THINK));
         assert!(ProfilePauseKind::parse("1h 1ms").is_err());
+        assert_eq!(IterationsKind::parse("1"), Ok(1));
+        assert_eq!(IterationsKind::parse("1000000000"), Ok(MAX_ITERATIONS));
+        for bad in ["0", "1000000001", "-1", "+3", "1.5", "1e3", "ten", ""] {
+            assert_eq!(
+                IterationsKind::parse(bad),
+                Err(format!(
+                    "invalid iterations {}: expected a whole number from 1 to 1000000000",
+                    quote(bad)
+                )),
+                "{bad}"
+            );
+        }
         assert_eq!(StageUsersKind::parse("0"), Ok(0));
         assert_eq!(StageUsersKind::parse("10000"), Ok(10_000));
         assert!(StageUsersKind::parse("10001").is_err());

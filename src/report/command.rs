@@ -192,6 +192,9 @@ pub fn merge_reports(args: &MergeArgs) -> u8 {
         eprintln!("synthex: warning: {missing}; the merged numbers cover only the shards given");
     }
     merged.thresholds = super::profile_runs::evaluate(&thresholds, &merged);
+    if let Some(abort) = &merged.aborted {
+        threshold::mark_abort(&mut merged.thresholds, abort);
+    }
     merged.findings = findings::find(&merged, &rules);
     let grades = super::conclude(&mut merged, &scale);
     if let Err(e) = summary::render(&merged, &grades, &mut std::io::stdout().lock()) {
@@ -206,7 +209,8 @@ pub fn merge_reports(args: &MergeArgs) -> u8 {
         }
         Err(e) => return fail(exit::RUNTIME, &e.to_string()),
     }
-    if merged.thresholds.iter().any(|t| !t.passed) {
+    // A shard stopped by an `abort_on_fail` threshold failed the run, judged here or not.
+    if merged.thresholds.iter().any(|t| !t.passed) || merged.aborted.is_some() {
         exit::THRESHOLDS
     } else {
         exit::OK

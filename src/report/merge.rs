@@ -13,8 +13,8 @@
 use std::collections::BTreeSet;
 
 use super::model::{
-    BreakingPoint, BreakingStep, DataUse, FailureGroup, FlowStats, Interval, Report,
-    ScenarioInterval, ScenarioStats,
+    BreakingPoint, BreakingStep, DataUse, FailureGroup, FlowStats, Interval, IterationsDone,
+    Report, ScenarioInterval, ScenarioStats,
 };
 use super::{format, validate};
 
@@ -87,6 +87,20 @@ pub fn merge(reports: &[Report]) -> Result<Report, MergeError> {
             merge_scenarios(&mut warmup.scenarios, &other.scenarios)?;
             warmup.rate += other.rate;
         }
+        merged.iterations = match (merged.iterations, report.iterations) {
+            (Some(a), Some(b)) => Some(IterationsDone {
+                users: a.users + b.users,
+                users_done: a.users_done + b.users_done,
+                // The shard that ended worst says what ended the run.
+                ended_by: a.ended_by.max(b.ended_by),
+            }),
+            (a, b) => a.or(b),
+        };
+        // The first shard to abort stopped only itself; the run is aborted all the same.
+        merged.aborted = match (merged.aborted.take(), &report.aborted) {
+            (Some(a), Some(b)) if b.offset_seconds < a.offset_seconds => Some(b.clone()),
+            (a, b) => a.or_else(|| b.clone()),
+        };
         merged.breaking_point = match (merged.breaking_point.take(), &report.breaking_point) {
             (Some(a), Some(b)) => Some(merge_breaking_point(a, b)),
             (a, b) => a.or_else(|| b.clone()),
@@ -398,6 +412,41 @@ mod tests {
         assert_eq!(reversed.scenarios, union.scenarios);
         assert_eq!(reversed.timeline, union.timeline);
         assert_eq!(reversed.shards, union.shards);
+    }
+
+    #[test]
+    fn iterations_add_up_and_the_earliest_abort_is_the_runs() {
+        use crate::report::model::{Abort, IterationsEnd};
+        let samples = testing::samples();
+        let (mut a, mut b, mut c) = (shard(&samples, 0), shard(&samples, 1), shard(&samples, 2));
+        for (report, count) in [(&mut a, 3), (&mut b, 3), (&mut c, 3)] {
+            report.shards[0].count = count;
+        }
+        let done = |users_done, ended_by| IterationsDone {
+            users: 4,
+            users_done,
+            ended_by,
+        };
+        a.iterations = Some(done(4, IterationsEnd::Iterations));
+        b.iterations = Some(done(1, IterationsEnd::Stopped));
+        c.iterations = Some(done(2, IterationsEnd::Duration));
+        let abort = |at: f64| Abort {
+            threshold: "error_rate < 1%".into(),
+            offset_seconds: at,
+            detail: format!("at {at}"),
+        };
+        b.aborted = Some(abort(9.0));
+        c.aborted = Some(abort(4.0));
+        let merged = merge(&[a.clone(), b, c]).unwrap();
+        let expected = IterationsDone {
+            users: 12,
+            users_done: 7,
+            ended_by: IterationsEnd::Stopped,
+        };
+        assert_eq!(merged.iterations, Some(expected));
+        assert_eq!(merged.aborted, Some(abort(4.0)));
+        let alone = merge(&[a]).unwrap();
+        assert_eq!(alone.aborted, None);
     }
 
     #[test]

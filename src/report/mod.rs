@@ -60,7 +60,7 @@ pub mod trend;
 pub mod validate;
 
 #[cfg(test)]
-mod testing;
+pub(crate) mod testing;
 
 /// A report file could not be written or read.
 #[derive(Debug, thiserror::Error)]

@@ -89,6 +89,47 @@ pub struct Report {
     /// end: a normal end with `on_exhausted: stop`, a failed run (exit 3) with `fail`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data_exhausted: Option<DataExhausted>,
+    /// How the users of an `--iterations` run ended: all done, or cut by the duration.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iterations: Option<IterationsDone>,
+    /// The `abort_on_fail` threshold that stopped the run early, when one did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aborted: Option<Abort>,
+}
+
+/// The users of an `--iterations` run at its end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IterationsDone {
+    /// Virtual users started.
+    pub users: u64,
+    /// Users that ran all their iterations.
+    pub users_done: u64,
+    /// What ended the run.
+    pub ended_by: IterationsEnd,
+}
+
+/// What ended an `--iterations` run, from the best end to the worst (a merge keeps the worst).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IterationsEnd {
+    /// Every user ran its iterations.
+    Iterations,
+    /// The duration (the upper bound) ran out first.
+    Duration,
+    /// A stop came first: Ctrl-C, the Stop button, an `abort_on_fail` threshold or `unique`
+    /// data running out.
+    Stopped,
+}
+
+/// A threshold with `abort_on_fail` crossed during the run: the run stopped there.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Abort {
+    /// The threshold as written, e.g. `error_rate < 1%`.
+    pub threshold: String,
+    /// When it was crossed, seconds since the run started.
+    pub offset_seconds: f64,
+    /// The verdict at that moment, e.g. `error_rate 12.5% is 11.5% over 1%`.
+    pub detail: String,
 }
 
 /// What one scenario's test data gave: the file, how it was read and how many rows were taken.
@@ -208,6 +249,10 @@ pub struct PlanSummary {
     /// Locust run, a report of an older synthex), so comparisons do not warn about it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tags: Option<Vec<String>>,
+    /// `--iterations=N`: each virtual user ran N iterations (a request, or a flow run) and
+    /// stopped; the stages' length is then only an upper bound. Absent in other runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iterations: Option<u64>,
 }
 
 /// The two load models.
@@ -821,6 +866,7 @@ impl Report {
                 model,
                 stages: Vec::new(),
                 tags: None,
+                iterations: None,
             },
             started_at: 0.0,
             duration_seconds,
@@ -842,6 +888,8 @@ impl Report {
             score: None,
             data: Vec::new(),
             data_exhausted: None,
+            iterations: None,
+            aborted: None,
         }
     }
 

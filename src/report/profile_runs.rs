@@ -117,6 +117,7 @@ pub fn slice(report: &Report, span: &ProfileSpan) -> Report {
         model: report.plan.model,
         stages: span.stages.clone(),
         tags: report.plan.tags.clone(),
+        iterations: None,
     };
     part.config.clone_from(&report.config);
     part.started_at = report.started_at + span.start;

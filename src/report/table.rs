@@ -4,8 +4,8 @@
 
 use super::format;
 use super::model::{
-    BreakingPoint, DataExhausted, LatencyHistogram, LoadModel, Report, ResourceSeries,
-    ScenarioStats,
+    BreakingPoint, DataExhausted, IterationsEnd, LatencyHistogram, LoadModel, Report,
+    ResourceSeries, ScenarioStats,
 };
 
 /// Column headers matching [`Row::cells`].
@@ -309,10 +309,32 @@ pub fn headline(report: &Report) -> String {
         format::duration(report.duration_seconds),
         report.config
     );
+    if let Some(n) = report.plan.iterations {
+        line.push_str(&format!(", {}", iterations_phrase(n, report)));
+    }
     if report.shards.len() > 1 {
         line.push_str(&format!(", {} shards merged", report.shards.len()));
     }
     line
+}
+
+/// `13 iterations per user, every user done` or what ended the run before they were.
+fn iterations_phrase(per_user: u64, report: &Report) -> String {
+    let each = format!("{per_user} iteration(s) per user");
+    match report.iterations {
+        Some(done) => match done.ended_by {
+            IterationsEnd::Iterations => format!("{each}, all {} users done", done.users),
+            IterationsEnd::Duration => format!(
+                "{each}, ended by the duration with {} of {} users done",
+                done.users_done, done.users
+            ),
+            IterationsEnd::Stopped => format!(
+                "{each}, stopped with {} of {} users done",
+                done.users_done, done.users
+            ),
+        },
+        None => each,
+    }
 }
 
 /// What the headings of the summary, Markdown and HTML reports call the run: failed
@@ -364,9 +386,19 @@ impl std::fmt::Display for Verdict {
 }
 
 /// The line shown first and last when the run ended before its plan did: stopped early
-/// (Ctrl-C), or its `unique` test data ran out; `None` for a run that ran its plan.
+/// (Ctrl-C), aborted by an `abort_on_fail` threshold, or its `unique` test data ran out;
+/// `None` for a run that ran its plan.
 pub fn end_note(report: &Report) -> Option<String> {
     let planned: f64 = report.plan.stages.iter().map(|s| s.duration_seconds).sum();
+    if let Some(abort) = &report.aborted {
+        return Some(format!(
+            "ABORTED at {} of {} planned: threshold {:?} (abort_on_fail) was crossed: {}",
+            format::duration(abort.offset_seconds),
+            format::duration(planned),
+            abort.threshold,
+            abort.detail
+        ));
+    }
     let ran = format!(
         "after {} of {} planned",
         format::duration(report.duration_seconds),

@@ -145,6 +145,7 @@ pub fn build(
                 profile: None,
             }],
             tags: Some(Vec::new()),
+            iterations: None,
         },
         started_at: 1_700_000_000.0,
         duration_seconds: DURATION,
@@ -166,6 +167,8 @@ pub fn build(
         score: None,
         data: Vec::new(),
         data_exhausted: None,
+        iterations: None,
+        aborted: None,
     }
 }
 

@@ -115,6 +115,25 @@ pub fn check(report: &Report) -> Result<(), Invalid> {
             )?;
         }
     }
+    if let Some(done) = &report.iterations
+        && done.users_done > done.users
+    {
+        return Err(invalid(
+            "iterations.users_done",
+            format!(
+                "{}: expected at most the {} users",
+                done.users_done, done.users
+            ),
+        ));
+    }
+    if let Some(abort) = &report.aborted {
+        number(
+            "aborted.offset_seconds",
+            abort.offset_seconds,
+            0.0,
+            MAX_DURATION_SECONDS,
+        )?;
+    }
     if let Some(point) = &report.breaking_point {
         for (i, step) in point.steps.iter().enumerate() {
             let field = format!("breaking_point.steps[{i}]");
@@ -412,6 +431,26 @@ mod tests {
         assert_eq!(
             field_of(|r| r.duration_seconds = f64::NAN),
             "duration_seconds"
+        );
+        assert_eq!(
+            field_of(|r| {
+                r.iterations = Some(crate::report::model::IterationsDone {
+                    users: 3,
+                    users_done: 4,
+                    ended_by: crate::report::model::IterationsEnd::Iterations,
+                })
+            }),
+            "iterations.users_done"
+        );
+        assert_eq!(
+            field_of(|r| {
+                r.aborted = Some(crate::report::model::Abort {
+                    threshold: "p95 < 1s".into(),
+                    offset_seconds: -1.0,
+                    detail: String::new(),
+                })
+            }),
+            "aborted.offset_seconds"
         );
     }
 

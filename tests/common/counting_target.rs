@@ -4,8 +4,10 @@
 //! signalled prober cannot touch its clock or its books.
 //!
 //! Paths choose the answer: `/status/NNN…` answers status NNN, `/delay/MS…` waits MS
-//! milliseconds more before answering (both may be combined: `/delay/30/status/500`); anything
-//! else is `200 ok` after the target's delay (fixed, or chosen per request by its number).
+//! milliseconds more before answering (both may be combined: `/delay/30/status/500`),
+//! `/fail-after/K…` answers 500 from the K+1-th request for that path on (a service that
+//! breaks after a count it keeps); anything else is `200 ok` after the target's delay (fixed,
+//! or chosen per request by its number).
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -149,14 +151,13 @@ async fn serve(listener: TcpListener, books: Arc<Books>, delay: Delay) {
                     .and_then(|v| v.to_str().ok())
                     .map(str::to_string);
                 let path = request.uri().path().to_string();
-                books
-                    .paths
-                    .lock()
-                    .unwrap()
-                    .entry(path.clone())
-                    .or_default()
-                    .0 += 1;
-                let (extra, status) = behaviour(&path);
+                let of_path = {
+                    let mut paths = books.paths.lock().unwrap();
+                    let counts = paths.entry(path.clone()).or_default();
+                    counts.0 += 1;
+                    counts.0
+                };
+                let (extra, status) = behaviour(&path, of_path);
                 let books = Arc::clone(&books);
                 let wait = delay(n) + extra;
                 async move {
@@ -181,13 +182,17 @@ async fn serve(listener: TcpListener, books: Arc<Books>, delay: Delay) {
     }
 }
 
-/// The extra delay and the status a path asks for (see the module doc).
-fn behaviour(path: &str) -> (Duration, hyper::StatusCode) {
+/// The extra delay and the status a path asks for (see the module doc), for the `arrived`-th
+/// request of that path.
+fn behaviour(path: &str, arrived: u64) -> (Duration, hyper::StatusCode) {
     let mut parts = path.split('/');
     let (mut delay, mut status) = (Duration::ZERO, hyper::StatusCode::OK);
     while let Some(part) = parts.next() {
         match (part, parts.clone().next().map(str::parse::<u64>)) {
             ("delay", Some(Ok(ms))) => delay = Duration::from_millis(ms),
+            ("fail-after", Some(Ok(k))) if arrived > k => {
+                status = hyper::StatusCode::INTERNAL_SERVER_ERROR;
+            }
             ("status", Some(Ok(code))) => {
                 status = u16::try_from(code)
                     .ok()

@@ -6,13 +6,19 @@
 //! A threshold is parsed with [`str::parse`] before the test starts, so a typo is refused with a
 //! message naming the bad part; [`evaluate`] then checks each one against the finished
 //! [`Report`] and says by how much it failed.
+//!
+//! A threshold may also stop the run as soon as it is crossed (k6's `abortOnFail`, with
+//! `delayAbortEval` as `delay`): [`Threshold::with_abort`] marks it, [`Threshold::crossed`]
+//! judges it on the running totals, and [`mark_abort`] makes the verdict say it ended the run.
 
 mod parse;
+
+use std::time::Duration;
 
 use serde::Deserialize;
 
 use super::format;
-use super::model::{LatencyHistogram, Report, ThresholdResult};
+use super::model::{Abort, LatencyHistogram, Report, ThresholdResult};
 
 /// One parsed threshold.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -25,6 +31,9 @@ pub struct Threshold {
     metric: Metric,
     op: Op,
     limit: f64,
+    /// `abort_on_fail`: the run stops when this threshold is crossed, but not before this much
+    /// of it has run (`delay`).
+    abort_after: Option<Duration>,
 }
 
 /// The scenario a threshold is limited to.
@@ -123,6 +132,52 @@ impl Threshold {
     /// The `load.prometheus` query a `prometheus.NAME` threshold looks at.
     pub fn query(&self) -> Option<&str> {
         self.query.as_deref()
+    }
+
+    /// This threshold with `abort_on_fail`: crossing it stops the run, once `delay` of the run
+    /// has gone by. Refused for `requests >`/`>=`: a count only grows, so it would stop every
+    /// run at its first check.
+    pub fn with_abort(self, delay: Duration) -> Result<Threshold, ThresholdError> {
+        if self.metric == Metric::Requests && matches!(self.op, Op::Gt | Op::Ge) {
+            return Err(ThresholdError {
+                expression: self.expression,
+                problem: "abort_on_fail cannot judge a count that only grows before the end of \
+                          the run (it would stop every run at once); drop abort_on_fail or use \
+                          requests < N"
+                    .into(),
+            });
+        }
+        Ok(Threshold {
+            abort_after: Some(delay),
+            ..self
+        })
+    }
+
+    /// With `abort_on_fail`: how much of the run must have gone by before it may stop it.
+    pub fn abort_delay(&self) -> Option<Duration> {
+        self.abort_after
+    }
+
+    /// Judged on the running totals `so_far` (the report of the run up to now), the verdict
+    /// when this threshold is crossed: failed on a measured value. A threshold with nothing to
+    /// measure yet (no request, no Prometheus value) is not crossed.
+    pub fn crossed(&self, so_far: &Report) -> Option<ThresholdResult> {
+        let result = self.evaluate(so_far);
+        (!result.passed && result.measured.is_some()).then_some(result)
+    }
+}
+
+/// Marks the threshold that aborted the run as failed, with when and what it measured then:
+/// the end-of-run figures may differ from the moment it stopped the run (the requests that
+/// were in flight), but the verdict is the one that ended it.
+pub fn mark_abort(results: &mut [ThresholdResult], abort: &Abort) {
+    if let Some(result) = results.iter_mut().find(|r| r.expression == abort.threshold) {
+        result.passed = false;
+        result.detail = format!(
+            "aborted the run at {}: {}",
+            format::duration(abort.offset_seconds),
+            abort.detail
+        );
     }
 }
 
@@ -403,6 +458,50 @@ mod tests {
             errors.detail.starts_with("search: error_rate "),
             "{}",
             errors.detail
+        );
+    }
+
+    #[test]
+    fn abort_on_fail_is_refused_on_a_growing_count_and_marks_the_verdict() {
+        let t = |text: &str| text.parse::<Threshold>().unwrap();
+        let refused = t("requests >= 1000")
+            .with_abort(Duration::ZERO)
+            .unwrap_err();
+        assert!(
+            refused.to_string().starts_with(
+                "threshold \"requests >= 1000\": abort_on_fail cannot judge a count that only grows"
+            ),
+            "{refused}"
+        );
+        assert!(t("requests > 5").with_abort(Duration::ZERO).is_err());
+        let capped = t("requests < 5000")
+            .with_abort(Duration::from_secs(3))
+            .unwrap();
+        assert_eq!(capped.abort_delay(), Some(Duration::from_secs(3)));
+        assert_eq!(t("p95 < 1s").abort_delay(), None);
+
+        let report = testing::report();
+        assert!(t("p95 < 1s").crossed(&report).is_none());
+        assert!(t("requests < 600").crossed(&report).is_some());
+        let empty = testing::build(&[], vec![], 0, vec![]);
+        assert!(
+            t("p95 < 1ms").crossed(&empty).is_none(),
+            "nothing measured yet"
+        );
+
+        let mut results = evaluate(&[t("p95 < 1s"), t("rps > 1")], &report);
+        assert!(results.iter().all(|r| r.passed));
+        let abort = Abort {
+            threshold: "rps > 1".into(),
+            offset_seconds: 12.0,
+            detail: "rps 0.5 is 0.5 under 1".into(),
+        };
+        mark_abort(&mut results, &abort);
+        assert!(results[0].passed);
+        assert!(!results[1].passed);
+        assert_eq!(
+            results[1].detail,
+            "aborted the run at 12s: rps 0.5 is 0.5 under 1"
         );
     }
 

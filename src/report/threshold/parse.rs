@@ -58,6 +58,7 @@ fn parse(expression: &str) -> Result<Threshold, String> {
         metric,
         op,
         limit,
+        abort_after: None,
     })
 }
 
@@ -98,6 +99,7 @@ fn parse_query(text: &str, rest: &str) -> Result<Threshold, String> {
         metric,
         op,
         limit,
+        abort_after: None,
     })
 }
 
