@@ -485,33 +485,8 @@ fn the_example_passes_check_config_and_runs_against_the_demo_target() {
         )
         .unwrap();
     }
-    let example = std::fs::read_to_string(root.join("data.example.yaml"))
-        .unwrap()
-        .replace("http://127.0.0.1:8089", &target.base);
-    let config = target.dir.path().join("data.example.yaml");
-    std::fs::write(&config, example).unwrap();
-    let out = target.dir.path().join("out");
-    let output = common::load::load(
-        &config,
-        &[
-            "--users=2",
-            "--duration=2s",
-            &format!("--out={}", out.display()),
-        ],
-    );
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "{}",
-        common::load::text(&output)
-    );
-    let report = json::read(&out.join("report.json")).unwrap();
-    let (requests, failures, _) = report.total();
-    assert!(requests > 10, "{requests}");
-    assert_eq!(failures, 0, "{:?}", report.failures);
+    let (report, stats) = target.run_example("data.example.yaml");
     // The demo target's own count of logins: one per run of the flow that the report counts.
-    let (_, stats) = common::http_get(&format!("{}/stats", target.base)).unwrap();
-    let stats: serde_json::Value = serde_json::from_str(&stats).unwrap();
     let login = report
         .scenarios
         .iter()

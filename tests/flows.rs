@@ -21,6 +21,14 @@ use common::{metric_sum, synthex_bin};
 use servers::{Seen, Server, reply};
 use synthex::report::json;
 
+/// A flow that logs in once per session and then reads `/me`, the start of several tests' flows.
+const LOGIN_THEN_ME: &str = "      - name: session
+        on_start:
+          - {name: login, request: {method: POST, path: /login}}
+        steps:
+          - {name: me, request: {path: /me}}
+";
+
 /// The session API the tests talk to: `POST /login` answers a fresh session id as a JSON
 /// token, a header and a cookie; `/me` and `/cart` want the session cookie; `/broken` is a 500.
 async fn session_server() -> Server {
@@ -260,18 +268,16 @@ async fn a_failed_step_ends_the_run_and_the_later_steps_count_as_not_run() {
 async fn the_daemon_runs_each_flow_in_a_fresh_session_with_a_series_per_step() {
     let server = session_server().await;
     let dir = tempfile::tempdir().unwrap();
-    let scenario = r#"      - name: session
-        on_start:
-          - {name: login, request: {method: POST, path: /login}}
-        steps:
-          - {name: me, request: {path: /me}}
-      - name: broken
+    let scenario = format!(
+        "{LOGIN_THEN_ME}{}",
+        r#"      - name: broken
         steps:
           - {name: login, request: {method: POST, path: /login}}
           - {name: pay, request: {path: /broken}}
           - {name: receipt, request: {path: /me}}
-"#;
-    let config = synthex::config::load(&config(dir.path(), &server, scenario)).unwrap();
+"#
+    );
+    let config = synthex::config::load(&config(dir.path(), &server, &scenario)).unwrap();
     let daemon = common::InProcessDaemon::start(config).await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let before = server.log.requests().len();
@@ -444,35 +450,8 @@ fn bad_flows_are_refused_with_the_field_path() {
 #[test]
 fn the_example_flow_runs_against_the_demo_target_without_a_failure() {
     let target = common::load::Target::start();
-    let example = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("config/flows.example.yaml"),
-    )
-    .unwrap()
-    .replace("http://127.0.0.1:8089", &target.base);
-    let config = target.dir.path().join("flows.example.yaml");
-    std::fs::write(&config, example).unwrap();
-    let out = target.dir.path().join("out");
-    let output = common::load::load(
-        &config,
-        &[
-            "--users=2",
-            "--duration=2s",
-            &format!("--out={}", out.display()),
-        ],
-    );
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "{}",
-        common::load::text(&output)
-    );
-    let report = json::read(&out.join("report.json")).unwrap();
-    let (requests, failures, _) = report.total();
-    assert!(requests > 10, "{requests}");
-    assert_eq!(failures, 0, "{:?}", report.failures);
+    let (report, stats) = target.run_example("flows.example.yaml");
     // The demo target's own count: one login per virtual user.
-    let (_, stats) = common::http_get(&format!("{}/stats", target.base)).unwrap();
-    let stats: serde_json::Value = serde_json::from_str(&stats).unwrap();
     assert_eq!(stats["logins_total"], 2);
     let names: Vec<String> = report.scenarios.iter().map(|s| s.name()).collect();
     assert_eq!(
@@ -496,14 +475,11 @@ fn the_example_flow_runs_against_the_demo_target_without_a_failure() {
 async fn the_total_rate_budget_counts_every_request_of_a_flow_run() {
     let server = session_server().await;
     let dir = tempfile::tempdir().unwrap();
-    let scenario = r#"      - name: session
-        on_start:
-          - {name: login, request: {method: POST, path: /login}}
-        steps:
-          - {name: me, request: {path: /me}}
-          - {name: cart, request: {method: PUT, path: /cart}}
-"#;
-    let path = config(dir.path(), &server, scenario);
+    let scenario = format!(
+        "{LOGIN_THEN_ME}{}",
+        "          - {name: cart, request: {method: PUT, path: /cart}}\n"
+    );
+    let path = config(dir.path(), &server, &scenario);
     let text = std::fs::read_to_string(&path).unwrap();
     std::fs::write(&path, text.replace(BUDGET, "")).unwrap();
     let refused = synthex::config::load(&path).unwrap_err().to_string();

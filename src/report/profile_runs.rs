@@ -125,34 +125,27 @@ pub fn slice(report: &Report, span: &ProfileSpan) -> Report {
     part.interrupted = report.interrupted && span.until.is_infinite();
     part.timeline = kept.iter().map(|&i| report.timeline[i].clone()).collect();
     part.timeline_interval_seconds = report.timeline_interval_seconds;
-    part.resources = report
-        .resources
-        .iter()
-        .map(|series| {
-            let mut series = series.clone();
-            series.samples.retain(|s| inside(s.offset_seconds));
-            series
-        })
-        .collect();
-    part.target_stats = report
-        .target_stats
-        .iter()
-        .map(|series| {
-            let mut series = series.clone();
-            series.samples.retain(|(at, _)| inside(*at));
-            series
-        })
-        .collect();
-    part.prometheus = report
-        .prometheus
-        .iter()
-        .map(|series| {
-            let mut series = series.clone();
-            series.samples.retain(|s| inside(s.offset_seconds));
-            series
-        })
-        .collect();
+    part.resources = clipped(&report.resources, |series| {
+        series.samples.retain(|s| inside(s.offset_seconds))
+    });
+    part.target_stats = clipped(&report.target_stats, |series| {
+        series.samples.retain(|(at, _)| inside(*at))
+    });
+    part.prometheus = clipped(&report.prometheus, |series| {
+        series.samples.retain(|s| inside(s.offset_seconds))
+    });
     part
+}
+
+/// Copies of `all`'s series, each cut down by `retain` to the samples of one profile.
+fn clipped<T: Clone>(all: &[T], retain: impl Fn(&mut T)) -> Vec<T> {
+    all.iter()
+        .map(|series| {
+            let mut series = series.clone();
+            retain(&mut series);
+            series
+        })
+        .collect()
 }
 
 /// Judges `thresholds`: on the whole run, or in a run of several profiles on each profile on

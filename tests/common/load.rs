@@ -4,6 +4,9 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use synthex::report::json;
+use synthex::report::model::Report;
+
 use super::{Proc, free_port, http_get, http_request, start_demo_target, synthex_bin};
 
 /// A demo target on a free port, killed on drop.
@@ -27,6 +30,35 @@ impl Target {
             base,
             dir,
         }
+    }
+
+    /// Runs a shipped example (`config/NAME`, its URLs pointed at this target; the files it
+    /// reads must already be beside it in `self.dir`) with 2 users for 2 s, checks that it ran
+    /// clean, and returns its report and the demo target's own `/stats`, the count to check the
+    /// report against.
+    pub fn run_example(&self, name: &str) -> (Report, serde_json::Value) {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+        let example = std::fs::read_to_string(root.join(name))
+            .unwrap()
+            .replace("http://127.0.0.1:8089", &self.base);
+        let config = self.dir.path().join(name);
+        std::fs::write(&config, example).unwrap();
+        let out = self.dir.path().join("out");
+        let output = load(
+            &config,
+            &[
+                "--users=2",
+                "--duration=2s",
+                &format!("--out={}", out.display()),
+            ],
+        );
+        assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+        let report = json::read(&out.join("report.json")).unwrap();
+        let (requests, failures, _) = report.total();
+        assert!(requests > 10, "{requests}");
+        assert_eq!(failures, 0, "{:?}", report.failures);
+        let (_, stats) = http_get(&format!("{}/stats", self.base)).unwrap();
+        (report, serde_json::from_str(&stats).unwrap())
     }
 
     /// Writes a config with `scenarios` (YAML list items) against this target.
