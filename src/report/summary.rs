@@ -57,7 +57,6 @@ pub fn render(report: &Report, grades: &Grades, out: &mut impl Write) -> io::Res
         write_lines(out, &format::align(&queries, "llrrrrl"))?;
     }
 
-    writeln!(out, "\nGrades (overall score {}/100)", grades.score)?;
     let stage_rows = &report.stages;
     if stage_rows.len() > 1 {
         writeln!(out, "\nStages")?;
@@ -215,6 +214,9 @@ mod tests {
         assert!(table[4].contains(" 600 "), "total requests: {}", table[4]);
         assert!(text.contains("Resource usage"), "{text}");
         assert!(text.contains("Score 69/100 (acceptable)"), "{text}");
+        // One score line and one grades table: no leftover heading repeating the score.
+        assert_eq!(text.matches("69/100").count(), 1, "{text}");
+        assert_eq!(text.lines().filter(|l| l.starts_with("Grades")).count(), 1);
         assert!(text.contains("expected status 200, got 503"), "{text}");
         assert!(!text.contains("INTERRUPTED"));
         assert!(!text.contains("Thresholds"));

@@ -9,7 +9,7 @@ use crate::report::model::{LoadModel, Report};
 /// a Locust run's length is measured, not planned, and lands a little off its `-t`.
 const DURATION_TOLERANCE: (f64, f64) = (0.05, 1.0);
 
-/// One sentence per difference in users, rate, duration, profile and tags; empty when the plans
+/// One sentence per difference in users, rate, duration, profile, iterations per user and tags; empty when the plans
 /// agree or what differs is unknown on one side (a Locust run names no profile tags).
 pub fn differences(baseline: &Report, current: &Report) -> Vec<String> {
     let mut found = Vec::new();
@@ -41,6 +41,14 @@ pub fn differences(baseline: &Report, current: &Report) -> Vec<String> {
     if (old - new).abs() > absolute.max(relative * old.max(new)) {
         differ("duration", format::duration(old), format::duration(new));
     }
+    let per_user = |iterations: Option<u64>| {
+        iterations.map_or_else(|| "none (time-bound)".to_string(), |n| n.to_string())
+    };
+    differ(
+        "iterations per user",
+        per_user(baseline.plan.iterations),
+        per_user(current.plan.iterations),
+    );
     if let (Some(old), Some(new)) = (&baseline.plan.tags, &current.plan.tags) {
         let show = |tags: &[String]| {
             if tags.is_empty() {
@@ -104,11 +112,13 @@ mod tests {
             profile: None,
         }];
         new.plan.tags = Some(vec!["api".into(), "!slow".into()]);
+        new.plan.iterations = Some(25);
         assert_eq!(
             differences(&old, &new),
             [
                 "profile: light in the baseline, heavy in this run",
                 "peak users: 10 in the baseline, 50 in this run",
+                "iterations per user: none (time-bound) in the baseline, 25 in this run",
                 "tags: all scenarios in the baseline, tags api,!slow in this run",
             ],
             "10s and 10.4s are within the duration tolerance"
@@ -116,6 +126,7 @@ mod tests {
         new.plan.stages[0].duration_seconds = 11.1;
         new.plan.model = LoadModel::Open;
         new.plan.tags = None;
+        new.plan.iterations = None;
         assert_eq!(
             differences(&old, &new)[1..],
             [
