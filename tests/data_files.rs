@@ -91,18 +91,9 @@ fn config(dir: &Path, server: &Server, extra: &str, scenarios: &str) -> PathBuf 
     path
 }
 
-/// `synthex load` with `args`, run to its end off the test's runtime.
+/// `synthex load --quiet --out=OUT` with `args`, run to its end off the test's runtime.
 async fn load(config: &Path, out: &Path, args: &[&str]) -> std::process::Output {
-    let mut command = std::process::Command::new(synthex_bin());
-    command
-        .arg("load")
-        .arg(format!("--config.file={}", config.display()))
-        .arg(format!("--out={}", out.display()))
-        .arg("--quiet")
-        .args(args);
-    tokio::task::spawn_blocking(move || command.output().unwrap())
-        .await
-        .unwrap()
+    common::load::load_off_runtime(config, out, args).await
 }
 
 fn stderr(output: &std::process::Output) -> String {

@@ -121,3 +121,18 @@ pub fn text(output: &Output) -> String {
         String::from_utf8_lossy(&output.stderr)
     )
 }
+
+/// `synthex load --quiet --out=OUT` with `args`, run to its end on a blocking thread, so that a
+/// test's own servers on its runtime keep answering meanwhile.
+pub async fn load_off_runtime(config: &Path, out: &Path, args: &[&str]) -> Output {
+    let mut command = Command::new(synthex_bin());
+    command
+        .arg("load")
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!("--out={}", out.display()))
+        .arg("--quiet")
+        .args(args);
+    tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap()
+}
