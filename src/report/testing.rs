@@ -10,8 +10,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::model::{
-    FailureGroup, Interval, LatencyHistogram, LoadModel, PlanSummary, Report, ResourceSample,
-    ResourceSeries, SCHEMA_VERSION, ScenarioInterval, ScenarioStats, Shard, StageSummary,
+    FailureGroup, Interval, LatencyHistogram, LoadModel, Report, ResourceSample, ResourceSeries,
+    ScenarioInterval, ScenarioStats, Shard, StageSummary,
 };
 
 /// One finished request.
@@ -132,44 +132,20 @@ pub fn build(
         )
         .collect();
     failures.sort_by_key(|f| std::cmp::Reverse(f.occurrences));
-    Report {
-        schema_version: SCHEMA_VERSION,
-        synthex_version: "0.1.0".into(),
-        config: "config/demo.yml".into(),
-        plan: PlanSummary {
-            profile: "light".into(),
-            model: LoadModel::Closed,
-            stages: vec![StageSummary {
-                duration_seconds: DURATION,
-                target: 10.0,
-                profile: None,
-            }],
-            tags: Some(Vec::new()),
-            iterations: None,
-        },
-        started_at: 1_700_000_000.0,
+    let mut report = Report::of_scenarios("light", LoadModel::Closed, scenarios, DURATION);
+    report.config = "config/demo.yml".into();
+    report.plan.stages = vec![StageSummary {
         duration_seconds: DURATION,
-        interrupted: false,
-        shards,
-        scenarios,
-        flows: Vec::new(),
-        failures,
-        timeline,
-        timeline_interval_seconds: 1.0,
-        resources,
-        thresholds: Vec::new(),
-        breaking_point: None,
-        prometheus: Vec::new(),
-        warmup: None,
-        findings: Vec::new(),
-        target_stats: Vec::new(),
-        stages: Vec::new(),
-        score: None,
-        data: Vec::new(),
-        data_exhausted: None,
-        iterations: None,
-        aborted: None,
-    }
+        target: 10.0,
+        profile: None,
+    }];
+    report.plan.tags = Some(Vec::new());
+    report.started_at = 1_700_000_000.0;
+    report.shards = shards;
+    report.failures = failures;
+    report.timeline = timeline;
+    report.resources = resources;
+    report
 }
 
 fn empty_stats(target: &str, scenario: &str) -> ScenarioStats {
