@@ -5,11 +5,12 @@
 
 use std::fs;
 use std::path::Path;
+use std::time::Duration;
 
 use synthex::report::compare::{Tolerances, compare};
 use synthex::report::grade::{GradeScale, grade};
 use synthex::report::model::Shard;
-use synthex::report::{charts, csv, json, merge, write_all};
+use synthex::report::{charts, csv, findings, json, merge, query_table, write_all};
 
 /// The model under the name `testing.rs` expects (it is shared with the unit tests).
 mod model {
@@ -208,5 +209,82 @@ fn shard_files_merge_into_the_report_of_the_union() {
     assert!(
         merged == union,
         "the merge differs from the report of the union"
+    );
+}
+
+/// The test report re-planned as two profiles with a pause between them (light: a 0 → 4 users
+/// ramp over 3 s, then 4 users for 2 s; a 1 s pause; medium: 20 users for 4 s), the medium
+/// profile twelve times slower and the host busier in it, with a stats field and a Prometheus
+/// query sampled every second: every part the stage cut feeds.
+fn staged_report() -> model::Report {
+    use model::{QuerySample, QuerySeries, StageSummary, StatSeries};
+    let mut report = testing::report();
+    report.plan.stages = [
+        (3.0, 4.0, Some("light")),
+        (2.0, 4.0, Some("light")),
+        (1.0, 0.0, None),
+        (0.0, 20.0, Some("medium")),
+        (4.0, 20.0, Some("medium")),
+    ]
+    .into_iter()
+    .map(|(duration_seconds, target, profile)| StageSummary {
+        duration_seconds,
+        target,
+        profile: profile.map(str::to_string),
+    })
+    .collect();
+    for (i, interval) in report.timeline.iter_mut().enumerate() {
+        interval.cache_hits = i as u64;
+        interval.cache_misses = 2;
+        if i >= 6 {
+            interval.latency.record_n_at(Duration::from_millis(240), 40);
+        }
+    }
+    for sample in &mut report.resources[0].samples[6..] {
+        sample.cpu_ratio = 0.96;
+    }
+    report.target_stats = vec![StatSeries {
+        target: "api".into(),
+        field: "cache.hits".into(),
+        samples: (0..10).map(|i| (i as f64 + 0.5, (i * i) as f64)).collect(),
+    }];
+    report.prometheus = vec![QuerySeries {
+        name: "queue".into(),
+        query: "sum(queue_depth)".into(),
+        samples: (0..10)
+            .map(|i| QuerySample {
+                offset_seconds: i as f64,
+                value: (i != 7).then_some(f64::from(i) * 1.5),
+                problem: (i == 7).then(|| "no data".to_string()),
+            })
+            .collect(),
+    }];
+    report
+}
+
+/// What the cut of a run into stages feeds — the JSON `stages[]`, the findings (knee,
+/// saturation) and the Prometheus table per stage — pinned to a file written by the code before
+/// `Stage` was built on `Span`, so a change of that cut shows as a diff here.
+#[test]
+fn stage_outputs_match_the_pinned_file() {
+    let mut report = staged_report();
+    synthex::report::conclude(&mut report, &GradeScale::default());
+    let findings = findings::find(&report, &findings::FindingRules::default());
+    let actual = serde_json::json!({
+        "stages": report.stages,
+        "findings": findings,
+        "prometheus_table": query_table::cells(&report),
+    });
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/report/stages.json");
+    if std::env::var_os("SYNTHEX_WRITE_PINNED").is_some() {
+        fs::write(&path, serde_json::to_string_pretty(&actual).unwrap() + "\n").unwrap();
+    }
+    let pinned: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
+    assert_eq!(
+        actual,
+        pinned,
+        "{}",
+        serde_json::to_string_pretty(&actual).unwrap()
     );
 }
