@@ -237,8 +237,8 @@ fn measured(stages: &[Stage]) -> Vec<(&Stage, f64)> {
 fn stage_line(s: &Stage, p95: f64) -> String {
     format!(
         "stage {} (level {}): p95 {}, {}/s",
-        s.number,
-        format::decimals(s.to, 1),
+        s.span.number,
+        format::decimals(s.span.to, 1),
         format::duration(p95),
         format::rate(s.throughput())
     )
@@ -250,10 +250,10 @@ fn knee(stages: &[Stage], rules: &FindingRules) -> Option<Finding> {
     let (knee, knee_p95) = *measured
         .iter()
         .skip(1)
-        .find(|(s, p95)| s.to > first.to && *p95 >= rules.knee * first_p95)?;
+        .find(|(s, p95)| s.span.to > first.span.to && *p95 >= rules.knee * first_p95)?;
     let evidence = measured
         .iter()
-        .take_while(|(s, _)| s.number <= knee.number)
+        .take_while(|(s, _)| s.span.number <= knee.span.number)
         .map(|(s, p95)| stage_line(s, *p95))
         .collect();
     Some(with(
@@ -261,8 +261,8 @@ fn knee(stages: &[Stage], rules: &FindingRules) -> Option<Finding> {
             "latency_knee",
             format!(
                 "Latency knee at stage {} (level {}): p95 {} is {}× the first stage's {}, at {}/s",
-                knee.number,
-                format::decimals(knee.to, 1),
+                knee.span.number,
+                format::decimals(knee.span.to, 1),
                 format::duration(knee_p95),
                 format::decimals(knee_p95 / first_p95, 2),
                 format::duration(first_p95),
@@ -272,8 +272,8 @@ fn knee(stages: &[Stage], rules: &FindingRules) -> Option<Finding> {
             "the service queues somewhere below this load: look at what is shared and bounded at that concurrency (worker and connection pools, database connections, locks, CPU)",
         ),
         &[
-            ("stage", knee.number as f64),
-            ("level", knee.to),
+            ("stage", knee.span.number as f64),
+            ("level", knee.span.to),
             ("first_p95_seconds", first_p95),
             ("p95_seconds", knee_p95),
             ("throughput", knee.throughput()),
@@ -285,16 +285,16 @@ fn saturation(stages: &[Stage], rules: &FindingRules) -> Option<Finding> {
     let with_requests: Vec<&Stage> = stages.iter().filter(|s| s.requests > 0).collect();
     let (before, after) = with_requests.windows(2).find_map(|pair| {
         let (a, b) = (pair[0], pair[1]);
-        let load_growth = b.mean_level() / a.mean_level() - 1.0;
+        let load_growth = b.span.mean_level() / a.span.mean_level() - 1.0;
         let throughput_growth = b.throughput() / a.throughput() - 1.0;
         // Growth under 10% is within noise: no verdict on it.
-        (a.mean_level() > 0.0
+        (a.span.mean_level() > 0.0
             && a.throughput() > 0.0
             && load_growth >= 0.1
             && throughput_growth < rules.saturation * load_growth)
             .then_some((a, b))
     })?;
-    let load_growth = after.mean_level() / before.mean_level() - 1.0;
+    let load_growth = after.span.mean_level() / before.span.mean_level() - 1.0;
     let throughput_growth = after.throughput() / before.throughput() - 1.0;
     Some(with(
         finding(
@@ -303,31 +303,31 @@ fn saturation(stages: &[Stage], rules: &FindingRules) -> Option<Finding> {
                 "Throughput stopped growing at {}/s: load grew {} from stage {} to stage {}, throughput {}",
                 format::rate(before.throughput()),
                 format::percent(load_growth),
-                before.number,
-                after.number,
+                before.span.number,
+                after.span.number,
                 format::percent(throughput_growth)
             ),
             vec![
                 format!(
                     "stage {}: mean level {}, {}/s",
-                    before.number,
-                    format::decimals(before.mean_level(), 1),
+                    before.span.number,
+                    format::decimals(before.span.mean_level(), 1),
                     format::rate(before.throughput())
                 ),
                 format!(
                     "stage {}: mean level {}, {}/s",
-                    after.number,
-                    format::decimals(after.mean_level(), 1),
+                    after.span.number,
+                    format::decimals(after.span.mean_level(), 1),
                     format::rate(after.throughput())
                 ),
             ],
             "the saturation point is about this throughput: more users only queue; find the bottleneck resource (CPU, pools, a dependency) at this load before adding capacity",
         ),
         &[
-            ("stage", after.number as f64),
-            ("level", before.mean_level()),
+            ("stage", after.span.number as f64),
+            ("level", before.span.mean_level()),
             ("throughput", before.throughput()),
-            ("next_level", after.mean_level()),
+            ("next_level", after.span.mean_level()),
             ("next_throughput", after.throughput()),
         ],
     ))

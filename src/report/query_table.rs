@@ -25,8 +25,12 @@ pub fn cells(report: &Report) -> Vec<Vec<String>> {
         rows.push(row(series, "all", |_| true));
         if windows.len() > 1 {
             for w in &windows {
-                let stage = format!("{} (level {})", w.number, format::decimals(w.to, 1));
-                rows.push(row(series, &stage, |offset| w.holds(offset)));
+                let stage = format!(
+                    "{} (level {})",
+                    w.span.number,
+                    format::decimals(w.span.to, 1)
+                );
+                rows.push(row(series, &stage, |offset| w.span.holds(offset)));
             }
         }
     }

@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::format;
-use super::model::{LatencyHistogram, LoadModel, Report};
+use super::model::{Interval, LatencyHistogram, LoadModel, Report};
 use super::table;
 
 /// One stage (or one profile) of the run.
@@ -78,26 +78,9 @@ pub struct StageResource {
     pub memory_max_bytes: f64,
 }
 
-/// A span of the run to summarise: its name, profile, time range and levels.
-struct Span {
-    /// 1-based position in the plan, jumps and pauses counted; 0 for a profile.
-    number: usize,
-    name: String,
-    profile: Option<String>,
-    start: f64,
-    end: f64,
-    from: f64,
-    to: f64,
-    /// Intervals starting before this count: `end`, or for the last stage before a pause the
-    /// next profile's start, and for the run's last span, everything after.
-    until: f64,
-}
-
-/// One stage of the plan (or one profile of a run of several) with what the timeline measured
-/// in it: the one cut of a run into stages that the stage table, the findings (where p95 first
-/// doubled, where throughput stopped growing) and the Prometheus table all read.
+/// A span of the run to summarise: one stage of the plan, or one profile of a run of several.
 #[derive(Debug, Clone)]
-pub struct Stage {
+pub struct Span {
     /// 1-based position in the plan, zero-length stages (jumps) and pauses counted; 0 for a
     /// profile.
     pub number: usize,
@@ -113,8 +96,30 @@ pub struct Stage {
     pub from: f64,
     /// Planned level at the end.
     pub to: f64,
-    /// Intervals and samples starting before this count (see [`Span`]).
+    /// Intervals and samples starting before this count: `end`, or for the last stage before a
+    /// pause the next profile's start, and for the run's last span, everything after.
     until: f64,
+}
+
+impl Span {
+    /// Whether a moment (seconds since the start) counts for the span.
+    pub fn holds(&self, offset: f64) -> bool {
+        offset >= self.start && offset < self.until
+    }
+
+    /// Mean planned level over the span (a ramp's midpoint).
+    pub fn mean_level(&self) -> f64 {
+        (self.from + self.to) / 2.0
+    }
+}
+
+/// One stage of the plan (or one profile of a run of several) with what the timeline measured
+/// in it: the one cut of a run into stages that the stage table, the findings (where p95 first
+/// doubled, where throughput stopped growing) and the Prometheus table all read.
+#[derive(Debug, Clone)]
+pub struct Stage {
+    /// Where the stage lies in the run and its planned levels.
+    pub span: Span,
     /// Requests finished in the stage.
     pub requests: u64,
     /// Of which failed.
@@ -128,51 +133,37 @@ pub struct Stage {
 }
 
 impl Stage {
-    /// Whether a moment (seconds since the start) counts for the stage.
-    pub fn holds(&self, offset: f64) -> bool {
-        offset >= self.start && offset < self.until
-    }
-
     /// Finished requests per second over the stage's length.
     pub fn throughput(&self) -> f64 {
-        format::ratio(self.requests as f64, self.end - self.start).unwrap_or(0.0)
+        format::ratio(self.requests as f64, self.span.end - self.span.start).unwrap_or(0.0)
     }
 
     /// The stage's p95 latency, seconds.
     pub fn p95(&self) -> Option<f64> {
         self.latency.quantile(0.95).map(|d| d.as_secs_f64())
     }
-
-    /// Mean planned level over the stage (a ramp's midpoint).
-    pub fn mean_level(&self) -> f64 {
-        (self.from + self.to) / 2.0
-    }
 }
 
 /// The plan's stages with a length that ran (pauses between profiles left out), measured.
 pub fn stages(report: &Report) -> Vec<Stage> {
-    spans(report).iter().map(|s| measure(report, s)).collect()
+    spans(report)
+        .into_iter()
+        .map(|s| measure(report, s))
+        .collect()
 }
 
 /// What the timeline measured in `span`.
-fn measure(report: &Report, span: &Span) -> Stage {
+fn measure(report: &Report, span: Span) -> Stage {
     let mut stage = Stage {
-        number: span.number,
-        name: span.name.clone(),
-        profile: span.profile.clone(),
-        start: span.start,
-        end: span.end,
-        from: span.from,
-        to: span.to,
-        until: span.until,
+        span,
         requests: 0,
         failures: 0,
         latency: LatencyHistogram::new(),
         cache_hits: 0,
         cache_misses: 0,
     };
-    let inside = |offset: f64| offset >= span.start && offset < span.until;
-    for interval in report.timeline.iter().filter(|i| inside(i.offset_seconds)) {
+    let inside = |i: &&Interval| stage.span.holds(i.offset_seconds);
+    for interval in report.timeline.iter().filter(inside) {
         stage.latency.merge(&interval.latency);
         stage.requests += interval.requests;
         stage.failures += interval.failures;
@@ -196,19 +187,14 @@ pub fn rows(report: &Report) -> Vec<StageRow> {
             _ => profiles.push(Span {
                 number: 0,
                 name: span.profile.clone().unwrap_or_default(),
-                profile: span.profile.clone(),
-                start: span.start,
-                end: span.end,
-                from: span.from,
-                to: span.to,
-                until: span.until,
+                ..span.clone()
             }),
         }
     }
     spans
-        .iter()
-        .chain(&profiles)
-        .map(|span| row(report, &measure(report, span)))
+        .into_iter()
+        .chain(profiles)
+        .map(|span| row(report, measure(report, span)))
         .collect()
 }
 
@@ -257,8 +243,8 @@ fn spans(report: &Report) -> Vec<Span> {
 }
 
 /// The row of one measured stage.
-fn row(report: &Report, stage: &Stage) -> StageRow {
-    let inside = |offset: f64| stage.holds(offset);
+fn row(report: &Report, stage: Stage) -> StageRow {
+    let inside = |offset: f64| stage.span.holds(offset);
     let (requests, failures) = (stage.requests, stage.failures);
     let (hits, misses) = (stage.cache_hits, stage.cache_misses);
     let latency = &stage.latency;
@@ -297,17 +283,19 @@ fn row(report: &Report, stage: &Stage) -> StageRow {
             Some((format!("{}/{}", series.target, series.field), spread.avg))
         })
         .collect();
+    let rps = stage.throughput();
+    let span = stage.span;
     StageRow {
-        name: stage.name.clone(),
-        profile: stage.profile.clone(),
-        start_seconds: stage.start,
-        end_seconds: stage.end,
+        name: span.name,
+        profile: span.profile,
+        start_seconds: span.start,
+        end_seconds: span.end,
         model: report.plan.model,
-        from: stage.from,
-        to: stage.to,
+        from: span.from,
+        to: span.to,
         requests,
         failures,
-        rps: stage.throughput(),
+        rps,
         p50_seconds: secs(latency.quantile(0.5)),
         p95_seconds: secs(latency.quantile(0.95)),
         p99_seconds: secs(latency.quantile(0.99)),
