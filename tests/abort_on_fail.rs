@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use common::counting_target::CountingTarget;
-use common::load::{load, text};
+use common::load::{load_to, report_json as report, text};
 
 /// Requests per second the runs below send: 4 users at a pace of 25 iterations a second.
 const RATE: f64 = 100.0;
@@ -18,36 +18,28 @@ const RATE: f64 = 100.0;
 /// A config whose one scenario requests `path` of `target`, with `thresholds` (YAML list
 /// items) under `load:`.
 fn config(dir: &Path, target: &CountingTarget, path: &str, thresholds: &str) -> PathBuf {
-    let file = dir.join("abort.yml");
-    std::fs::write(
-        &file,
-        format!(
-            "targets:\n  - name: api\n    base_url: http://{}\n    rate: 1/s\n    backoff: off\n    timeout: 5s\n    scenarios:\n      - name: work\n        request: {{path: {path}}}\nload:\n  thresholds:\n{thresholds}",
-            target.addr
-        ),
+    common::load::api_config(
+        dir,
+        "abort.yml",
+        &format!("http://{}", target.addr),
+        &format!("      - name: work\n        request: {{path: {path}}}\n"),
+        &format!("load:\n  thresholds:\n{thresholds}"),
     )
-    .unwrap();
-    file
 }
 
 /// Runs 4 users at 25 iterations a second each for at most `duration`, reports into `out`.
 fn run(config: &Path, out: &Path, duration: &str) -> (std::process::Output, Duration) {
     let started = Instant::now();
-    let output = load(
+    let output = load_to(
         config,
+        out,
         &[
             "--users=4",
             "--think-time=25/s",
             &format!("--duration={duration}"),
-            &format!("--out={}", out.display()),
         ],
     );
     (output, started.elapsed())
-}
-
-fn report(out: &Path) -> serde_json::Value {
-    let text = std::fs::read_to_string(out.join("report.json")).unwrap();
-    serde_json::from_str(&text).unwrap()
 }
 
 #[test]

@@ -18,30 +18,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use common::counting_target::CountingTarget;
-use common::load::{load, text};
+use common::load::{load, load_off_runtime, load_to, report_json as report, text};
 use servers::{Seen, reply};
 
 /// A config with one scenario (`scenario`: YAML list items) against `base`.
 fn config(dir: &Path, base: &str, scenario: &str) -> PathBuf {
-    let path = dir.join("iterations.yml");
-    std::fs::write(
-        &path,
-        format!(
-            "targets:\n  - name: api\n    base_url: {base}\n    rate: 1/s\n    backoff: off\n    timeout: 5s\n    scenarios:\n{scenario}"
-        ),
-    )
-    .unwrap();
-    path
+    common::load::api_config(dir, "iterations.yml", base, scenario, "")
 }
 
 /// Each user's iteration number in the path: `/n/1`, `/n/2`, …
 const COUNTED: &str = "      - name: counted\n        request: {path: \"/n/{{ counter }}\"}\n";
-
-/// The JSON report of a run written with `--out=DIR`.
-fn report(out: &Path) -> serde_json::Value {
-    let text = std::fs::read_to_string(out.join("report.json")).unwrap();
-    serde_json::from_str(&text).unwrap()
-}
 
 /// Runs `users` × `n` against a fresh counting target and checks, by the target's own books,
 /// that every user ran exactly `n` iterations: iteration k of every user arrived `users`
@@ -51,13 +37,10 @@ fn exactly_n_per_user(users: u32, n: u64) {
     let dir = tempfile::tempdir().unwrap();
     let config = config(dir.path(), &format!("http://{}", target.addr), COUNTED);
     let out = dir.path().join("out");
-    let output = load(
+    let output = load_to(
         &config,
-        &[
-            &format!("--users={users}"),
-            &format!("--iterations={n}"),
-            &format!("--out={}", out.display()),
-        ],
+        &out,
+        &[&format!("--users={users}"), &format!("--iterations={n}")],
     );
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
     assert_eq!(target.count() as u64, u64::from(users) * n);
@@ -107,14 +90,14 @@ fn the_duration_bounds_a_run_whose_iterations_take_longer() {
     let config = config(dir.path(), &format!("http://{}", target.addr), COUNTED);
     let out = dir.path().join("out");
     // 2 users at 10 iterations a second each for 2 s: about 40 of the 2000 asked for.
-    let output = load(
+    let output = load_to(
         &config,
+        &out,
         &[
             "--users=2",
             "--iterations=1000",
             "--think-time=10/s",
             "--duration=2s",
-            &format!("--out={}", out.display()),
         ],
     );
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
@@ -199,17 +182,7 @@ async fn an_iteration_of_a_flow_is_one_run_and_on_start_is_not_counted() {
     let flow = "      - name: shopping\n        on_start:\n          - {name: login, request: {method: POST, path: /login}}\n        steps:\n          - {name: item, request: {path: \"/item/{{ counter }}\"}}\n          - {name: cart, request: {method: PUT, path: /cart}}\n";
     let config = config(dir.path(), &format!("http://{}", server.addr), flow);
     let out = dir.path().join("out");
-    let args = [
-        "--users=3".to_string(),
-        "--iterations=4".to_string(),
-        format!("--out={}", out.display()),
-    ];
-    let output = tokio::task::spawn_blocking(move || {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        load(&config, &args)
-    })
-    .await
-    .unwrap();
+    let output = load_off_runtime(&config, &out, &["--users=3", "--iterations=4"]).await;
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
 
     // Per user (its own session cookie): one login, then 4 runs of item + cart.

@@ -122,17 +122,43 @@ pub fn text(output: &Output) -> String {
     )
 }
 
+/// `synthex load --config.file=CONFIG --out=OUT --quiet ARGS…`, ready to run.
+fn load_to_command(config: &Path, out: &Path, args: &[&str]) -> Command {
+    let mut command = load_command(config, args);
+    command.arg(format!("--out={}", out.display()));
+    command
+}
+
+/// Runs `synthex load` to the end with its reports written into `out`.
+pub fn load_to(config: &Path, out: &Path, args: &[&str]) -> Output {
+    load_to_command(config, out, args).output().unwrap()
+}
+
 /// `synthex load --quiet --out=OUT` with `args`, run to its end on a blocking thread, so that a
 /// test's own servers on its runtime keep answering meanwhile.
 pub async fn load_off_runtime(config: &Path, out: &Path, args: &[&str]) -> Output {
-    let mut command = Command::new(synthex_bin());
-    command
-        .arg("load")
-        .arg(format!("--config.file={}", config.display()))
-        .arg(format!("--out={}", out.display()))
-        .arg("--quiet")
-        .args(args);
+    let mut command = load_to_command(config, out, args);
     tokio::task::spawn_blocking(move || command.output().unwrap())
         .await
         .unwrap()
+}
+
+/// The `report.json` a run wrote into `out`, as raw JSON (for fields as they are spelt on disk).
+pub fn report_json(out: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(out.join("report.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+/// Writes `dir/FILE`: one target `api` at `base` (1/s, no backoff, 5 s timeout) with
+/// `scenarios` (YAML list items), then `extra` (top-level YAML such as a `load:` section).
+pub fn api_config(dir: &Path, file: &str, base: &str, scenarios: &str, extra: &str) -> PathBuf {
+    let path = dir.join(file);
+    std::fs::write(
+        &path,
+        format!(
+            "targets:\n  - name: api\n    base_url: {base}\n    rate: 1/s\n    backoff: off\n    timeout: 5s\n    scenarios:\n{scenarios}{extra}"
+        ),
+    )
+    .unwrap();
+    path
 }
