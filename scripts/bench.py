@@ -191,7 +191,8 @@ def phase_footprint(tmp, target_port, report):
     """Interleaved rounds of synthex (fresh connections), synthex (keep-alive) and
     blackbox_exporter, each probing the same 3 endpoints at 10/s; per round the ratio of synthex's
     CPU per request to blackbox_exporter's, reported as the median with its range."""
-    # Longer than the 30 s after which the daemon releases its start-up code pages.
+    # Long enough that start-up (config load, first connections, the sampler's first two CPU
+    # refreshes) is a small share of the CPU per request: 450-600 requests per run at 10/s.
     secs = 45 if SHORT else 60
     rounds = int(os.environ.get("BENCH_ROUNDS", "1" if SHORT else "3"))
     scenarios = [("orders", 2, "/orders/{{ int 1..1000 }}"), ("cached", 1, "/cache/{{ int 1..50 }}"), ("health", 1, "/health")]
