@@ -17,9 +17,9 @@
 
 mod common;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::{Read, Write};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use prost::Message;
 use synthex::metrics::protobuf::model::{MetricFamily, MetricType};
@@ -204,18 +204,51 @@ fn active_alerts(prometheus: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Every exemplar names a trace the target received, with that request's latency: at least
-/// the target's handling time, at most a generous client-side overhead more.
-fn assert_exemplars_match(server: &str, found: &[(String, f64)], by_trace: &HashMap<String, f64>) {
-    assert!(!found.is_empty(), "{server}: no exemplars");
-    for (id, value) in found {
-        let handled = by_trace.get(id).unwrap_or_else(|| {
-            panic!("{server}: exemplar trace id {id} was never sent to the target")
-        });
+/// How long a server may take to hold exemplars for a query once the checks reach them: a few
+/// scrapes (1 s apart), with room for a machine busy enough to delay them.
+const EXEMPLARS_WITHIN: Duration = Duration::from_secs(60);
+
+/// The exemplars `server` holds for `expr` since `started` name traces the target received,
+/// each with that request's latency: at least the target's handling time, at most a generous
+/// client-side overhead more. Polls until the server holds exemplars whose traces are all in
+/// the target's records (at most [`EXEMPLARS_WITHIN`]): exemplars come with scrapes, and a
+/// request the target handled after an earlier look at its records may be scraped by now, so
+/// the records are read after each query, never before.
+fn assert_exemplars_lead_to_traces(
+    server: &str,
+    prometheus: &str,
+    expr: &str,
+    started: f64,
+    target: &CountingTarget,
+) {
+    let deadline = Instant::now() + EXEMPLARS_WITHIN;
+    loop {
+        let found = exemplars(prometheus, expr, started);
+        let by_trace: HashMap<String, f64> = target
+            .handled()
+            .iter()
+            .filter_map(|r| Some((trace_id(r.traceparent.as_deref()?)?.to_string(), r.seconds)))
+            .collect();
+        let unknown = found.iter().find(|(id, _)| !by_trace.contains_key(id));
+        if !found.is_empty() && unknown.is_none() {
+            for (id, value) in &found {
+                let handled = by_trace[id];
+                assert!(
+                    *value >= handled - 1e-3 && *value <= handled + 0.25,
+                    "{server}: exemplar {id} says {value} s, the target handled it in {handled} s"
+                );
+            }
+            return;
+        }
         assert!(
-            *value >= *handled - 1e-3 && *value <= *handled + 0.25,
-            "{server}: exemplar {id} says {value} s, the target handled it in {handled} s"
+            Instant::now() < deadline,
+            "{server}: {expr}: within {EXEMPLARS_WITHIN:?} {}",
+            match unknown {
+                Some((id, _)) => format!("exemplar trace id {id} was never sent to the target"),
+                None => "no exemplars".to_string(),
+            }
         );
+        std::thread::sleep(Duration::from_millis(500));
     }
 }
 
@@ -369,28 +402,23 @@ fn native_histograms_give_the_true_fleet_p95_and_exemplars_lead_to_the_traces() 
     }
 
     // Every request carried a valid, sampled traceparent with a fresh trace id.
-    let mut by_trace = HashMap::new();
+    let mut ids = HashSet::new();
     for record in &records {
         let header = record
             .traceparent
             .as_deref()
             .expect("every request has a traceparent");
         let id = trace_id(header).unwrap_or_else(|| panic!("malformed traceparent {header:?}"));
-        assert!(
-            by_trace.insert(id.to_string(), record.seconds).is_none(),
-            "trace id {id} sent twice"
-        );
+        assert!(ids.insert(id.to_string()), "trace id {id} sent twice");
     }
     // The exemplars Grafana asks for with the latency panels' queries lead to those traces.
     let classic_panel = exemplar_queries(&dashboard, "Latency p50 / p95 / p99 (histogram)");
     assert_eq!(classic_panel.len(), 3, "p50, p95 and p99 ask for exemplars");
     for expr in &native_panel {
-        let found = exemplars(&native, expr, started);
-        assert_exemplars_match("native (protobuf)", &found, &by_trace);
+        assert_exemplars_lead_to_traces("native (protobuf)", &native, expr, started, &target);
     }
     for expr in &classic_panel {
-        let found = exemplars(&classic, expr, started);
-        assert_exemplars_match("classic (OpenMetrics)", &found, &by_trace);
+        assert_exemplars_lead_to_traces("classic (OpenMetrics)", &classic, expr, started, &target);
     }
 
     // The protobuf exposition decodes with the same metrics.proto: one duration family with the
