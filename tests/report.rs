@@ -288,3 +288,61 @@ fn stage_outputs_match_the_pinned_file() {
         serde_json::to_string_pretty(&actual).unwrap()
     );
 }
+
+/// The `(name, method)` of each entry row of a `_stats.csv`, checking that the Aggregated row
+/// comes last.
+fn stats_entry_keys(text: &str) -> Vec<(String, String)> {
+    let lines: Vec<&str> = text.split_terminator("\r\n").collect();
+    assert_eq!(lines[0], csv::STATS_HEADER);
+    let (aggregated, entries) = lines[1..].split_last().unwrap();
+    assert!(aggregated.starts_with(",Aggregated,"), "{aggregated}");
+    entries
+        .iter()
+        .map(|l| {
+            let row: Vec<&str> = l.split(',').collect();
+            (row[1].to_string(), row[0].to_string())
+        })
+        .collect()
+}
+
+/// Locust writes `_stats.csv` entries sorted by name, then method (its fixture shows it, its
+/// `stats.py` sorts the `(name, method)` keys); synthex writes its rows in that order too, not
+/// in the order the config declares the scenarios.
+#[test]
+fn stats_rows_are_in_locusts_order() {
+    let fixture =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/locust/locust_stats.csv");
+    let locust = stats_entry_keys(&fs::read_to_string(fixture).unwrap());
+    assert_eq!(locust.len(), 2);
+    assert!(locust.windows(2).all(|w| w[0] < w[1]), "{locust:?}");
+
+    let mut report = testing::report();
+    // Declared: api/zeta, api/search (GET), api/search (HEAD), web/home.
+    report.scenarios[0].scenario = "zeta".into();
+    let mut head = report.scenarios[1].clone();
+    head.method = "HEAD".into();
+    report.scenarios.insert(2, head);
+    let dir = tempfile::tempdir().unwrap();
+    let grades = grade(&report, &GradeScale::default());
+    write_all(
+        &report,
+        &grades,
+        None,
+        dir.path(),
+        "x",
+        csv::History::Aggregated,
+    )
+    .unwrap();
+    let ours = stats_entry_keys(&fs::read_to_string(dir.path().join("x_stats.csv")).unwrap());
+    let key = |name: &str, method: &str| (name.to_string(), method.to_string());
+    assert_eq!(
+        ours,
+        [
+            key("api/search", "GET"),
+            key("api/search", "HEAD"),
+            key("api/zeta", "GET"),
+            key("web/home", "GET")
+        ]
+    );
+    assert!(ours.windows(2).all(|w| w[0] < w[1]), "{ours:?}");
+}

@@ -4,7 +4,8 @@
 //! keeps working.
 //!
 //! Column semantics follow Locust's `stats.py`: `Type` is the HTTP method (empty on the
-//! `Aggregated` row), times are milliseconds, percentiles and medians are integers rounded the
+//! `Aggregated` row), rows are sorted by name then method as Locust sorts its entries (not in
+//! config order), times are milliseconds, percentiles and medians are integers rounded the
 //! way Locust buckets response times (1 ms under 100 ms, 10 ms under 1 s, 100 ms under 10 s,
 //! then 1 s), other numbers are written like Python's `repr(float)`, the history's rates with six
 //! decimals, fields are quoted only when needed, and lines end in CRLF as Python's `csv` writes
@@ -92,12 +93,12 @@ pub fn write(
     Ok(paths)
 }
 
-/// Writes `_stats.csv`: one row per scenario, then the Aggregated row.
+/// Writes `_stats.csv`: one row per scenario in Locust's order (see [`locust_order`]), then
+/// the Aggregated row.
 pub fn stats(report: &Report, out: &mut impl Write) -> io::Result<()> {
     line(out, STATS_HEADER.split(',').map(Cow::from))?;
     let secs = report.duration_seconds;
-    for s in &report.scenarios {
-        let name = table::label(report, s);
+    for (name, s) in locust_order(report) {
         let counts = Counts::new(s.requests, s.failures, s.body_bytes);
         stats_row(out, &s.method, &name, counts, &s.latency, secs)?;
     }
@@ -267,19 +268,28 @@ fn share<'a>(
     }
 }
 
-/// The full history's scenario rows, sorted by name then method as Locust sorts its entries.
-fn scenario_rows(report: &Report) -> Vec<(HistoryRow<'_>, Option<&ScenarioStats>)> {
+/// The scenario rows with their CSV names, sorted by name then method: Locust keys its entries
+/// by `(name, method)` and writes them sorted (`sort_stats` in its `stats.py`), whatever order
+/// the locustfile declares them in.
+fn locust_order(report: &Report) -> Vec<(String, &ScenarioStats)> {
     let mut rows: Vec<_> = report
         .scenarios
         .iter()
-        .map(|s| {
-            let name = table::label(report, s);
+        .map(|s| (table::label(report, s), s))
+        .collect();
+    rows.sort_by(|(a, x), (b, y)| (a, &x.method).cmp(&(b, &y.method)));
+    rows
+}
+
+/// The full history's scenario rows, in Locust's order.
+fn scenario_rows(report: &Report) -> Vec<(HistoryRow<'_>, Option<&ScenarioStats>)> {
+    locust_order(report)
+        .into_iter()
+        .map(|(name, s)| {
             let row = HistoryRow::new(&s.method, name, s.requests, s.body_bytes);
             (row, Some(s))
         })
-        .collect();
-    rows.sort_by(|(a, _), (b, _)| (&a.name, a.method).cmp(&(&b.name, b.method)));
-    rows
+        .collect()
 }
 
 /// One row of the history as it runs: cumulative totals and the current window.
@@ -490,6 +500,29 @@ mod tests {
         let p: Vec<u64> = home[11..].iter().map(|v| v.parse().unwrap()).collect();
         assert!(p.windows(2).all(|w| w[0] <= w[1]), "{p:?}");
         assert!((22..=23).contains(&p[10]), "{p:?}");
+    }
+
+    #[test]
+    fn stats_rows_are_sorted_by_name_then_method_like_locusts() {
+        let mut report = flow_report();
+        // A second row of the same name under another method, declared before the first.
+        let mut head = report.scenarios[1].clone();
+        head.method = "HEAD".into();
+        report.scenarios.insert(0, head);
+        let names: Vec<String> = lines(stats, &report)[1..]
+            .iter()
+            .map(|l| fields(l)[..2].join(" "))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "GET api/search",
+                "HEAD api/search",
+                "GET api/zeta",
+                "POST web/session/login",
+                " Aggregated"
+            ]
+        );
     }
 
     #[test]
