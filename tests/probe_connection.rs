@@ -9,55 +9,16 @@ mod probe_support;
 use std::time::Duration;
 
 use probe_support::servers::{self, read_request_head, reply};
-use probe_support::{global, message, posting, reason, refused_port, scenario, target};
+use probe_support::{
+    against, both, global, impatient, kept, message, posting, reason, refused_port, same, scenario,
+    target,
+};
 use synthex::outcome::{FailureReason, Outcome};
 use synthex::probe::{IdleConnections, Probe};
-use synthex::scenario::{Call, Target};
+use synthex::scenario::Target;
 use synthex::template::{Iteration, Template};
 use tokio::io::AsyncWriteExt;
 use tokio::time::Instant;
-
-/// `target` with keep-alive on, as load tests run it.
-fn kept(base_url: &str) -> Target {
-    let mut t = target(base_url);
-    t.keep_alive = true;
-    t
-}
-
-/// A keep-alive target on `server` with a 200 ms timeout.
-fn impatient(server: &servers::Server) -> Target {
-    let mut t = kept(&format!("http://{}", server.addr));
-    t.timeout = Duration::from_millis(200);
-    t
-}
-
-/// One request of `scenario` with `Probe::run`, then one on a new direct connection.
-async fn both(target: &Target, scenario: &Call) -> (Outcome, Outcome) {
-    let probe = Probe::new(target, &global()).unwrap();
-    let shared = probe
-        .run(scenario, Instant::now(), &Iteration::default())
-        .await;
-    let mut connection = probe.connection().expect("a plain-HTTP keep-alive target");
-    let direct = connection
-        .run(scenario, Instant::now(), &Iteration::default())
-        .await;
-    (shared, direct)
-}
-
-/// [`both`] for a GET of `/` on `server`.
-async fn against(server: &servers::Server) -> (Outcome, Outcome) {
-    both(&kept(&format!("http://{}", server.addr)), &scenario("/")).await
-}
-
-/// Asserts that the two outcomes agree on everything but timings.
-fn same(shared: &Outcome, direct: &Outcome) {
-    assert_eq!(direct.failure, shared.failure);
-    assert_eq!(direct.status, shared.status);
-    assert_eq!(direct.cache, shared.cache);
-    assert_eq!(direct.cert_expiry, shared.cert_expiry);
-    let names = |o: &Outcome| o.phases.iter().map(|(name, _)| name).collect::<Vec<_>>();
-    assert_eq!(names(direct), names(shared));
-}
 
 #[tokio::test]
 async fn success_is_judged_and_classified_as_by_the_probe() {

@@ -1,4 +1,5 @@
-//! Maps a reqwest error to a [`FailureReason`] and a short human message.
+//! Maps a reqwest error (or the direct connection's, worded as hyper's) to a
+//! [`FailureReason`] and a short human message.
 //!
 //! reqwest exposes `is_timeout`, `is_dns` and `is_connect`, but not TLS: a handshake or
 //! verification failure is a `rustls::Error` somewhere down the `source()` chain, often inside
@@ -10,7 +11,7 @@ use std::error::Error as StdError;
 use std::io;
 use std::time::Duration;
 
-use super::redirect;
+use super::{http1, redirect};
 use crate::outcome::{Failure, FailureReason};
 
 /// Longest failure message kept; error chains can be long and are not meant for labels.
@@ -117,6 +118,9 @@ fn is_connection_lost(error: &(dyn StdError + 'static)) -> bool {
     error
         .downcast_ref::<hyper::Error>()
         .is_some_and(|e| e.is_incomplete_message())
+        || error
+            .downcast_ref::<http1::Error>()
+            .is_some_and(http1::Error::is_incomplete)
 }
 
 /// The error and its causes, outermost first, looking inside `io::Error` payloads.

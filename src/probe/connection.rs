@@ -5,8 +5,9 @@
 //! three times, hyper-util's client and connector services are cloned, tower boxes redirect,
 //! retry and timeout layers, and each request checks a connection out of a pool and crosses a
 //! channel to another task. A closed-model user only ever has one request in flight, so it can
-//! own one HTTP/1.1 connection made with hyper's `client::conn::http1` and drive that
-//! connection's I/O in its own task, with none of that machinery.
+//! own one HTTP/1.1 connection and do the exchange on it itself ([`super::http1`]: one write
+//! of the request, the response parsed from a reused read buffer), with none of that
+//! machinery, not even hyper's split between a request handle and a connection task.
 //!
 //! What it must not change is the result: requests are rendered by the probe's own
 //! [`Probe::render`], and what comes back is read and judged by the probe's own `receive` and
@@ -21,32 +22,29 @@
 //! request borrows one connection for its length ([`Probe::run_on`]).
 //!
 //! `Probe::run` itself sends a plain-HTTP `keep_alive: false` request on a one-shot
-//! `Connection`: a connection that is opened for one request and closed after it needs no pool,
-//! and the daemon's default canary then costs about a tenth less CPU per request.
+//! `Connection`: a connection that is opened for one request and closed after it needs no pool
+//! and no task, which makes the daemon's default canary cheaper per request.
 
 use std::error::Error as StdError;
 use std::fmt;
 use std::future::Future;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
-use std::pin::{Pin, pin};
+use std::pin::Pin;
 use std::sync::{Mutex, PoisonError};
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::HOST;
 use http::{HeaderValue, Uri};
-use http_body_util::Full;
-use hyper::body::{Body, Frame, Incoming, SizeHint};
-use hyper::client::conn::http1;
-use hyper_util::rt::TokioIo;
+use hyper::body::{Body, Frame, SizeHint};
 use reqwest::Url;
 use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
 use url::{Host, Position};
 
 use super::classify::{self, Stage, Step};
+use super::http1::{self, Conn};
 use super::timing::{self, ConnectionTimes};
 use super::{Exchange, Probe, Rendered, Reply, Sent, other};
 use crate::flow::Session;
@@ -98,7 +96,7 @@ pub struct Connection<'p> {
     probe: &'p Probe,
     route: &'p Route,
     /// The open connection, if any.
-    live: Option<Live>,
+    live: Option<Conn>,
     /// The last rendered path and its request target: a scenario whose path has no
     /// placeholders renders the same one every time, and need not be parsed again.
     last_target: Option<(String, Uri)>,
@@ -114,19 +112,6 @@ impl fmt::Debug for Connection<'_> {
             .field("open", &self.live.is_some())
             .finish()
     }
-}
-
-/// An open connection: the handle requests are sent on, and the future doing its I/O.
-struct Live {
-    sender: http1::SendRequest<Full<Bytes>>,
-    io: Driver,
-}
-
-/// hyper's connection future, polled by whoever waits on the connection.
-struct Driver {
-    future: Pin<Box<http1::Connection<TokioIo<TcpStream>, Full<Bytes>>>>,
-    /// The future has completed: the connection is closed.
-    done: bool,
 }
 
 impl Probe {
@@ -161,7 +146,7 @@ impl Probe {
 /// or opens a new one, and puts it back when its exchange left it open. There are never more
 /// than the most requests ever in flight at once, which the open model caps.
 #[derive(Default)]
-pub struct IdleConnections(Mutex<Vec<Live>>);
+pub struct IdleConnections(Mutex<Vec<Conn>>);
 
 impl fmt::Debug for IdleConnections {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -173,11 +158,11 @@ impl fmt::Debug for IdleConnections {
 }
 
 impl IdleConnections {
-    fn take(&self) -> Option<Live> {
+    fn take(&self) -> Option<Conn> {
         self.0.lock().unwrap_or_else(PoisonError::into_inner).pop()
     }
 
-    fn put(&self, live: Live) {
+    fn put(&self, live: Conn) {
         self.0
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -234,20 +219,16 @@ impl Connection<'_> {
         let mut times = ConnectionTimes::default();
         let probe = self.probe;
         let (mut trace_id, mut path) = (None, None);
-        let rendered = probe.render(call, iteration, session, |path| self.target(path));
-        let request = rendered.map(|mut r| {
-            trace_id = r.trace_id;
-            path = r.path.take();
-            self.request(r)
-        });
-        let exchange = match request {
-            Ok(request) => {
+        let exchange = match probe.render(call, iteration, session, |path| self.target(path)) {
+            Ok(mut rendered) => {
+                trace_id = rendered.trace_id;
+                path = rendered.path.take();
                 let deadline = send_start + self.probe.timeout;
                 match &mut self.timer {
                     Some(timer) => timer.as_mut().reset(deadline),
                     None => self.timer = Some(Box::pin(tokio::time::sleep_until(deadline))),
                 }
-                self.exchange(request, &mut times).await
+                self.exchange(&rendered, &mut times).await
             }
             Err(failure) => Exchange::failed(failure),
         };
@@ -291,70 +272,58 @@ impl Connection<'_> {
         Ok(uri)
     }
 
-    /// The rendered request, with the `Host` header hyper-util would add.
-    fn request(&self, rendered: Rendered<Uri>) -> http::Request<Full<Bytes>> {
-        let mut request = http::Request::new(Full::new(rendered.body.unwrap_or_default()));
-        *request.method_mut() = rendered.method;
-        *request.uri_mut() = rendered.url;
-        *request.headers_mut() = rendered.headers;
-        request
-            .headers_mut()
-            .entry(HOST)
-            .or_insert_with(|| self.route.authority.clone());
-        request
-    }
-
-    /// Sends `request` on a ready connection and reads the response; keeps the connection
-    /// only if the exchange went through and the server left it open.
+    /// Sends the rendered request on a ready connection and reads the response; keeps the
+    /// connection only if the exchange went through and left it fit for another request.
     async fn exchange(
         &mut self,
-        request: http::Request<Full<Bytes>>,
+        rendered: &Rendered<Uri>,
         times: &mut ConnectionTimes,
     ) -> Exchange {
-        let probe = self.probe;
+        let (probe, route) = (self.probe, self.route);
         let timeout = probe.timeout;
         let mut live = match self.ready(times).await {
             Ok(live) => live,
             Err(failure) => return Exchange::failed(failure),
         };
-        let sending = live.sender.send_request(request);
-        let exchange = match drive(&mut live.io, within(self.timer(), sending)).await {
+        let request = http1::Request {
+            method: &rendered.method,
+            target: &rendered.url,
+            headers: &rendered.headers,
+            // The `Host` header hyper-util adds when the request has none.
+            host: &route.authority,
+            body: rendered.body.as_deref().unwrap_or_default(),
+        };
+        let mut timer = self.timer();
+        let exchange = match within(timer.as_mut(), live.exchange(&request)).await {
             None => Exchange::failed(classify::timed_out(Stage::Head, timeout)),
             Some(Err(error)) => {
                 Exchange::failed(classify::classify(&error, Step::Exchange, Stage::Head))
             }
             Some(Ok(response)) => {
-                let timer = self.timer();
                 let response = response.map(|body| Deadline {
                     body,
                     timer,
                     timeout,
                 });
-                drive(&mut live.io, probe.receive(response, |f| f)).await
+                probe.receive(response, |f| f).await
             }
         };
-        if exchange.failure.is_none() && !live.io.done {
+        if exchange.failure.is_none() && live.keeps_alive() {
             self.live = Some(live);
         }
         exchange
     }
 
-    /// The open connection once it can take a request, or a new one.
-    async fn ready(&mut self, times: &mut ConnectionTimes) -> Result<Live, Failure> {
-        let timeout = self.probe.timeout;
-        if let Some(mut live) = self.live.take() {
-            // A connection kept idle is not polled, so a close by the server meanwhile (its
-            // keep-alive timeout) is only read now; polling the I/O first reads it, instead of
-            // sending the request on a closed connection and failing it.
-            live.io.notice_close().await;
-            let ready = live.sender.ready();
-            match drive(&mut live.io, within(self.timer(), ready)).await {
-                None => return Err(classify::timed_out(Stage::Head, timeout)),
-                Some(Ok(())) if !live.io.done => return Ok(live),
-                // Closed by the server since the last request: open another one.
-                Some(_) => {}
-            }
+    /// The open connection if it can take a request, or a new one.
+    async fn ready(&mut self, times: &mut ConnectionTimes) -> Result<Conn, Failure> {
+        if let Some(mut live) = self.live.take()
+            // Closed by the server while idle (its keep-alive timeout): open another one
+            // instead of failing the request on it.
+            && live.is_reusable().await
+        {
+            return Ok(live);
         }
+        let timeout = self.probe.timeout;
         let connecting = connect(self.route, times);
         within(self.timer(), connecting)
             .await
@@ -363,7 +332,7 @@ impl Connection<'_> {
 }
 
 /// Opens a connection along `route`, recording its DNS and set-up times in `times`.
-async fn connect(route: &Route, times: &mut ConnectionTimes) -> Result<Live, Failure> {
+async fn connect(route: &Route, times: &mut ConnectionTimes) -> Result<Conn, Failure> {
     times.started = Some(Instant::now());
     let addrs = match &route.host {
         RouteHost::Ip(ip) => vec![SocketAddr::new(*ip, route.port)],
@@ -376,17 +345,8 @@ async fn connect(route: &Route, times: &mut ConnectionTimes) -> Result<Live, Fai
     let stream = open(&addrs)
         .await
         .map_err(|e| classify::classify(&ConnectError(e), Step::Connect, Stage::Head))?;
-    let (sender, connection) = http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(|e| classify::classify(&e, Step::Connect, Stage::Head))?;
     times.ready = Some(Instant::now());
-    Ok(Live {
-        sender,
-        io: Driver {
-            future: Box::pin(connection),
-            done: false,
-        },
-    })
+    Ok(Conn::new(stream))
 }
 
 /// Connects to the first address that accepts, with Nagle off as reqwest does.
@@ -404,34 +364,6 @@ async fn open(addrs: &[SocketAddr]) -> io::Result<TcpStream> {
     Err(last)
 }
 
-impl Driver {
-    /// Polls the connection's I/O once without waiting, so an end of file or error the socket
-    /// holds already completes the future (`done`).
-    async fn notice_close(&mut self) {
-        if self.done {
-            return;
-        }
-        let mut future = self.future.as_mut();
-        let closed = std::future::poll_fn(|cx| Poll::Ready(future.as_mut().poll(cx).is_ready()));
-        self.done = closed.await;
-    }
-}
-
-/// Polls `work` to its end while doing the connection's I/O, which only progresses when its
-/// future is polled; doing it here spares a task and the wake-ups between two tasks.
-async fn drive<F: Future>(io: &mut Driver, work: F) -> F::Output {
-    let mut work = pin!(work);
-    loop {
-        tokio::select! {
-            biased;
-            output = &mut work => return output,
-            // On an error hyper hands it to the request or body waiting, so the result here
-            // adds nothing.
-            _ = io.future.as_mut(), if !io.done => io.done = true,
-        }
-    }
-}
-
 /// `work`'s output, or `None` if `timer` fires first.
 async fn within<F: Future>(timer: Pin<&mut Sleep>, work: F) -> Option<F::Output> {
     tokio::select! {
@@ -444,7 +376,7 @@ async fn within<F: Future>(timer: Pin<&mut Sleep>, work: F) -> Option<F::Output>
 /// A response body that fails with the request's timeout once its deadline passes, and whose
 /// errors are already classified as body failures.
 struct Deadline<'t> {
-    body: Incoming,
+    body: http1::Body<'t>,
     timer: Pin<&'t mut Sleep>,
     timeout: Duration,
 }

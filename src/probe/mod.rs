@@ -13,7 +13,8 @@
 //! `Connection` too: with no pool to manage, reqwest only adds work; HTTPS, proxies and pooled
 //! targets use reqwest.
 //!
-//! Submodules: `client` builds the reqwest client, `connection` the direct connection, `tls` the rustls configuration and
+//! Submodules: `client` builds the reqwest client, `connection` the direct connection (whose
+//! HTTP/1.1 exchange is `http1`'s), `tls` the rustls configuration and
 //! expiry-recording verifier, `timing` the DNS/connect hooks, `classify` maps errors to failure
 //! reasons, `expect` checks responses, `cache` detects cache hits, `redirect` decides which
 //! redirects are followed and `retry_after` reads how long a 429 or 503 asks clients to wait.
@@ -23,6 +24,7 @@ mod classify;
 pub(crate) mod client;
 mod connection;
 mod expect;
+mod http1;
 mod redirect;
 mod retry_after;
 mod timing;

@@ -126,3 +126,47 @@ pub fn refused_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.local_addr().unwrap().port()
 }
+
+/// `target` with keep-alive on, as load tests run it: its requests may go over a direct
+/// connection (`Probe::connection`), and `Probe::run` sends them through reqwest's pool.
+pub fn kept(base_url: &str) -> Target {
+    let mut t = target(base_url);
+    t.keep_alive = true;
+    t
+}
+
+/// A keep-alive target on `server` with a 200 ms timeout.
+pub fn impatient(server: &servers::Server) -> Target {
+    let mut t = kept(&format!("http://{}", server.addr));
+    t.timeout = Duration::from_millis(200);
+    t
+}
+
+/// One request of `scenario` with `Probe::run` (reqwest, hyper's client), then one on a new
+/// direct connection (synthex's own HTTP/1.1 exchange).
+pub async fn both(target: &Target, scenario: &Call) -> (Outcome, Outcome) {
+    let probe = Probe::new(target, &global()).unwrap();
+    let shared = probe
+        .run(scenario, Instant::now(), &Iteration::default())
+        .await;
+    let mut connection = probe.connection().expect("a plain-HTTP keep-alive target");
+    let direct = connection
+        .run(scenario, Instant::now(), &Iteration::default())
+        .await;
+    (shared, direct)
+}
+
+/// [`both`] for a GET of `/` on `server`.
+pub async fn against(server: &servers::Server) -> (Outcome, Outcome) {
+    both(&kept(&format!("http://{}", server.addr)), &scenario("/")).await
+}
+
+/// Asserts that the two outcomes agree on everything but timings.
+pub fn same(shared: &Outcome, direct: &Outcome) {
+    assert_eq!(direct.failure, shared.failure);
+    assert_eq!(direct.status, shared.status);
+    assert_eq!(direct.cache, shared.cache);
+    assert_eq!(direct.cert_expiry, shared.cert_expiry);
+    let names = |o: &Outcome| o.phases.iter().map(|(name, _)| name).collect::<Vec<_>>();
+    assert_eq!(names(direct), names(shared));
+}
