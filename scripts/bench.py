@@ -12,7 +12,7 @@ Phases:
      connections, then keep-alive) vs blackbox_exporter probing the same 3 endpoints at the same
      rate, in interleaved rounds; resident memory and CPU seconds per 1000 requests of each
      process, read from /proc, and the median ratio with its range; then the resident memory of
-     the example config (config/synthex.yml) over a minute.
+     the example config (config/synthex.yml) over a minute, and where it is (/proc/PID/smaps).
   3. rate accuracy: synthex at 5 requests/s for two whole minutes; sent + skipped per minute, and
      the scenario shares against their weights.
 """
@@ -238,13 +238,37 @@ def phase_footprint(tmp, target_port, report):
                 time.sleep(5)
                 get(f"http://127.0.0.1:{port}/metrics")  # scraped, as Prometheus would
                 seen.append(rss_bytes(proc.pid))
+            where = resident_parts(proc.pid)
         finally:
             stop(proc)
     finally:
         os.unlink(path)
     report.append(f"Resident memory with the example config (config/synthex.yml, its targets pointed at the demo target, "
                   f"scraped every 5 s), {secs} s: after 5 s {seen[0] / 2**20:.1f} MiB, at the end "
-                  f"**{seen[-1] / 2**20:.1f} MiB**, highest {max(seen) / 2**20:.1f} MiB (goal ≤ 10 MB).\n")
+                  f"**{seen[-1] / 2**20:.1f} MiB**, highest {max(seen) / 2**20:.1f} MiB (goal ≤ 10 MB); at the end "
+                  f"synthex's code {where['code'] / 2**20:.1f} MiB, its other file pages {where['binary'] / 2**20:.1f} MiB, "
+                  f"shared libraries {where['libraries'] / 2**20:.1f} MiB, anonymous {where['anonymous'] / 2**20:.1f} MiB "
+                  f"(/proc/PID/smaps).\n")
+
+
+def resident_parts(pid):
+    """Resident bytes of a process by kind, from /proc/PID/smaps: its executable's code mapping,
+    the executable's other mappings, other files (shared libraries), anonymous memory."""
+    exe = os.path.realpath(f"/proc/{pid}/exe")
+    parts = {"code": 0, "binary": 0, "libraries": 0, "anonymous": 0}
+    kind = None
+    with open(f"/proc/{pid}/smaps") as f:
+        for line in f:
+            fields = line.split()
+            if re.match(r"^[0-9a-f]+-[0-9a-f]+$", fields[0]):
+                path = fields[5] if len(fields) > 5 else ""
+                if path == exe:
+                    kind = "code" if "x" in fields[1] else "binary"
+                else:
+                    kind = "libraries" if path.startswith("/") else "anonymous"
+            elif fields[0] == "Rss:":
+                parts[kind] += int(fields[1]) * 1024
+    return parts
 
 
 def phase_rate(tmp, target_port, report):
@@ -294,7 +318,12 @@ def main():
         cpu = open("/proc/cpuinfo").read()
         model = re.search(r"model name\s*:\s*(.*)", cpu).group(1)
         report = [f"Measured {time.strftime('%Y-%m-%d')} on {os.cpu_count()} cores ({model}), loopback, release build.\n"]
+        # BENCH_PHASES=footprint (or a comma-separated list of latency, footprint, rate) runs
+        # only those phases.
+        chosen = os.environ.get("BENCH_PHASES", "latency,footprint,rate").split(",")
         for phase in (phase_latency, phase_footprint, phase_rate):
+            if phase.__name__.removeprefix("phase_") not in chosen:
+                continue
             phase(tmp, target_port, report)
             print("\n".join(report), flush=True) if os.environ.get("BENCH_VERBOSE") else None
     finally:

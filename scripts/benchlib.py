@@ -9,7 +9,8 @@ import time
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SYNTHEX = os.path.join(ROOT, "target", "release", "synthex")
+# SYNTHEX_BIN: another build to measure (an A/B against a copy of the previous release binary).
+SYNTHEX = os.environ.get("SYNTHEX_BIN", os.path.join(ROOT, "target", "release", "synthex"))
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 SHORT = os.environ.get("BENCH_SHORT") == "1"  # quick smoke run of a script itself
 
