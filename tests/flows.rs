@@ -494,3 +494,88 @@ async fn the_total_rate_budget_counts_every_request_of_a_flow_run() {
     assert!(n <= 60.0 * span + 6.0, "{n} requests in {span} s");
     assert!(n >= 30.0 * span, "{n} requests in {span} s");
 }
+
+/// A flow whose `me` step the server delays by 300 ms (`/delay/300/…` on the counting
+/// target), between two steps it answers at once.
+const DELAYED_STEP: &str = "      - name: session
+        steps:
+          - {name: login, request: {method: POST, path: /login}}
+          - {name: me, request: {path: /delay/300/me}}
+          - {name: cart, request: {path: /cart}}
+";
+
+/// Thresholds name a flow step as the report's rows do (`flow/step`, `target/flow/step`), each
+/// judged on that step's requests only: the step the server delays fails `p99 < 250ms` with at
+/// least the server's delay, the step before it passes, and the counts are the server's own.
+#[test]
+fn a_threshold_on_a_flow_step_judges_that_step_only() {
+    use common::counting_target::CountingTarget;
+    use common::load::{api_config, load, load_to, text};
+
+    let target = CountingTarget::start(Duration::ZERO);
+    let dir = tempfile::tempdir().unwrap();
+    let thresholds = [
+        "session/me: p99 < 250ms",
+        "session/login: p99 < 250ms",
+        "api/session/me: p99 > 290ms",
+        "session/me: requests > 0",
+        "session: requests > 0",
+    ];
+    let listed: String = thresholds
+        .iter()
+        .map(|t| format!("    - \"{t}\"\n"))
+        .collect();
+    let config = api_config(
+        dir.path(),
+        "steps.yml",
+        &format!("http://{}", target.addr),
+        DELAYED_STEP,
+        &format!("load:\n  thresholds:\n{listed}"),
+    );
+    let out = dir.path().join("out");
+    let output = load_to(&config, &out, &["--users=2", "--duration=3s"]);
+    assert_eq!(output.status.code(), Some(3), "{}", text(&output));
+    let report = json::read(&out.join("report.json")).unwrap();
+    let verdict: BTreeMap<&str, (bool, f64, &str)> = report
+        .thresholds
+        .iter()
+        .map(|t| {
+            let measured = t.measured.unwrap_or(f64::NAN);
+            (
+                t.expression.as_str(),
+                (t.passed, measured, t.detail.as_str()),
+            )
+        })
+        .collect();
+    let (passed, p99, detail) = verdict["session/me: p99 < 250ms"];
+    assert!(!passed && p99 >= 0.3, "{detail}");
+    assert!(detail.starts_with("session/me: p99 "), "{detail}");
+    let (passed, p99, detail) = verdict["session/login: p99 < 250ms"];
+    assert!(passed && p99 < 0.25, "{detail}");
+    let (passed, p99, detail) = verdict["api/session/me: p99 > 290ms"];
+    assert!(passed && p99 >= 0.3, "{detail}");
+    let me = target.count_of("/delay/300/me");
+    assert!(me >= 4, "{me} requests of the delayed step");
+    assert_eq!(verdict["session/me: requests > 0"].1, me as f64);
+    assert_eq!(verdict["session: requests > 0"].1, target.count() as f64);
+
+    // A name that is no row is refused before anything is sent, with the names there are.
+    let before = target.count();
+    let output = load(
+        &config,
+        &[
+            "--users=1",
+            "--duration=1s",
+            "--threshold=session/mee: p99 < 2s",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(
+            "--threshold: threshold \"session/mee: p99 < 2s\": session/mee names no scenario or flow step of the config (expected scenario, flow/step, target/scenario or target/flow/step; the names are session, session/login, session/me, session/cart)"
+        ),
+        "{stderr}"
+    );
+    assert_eq!(target.count(), before, "a refused run sends nothing");
+}

@@ -281,8 +281,9 @@ fn a_threshold_on_a_scenario_the_tags_leave_out_is_refused_before_the_run() {
             text(&output)
         );
         assert!(
-            String::from_utf8_lossy(&output.stderr)
-                .contains("threshold \"orders: p95 < 1s\": scenario orders is left out by --tags"),
+            String::from_utf8_lossy(&output.stderr).contains(
+                "load.thresholds[0]: threshold \"orders: p95 < 1s\": orders is left out by --tags"
+            ),
             "{}",
             text(&output)
         );
@@ -295,7 +296,13 @@ fn a_threshold_on_a_scenario_the_tags_leave_out_is_refused_before_the_run() {
     .output()
     .unwrap();
     assert_eq!(output.status.code(), Some(2), "{}", text(&output));
-    assert!(text(&output).contains("scenario order is not a scenario of the config"));
+    assert!(
+        text(&output).contains(
+            "--threshold: threshold \"order: p95 < 1s\": order names no scenario or flow step of the config (expected scenario, flow/step, target/scenario or target/flow/step; the names are health, orders)"
+        ),
+        "{}",
+        text(&output)
+    );
     assert_eq!(target.requests_served(), before + 1, "a request was sent");
     // With the scenario selected it runs and the threshold is judged.
     let output = load_command(&config, &["--users=1", "--duration=1s", "--tags=slow"])

@@ -33,7 +33,7 @@ use crate::report::grade;
 use crate::report::model::{LoadModel, PlanSummary, Report, ScenarioStats, Shard, ThresholdResult};
 use crate::report::profile_runs;
 use crate::report::summary;
-use crate::report::threshold::{self, Threshold};
+use crate::report::threshold::{self, RowKey, Threshold};
 use crate::scenario::Config;
 
 /// Flags of `synthex load`.
@@ -328,9 +328,10 @@ fn tag_filter(tags: &[String], exclude: &[String]) -> Vec<String> {
     filter
 }
 
-/// Refuses a threshold on a scenario the tag filters leave out: it could only fail (no
-/// requests), and in a breaking-point search it would break the first step, so the run would
-/// prove nothing. Said before the run, with the way out.
+/// Refuses a scoped threshold whose name covers no row of the run: a typo (said with the valid
+/// names), or a scenario the tag filters leave out: it could only fail (no requests), and in a
+/// breaking-point search it would break the first step, so the run would prove nothing. Said
+/// before the run, naming where the threshold came from (`load.thresholds[i]` or `--threshold`).
 fn scoped_thresholds_run(
     config: &Config,
     thresholds: &[Threshold],
@@ -338,32 +339,74 @@ fn scoped_thresholds_run(
     exclude: &[String],
 ) -> Result<(), String> {
     let selected = super::select(config, tags, exclude).map_err(|e| e.to_string())?;
-    let runs = |target: Option<&str>, scenario: &str| {
-        selected.iter().any(|&(t, s)| {
-            let t = &config.targets[t];
-            t.scenarios[s].name == scenario && target.is_none_or(|name| t.name == name)
-        })
+    let rows_of = |scenarios: &mut dyn Iterator<Item = (usize, usize)>| -> Vec<RowKey> {
+        scenarios
+            .flat_map(|(t, s)| {
+                let target = &config.targets[t];
+                let scenario = &target.scenarios[s];
+                scenario.rows().into_iter().map(|(step, _)| RowKey {
+                    target: &target.name,
+                    scenario: &scenario.name,
+                    step,
+                })
+            })
+            .collect()
     };
-    for threshold in thresholds {
-        if let Some((target, scenario)) = threshold.scenario()
-            && !runs(target, scenario)
-        {
-            let why = if tags.is_empty() && exclude.is_empty() {
-                "is not a scenario of the config".to_string()
-            } else {
-                format!(
-                    "is left out by --tags {:?} / --exclude-tags {:?}; drop the threshold or change the tags",
-                    tags.join(","),
-                    exclude.join(",")
-                )
-            };
-            return Err(format!(
-                "threshold {:?}: scenario {scenario} {why}",
-                threshold.to_string()
-            ));
+    let all = rows_of(
+        &mut config
+            .targets
+            .iter()
+            .enumerate()
+            .flat_map(|(t, target)| (0..target.scenarios.len()).map(move |s| (t, s))),
+    );
+    let run = rows_of(&mut selected.iter().copied());
+    for (index, threshold) in thresholds.iter().enumerate() {
+        let Some(name) = threshold.scope_name() else {
+            continue;
+        };
+        if threshold.covers(&run).contains(&true) {
+            continue;
         }
+        let why = if threshold.covers(&all).contains(&true) {
+            format!(
+                "is left out by --tags {:?} / --exclude-tags {:?}; drop the threshold or change the tags",
+                tags.join(","),
+                exclude.join(",")
+            )
+        } else {
+            format!(
+                "names no scenario or flow step of the config (expected scenario, flow/step, \
+                 target/scenario or target/flow/step; the names are {})",
+                row_names(&all).join(", ")
+            )
+        };
+        let source = if index < config.load.thresholds.len() {
+            format!("load.thresholds[{index}]")
+        } else {
+            "--threshold".to_string()
+        };
+        return Err(format!(
+            "{source}: threshold {:?}: {name} {why}",
+            threshold.to_string()
+        ));
     }
     Ok(())
+}
+
+/// The names a threshold may scope to, in config order: each scenario (a flow by its own name)
+/// and each flow step as `flow/step`.
+fn row_names(rows: &[RowKey]) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for row in rows {
+        let scenario = row.scenario.to_string();
+        let step = row.step.map(|step| format!("{}/{step}", row.scenario));
+        for name in std::iter::once(scenario).chain(step) {
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
+    }
+    names
 }
 
 /// Refuses a `prometheus.NAME` threshold whose NAME is not a `load.prometheus` query: it could

@@ -12,7 +12,7 @@ use crate::chart::{Axis, Band, Chart, Line, Unit};
 use super::format;
 use super::model::{LatencyHistogram, LoadModel, Report, ScenarioInterval};
 use super::table;
-use super::threshold::{Drawn, Threshold};
+use super::threshold::{Drawn, RowKey, Threshold};
 
 /// The percentiles of the charts over time.
 const PERCENTILES: [(&str, f64); 3] = [("p50", 0.50), ("p95", 0.95), ("p99", 0.99)];
@@ -126,8 +126,10 @@ pub fn run_length(report: &Report) -> f64 {
     report.duration_seconds.max(timeline_end)
 }
 
-/// The thresholds that are drawn on `chart` and scoped to `scenario` (`None`: unscoped).
-fn threshold_lines(report: &Report, chart: Drawn, scenario: Option<(&str, &str)>) -> Vec<Line> {
+/// The thresholds that are drawn on `chart` and scoped to the row `row` of the report's
+/// scenarios (`None`: unscoped).
+fn threshold_lines(report: &Report, chart: Drawn, row: Option<usize>) -> Vec<Line> {
+    let rows: Vec<RowKey> = report.scenarios.iter().map(RowKey::of).collect();
     // In a run of several profiles each threshold has a verdict per profile: one line each.
     let mut seen: Vec<&str> = Vec::new();
     report
@@ -141,11 +143,9 @@ fn threshold_lines(report: &Report, chart: Drawn, scenario: Option<(&str, &str)>
         .filter_map(|result| {
             let threshold: Threshold = result.expression.parse().ok()?;
             let (drawn, limit) = threshold.drawn()?;
-            let matches = match (threshold.scenario(), scenario) {
+            let matches = match (threshold.scope_name(), row) {
                 (None, None) => true,
-                (Some((target, name)), Some((t, s))) => {
-                    name == s && target.is_none_or(|target| target == t)
-                }
+                (Some(_), Some(index)) => threshold.covers(&rows)[index],
                 _ => false,
             };
             (drawn == chart && matches).then(|| Line {
@@ -238,12 +238,8 @@ pub fn over_time(report: &Report) -> Vec<Chart> {
                 .collect(),
         )
         .lines(
-            report
-                .scenarios
-                .iter()
-                .flat_map(|s| {
-                    threshold_lines(report, Drawn::ErrorRatio, Some((&s.target, &s.scenario)))
-                })
+            scoped_lines(report, Drawn::ErrorRatio)
+                .into_iter()
                 .chain(threshold_lines(report, Drawn::ErrorRatio, None))
                 .collect(),
         );
@@ -358,11 +354,7 @@ pub fn per_scenario(report: &Report) -> Vec<Chart> {
             Unit::Seconds,
         )
         .xs(xs.clone())
-        .lines(threshold_lines(
-            report,
-            Drawn::Latency,
-            Some((&stats.target, &stats.scenario)),
-        ));
+        .lines(threshold_lines(report, Drawn::Latency, Some(index)));
         let shares: Vec<ScenarioInterval> = shares(report, index).collect();
         for (label, q) in PERCENTILES {
             chart = chart.series(
@@ -380,10 +372,8 @@ pub fn per_scenario(report: &Report) -> Vec<Chart> {
 
 /// The scoped thresholds drawn on `chart` for any scenario.
 fn scoped_lines(report: &Report, chart: Drawn) -> Vec<Line> {
-    report
-        .scenarios
-        .iter()
-        .flat_map(|s| threshold_lines(report, chart, Some((&s.target, &s.scenario))))
+    (0..report.scenarios.len())
+        .flat_map(|index| threshold_lines(report, chart, Some(index)))
         .collect()
 }
 
@@ -512,4 +502,38 @@ pub fn breaking_point(report: &Report) -> Vec<Chart> {
         )
         .lines(threshold_lines(report, Drawn::ErrorRatio, None)),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::model::ThresholdResult;
+    use crate::report::testing;
+
+    #[test]
+    fn a_step_threshold_is_drawn_on_that_step_only() {
+        let mut report = testing::flow_report();
+        report.thresholds = ["session/me: p99 < 2s", "session: p95 < 1s", "p95 < 3s"]
+            .map(|expression| ThresholdResult {
+                expression: expression.into(),
+                measured: None,
+                passed: true,
+                detail: String::new(),
+                profile: None,
+            })
+            .to_vec();
+        let labels = |row: Option<usize>| -> Vec<String> {
+            threshold_lines(&report, Drawn::Latency, row)
+                .into_iter()
+                .map(|l| l.label)
+                .collect()
+        };
+        assert_eq!(labels(Some(0)), ["session: p95 < 1s"]);
+        assert_eq!(
+            labels(Some(1)),
+            ["session/me: p99 < 2s", "session: p95 < 1s"]
+        );
+        assert!(labels(Some(2)).is_empty(), "web/home");
+        assert_eq!(labels(None), ["p95 < 3s"]);
+    }
 }

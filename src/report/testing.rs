@@ -192,6 +192,18 @@ pub fn report() -> Report {
     )
 }
 
+/// [`report`] with api's two scenarios made the steps of one flow: `session/login` (the
+/// order_status requests, 20–40 ms) and `session/me` (the search requests, 45–65 ms); web/home
+/// stays a scenario.
+pub fn flow_report() -> Report {
+    let mut report = report();
+    for (row, step) in [(0, "login"), (1, "me")] {
+        report.scenarios[row].scenario = "session".into();
+        report.scenarios[row].step = Some(step.into());
+    }
+    report
+}
+
 /// The chart ids of the HTML page of a three-scenario run with host samples, in page order;
 /// `processes`: the run watched processes too, which adds their CPU chart.
 pub fn chart_ids(processes: bool) -> Vec<&'static str> {

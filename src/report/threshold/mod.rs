@@ -1,7 +1,12 @@
-//! k6-style thresholds: `p95 < 50ms`, `error_rate < 1%`, `rps > 100`, optionally scoped to one
-//! scenario (`order_status: p95 < 50ms`) or one target's scenario (`api/order_status: …`); and
-//! on the service's own metrics from `load.prometheus`: `prometheus.api_cpu < 0.8` (the peak
-//! over the run) or `prometheus.queue:avg < 100` (the mean).
+//! k6-style thresholds: `p95 < 50ms`, `error_rate < 1%`, `rps > 100`, optionally scoped by a
+//! name as the report's rows use it: a scenario (`order_status: p95 < 50ms`; a flow's name covers
+//! all its steps), one step of a flow (`checkout/pay: …`), or either of those on one target
+//! (`api/order_status: …`, `api/checkout/pay: …`); and on the service's own metrics from
+//! `load.prometheus`: `prometheus.api_cpu < 0.8` (the peak over the run) or
+//! `prometheus.queue:avg < 100` (the mean).
+//!
+//! `a/b` reads as target `a`'s scenario `b` when the run has such a row, else as step `b` of
+//! flow `a`; `target/flow/step` says the second without doubt.
 //!
 //! A threshold is parsed with [`str::parse`] before the test starts, so a typo is refused with a
 //! message naming the bad part; [`evaluate`] then checks each one against the finished
@@ -18,7 +23,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::format;
-use super::model::{Abort, LatencyHistogram, Report, ThresholdResult};
+use super::model::{Abort, LatencyHistogram, Report, ScenarioStats, ThresholdResult};
 
 /// One parsed threshold.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -36,11 +41,59 @@ pub struct Threshold {
     abort_after: Option<Duration>,
 }
 
-/// The scenario a threshold is limited to.
+/// The rows a threshold is limited to: the name as written, `/`-separated (1 to 3 parts).
 #[derive(Debug, Clone, PartialEq)]
 struct Scope {
-    target: Option<String>,
-    scenario: String,
+    parts: Vec<String>,
+}
+
+/// A row of a run as a scope names it: its target, scenario and, in a flow, step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RowKey<'a> {
+    /// Target name.
+    pub target: &'a str,
+    /// Scenario (or flow) name.
+    pub scenario: &'a str,
+    /// The flow's step, for a flow's row.
+    pub step: Option<&'a str>,
+}
+
+impl<'a> RowKey<'a> {
+    /// The key of one row of a report.
+    pub fn of(stats: &'a ScenarioStats) -> RowKey<'a> {
+        RowKey {
+            target: &stats.target,
+            scenario: &stats.scenario,
+            step: stats.step.as_deref(),
+        }
+    }
+}
+
+impl Scope {
+    /// Which of `rows` the name covers (see the module doc for `a/b`).
+    fn covers(&self, rows: &[RowKey]) -> Vec<bool> {
+        let reading = |read: &dyn Fn(&RowKey) -> bool| rows.iter().map(read).collect::<Vec<_>>();
+        match self.parts.as_slice() {
+            [scenario] => reading(&|r| r.scenario == scenario),
+            [a, b] => {
+                let of_target = reading(&|r| r.target == a && r.scenario == b);
+                if of_target.contains(&true) {
+                    of_target
+                } else {
+                    reading(&|r| r.scenario == a && r.step == Some(b.as_str()))
+                }
+            }
+            [target, flow, step] => reading(&|r| {
+                r.target == target && r.scenario == flow && r.step == Some(step.as_str())
+            }),
+            _ => vec![false; rows.len()],
+        }
+    }
+
+    /// The name as written.
+    fn name(&self) -> String {
+        self.parts.join("/")
+    }
 }
 
 /// What a threshold measures. Latencies are in seconds, ratios 0–1.
@@ -121,12 +174,20 @@ impl Threshold {
         Some((chart, self.limit))
     }
 
-    /// The scenario a scoped threshold (`order_status: p95 < 80ms`) looks at, as
-    /// `(target if given, scenario)`; `None` for a threshold on the whole run.
-    pub fn scenario(&self) -> Option<(Option<&str>, &str)> {
-        self.scope
-            .as_ref()
-            .map(|s| (s.target.as_deref(), s.scenario.as_str()))
+    /// The name a scoped threshold (`order_status: p95 < 80ms`) is limited to, as written;
+    /// `None` for a threshold on the whole run or a Prometheus query.
+    pub fn scope_name(&self) -> Option<String> {
+        self.scope.as_ref().map(Scope::name)
+    }
+
+    /// Which of `rows` (the rows of a run) this threshold looks at: all of them without a
+    /// scope, none for a `prometheus.NAME` threshold.
+    pub fn covers(&self, rows: &[RowKey]) -> Vec<bool> {
+        match (&self.scope, &self.query) {
+            (_, Some(_)) => vec![false; rows.len()],
+            (Some(scope), None) => scope.covers(rows),
+            (None, None) => vec![true; rows.len()],
+        }
     }
 
     /// The `load.prometheus` query a `prometheus.NAME` threshold looks at.
@@ -194,10 +255,7 @@ impl Threshold {
         let prefix = self
             .scope
             .as_ref()
-            .map_or(String::new(), |s| match &s.target {
-                Some(target) => format!("{target}/{}: ", s.scenario),
-                None => format!("{}: ", s.scenario),
-            });
+            .map_or(String::new(), |s| format!("{}: ", s.name()));
         let verdict = |measured: Option<f64>, passed: bool, detail: String| ThresholdResult {
             expression: self.expression.clone(),
             measured,
@@ -258,9 +316,7 @@ impl Threshold {
 
     /// The measured value of a threshold on requests, or why there is none.
     fn measure_requests(&self, report: &Report) -> Result<f64, String> {
-        let data = self
-            .select(report)
-            .ok_or("no such scenario in the report")?;
+        let data = self.select(report).ok_or("no such row in the report")?;
         self.measure(&data, report.duration_seconds)
             .ok_or_else(|| format!("no requests to measure {}", self.metric.name()))
     }
@@ -291,26 +347,21 @@ impl Threshold {
         })
     }
 
-    /// The totals of the scenarios in scope; `None` when a scoped scenario is absent.
+    /// The totals of the rows in scope; `None` when a scoped name names no row.
     fn select(&self, report: &Report) -> Option<Measured> {
         let mut data = Measured {
             requests: 0,
             failures: 0,
             latency: LatencyHistogram::new(),
         };
-        let mut found = false;
-        for s in &report.scenarios {
-            let in_scope = self.scope.as_ref().is_none_or(|scope| {
-                scope.scenario == s.scenario && scope.target.as_ref().is_none_or(|t| *t == s.target)
-            });
-            if in_scope {
-                found = true;
-                data.requests += s.requests;
-                data.failures += s.failures;
-                data.latency.merge(&s.latency);
-            }
+        let rows: Vec<RowKey> = report.scenarios.iter().map(RowKey::of).collect();
+        let covered = self.covers(&rows);
+        for (s, _) in report.scenarios.iter().zip(&covered).filter(|(_, c)| **c) {
+            data.requests += s.requests;
+            data.failures += s.failures;
+            data.latency.merge(&s.latency);
         }
-        (found || self.scope.is_none()).then_some(data)
+        (covered.contains(&true) || self.scope.is_none()).then_some(data)
     }
 
     fn measure(&self, data: &Measured, duration_seconds: f64) -> Option<f64> {
@@ -444,10 +495,7 @@ mod tests {
         assert!(check("api/search: min > 40ms").passed);
         let missing = check("api/checkout: p95 < 30ms");
         assert!(!missing.passed);
-        assert_eq!(
-            missing.detail,
-            "api/checkout: no such scenario in the report"
-        );
+        assert_eq!(missing.detail, "api/checkout: no such row in the report");
         assert!(
             !check("api/home: p95 < 30ms").passed,
             "home belongs to target web"
@@ -459,6 +507,34 @@ mod tests {
             "{}",
             errors.detail
         );
+    }
+
+    #[test]
+    fn a_flow_step_is_scoped_by_its_row_name() {
+        let mut report = testing::flow_report();
+        let check = |text: &str| text.parse::<Threshold>().unwrap().evaluate(&report);
+        let requests = |row: usize| Some(report.scenarios[row].requests as f64);
+        assert_eq!(check("session/me: requests > 0").measured, requests(1));
+        assert_eq!(check("api/session/me: requests > 0").measured, requests(1));
+        assert_eq!(check("session/login: requests > 0").measured, requests(0));
+        let both = report.scenarios[0].requests + report.scenarios[1].requests;
+        assert_eq!(check("session: requests > 0").measured, Some(both as f64));
+        assert_eq!(
+            check("api/session: requests > 0").measured,
+            Some(both as f64)
+        );
+        assert!(check("session/me: min > 40ms").passed, "me only");
+        assert!(!check("session: min > 40ms").passed, "the flow: login too");
+        let wrong = check("web/session/me: p95 < 1s");
+        assert_eq!(wrong.detail, "web/session/me: no such row in the report");
+        assert!(!check("session/logout: p95 < 1s").passed);
+        // `a/b` is target a's scenario b when there is one, else flow a's step b.
+        report.scenarios[2].target = "session".into();
+        report.scenarios[2].scenario = "me".into();
+        let check = |text: &str| text.parse::<Threshold>().unwrap().evaluate(&report);
+        let requests = |row: usize| Some(report.scenarios[row].requests as f64);
+        assert_eq!(check("session/me: requests > 0").measured, requests(2));
+        assert_eq!(check("api/session/me: requests > 0").measured, requests(1));
     }
 
     #[test]

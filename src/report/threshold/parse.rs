@@ -122,19 +122,17 @@ fn comparison(condition: &str) -> Result<(usize, Op, usize), String> {
 }
 
 fn parse_scope(scope: &str) -> Result<Scope, String> {
-    let (target, scenario) = match scope.trim().split_once('/') {
-        Some((target, scenario)) => (Some(target.trim()), scenario.trim()),
-        None => (None, scope.trim()),
-    };
-    if scenario.is_empty() || target.is_some_and(str::is_empty) {
+    let parts: Vec<String> = scope
+        .trim()
+        .split('/')
+        .map(|p| p.trim().to_string())
+        .collect();
+    if parts.len() > 3 || parts.iter().any(String::is_empty) {
         return Err(format!(
-            "{scope:?} is not a scenario (expected `scenario:` or `target/scenario:` before the condition)"
+            "{scope:?} is not a row name (expected `scenario:`, `flow/step:`, `target/scenario:` or `target/flow/step:` before the condition)"
         ));
     }
-    Ok(Scope {
-        target: target.map(String::from),
-        scenario: scenario.to_string(),
-    })
+    Ok(Scope { parts })
 }
 
 fn parse_metric(name: &str) -> Result<Metric, String> {
@@ -208,14 +206,15 @@ mod tests {
                 "{text}"
             );
         }
-        let t: Threshold = "api/order_status: p95 < 50ms".parse().unwrap();
-        let scope = t.scope.unwrap();
-        assert_eq!(
-            (scope.target.as_deref(), scope.scenario.as_str()),
-            (Some("api"), "order_status")
-        );
-        let t: Threshold = "order_status: p95 < 50ms".parse().unwrap();
-        assert_eq!(t.scope.unwrap().target, None);
+        for (text, name) in [
+            ("api/order_status: p95 < 50ms", "api/order_status"),
+            ("order_status: p95 < 50ms", "order_status"),
+            ("session/me: p99 < 2s", "session/me"),
+            (" api / session / me : p99 < 2s", "api/session/me"),
+        ] {
+            let t: Threshold = text.parse().unwrap();
+            assert_eq!(t.scope_name().as_deref(), Some(name), "{text}");
+        }
     }
 
     #[test]
@@ -232,8 +231,13 @@ mod tests {
         assert!(error("error_rate < 150%").contains("invalid ratio \"150%\": at most 100%"));
         assert!(error("rps > lots").contains("invalid rate \"lots\""));
         assert!(error("requests > 1.5").contains("invalid count \"1.5\""));
-        assert!(error(": p95 < 1s").contains("is not a scenario"));
-        assert!(error("/x: p95 < 1s").contains("is not a scenario"));
+        assert!(error(": p95 < 1s").contains("is not a row name"));
+        assert!(error("/x: p95 < 1s").contains("is not a row name"));
+        assert!(error("a//c: p95 < 1s").contains("is not a row name"));
+        assert_eq!(
+            error("a/b/c/d: p95 < 1s"),
+            r#"threshold "a/b/c/d: p95 < 1s": "a/b/c/d" is not a row name (expected `scenario:`, `flow/step:`, `target/scenario:` or `target/flow/step:` before the condition)"#
+        );
         assert!(error("< 1s").contains("no metric before the comparison"));
         assert!(error("p0 < 1s").contains("\"p0\" is not a metric"));
         assert!(error("  ").contains("empty threshold"));
