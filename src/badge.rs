@@ -14,10 +14,10 @@
 use std::fmt::Write;
 use std::time::Duration;
 
+use crate::html::escape;
 use crate::metrics::status::{StatusSnapshot, TargetStatus};
 use crate::report::format;
 use crate::status_api::ChartObjectives;
-use crate::status_page::escape;
 
 /// What a badge shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -53,6 +53,7 @@ pub mod exporter;
 pub mod flow;
 pub mod guard;
 pub mod healthcheck;
+pub mod html;
 pub mod http_server;
 pub mod loadtest;
 pub mod logging;

@@ -18,6 +18,7 @@ use std::fmt::{self, Write};
 use std::time::Duration;
 
 use crate::chart::{self, Axis, Chart, Line, Unit};
+use crate::html::escape;
 use crate::metrics::history::{HISTORY_POINTS, POINT_LENGTH};
 use crate::metrics::status::{
     FailureRecord, LastResult, ScenarioStatus, StatusSnapshot, TargetStatus,
@@ -341,33 +342,9 @@ fn ratio(value: Option<f64>) -> String {
     }
 }
 
-/// Escapes text for HTML element content and quoted attribute values.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn escape_covers_markup_and_quotes() {
-        assert_eq!(
-            escape(r#"<a href="x">'&'</a>"#),
-            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
-        );
-    }
 
     #[test]
     fn rates_read_naturally() {

@@ -65,7 +65,7 @@ pub fn render(live: &LiveTest) -> String {
          <script type=\"application/json\" id=\"live-data\">{document}</script>\n\
          {scripts}\n<script>{SCRIPT}</script>\n</body>\n</html>\n",
         styles = chart::styles(),
-        profile = crate::status_page::escape(live.profile()),
+        profile = crate::html::escape(live.profile()),
         scripts = chart::scripts(),
     )
 }

@@ -66,10 +66,6 @@ pub fn ratio(numerator: f64, denominator: f64) -> Option<f64> {
     (denominator > 0.0).then(|| numerator / denominator)
 }
 
-/// Text safe inside HTML or SVG, in element content and in quoted attributes (the status
-/// page's escaping, one implementation for both).
-pub use crate::status_page::escape as escape_html;
-
 /// Pads `rows` into columns two spaces apart, aligned by `spec`: one letter per column, `l` for
 /// left or `r` for right (columns beyond the spec are left-aligned).
 pub fn align(rows: &[Vec<String>], spec: &str) -> Vec<String> {
@@ -127,14 +123,6 @@ mod tests {
         assert_eq!(bytes(3.0 * 1024.0 * 1024.0 * 1024.0), "3 GiB");
         assert_eq!(ratio(1.0, 0.0), None);
         assert_eq!(ratio(1.0, 4.0), Some(0.25));
-    }
-
-    #[test]
-    fn html_is_escaped() {
-        assert_eq!(
-            escape_html(r#"<a href="x">'&'</a>"#),
-            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
-        );
     }
 
     #[test]

@@ -14,7 +14,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use super::charts;
 use super::findings;
-use super::format::{self, escape_html as esc};
+use super::format;
 use super::grade::Grades;
 use super::model::{Report, ThresholdResult};
 use super::profile_runs;
@@ -22,6 +22,7 @@ use super::query_table;
 use super::stage_table;
 use super::table::{self, HEADERS, Verdict};
 use crate::chart;
+use crate::html::escape as esc;
 
 pub(crate) const STYLE: &str = "body{font:14px/1.45 system-ui,sans-serif;margin:2rem auto;max-width:1100px;\
 color:#111;padding:0 1rem}h1{font-size:1.5rem}h2{font-size:1.15rem;margin-top:2rem}\

@@ -6,12 +6,12 @@
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
-use super::super::format::escape_html as esc;
 use super::super::html::{STYLE, html_table};
 use super::degradation::{Kind, Metric};
 use super::render::{run_cells, scenario_cells};
 use super::{ScenarioTrend, Trend};
 use crate::chart::{self, Axis, Band, Chart, Unit};
+use crate::html::escape as esc;
 
 /// Writes the page of `trend` to `out`.
 pub fn render(trend: &Trend, out: &mut impl Write) -> io::Result<()> {
