@@ -29,13 +29,19 @@ fn config(dir: &Path, base: &str, scenario: &str) -> PathBuf {
 /// Each user's iteration number in the path: `/n/1`, `/n/2`, …
 const COUNTED: &str = "      - name: counted\n        request: {path: \"/n/{{ counter }}\"}\n";
 
+/// A fresh counting target, a directory for the run and the [`COUNTED`] config against it.
+fn counted_run() -> (CountingTarget, tempfile::TempDir, PathBuf) {
+    let target = CountingTarget::start(Duration::ZERO);
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), &format!("http://{}", target.addr), COUNTED);
+    (target, dir, config)
+}
+
 /// Runs `users` × `n` against a fresh counting target and checks, by the target's own books,
 /// that every user ran exactly `n` iterations: iteration k of every user arrived `users`
 /// times, and no iteration `n + 1` ever did.
 fn exactly_n_per_user(users: u32, n: u64) {
-    let target = CountingTarget::start(Duration::ZERO);
-    let dir = tempfile::tempdir().unwrap();
-    let config = config(dir.path(), &format!("http://{}", target.addr), COUNTED);
+    let (target, dir, config) = counted_run();
     let out = dir.path().join("out");
     let output = load_to(
         &config,
@@ -85,9 +91,7 @@ fn one_iteration_each_and_many_iterations_for_few_users() {
 
 #[test]
 fn the_duration_bounds_a_run_whose_iterations_take_longer() {
-    let target = CountingTarget::start(Duration::ZERO);
-    let dir = tempfile::tempdir().unwrap();
-    let config = config(dir.path(), &format!("http://{}", target.addr), COUNTED);
+    let (target, dir, config) = counted_run();
     let out = dir.path().join("out");
     // 2 users at 10 iterations a second each for 2 s: about 40 of the 2000 asked for.
     let output = load_to(
@@ -117,9 +121,7 @@ fn the_duration_bounds_a_run_whose_iterations_take_longer() {
 
 #[test]
 fn iterations_are_refused_where_they_have_no_meaning() {
-    let target = CountingTarget::start(Duration::ZERO);
-    let dir = tempfile::tempdir().unwrap();
-    let config = config(dir.path(), &format!("http://{}", target.addr), COUNTED);
+    let (target, _dir, config) = counted_run();
     for (args, said) in [
         (
             &["--users=2", "--iterations=0"][..],
