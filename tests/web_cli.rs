@@ -30,6 +30,23 @@ fn daemon_config(dir: &Path) -> String {
     format!("--config.file={}", path.display())
 }
 
+/// `synthex run` with [`daemon_config`] on a free port behind the web config `web`.
+fn secured_daemon(dir: &Path, web: &Path) -> (Proc, u16) {
+    let port = free_port();
+    let daemon = Proc::spawn(
+        "synthex",
+        synthex_bin(),
+        &[
+            "run",
+            &daemon_config(dir),
+            &format!("--web.listen-address=127.0.0.1:{port}"),
+            &format!("--web.config.file={}", web.display()),
+        ],
+        &dir.join("synthex.log"),
+    );
+    (daemon, port)
+}
+
 #[test]
 fn a_bad_web_config_is_refused_at_start_naming_the_file_and_the_field() {
     let dir = tempfile::tempdir().unwrap();
@@ -167,18 +184,7 @@ fn the_shipped_example_passes_promtool_and_synthex() {
     let web = write(dir.path(), "web-config.yml", &example);
     promtool_check(&promtool, "web-config", &web);
     // synthex reads it the same way, and its documented password is the one hashed in it.
-    let port = free_port();
-    let mut daemon = Proc::spawn(
-        "synthex",
-        synthex_bin(),
-        &[
-            "run",
-            &daemon_config(dir.path()),
-            &format!("--web.listen-address=127.0.0.1:{port}"),
-            &format!("--web.config.file={}", web.display()),
-        ],
-        &dir.path().join("synthex.log"),
-    );
+    let (mut daemon, port) = secured_daemon(dir.path(), &web);
     write(dir.path(), "ca.pem", &ca.pem.cert);
     write(dir.path(), "password", "change-me\n");
     let check = |password_file: &str| {
@@ -238,18 +244,7 @@ fn healthcheck_gets_through_mutual_tls_and_basic_auth_only_with_its_flags() {
             "tls_server_config:\n  cert_file: server.pem\n  key_file: server.key\n  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: ca.pem\nbasic_auth_users:\n  alice: {ALICE_HASH}\n"
         ),
     );
-    let port = free_port();
-    let mut daemon = Proc::spawn(
-        "synthex",
-        synthex_bin(),
-        &[
-            "run",
-            &daemon_config(dir.path()),
-            &format!("--web.listen-address=127.0.0.1:{port}"),
-            &format!("--web.config.file={}", web.display()),
-        ],
-        &dir.path().join("synthex.log"),
-    );
+    let (mut daemon, port) = secured_daemon(dir.path(), &web);
     let url = format!("https://localhost:{port}/-/healthy");
     let full = [
         "--tls.ca-file=ca.pem",
