@@ -1,5 +1,6 @@
 //! An HTTP/1.1 target that keeps its own count: the arrival time of every request, how many it
-//! has answered, in total and per path, and for each answered request its `traceparent` header
+//! has answered, in total and per path, the connections it accepted and the most requests it
+//! held at once, and for each answered request its `traceparent` header
 //! and how long the target itself took. It runs on its own thread and runtime, so a stalled or
 //! signalled prober cannot touch its clock or its books.
 //!
@@ -44,6 +45,11 @@ pub struct Handled {
 struct Books {
     arrivals: Mutex<Vec<Instant>>,
     answered: AtomicU64,
+    /// Connections accepted.
+    connections: AtomicU64,
+    /// Requests received and not yet answered, now and at most.
+    in_flight: AtomicU64,
+    most_in_flight: AtomicU64,
     /// Per path: (arrived, answered).
     paths: Mutex<HashMap<String, (u64, u64)>>,
     handled: Mutex<Vec<Handled>>,
@@ -109,6 +115,16 @@ impl CountingTarget {
             .map_or(0, |c| c.0)
     }
 
+    /// Connections accepted so far.
+    pub fn connections(&self) -> u64 {
+        self.books.connections.load(Ordering::SeqCst)
+    }
+
+    /// The most requests received and not yet answered at any one time so far.
+    pub fn most_in_flight(&self) -> u64 {
+        self.books.most_in_flight.load(Ordering::SeqCst)
+    }
+
     /// Requests for `path` answered so far.
     pub fn answered_of(&self, path: &str) -> u64 {
         self.books
@@ -135,11 +151,14 @@ async fn serve(listener: TcpListener, books: Arc<Books>, delay: Delay) {
         let Ok((stream, _)) = listener.accept().await else {
             continue;
         };
+        books.connections.fetch_add(1, Ordering::SeqCst);
         let books = Arc::clone(&books);
         let delay = Arc::clone(&delay);
         tokio::spawn(async move {
             let service = service_fn(move |request: Request<hyper::body::Incoming>| {
                 let arrived = Instant::now();
+                let now = books.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+                books.most_in_flight.fetch_max(now, Ordering::SeqCst);
                 let n = {
                     let mut arrivals = books.arrivals.lock().unwrap();
                     arrivals.push(arrived);
@@ -164,6 +183,7 @@ async fn serve(listener: TcpListener, books: Arc<Books>, delay: Delay) {
                     if !wait.is_zero() {
                         tokio::time::sleep(wait).await;
                     }
+                    books.in_flight.fetch_sub(1, Ordering::SeqCst);
                     books.answered.fetch_add(1, Ordering::SeqCst);
                     books.paths.lock().unwrap().entry(path).or_default().1 += 1;
                     books.handled.lock().unwrap().push(Handled {
