@@ -551,6 +551,13 @@ pub async fn open<W: Exercise>(
         let Err(arrival) = lanes.hand(arrival) else {
             continue;
         };
+        // None idle: first let the lanes whose answers are in run and go idle (arrivals due
+        // in the same millisecond, or a loop catching up after a stall, would otherwise each
+        // start a lane and open a connection while lanes sit finished but not yet polled).
+        tokio::task::yield_now().await;
+        let Err(arrival) = lanes.hand(arrival) else {
+            continue;
+        };
         match lanes.add(arrival) {
             Some(lane) => {
                 tracker.spawn(run_lane(Arc::clone(&work), lane, arrival, cut.clone()));
@@ -763,7 +770,9 @@ mod tests {
         async fn request(&self, index: usize, from: Instant) {
             let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
             self.max_seen.fetch_max(now, Ordering::SeqCst);
-            tokio::time::sleep(self.latency).await;
+            if !self.latency.is_zero() {
+                tokio::time::sleep(self.latency).await;
+            }
             self.in_flight.fetch_sub(1, Ordering::SeqCst);
             let outcome = Outcome {
                 latency: Instant::now() - from,
@@ -1040,6 +1049,24 @@ mod tests {
             assert_eq!(fake.max_seen.load(Ordering::SeqCst), cap);
             assert_eq!(fake.sessions.load(Ordering::SeqCst), cap);
         }
+    }
+
+    /// Arrivals due together whose requests finish as soon as they run (a fast target): the
+    /// loop lets the lane finish before starting another, so one lane serves them all.
+    #[tokio::test(start_paused = true)]
+    async fn arrivals_due_together_wait_a_turn_for_a_finished_lane() {
+        let fake = Fake::new(Duration::ZERO);
+        let burst = Profile::constant(LoadModel::Open, 5500.0, Duration::from_millis(3));
+        let end = open(
+            &burst,
+            Arc::clone(&fake),
+            CancellationToken::new(),
+            100,
+            GRACE,
+        )
+        .await;
+        assert_eq!((end.dropped, fake.requests()), (0, 12));
+        assert_eq!(fake.sessions.load(Ordering::SeqCst), 1);
     }
 
     #[tokio::test(start_paused = true)]
