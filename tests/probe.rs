@@ -340,3 +340,109 @@ async fn templates_headers_and_body_reach_the_server() {
     assert_eq!(header("x-team").as_deref(), Some("from-scenario"));
     assert_eq!(header("x-request-id").unwrap().len(), 36);
 }
+
+/// A keep-alive server that answers every request `200 ok` and keeps each request head exactly
+/// as it came off the wire.
+async fn recording_server() -> (
+    servers::Server,
+    std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+) {
+    let heads = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let kept = heads.clone();
+    let server = servers::raw(move |mut stream| {
+        let kept = kept.clone();
+        async move {
+            loop {
+                let head = read_request_head(&mut stream).await;
+                if head.is_empty() {
+                    return;
+                }
+                kept.lock().unwrap().push(head);
+                let reply = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+                if stream.write_all(reply).await.is_err() {
+                    return;
+                }
+            }
+        }
+    })
+    .await;
+    (server, heads)
+}
+
+/// The request heads as the server read them, byte for byte, on each request path (one-shot
+/// direct connection, a virtual user's keep-alive connection, reqwest's pool), for a scenario
+/// whose headers are all fixed and one whose path and header have placeholders: pins what
+/// goes on the wire, so rendering may be made cheaper without changing a byte of it (only the
+/// `traceparent` value differs per request; it is checked for form and replaced by `TP`).
+#[tokio::test]
+async fn request_heads_on_the_wire_are_exactly_the_rendered_request() {
+    let (server, heads) = recording_server().await;
+    let base = format!("http://{}", server.addr);
+    let fixed_headers = |s: &mut Call| {
+        s.request.headers = vec![
+            (
+                "x-team".parse().unwrap(),
+                Template::literal("from-scenario"),
+            ),
+            ("x-fixed".parse().unwrap(), Template::literal("same")),
+        ];
+    };
+    let mut fixed = scenario("/fixed?q=1");
+    fixed_headers(&mut fixed);
+    let mut templated = scenario("/items/{{ counter }}");
+    fixed_headers(&mut templated);
+    templated.request.headers.push((
+        "x-attempt".parse().unwrap(),
+        Template::parse("n{{ counter }}").unwrap(),
+    ));
+    let iteration = Iteration {
+        counter: 7,
+        ..Iteration::default()
+    };
+    for keep_alive in [false, true] {
+        let mut t = target(&base);
+        t.keep_alive = keep_alive;
+        t.headers
+            .insert("authorization", "Bearer s3cret".parse().unwrap());
+        t.headers.insert("x-team", "from-target".parse().unwrap());
+        let probe = Probe::new(&t, &global()).unwrap();
+        for call in [&fixed, &templated] {
+            // `Probe::run`: a one-shot direct connection, or reqwest's pool with keep-alive.
+            let o = probe.run(call, Instant::now(), &iteration).await;
+            assert!(o.is_success(), "{:?}", o.failure);
+            if keep_alive {
+                let mut user = probe.connection().unwrap();
+                let o = user.run(call, Instant::now(), &iteration).await;
+                assert!(o.is_success(), "{:?}", o.failure);
+            }
+        }
+    }
+    let traceparent = Regex::new(r"traceparent: 00-[0-9a-f]{32}-[0-9a-f]{16}-01\r\n").unwrap();
+    let heads: Vec<String> = heads
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|head| {
+            assert_eq!(traceparent.find_iter(head).count(), 1, "{head}");
+            traceparent
+                .replace(head, "traceparent: TP\r\n")
+                .into_owned()
+        })
+        .collect();
+    let ua = format!("synthex/{}", env!("CARGO_PKG_VERSION"));
+    let host = server.addr;
+    let fixed_head = format!(
+        "GET /fixed?q=1 HTTP/1.1\r\nuser-agent: {ua}\r\naccept: */*\r\nx-synthetic: 1\r\n\
+         authorization: Bearer s3cret\r\nx-team: from-scenario\r\nx-fixed: same\r\n\
+         traceparent: TP\r\nhost: {host}\r\n\r\n"
+    );
+    let templated_head = format!(
+        "GET /items/7 HTTP/1.1\r\nuser-agent: {ua}\r\naccept: */*\r\nx-synthetic: 1\r\n\
+         authorization: Bearer s3cret\r\nx-team: from-scenario\r\nx-fixed: same\r\n\
+         x-attempt: n7\r\ntraceparent: TP\r\nhost: {host}\r\n\r\n"
+    );
+    // In order: one-shot fixed, one-shot templated; then with keep-alive, reqwest fixed, the
+    // user's connection fixed, reqwest templated, the user's connection templated.
+    let (f, t) = (fixed_head, templated_head);
+    assert_eq!(heads, [&f, &t, &f, &f, &t, &t].map(String::clone));
+}

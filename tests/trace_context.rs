@@ -155,3 +155,55 @@ async fn the_received_trace_id_is_the_exemplar_and_the_last_failure_of_its_reaso
         "no exemplars in the text format 0.0.4"
     );
 }
+
+/// 10,000 requests from 8 virtual users on their keep-alive connections (the load test's path),
+/// spread over four runtime threads, each thread drawing ids from its own generator: every
+/// `traceparent` the server received is a valid sampled W3C header (checked by `received`),
+/// and no trace id or parent id repeats, within a thread or across threads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ten_thousand_requests_from_several_threads_carry_distinct_valid_traceparents() {
+    const USERS: usize = 8;
+    const EACH: usize = 1250;
+    let server = servers::http(|_| reply(200, &[], "ok")).await;
+    let mut t = target(&format!("http://{}", server.addr));
+    t.keep_alive = true;
+    let probe = std::sync::Arc::new(Probe::new(&t, &global()).unwrap());
+    let users: Vec<_> = (0..USERS)
+        .map(|_| {
+            let probe = probe.clone();
+            tokio::spawn(async move {
+                let mut connection = probe.connection().unwrap();
+                let call = scenario("/");
+                let mut kept = Vec::with_capacity(EACH);
+                for _ in 0..EACH {
+                    let o = connection
+                        .run(&call, Instant::now(), &Iteration::default())
+                        .await;
+                    assert!(o.is_success(), "{:?}", o.failure);
+                    kept.push(o.trace_id.expect("a trace id").to_string());
+                }
+                kept
+            })
+        })
+        .collect();
+    let mut kept = HashSet::new();
+    for user in users {
+        kept.extend(user.await.unwrap());
+    }
+    let ids: Vec<String> = received(&server).into_iter().map(Option::unwrap).collect();
+    assert_eq!(ids.len(), USERS * EACH);
+    let distinct: HashSet<&String> = ids.iter().collect();
+    assert_eq!(distinct.len(), USERS * EACH, "trace ids repeat");
+    assert_eq!(
+        kept,
+        ids.into_iter().collect(),
+        "outcome ids = received ids"
+    );
+    let parents: HashSet<String> = server
+        .log
+        .requests()
+        .iter()
+        .map(|seen| seen.headers["traceparent"].to_str().unwrap()[36..52].to_string())
+        .collect();
+    assert_eq!(parents.len(), USERS * EACH, "parent ids repeat");
+}

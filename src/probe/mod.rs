@@ -35,6 +35,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
+use http::header::Entry;
 use http::{HeaderMap, HeaderValue, Method};
 use http_body_util::BodyExt;
 use hyper::body::Body;
@@ -448,11 +449,11 @@ struct Sent {
 /// Adds a fresh `traceparent` unless the config set one itself (then sent as it is), and
 /// returns the trace id the request carries.
 fn trace_header(headers: &mut HeaderMap) -> Option<TraceId> {
-    match headers.get(trace_context::TRACEPARENT) {
-        Some(configured) => trace_context::parse(configured.as_bytes()),
-        None => {
+    match headers.entry(trace_context::TRACEPARENT) {
+        Entry::Occupied(configured) => trace_context::parse(configured.get().as_bytes()),
+        Entry::Vacant(slot) => {
             let (id, value) = trace_context::generate();
-            headers.insert(trace_context::TRACEPARENT, value);
+            slot.insert(value);
             Some(id)
         }
     }
