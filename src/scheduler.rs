@@ -221,7 +221,8 @@ impl WeightedPick {
 
     pub(crate) fn pick<R: Rng>(&self, rng: &mut R) -> usize {
         let total = self.cumulative.last().copied().unwrap_or(0);
-        if total == 0 {
+        // One scenario (most load tests) needs no draw.
+        if total == 0 || self.cumulative.len() == 1 {
             return 0;
         }
         self.index_of(rng.random_range(0..total))

@@ -96,8 +96,10 @@ pub struct RenderContext<'a, R: ?Sized> {
     pub row: Option<&'a Row>,
     /// Value of `{{ counter }}`.
     pub counter: u64,
-    /// The clock of `{{ now }}`.
-    pub now: SystemTime,
+    /// The clock of `{{ now }}`: a time given, or `None` until the send's first `{{ now }}`
+    /// reads the wall clock (then kept for the rest of the send), so a request without one
+    /// never reads it: the load test's hot path counts every clock read.
+    pub now: Option<SystemTime>,
 }
 
 /// What one iteration of a virtual user (or one daemon slot) renders its requests with, apart
@@ -120,11 +122,20 @@ impl Iteration {
         now: SystemTime,
     ) -> RenderContext<'a, R> {
         RenderContext {
+            now: Some(now),
+            ..self.send_context(rng)
+        }
+    }
+
+    /// The render context of one send of this iteration going out now: `{{ now }}` reads the
+    /// wall clock when it is first rendered.
+    pub fn send_context<'a, R: ?Sized>(&'a self, rng: &'a mut R) -> RenderContext<'a, R> {
+        RenderContext {
             rng,
             vars: &self.vars,
             row: self.row.as_ref(),
             counter: self.counter,
-            now,
+            now: None,
         }
     }
 }
@@ -236,7 +247,8 @@ impl Template {
                     }
                 }
                 Part::Now { offset, format } => {
-                    out.push_str(&format_time(ctx.now, *offset, format)?)
+                    let now = *ctx.now.get_or_insert_with(SystemTime::now);
+                    out.push_str(&format_time(now, *offset, format)?)
                 }
                 Part::Counter => out.push_str(&ctx.counter.to_string()),
                 Part::Var(name) => match ctx.vars.get(name) {
@@ -619,6 +631,25 @@ mod tests {
                 format!("{at}/{}", at * 1000 + 250)
             );
         }
+    }
+
+    #[test]
+    fn a_send_context_reads_the_clock_at_its_first_now_and_keeps_it() {
+        let t = Template::parse("{{ now unix_ms }}").unwrap();
+        let iteration = Iteration::default();
+        let mut rng = StdRng::seed_from_u64(0);
+        let mut ctx = iteration.send_context(&mut rng);
+        assert_eq!(ctx.now, None, "no clock read before a `now` is rendered");
+        let before = SystemTime::now();
+        let first = t.render(&mut ctx).unwrap();
+        let read = ctx.now.expect("read at the first `now`");
+        assert!(before <= read && read <= SystemTime::now());
+        std::thread::sleep(Duration::from_millis(5));
+        assert_eq!(
+            t.render(&mut ctx).unwrap(),
+            first,
+            "the same time for the whole send"
+        );
     }
 
     #[test]

@@ -626,3 +626,48 @@ fn assert_same_value(name: &str, got: &ProtoMetric, want: &prometheus::proto::Me
         panic!("{name}: a metric without a value");
     }
 }
+
+/// A load test's recorder feeds the daemon metrics of the right target and row (it looks the
+/// targets' handles up once): outcomes recorded for the second target's second scenario, a
+/// step not run, and the first target's only scenario each land in their own series.
+#[test]
+fn the_load_recorder_counts_each_row_in_its_own_targets_series() {
+    use synthex::loadtest::recorder::{Recorder, ScenarioRef};
+    let config = support::config(vec![
+        support::target("web", 1.0, vec![support::scenario("home", 1)]),
+        support::target(
+            "api",
+            1.0,
+            vec![support::scenario("read", 1), support::scenario("write", 1)],
+        ),
+    ]);
+    let metrics = std::sync::Arc::new(Metrics::new(&config).unwrap());
+    let row = |target: usize, row: usize, scenario: &str| ScenarioRef {
+        target,
+        row,
+        target_name: ["web", "api"][target].to_string(),
+        scenario_name: scenario.to_string(),
+        step: None,
+        method: "GET".to_string(),
+    };
+    let recorder = Recorder::new(
+        vec![row(0, 0, "home"), row(1, 1, "write")],
+        tokio::time::Instant::now(),
+        Duration::from_secs(1),
+        Some(metrics.clone()),
+    );
+    for _ in 0..3 {
+        recorder.record(1, &ok(Duration::from_millis(5)));
+    }
+    recorder.record(0, &failed(Some(503), FailureReason::HttpStatus, "got 503"));
+    let requests = |target, scenario, code| {
+        value(
+            &metrics,
+            "synthex_requests_total",
+            &[("target", target), ("scenario", scenario), ("code", code)],
+        )
+    };
+    assert_eq!(requests("api", "write", "200"), Some(3.0));
+    assert_eq!(requests("api", "read", "200"), None);
+    assert_eq!(requests("web", "home", "503"), Some(1.0));
+}

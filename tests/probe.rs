@@ -446,3 +446,36 @@ async fn request_heads_on_the_wire_are_exactly_the_rendered_request() {
     let (f, t) = (fixed_head, templated_head);
     assert_eq!(heads, [&f, &t, &f, &f, &t, &t].map(String::clone));
 }
+
+/// `{{ now }}` is the time the request goes out: one reading per send, shared by the path and
+/// the headers, taken after the send began and before the server received the request (the
+/// server's own clock), on the direct path and through reqwest.
+#[tokio::test]
+async fn now_is_read_once_per_send_between_its_start_and_the_server_receiving_it() {
+    let server = servers::http(|_| reply(200, &[], "ok")).await;
+    let mut s = scenario("/at/{{ now unix_ms }}");
+    s.request.headers = vec![(
+        "x-sent-ms".parse().unwrap(),
+        Template::parse("{{ now unix_ms }}").unwrap(),
+    )];
+    for keep_alive in [false, true] {
+        let mut t = target(&format!("http://{}", server.addr));
+        t.keep_alive = keep_alive;
+        let probe = Probe::new(&t, &global()).unwrap();
+        let before = std::time::SystemTime::now();
+        let o = probe.run(&s, Instant::now(), &Iteration::default()).await;
+        assert!(o.is_success(), "{:?}", o.failure);
+        let seen = server.log.requests().pop().unwrap();
+        let path_ms: u128 = seen.path.strip_prefix("/at/").unwrap().parse().unwrap();
+        let header_ms: u128 = seen.headers["x-sent-ms"].to_str().unwrap().parse().unwrap();
+        assert_eq!(path_ms, header_ms, "one reading per send");
+        let ms =
+            |t: std::time::SystemTime| t.duration_since(std::time::UNIX_EPOCH).unwrap().as_millis();
+        assert!(
+            ms(before) <= path_ms && path_ms <= ms(seen.wall),
+            "{} <= {path_ms} <= {}",
+            ms(before),
+            ms(seen.wall)
+        );
+    }
+}

@@ -29,7 +29,7 @@ use tokio::time::Instant;
 use prometheus::Gauge;
 use tokio_util::sync::CancellationToken;
 
-use crate::metrics::{Metrics, SkipReason};
+use crate::metrics::{Metrics, SkipReason, TargetHandle};
 use crate::outcome::{CacheResult, Failure, FailureReason, Outcome, Phases};
 use crate::report::model::{
     FailureGroup, FlowStats, Interval, LatencyHistogram, ScenarioInterval, ScenarioStats,
@@ -92,6 +92,10 @@ pub struct Recorder {
     /// The planned level (users or rate) now, as f64 bits; stamped on the intervals.
     level: AtomicU64,
     metrics: Option<Arc<Metrics>>,
+    /// The handles of `metrics`' targets, by target index, looked up once: a load test's
+    /// config does not change, and the lookup (a lock and two reference counts) would
+    /// otherwise be paid on every request.
+    targets: Vec<TargetHandle>,
     /// `synthex_load_virtual_users` or `synthex_load_scheduled_requests_per_second`.
     level_gauge: Option<Gauge>,
     /// Cancelled to end the requests still in flight at once (a second Ctrl-C, or the grace
@@ -184,6 +188,9 @@ impl Recorder {
         metrics: Option<Arc<Metrics>>,
     ) -> Recorder {
         let empty = || (0..scenarios.len()).map(|_| Mutex::default()).collect();
+        let targets = metrics.as_ref().map_or_else(Vec::new, |metrics| {
+            (0..).map_while(|target| metrics.target(target)).collect()
+        });
         Recorder {
             start,
             interval,
@@ -196,6 +203,7 @@ impl Recorder {
             failures: Mutex::new(HashMap::new()),
             level: AtomicU64::new(0f64.to_bits()),
             metrics,
+            targets,
             level_gauge: None,
             stop_now: CancellationToken::new(),
             interrupted: AtomicU64::new(0),
@@ -220,10 +228,8 @@ impl Recorder {
             totals.failures += u64::from(!success);
             totals.duration.record(duration);
         }
-        if let Some(metrics) = &self.metrics
-            && let Some(handle) = metrics.target(flow.target)
-        {
-            metrics.record_flow(&handle, flow.scenario, duration, success);
+        if let Some((metrics, handle)) = self.metrics_of(flow.target) {
+            metrics.record_flow(handle, flow.scenario, duration, success);
         }
     }
 
@@ -236,9 +242,7 @@ impl Recorder {
         if self.stepping.load(Ordering::Relaxed) {
             lock(&self.step[index]).not_run += 1;
         }
-        if let Some(metrics) = &self.metrics
-            && let Some(handle) = metrics.target(scenario.target)
-        {
+        if let Some((_, handle)) = self.metrics_of(scenario.target) {
             handle.not_run(scenario.row);
         }
     }
@@ -373,9 +377,14 @@ impl Recorder {
             seen.first = seen.first.min(at);
             seen.last = seen.last.max(at);
         }
-        if let Some(metrics) = &self.metrics {
-            metrics.record(scenario.target, scenario.row, outcome);
+        if let Some((metrics, handle)) = self.metrics_of(scenario.target) {
+            metrics.record_at(handle, scenario.row, outcome, now);
         }
+    }
+
+    /// The daemon metrics and the handle of target `target` in them, when kept.
+    fn metrics_of(&self, target: usize) -> Option<(&Metrics, &TargetHandle)> {
+        Some((self.metrics.as_deref()?, self.targets.get(target)?))
     }
 
     /// Sets the planned level (users or requests/s) and makes sure the current interval exists,

@@ -264,12 +264,18 @@ impl Metrics {
     /// Records one finished request of row `row` (see [`TargetHandle::first_row`]). Cheap and
     /// thread-safe: counters are atomics, the window is behind a per-row lock.
     pub fn record_to(&self, handle: &TargetHandle, row: usize, outcome: &Outcome) {
+        self.record_at(handle, row, outcome, Instant::now());
+    }
+
+    /// [`Metrics::record_to`] for a request that finished at `now` (when its windows count
+    /// it), for a caller that has read the clock already.
+    pub fn record_at(&self, handle: &TargetHandle, row: usize, outcome: &Outcome, now: Instant) {
         let t = &handle.0;
         let Some(s) = t.scenarios.get(row) else {
             tracing::warn!(target = %t.name, row, "metrics: record for unknown scenario");
             return;
         };
-        lock(&s.state).record(&self.bounds, outcome, Instant::now());
+        lock(&s.state).record(&self.bounds, outcome, now);
         if outcome.failure.is_some() {
             t.remember_failure(&s.display(), outcome);
         }

@@ -303,7 +303,7 @@ impl Probe {
         url: impl FnOnce(String) -> Result<U, Failure>,
     ) -> Result<Rendered<U>, Failure> {
         let mut rng = rand::rng();
-        let mut ctx = iteration.context(&mut rng, SystemTime::now());
+        let mut ctx = iteration.send_context(&mut rng);
         let template = &call.request;
         let unfilled = |what: &str, e: RenderError| other(format!("{what}: {e}"));
         let path = template
