@@ -74,7 +74,10 @@ fn the_example_config_runs_on_one_runtime_thread_and_still_probes() {
         &log,
     );
     let metrics = format!("http://127.0.0.1:{port}/metrics");
-    wait_http_ok(&format!("http://127.0.0.1:{port}/-/ready"), Duration::from_secs(20));
+    wait_http_ok(
+        &format!("http://127.0.0.1:{port}/-/ready"),
+        Duration::from_secs(20),
+    );
 
     // Two resource samples (interval 5s) and scrapes every 250 ms, some overlapping a sample.
     let (mut runtime, mut blocking) = (0, 0);
@@ -87,7 +90,10 @@ fn the_example_config_runs_on_one_runtime_thread_and_still_probes() {
         std::thread::sleep(Duration::from_millis(250));
     }
     let log_text = std::fs::read_to_string(&log).unwrap();
-    assert_eq!(runtime, 1, "runtime threads besides the blocking pool; log:\n{log_text}");
+    assert_eq!(
+        runtime, 1,
+        "runtime threads besides the blocking pool; log:\n{log_text}"
+    );
     assert!(
         (1..=2).contains(&blocking),
         "blocking-pool threads: {blocking} (the sampler runs there every 5 s); log:\n{log_text}"
@@ -98,7 +104,10 @@ fn the_example_config_runs_on_one_runtime_thread_and_still_probes() {
     let (_, page) = http_get(&metrics).unwrap();
     let recorded = metric_sum(&page, "synthex_requests_total", &[]);
     let seen = (target.count() as u64 - target.count_of("/stats")) as f64;
-    assert!(recorded >= 10.0, "only {recorded} requests in 11 s; log:\n{log_text}");
+    assert!(
+        recorded >= 10.0,
+        "only {recorded} requests in 11 s; log:\n{log_text}"
+    );
     assert!(
         recorded <= seen && seen <= recorded + 8.0,
         "the target saw {seen} requests, synthex recorded {recorded}"
