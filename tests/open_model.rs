@@ -1,6 +1,6 @@
 //! The open model (`synthex load --rate`) end to end, the real binary against a counting
-//! target whose own books are the truth: arrivals run on lanes that keep their connections, so
-//! the target sees no more connections than it ever held requests at once, and exactly the
+//! target whose own books are the truth: arrivals reuse keep-alive connections, so the target
+//! sees no more connections than it ever held requests at once, and exactly the
 //! requests the report counts; a flow arrival is still a new session (`on_start` runs each
 //! time) with the run's shared `{{ counter }}`.
 
@@ -34,8 +34,8 @@ fn report(out: &Path) -> serde_json::Value {
 
 #[test]
 fn connections_stay_within_the_most_requests_in_flight() {
-    // 20/s of 125 ms each: 2 to 3 requests at the target at once, and a lane is free 25 ms
-    // before the arrival that reuses it.
+    // 20/s of 125 ms each: 2 to 3 requests at the target at once, and a connection is free
+    // 25 ms before the arrival that reuses it.
     let target = CountingTarget::start(Duration::from_millis(125));
     let dir = tempfile::tempdir().unwrap();
     let config = config(
@@ -89,8 +89,8 @@ fn a_flow_arrival_is_a_new_session_on_a_reused_connection() {
         assert_eq!(target.count_of(&format!("/item/{k}")), 1, "/item/{k}");
     }
     assert_eq!(target.count(), 80);
-    // Arrivals 50 ms apart of two quick requests: one lane (a few if the machine stalls)
-    // reusing its connection, not one per arrival.
+    // Arrivals 50 ms apart of two quick requests: one connection (a few if the machine
+    // stalls) reused, not one per arrival.
     let connections = target.connections();
     assert!(
         connections <= 4,

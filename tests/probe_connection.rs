@@ -97,10 +97,9 @@ async fn one_connection_carries_every_request_of_a_user() {
     }
 }
 
-/// The daemon's overlapping requests (a slow target at a high rate) borrow idle connections:
-/// never more connections than requests ever in flight at once, each reused by the next
-/// request, and none for a target that must not keep them. (The load test's open model runs
-/// its arrivals on lanes with connections of their own instead, see `loadtest::lanes`.)
+/// The open model's overlapping requests borrow idle connections: never more connections than
+/// requests ever in flight at once, each reused by the next request, and none for a target
+/// that must not keep them.
 #[tokio::test]
 async fn overlapping_requests_share_idle_connections() {
     let server = servers::http(|_| reply(200, &[], "ok")).await;

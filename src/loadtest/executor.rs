@@ -15,13 +15,9 @@
 //!
 //! A closed-model user runs its requests in a [`Session`]: with the real [`Workload`], its own
 //! keep-alive connection per plain-HTTP target, which costs far less per request than the
-//! shared client (see `probe::Connection`). The open model hands each arrival to a lane
-//! ([`super::lanes`], k6's VUs of its arrival-rate executors): a long-lived task with a
-//! session of its own, started only when no lane is idle and fewer than `max_in_flight`
-//! exist, so both models send at about the same cost per request and an open-model run opens
-//! no more connections than it ever had requests in flight. An arrival is still a new flow
-//! session (`on_start` runs) with the run's shared `{{ counter }}`; only the connection is
-//! the lane's.
+//! shared client (see `probe::Connection`); open-model arrivals to such a target borrow an idle
+//! one of the same connections for the length of their request (`probe::IdleConnections`), so
+//! both models send at the same cost per request.
 //!
 //! Both end when the profile ends or `stop` is cancelled (Ctrl-C, or a scenario's `unique`
 //! data running out, which is an end and not an interruption), then give requests still in
@@ -35,19 +31,19 @@ use std::time::Duration;
 
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
+use tokio::sync::Semaphore;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::lanes::{Arrival, Lane, Lanes};
 use super::profile::{Profile, ThinkTime};
 use super::recorder::Recorder;
 use crate::flow::{self, Via};
 use crate::outcome::Outcome;
-use crate::probe::{Connection, Probe};
+use crate::probe::{Connection, IdleConnections, Probe};
 use crate::report::model::{IterationsDone, IterationsEnd};
 use crate::scenario::{Action, Flow, Scenario};
-use crate::scheduler::{WeightedPick, measured_start};
+use crate::scheduler::{WeightedPick, hold_permit, measured_start};
 use crate::template::Iteration;
 
 /// How often the closed model's controller adjusts the number of users.
@@ -63,7 +59,16 @@ pub trait Exercise: Send + Sync + 'static {
         Self: 'a;
     /// Picks the next scenario by weight.
     fn pick(&self, rng: &mut StdRng) -> usize;
-    /// A new virtual user's session (closed model) or lane's (open model).
+    /// Runs one request (or flow run) of scenario `index` with its latency measured from
+    /// `from`, and records it; when `cut` is cancelled first, the request in flight is dropped
+    /// and counted as interrupted.
+    fn request(
+        &self,
+        index: usize,
+        from: Instant,
+        cut: &CancellationToken,
+    ) -> impl Future<Output = ()> + Send;
+    /// A new virtual user's session (closed model).
     fn session(&self) -> Self::Session<'_>;
     /// Where outcomes go; the executors set the planned level on it.
     fn recorder(&self) -> &Recorder;
@@ -78,22 +83,10 @@ pub trait Exercise: Send + Sync + 'static {
     }
 }
 
-/// One virtual user's or lane's requests, one at a time.
+/// One virtual user's requests, one at a time.
 pub trait Session: Send {
-    /// Runs one iteration of a virtual user (closed model): one request (or flow run) of
-    /// scenario `index` with its latency measured from `from`, and records it; when `cut` is
-    /// cancelled first, the request in flight is dropped and counted as interrupted. The
-    /// user's `{{ counter }}` counts its own iterations and its flow sessions carry over.
+    /// Runs one request (or flow run) of scenario `index` as [`Exercise::request`] does.
     fn request(
-        &mut self,
-        index: usize,
-        from: Instant,
-        cut: &CancellationToken,
-    ) -> impl Future<Output = ()> + Send;
-    /// Runs one arrival of the open model as [`Session::request`] runs an iteration, on this
-    /// lane's connections; an arrival belongs to no virtual user, so its `{{ counter }}` counts
-    /// the run's arrivals and a flow starts a new session (`on_start` runs).
-    fn arrival(
         &mut self,
         index: usize,
         from: Instant,
@@ -104,6 +97,8 @@ pub trait Session: Send {
 /// The real exercise: the config's scenarios sent with each target's probe.
 pub struct Workload {
     probes: Vec<Probe>,
+    /// Per probe: the open model's idle keep-alive connections.
+    idle: Vec<IdleConnections>,
     /// In scenario-index order.
     scenarios: Vec<Planned>,
     picker: WeightedPick,
@@ -155,6 +150,7 @@ impl Workload {
         let weights: Vec<u32> = scenarios.iter().map(|p| p.scenario.weight).collect();
         Workload {
             picker: WeightedPick::new(&weights),
+            idle: probes.iter().map(|_| IdleConnections::default()).collect(),
             probes,
             scenarios,
             recorder,
@@ -249,6 +245,29 @@ impl Exercise for Workload {
         self.picker.pick(rng)
     }
 
+    async fn request(&self, index: usize, from: Instant, cut: &CancellationToken) {
+        let counter = self.arrivals.fetch_add(1, Ordering::Relaxed) + 1;
+        let Some(iteration) = self.iteration(index, counter) else {
+            return;
+        };
+        let planned = &self.scenarios[index];
+        let probe = &self.probes[planned.probe];
+        match &planned.scenario.action {
+            Action::Request(call) => {
+                let send = probe.run_on(&self.idle[planned.probe], call, from, &iteration);
+                self.single(planned, send, from, cut).await
+            }
+            // An arrival of the open model is a new session: on_start runs before its steps.
+            Action::Flow(flow) => {
+                let mut session = flow::Session::new();
+                session.begin(iteration);
+                let mut via = Via::Probe(probe);
+                self.flow(planned, flow, &mut via, &mut session, from, cut)
+                    .await
+            }
+        }
+    }
+
     fn session(&self) -> User<'_> {
         User {
             work: self,
@@ -289,40 +308,10 @@ pub struct User<'a> {
 impl Session for User<'_> {
     async fn request(&mut self, index: usize, from: Instant, cut: &CancellationToken) {
         self.iterations += 1;
-        if let Some(iteration) = self.work.iteration(index, self.iterations) {
-            self.send(index, iteration, from, cut, Runs::Kept).await;
-        }
-    }
-
-    async fn arrival(&mut self, index: usize, from: Instant, cut: &CancellationToken) {
-        let counter = self.work.arrivals.fetch_add(1, Ordering::Relaxed) + 1;
-        if let Some(iteration) = self.work.iteration(index, counter) {
-            self.send(index, iteration, from, cut, Runs::New).await;
-        }
-    }
-}
-
-/// Which flow session a run of a flow uses.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Runs {
-    /// The user's own, kept from one run to the next (closed model).
-    Kept,
-    /// A new one (an open-model arrival): `on_start` runs before its steps.
-    New,
-}
-
-impl User<'_> {
-    /// Sends `iteration` of scenario `index` on this user's connection to its target, and
-    /// records it.
-    async fn send(
-        &mut self,
-        index: usize,
-        iteration: Iteration,
-        from: Instant,
-        cut: &CancellationToken,
-        runs: Runs,
-    ) {
         let work = self.work;
+        let Some(iteration) = work.iteration(index, self.iterations) else {
+            return;
+        };
         let planned = &work.scenarios[index];
         let probe = &work.probes[planned.probe];
         let connection = &mut self.connections[planned.probe];
@@ -338,11 +327,7 @@ impl User<'_> {
                 }
             },
             Action::Flow(flow) => {
-                let mut new = flow::Session::new();
-                let session = match runs {
-                    Runs::Kept => self.sessions[index].get_or_insert_with(flow::Session::new),
-                    Runs::New => &mut new,
-                };
+                let session = self.sessions[index].get_or_insert_with(flow::Session::new);
                 session.begin(iteration);
                 let mut via = match connection {
                     Some(connection) => Via::Connection(connection),
@@ -430,16 +415,7 @@ pub async fn closed<W: Exercise>(
         token.cancel();
     }
     work.recorder().show_level(0.0);
-    let in_flight = tracker.len();
-    finish(
-        &tracker,
-        grace,
-        work.recorder(),
-        &cut,
-        interrupted,
-        in_flight,
-    )
-    .await;
+    finish(&tracker, grace, work.recorder(), &cut, interrupted).await;
     RunEnd {
         interrupted,
         dropped: 0,
@@ -501,8 +477,7 @@ async fn user<W: Exercise>(
     }
 }
 
-/// Runs the open model: arrivals at `profile`'s rate, at most `max_in_flight` at once, each
-/// handed to an idle lane (see [`super::lanes`]).
+/// Runs the open model: arrivals at `profile`'s rate, at most `max_in_flight` at once.
 pub async fn open<W: Exercise>(
     profile: &Profile,
     work: Arc<W>,
@@ -513,15 +488,14 @@ pub async fn open<W: Exercise>(
     let start = Instant::now();
     let total = profile.duration();
     let tracker = TaskTracker::new();
-    let mut lanes = Lanes::new(max_in_flight);
+    let cap = Arc::new(Semaphore::new(max_in_flight.max(1)));
     let cut = work.recorder().stop_now().child_token();
     let mut dropped = 0;
     let mut rng = StdRng::from_rng(&mut rand::rng());
     let mut arrivals = Arrivals::new(profile);
-    // The planned rate is stamped on the timeline, and idle lanes retired, once per control
-    // tick, not per arrival: at tens of thousands of arrivals a second that would be a lock
-    // and a stage scan each.
-    let mut next_tick = Duration::ZERO;
+    // The planned rate is stamped on the timeline once per control tick, not per arrival: at
+    // tens of thousands of arrivals a second that would be a lock and a stage scan each.
+    let mut next_stamp = Duration::ZERO;
     let interrupted = loop {
         let Some(offset) = arrivals.next() else {
             break false;
@@ -536,76 +510,33 @@ pub async fn open<W: Exercise>(
         } else if stop.is_cancelled() {
             break true;
         }
-        if offset >= next_tick {
+        if offset >= next_stamp {
             work.recorder().set_level(profile.level_at(offset));
-            lanes.retire_idle(offset);
-            next_tick = offset + CONTROL_TICK;
+            next_stamp = offset + CONTROL_TICK;
         }
         let index = work.pick(&mut rng);
+        let Ok(permit) = Arc::clone(&cap).try_acquire_owned() else {
+            dropped += 1;
+            work.dropped(index);
+            continue;
+        };
         let from = measured_start(due, Instant::now());
-        let arrival = Arrival {
-            index,
-            from,
-            at: offset,
-        };
-        let Err(arrival) = lanes.hand(arrival) else {
-            continue;
-        };
-        // None idle: first let the lanes whose answers are in run and go idle (arrivals due
-        // in the same millisecond, or a loop catching up after a stall, would otherwise each
-        // start a lane and open a connection while lanes sit finished but not yet polled).
-        tokio::task::yield_now().await;
-        let Err(arrival) = lanes.hand(arrival) else {
-            continue;
-        };
-        match lanes.add(arrival) {
-            Some(lane) => {
-                tracker.spawn(run_lane(Arc::clone(&work), lane, arrival, cut.clone()));
-            }
-            None => {
-                dropped += 1;
-                work.dropped(index);
-            }
-        }
+        let work = Arc::clone(&work);
+        let cut = cut.clone();
+        tracker.spawn(hold_permit(
+            async move { work.request(index, from, &cut).await },
+            permit,
+        ));
     };
     let interrupted = interrupted && !work.out_of_data();
     let elapsed = Instant::now().saturating_duration_since(start).min(total);
     work.recorder().show_level(0.0);
-    let in_flight = lanes.close();
-    finish(
-        &tracker,
-        grace,
-        work.recorder(),
-        &cut,
-        interrupted,
-        in_flight,
-    )
-    .await;
+    finish(&tracker, grace, work.recorder(), &cut, interrupted).await;
     RunEnd {
         interrupted,
         dropped,
         elapsed,
         iterations: None,
-    }
-}
-
-/// One lane of the open model: a session of its own (connections, timer) that runs the
-/// arrivals handed to it one after the other, `first` first, until it is retired or the run
-/// ends; the arrival in flight ends at `cut`.
-async fn run_lane<W: Exercise>(
-    work: Arc<W>,
-    mut lane: Lane,
-    first: Arrival,
-    cut: CancellationToken,
-) {
-    let mut session = work.session();
-    let mut arrival = first;
-    loop {
-        session.arrival(arrival.index, arrival.from, &cut).await;
-        match lane.next().await {
-            Some(next) => arrival = next,
-            None => return,
-        }
     }
 }
 
@@ -649,23 +580,22 @@ impl<'a> Arrivals<'a> {
     }
 }
 
-/// Waits for the `in_flight` requests (tasks of `tracker`), at most `grace` or until the
-/// recorder's `stop_now`; then ends the rest at once through `cut`, each counted as
-/// interrupted. When the run was `interrupted`, says what it waits for, so a Ctrl-C against a
-/// hanging target is never a silent wait.
+/// Waits for requests in flight, at most `grace` or until the recorder's `stop_now`; then ends
+/// the rest at once through `cut`, each counted as interrupted. When the run was `interrupted`,
+/// says what it waits for, so a Ctrl-C against a hanging target is never a silent wait.
 async fn finish(
     tracker: &TaskTracker,
     grace: Duration,
     recorder: &Recorder,
     cut: &CancellationToken,
     interrupted: bool,
-    in_flight: usize,
 ) {
     tracker.close();
     let before = recorder.interrupted();
-    if interrupted && in_flight > 0 {
+    let waiting = tracker.len();
+    if interrupted && waiting > 0 {
         tracing::warn!(
-            in_flight,
+            in_flight = waiting,
             up_to = %humantime::format_duration(grace),
             "stopping: waiting for the requests in flight to finish (Ctrl-C again to stop now)"
         );
@@ -695,15 +625,12 @@ mod tests {
     use std::sync::atomic::AtomicUsize;
     use std::time::SystemTime;
 
-    /// Requests that take `latency` of (paused) time; counts concurrency and sessions.
+    /// Requests that take `latency` of (paused) time; counts concurrency.
     struct Fake {
         recorder: Recorder,
         latency: Duration,
         in_flight: AtomicUsize,
         max_seen: AtomicUsize,
-        /// Sessions (users or lanes) made, and those not yet dropped.
-        sessions: AtomicUsize,
-        live_sessions: AtomicUsize,
     }
 
     impl Fake {
@@ -726,8 +653,6 @@ mod tests {
                 latency,
                 in_flight: AtomicUsize::new(0),
                 max_seen: AtomicUsize::new(0),
-                sessions: AtomicUsize::new(0),
-                live_sessions: AtomicUsize::new(0),
             })
         }
 
@@ -746,33 +671,20 @@ mod tests {
     }
 
     impl Exercise for Fake {
-        type Session<'a> = FakeUser<'a>;
+        type Session<'a> = &'a Fake;
 
         fn pick(&self, _rng: &mut StdRng) -> usize {
             0
         }
 
-        fn session(&self) -> FakeUser<'_> {
-            self.sessions.fetch_add(1, Ordering::SeqCst);
-            self.live_sessions.fetch_add(1, Ordering::SeqCst);
-            FakeUser {
-                fake: self,
-                requests: 0,
-            }
+        fn session(&self) -> &Fake {
+            self
         }
 
-        fn recorder(&self) -> &Recorder {
-            &self.recorder
-        }
-    }
-
-    impl Fake {
-        async fn request(&self, index: usize, from: Instant) {
+        async fn request(&self, index: usize, from: Instant, _cut: &CancellationToken) {
             let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
             self.max_seen.fetch_max(now, Ordering::SeqCst);
-            if !self.latency.is_zero() {
-                tokio::time::sleep(self.latency).await;
-            }
+            tokio::time::sleep(self.latency).await;
             self.in_flight.fetch_sub(1, Ordering::SeqCst);
             let outcome = Outcome {
                 latency: Instant::now() - from,
@@ -788,29 +700,15 @@ mod tests {
             };
             self.recorder.record(index, &outcome);
         }
-    }
 
-    /// A user or lane of a [`Fake`]: counts its requests, and says when it is dropped.
-    struct FakeUser<'a> {
-        fake: &'a Fake,
-        requests: u64,
-    }
-
-    impl Session for FakeUser<'_> {
-        async fn request(&mut self, index: usize, from: Instant, _cut: &CancellationToken) {
-            self.requests += 1;
-            self.fake.request(index, from).await;
-        }
-
-        async fn arrival(&mut self, index: usize, from: Instant, _cut: &CancellationToken) {
-            self.requests += 1;
-            self.fake.request(index, from).await;
+        fn recorder(&self) -> &Recorder {
+            &self.recorder
         }
     }
 
-    impl Drop for FakeUser<'_> {
-        fn drop(&mut self) {
-            self.fake.live_sessions.fetch_sub(1, Ordering::SeqCst);
+    impl Session for &Fake {
+        async fn request(&mut self, index: usize, from: Instant, cut: &CancellationToken) {
+            Exercise::request(*self, index, from, cut).await;
         }
     }
 
@@ -1005,103 +903,6 @@ mod tests {
         assert_eq!(stalled.max_seen.load(Ordering::SeqCst), 5);
         assert_eq!(end.dropped + stalled.requests(), 100);
         assert!(end.dropped >= 70, "{} dropped", end.dropped);
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn lanes_are_reused_from_one_arrival_to_the_next() {
-        // 50/s × 0.29 s each: at most 15 in flight (no request ends at the very tick of an
-        // arrival), so 15 lanes run the 500 arrivals.
-        let fake = Fake::new(Duration::from_millis(290));
-        let profile = Profile::constant(LoadModel::Open, 50.0, Duration::from_secs(10));
-        let end = open(
-            &profile,
-            Arc::clone(&fake),
-            CancellationToken::new(),
-            100,
-            GRACE,
-        )
-        .await;
-        assert_eq!((end.dropped, fake.requests()), (0, 500));
-        // A lane starts only when every lane is busy: never more lanes than in flight at once.
-        let lanes = fake.sessions.load(Ordering::SeqCst);
-        assert_eq!(lanes, fake.max_seen.load(Ordering::SeqCst));
-        assert_eq!(lanes, 15);
-        assert_eq!(fake.live_sessions.load(Ordering::SeqCst), 0, "all ended");
-    }
-
-    /// Six arrivals at once for 1 s each (one at 0, five 1 ms later): a cap of 6 runs them
-    /// all, a cap of 5 drops exactly the last one.
-    #[tokio::test(start_paused = true)]
-    async fn the_cap_edge_runs_max_in_flight_at_once_and_drops_one_more() {
-        for (cap, dropped) in [(6, 0), (5, 1)] {
-            let fake = Fake::new(Duration::from_secs(1));
-            let burst = Profile::constant(LoadModel::Open, 5500.0, Duration::from_millis(2));
-            let end = open(
-                &burst,
-                Arc::clone(&fake),
-                CancellationToken::new(),
-                cap,
-                GRACE,
-            )
-            .await;
-            assert_eq!(end.dropped, dropped, "cap {cap}");
-            assert_eq!(fake.requests(), 6 - dropped, "cap {cap}");
-            assert_eq!(fake.max_seen.load(Ordering::SeqCst), cap);
-            assert_eq!(fake.sessions.load(Ordering::SeqCst), cap);
-        }
-    }
-
-    /// Arrivals due together whose requests finish as soon as they run (a fast target): the
-    /// loop lets the lane finish before starting another, so one lane serves them all.
-    #[tokio::test(start_paused = true)]
-    async fn arrivals_due_together_wait_a_turn_for_a_finished_lane() {
-        let fake = Fake::new(Duration::ZERO);
-        let burst = Profile::constant(LoadModel::Open, 5500.0, Duration::from_millis(3));
-        let end = open(
-            &burst,
-            Arc::clone(&fake),
-            CancellationToken::new(),
-            100,
-            GRACE,
-        )
-        .await;
-        assert_eq!((end.dropped, fake.requests()), (0, 12));
-        assert_eq!(fake.sessions.load(Ordering::SeqCst), 1);
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn lanes_idle_for_lane_idle_retire_after_a_spike() {
-        let fake = Fake::new(Duration::from_millis(100));
-        let profile = Profile::from_yaml(
-            "model: open\nstages: [{duration: 0s, rate: 100/s}, {duration: 1s, rate: 100/s}, {duration: 0s, rate: 1/s}, {duration: 30s, rate: 1/s}]",
-            "p",
-        )
-        .unwrap();
-        let watched = Arc::clone(&fake);
-        let live = tokio::spawn(async move {
-            // At 5 s and at 25 s.
-            let mut seen = Vec::new();
-            for pause in [5, 20] {
-                tokio::time::sleep(Duration::from_secs(pause)).await;
-                seen.push(watched.live_sessions.load(Ordering::SeqCst));
-            }
-            seen
-        });
-        let end = open(
-            &profile,
-            Arc::clone(&fake),
-            CancellationToken::new(),
-            100,
-            GRACE,
-        )
-        .await;
-        assert_eq!(end.dropped, 0);
-        // The spike needed about 10 lanes; they stay while younger than LANE_IDLE, and all
-        // but one retire after it; the one left serves 1/s alone.
-        let spike = fake.sessions.load(Ordering::SeqCst);
-        assert!((10..=11).contains(&spike), "{spike} lanes");
-        assert_eq!(live.await.unwrap(), vec![spike, 1]);
-        assert_eq!(fake.live_sessions.load(Ordering::SeqCst), 0);
     }
 
     #[tokio::test(start_paused = true)]

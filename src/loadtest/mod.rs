@@ -7,7 +7,7 @@
 //! `/metrics` and a live Grafana view work during the test.
 //!
 //! Submodules: `profile` (stages, built-in profiles, think time), `executor` (closed and open
-//! models), `lanes` (the open model's pool of lanes that arrivals are handed to), `recorder` (outcomes → report data), `outputs` (where the results go), `out_path` (`--out` placeholders), `breaking`
+//! models), `recorder` (outcomes → report data), `outputs` (where the results go), `out_path` (`--out` placeholders), `breaking`
 //! (the breaking-point search), `progress` (the live display), `values` (the load test's values
 //! and their ranges, for profile files and flags alike), `live` and `live_page` (the web page
 //! of the running test, with its Stop button), `health` (the health gate before any load),
@@ -19,7 +19,6 @@ pub mod breaking;
 pub mod command;
 pub mod executor;
 pub mod health;
-pub mod lanes;
 pub mod live;
 pub mod live_page;
 pub mod out_path;
