@@ -509,6 +509,12 @@ pub async fn open<W: Exercise>(
             }
         } else if stop.is_cancelled() {
             break true;
+        } else {
+            // Behind schedule: let the arrivals already started run a turn first. Without it a
+            // late loop starts every overdue arrival before any of them has sent, so none finds
+            // an idle connection and each opens its own; at the generator's limit that storm of
+            // connects pushed it further behind until nearly every request opened a connection.
+            tokio::task::yield_now().await;
         }
         if offset >= next_stamp {
             work.recorder().set_level(profile.level_at(offset));
@@ -871,6 +877,73 @@ mod tests {
         let latency = &fake.recorder.scenario_stats()[0].latency;
         let spread = latency.max().unwrap() - latency.min().unwrap();
         assert!(spread <= Duration::from_millis(1), "{spread:?}");
+    }
+
+    /// Requests that note how far the arrival loop had run ahead of them when they started;
+    /// the first one stalls the clock by `stall`, leaving the loop that much behind.
+    struct Lagging {
+        fake: Arc<Fake>,
+        stall: Duration,
+        picked: AtomicUsize,
+        started: AtomicUsize,
+        most_ahead: AtomicUsize,
+    }
+
+    impl Exercise for Lagging {
+        type Session<'a> = &'a Fake;
+
+        fn pick(&self, _rng: &mut StdRng) -> usize {
+            self.picked.fetch_add(1, Ordering::SeqCst);
+            0
+        }
+
+        fn session(&self) -> &Fake {
+            &self.fake
+        }
+
+        async fn request(&self, index: usize, from: Instant, cut: &CancellationToken) {
+            let me = self.started.fetch_add(1, Ordering::SeqCst) + 1;
+            let ahead = self.picked.load(Ordering::SeqCst) - me;
+            self.most_ahead.fetch_max(ahead, Ordering::SeqCst);
+            if me == 1 {
+                tokio::time::advance(self.stall).await;
+            }
+            Exercise::request(&*self.fake, index, from, cut).await;
+        }
+
+        fn recorder(&self) -> &Recorder {
+            &self.fake.recorder
+        }
+    }
+
+    /// A loop that fell behind (a 100 ms stall at 1000/s leaves 100 arrivals overdue) lets each
+    /// arrival it starts run before starting the next: started all at once, none of them would
+    /// find an idle connection and each would open its own.
+    #[tokio::test(start_paused = true)]
+    async fn a_late_arrival_loop_lets_each_started_arrival_run_before_the_next() {
+        let lagging = Arc::new(Lagging {
+            fake: Fake::new(Duration::from_millis(5)),
+            stall: Duration::from_millis(100),
+            picked: AtomicUsize::new(0),
+            started: AtomicUsize::new(0),
+            most_ahead: AtomicUsize::new(0),
+        });
+        let profile = Profile::constant(LoadModel::Open, 1000.0, Duration::from_secs(1));
+        let end = open(
+            &profile,
+            Arc::clone(&lagging),
+            CancellationToken::new(),
+            10_000,
+            GRACE,
+        )
+        .await;
+        assert_eq!(end.dropped, 0);
+        assert_eq!(lagging.fake.requests(), 1000);
+        let ahead = lagging.most_ahead.load(Ordering::SeqCst);
+        assert!(
+            ahead <= 1,
+            "the loop started {ahead} arrivals ahead of one that had not run"
+        );
     }
 
     #[tokio::test(start_paused = true)]
