@@ -26,7 +26,7 @@ import sys
 import tempfile
 import time
 
-from benchlib import ROOT, SHORT, SYNTHEX, cpu_seconds, free_port, get, loadavg, ratio_text, rss_bytes, start, stop
+from benchlib import ROOT, SHORT, SYNTHEX, cpu_seconds, demo_target, free_port, get, loadavg, ratio_text, rss_bytes, start, stop
 from benchlib import require_ok as wait_ok
 
 
@@ -311,10 +311,8 @@ def main():
     if not os.path.exists(SYNTHEX):
         sys.exit("no release build: run scripts/bench.sh")
     tmp = tempfile.mkdtemp(prefix="synthex-bench-")
-    target_port = free_port()
-    target = start([SYNTHEX, "demo-target", f"--listen=127.0.0.1:{target_port}"], open(os.path.join(tmp, "target.log"), "w"))
+    target, target_port = demo_target(tmp)
     try:
-        wait_ok(f"http://127.0.0.1:{target_port}/health")
         cpu = open("/proc/cpuinfo").read()
         model = re.search(r"model name\s*:\s*(.*)", cpu).group(1)
         report = [f"Measured {time.strftime('%Y-%m-%d')} on {os.cpu_count()} cores ({model}), loopback, release build.\n"]

@@ -60,6 +60,20 @@ def start(args, log):
     return subprocess.Popen(args, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
 
 
+def demo_target(tmp):
+    """Starts `synthex demo-target` on a free loopback port (log in `tmp`/target.log) and waits
+    for its /health, stopping it and ending the bench if it never answers; returns the process
+    and its port."""
+    port = free_port()
+    proc = start([SYNTHEX, "demo-target", f"--listen=127.0.0.1:{port}"], open(os.path.join(tmp, "target.log"), "w"))
+    try:
+        require_ok(f"http://127.0.0.1:{port}/health")
+    except SystemExit:
+        stop(proc)
+        raise
+    return proc, port
+
+
 def stop(proc):
     """SIGTERM, then SIGKILL after 15 s."""
     if proc.poll() is not None:

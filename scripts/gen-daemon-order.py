@@ -36,7 +36,7 @@ import time
 import urllib.request
 
 from bench import example_config, synthex_config
-from benchlib import ROOT, SYNTHEX, free_port, get, require_ok, start, stop
+from benchlib import ROOT, SYNTHEX, demo_target, free_port, get, require_ok, stop
 
 ORDER_FILE = os.path.join(ROOT, "link", "daemon.ld")
 SECONDS = 40
@@ -162,10 +162,8 @@ def main():
     if not os.path.exists(SYNTHEX):
         sys.exit("no release build: cargo build --release")
     tmp = tempfile.mkdtemp(prefix="synthex-order-")
-    target_port = free_port()
-    target = start([SYNTHEX, "demo-target", f"--listen=127.0.0.1:{target_port}"], open(os.path.join(tmp, "target.log"), "w"))
+    target, target_port = demo_target(tmp)
     try:
-        require_ok(f"http://127.0.0.1:{target_port}/health")
         outputs = profile_runs(tmp, target_port)
     finally:
         stop(target)
