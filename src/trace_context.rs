@@ -17,7 +17,7 @@
 use std::cell::RefCell;
 use std::fmt;
 
-use http::{HeaderName, HeaderValue};
+use http::HeaderName;
 use rand::Rng;
 use rand::rngs::SmallRng;
 
@@ -54,8 +54,12 @@ fn hex_into(bytes: &[u8], out: &mut [u8]) {
     }
 }
 
-/// A new sampled `traceparent` value and its trace id, from the thread's generator.
-pub fn generate() -> (TraceId, HeaderValue) {
+/// Length of a version `00` `traceparent` value: `00-` 32 hex `-` 16 hex `-01`.
+pub const VALUE_LEN: usize = 55;
+
+/// A new sampled `traceparent` value and its trace id, from the thread's generator. The value
+/// is plain bytes (ASCII), so a request can write it without allocating a header value.
+pub fn generate() -> (TraceId, [u8; VALUE_LEN]) {
     // Whole words: `random::<[u8; N]>()` would draw every byte on its own.
     let (mut trace, mut parent) = IDS.with_borrow_mut(|rng| {
         let trace = u128::from(rng.next_u64()) << 64 | u128::from(rng.next_u64());
@@ -72,8 +76,7 @@ pub fn generate() -> (TraceId, HeaderValue) {
     let mut text = *b"00-00000000000000000000000000000000-0000000000000000-01";
     hex_into(&trace, &mut text[3..35]);
     hex_into(&parent, &mut text[36..52]);
-    let value = HeaderValue::from_bytes(&text).unwrap_or_else(|_| HeaderValue::from_static(""));
-    (TraceId(trace), value)
+    (TraceId(trace), text)
 }
 
 /// The trace id of a `traceparent` value, when it is well formed (version `00`: exactly four
@@ -122,11 +125,11 @@ mod tests {
         let mut seen = std::collections::HashSet::new();
         for _ in 0..1000 {
             let (id, value) = generate();
-            let text = value.to_str().unwrap();
+            let text = std::str::from_utf8(&value).unwrap();
             assert_eq!(text.len(), 55, "{text}");
             assert!(text.starts_with("00-") && text.ends_with("-01"), "{text}");
             assert_eq!(&text[3..35], id.to_string());
-            assert_eq!(parse(value.as_bytes()), Some(id));
+            assert_eq!(parse(&value), Some(id));
             assert!(seen.insert(id), "trace id repeated: {id}");
         }
     }

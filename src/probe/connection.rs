@@ -276,7 +276,7 @@ impl Connection<'_> {
     /// connection only if the exchange went through and left it fit for another request.
     async fn exchange(
         &mut self,
-        rendered: &Rendered<Uri>,
+        rendered: &Rendered<'_, Uri>,
         times: &mut ConnectionTimes,
     ) -> Exchange {
         let (probe, route) = (self.probe, self.route);

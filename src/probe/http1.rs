@@ -34,11 +34,13 @@ use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
-use http::header::{CONNECTION, CONTENT_LENGTH, HOST, TRANSFER_ENCODING};
+use http::header::{CONNECTION, CONTENT_LENGTH, GetAll, HOST, TRANSFER_ENCODING};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, Version};
 use hyper::body::{Frame, SizeHint};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
+
+use super::headers::RequestHeaders;
 
 /// Most header lines a response head may have (hyper's default).
 const MAX_HEADERS: usize = 100;
@@ -59,7 +61,7 @@ pub(crate) struct Request<'a> {
     pub(crate) method: &'a Method,
     /// The request target in origin form (path and query).
     pub(crate) target: &'a Uri,
-    pub(crate) headers: &'a HeaderMap,
+    pub(crate) headers: &'a RequestHeaders<'a>,
     /// The `Host` value, sent when `headers` has none.
     pub(crate) host: &'a HeaderValue,
     pub(crate) body: &'a [u8],
@@ -285,7 +287,10 @@ struct Head {
 /// one after it.
 fn encode(dst: &mut Vec<u8>, request: &Request<'_>, http10: bool) -> bool {
     let headers = request.headers;
-    let closes = headers.get_all(CONNECTION).iter().any(|v| has(v, "close"));
+    let closes = headers
+        .values(&CONNECTION)
+        .iter()
+        .any(|v| has(v.as_bytes(), "close"));
     let (framing, body) = request_framing(headers, request.body, http10);
     let target = request.target.path_and_query().map_or("/", |p| p.as_str());
     let version: &[u8] = if http10 {
@@ -300,18 +305,18 @@ fn encode(dst: &mut Vec<u8>, request: &Request<'_>, http10: bool) -> bool {
     let chunked = framing == RequestFraming::Chunked;
     // The last `Transfer-Encoding` line of a chunked request must end in `chunked`.
     let mut encodings_left = if chunked {
-        headers.get_all(TRANSFER_ENCODING).iter().count()
+        headers.values(&TRANSFER_ENCODING).iter().count()
     } else {
         0
     };
-    for (name, value) in headers {
+    for (name, value) in headers.lines() {
         if *name == TRANSFER_ENCODING {
             if !chunked {
                 continue;
             }
             encodings_left -= 1;
             if encodings_left == 0 && !is_chunked(value) {
-                header(dst, name.as_str(), &[value.as_bytes(), b", chunked"]);
+                header(dst, name.as_str(), &[value, b", chunked"]);
                 continue;
             }
         }
@@ -320,17 +325,17 @@ fn encode(dst: &mut Vec<u8>, request: &Request<'_>, http10: bool) -> bool {
         {
             continue;
         }
-        header(dst, name.as_str(), &[value.as_bytes()]);
+        header(dst, name.as_str(), &[value]);
     }
-    if !headers.contains_key(HOST) {
+    if headers.values(&HOST).iter().next().is_none() {
         header(dst, "host", &[request.host.as_bytes()]);
     }
     if http10
         && !closes
         && !headers
-            .get_all(CONNECTION)
+            .values(&CONNECTION)
             .iter()
-            .any(|v| has(v, "keep-alive"))
+            .any(|v| has(v.as_bytes(), "keep-alive"))
     {
         header(dst, "connection", &[b"keep-alive"]);
     }
@@ -376,17 +381,17 @@ enum RequestFraming {
 /// The framing of `body` in a request with `headers` (hyper's `Client::set_length`), and the
 /// body bytes to send.
 fn request_framing<'b>(
-    headers: &HeaderMap,
+    headers: &RequestHeaders<'_>,
     body: &'b [u8],
     http10: bool,
 ) -> (RequestFraming, &'b [u8]) {
     if body.is_empty() {
         return (RequestFraming::Empty, body);
     }
-    if !http10 && headers.contains_key(TRANSFER_ENCODING) {
+    if !http10 && headers.values(&TRANSFER_ENCODING).iter().next().is_some() {
         return (RequestFraming::Chunked, body);
     }
-    match content_length(headers) {
+    match content_length(headers.values(&CONTENT_LENGTH)) {
         Some(length) => {
             let sent = usize::try_from(length).map_or(body, |n| &body[..n.min(body.len())]);
             let short = (body.len() as u64) < length;
@@ -440,10 +445,10 @@ fn framing(
             return Err(Error::new(ErrorKind::TransferEncoding));
         }
         match headers.get_all(TRANSFER_ENCODING).iter().next_back() {
-            Some(last) if is_chunked(last) => Framing::Chunked(Chunked::default()),
+            Some(last) if is_chunked(last.as_bytes()) => Framing::Chunked(Chunked::default()),
             _ => Framing::Eof,
         }
-    } else if let Some(length) = content_length(headers) {
+    } else if let Some(length) = content_length(headers.get_all(CONTENT_LENGTH)) {
         // hyper reserves the two largest values for its own markers.
         if length > u64::MAX - 2 {
             return Err(Error::new(ErrorKind::TooLarge));
@@ -462,35 +467,44 @@ fn framing(
 fn keeps_alive(version: Version, headers: &HeaderMap) -> bool {
     let mut keep_alive = version == Version::HTTP_11;
     for value in headers.get_all(CONNECTION) {
-        if has(value, "close") {
+        if has(value.as_bytes(), "close") {
             return false;
         }
-        keep_alive |= has(value, "keep-alive");
+        keep_alive |= has(value.as_bytes(), "keep-alive");
     }
     keep_alive
 }
 
 /// Whether the comma-separated list `value` holds `token` (any case).
-fn has(value: &HeaderValue, token: &str) -> bool {
-    value.to_str().is_ok_and(|list| {
-        list.split(',')
-            .any(|item| item.trim().eq_ignore_ascii_case(token))
-    })
+fn has(value: &[u8], token: &str) -> bool {
+    is_text(value)
+        && value
+            .split(|&b| b == b',')
+            .any(|item| item.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
 }
 
 /// Whether the last transfer coding of `value` is `chunked`.
-fn is_chunked(value: &HeaderValue) -> bool {
-    value.to_str().is_ok_and(|list| {
-        list.rsplit(',')
+fn is_chunked(value: &[u8]) -> bool {
+    is_text(value)
+        && value
+            .rsplit(|&b| b == b',')
             .next()
-            .is_some_and(|last| last.trim().eq_ignore_ascii_case("chunked"))
-    })
+            .is_some_and(|last| last.trim_ascii().eq_ignore_ascii_case(b"chunked"))
+}
+
+/// Whether `value` is text as `HeaderValue::to_str` takes it (visible ASCII, spaces and tabs),
+/// so that a value it refuses holds no token here either. Then the only white space in it is
+/// spaces and tabs, which `trim_ascii` trims as `str::trim` would.
+fn is_text(value: &[u8]) -> bool {
+    value
+        .iter()
+        .all(|&b| b == b'\t' || (b' '..0x7f).contains(&b))
 }
 
 /// The `Content-Length` all the header's values agree on, if they are all valid.
-fn content_length(headers: &HeaderMap) -> Option<u64> {
+fn content_length(values: GetAll<'_, HeaderValue>) -> Option<u64> {
     let mut length = None;
-    for value in headers.get_all(CONTENT_LENGTH) {
+    for value in values {
         for item in value.to_str().ok()?.split(',') {
             let item = item.trim();
             if item.is_empty() || !item.bytes().all(|b| b.is_ascii_digit()) {

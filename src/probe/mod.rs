@@ -24,6 +24,7 @@ mod classify;
 pub(crate) mod client;
 mod connection;
 mod expect;
+mod headers;
 mod http1;
 mod redirect;
 mod retry_after;
@@ -35,7 +36,6 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
-use http::header::Entry;
 use http::{HeaderMap, HeaderValue, Method};
 use http_body_util::BodyExt;
 use hyper::body::Body;
@@ -48,13 +48,14 @@ pub use self::connection::{Connection, IdleConnections};
 use self::classify::Stage;
 use self::client::Endpoint;
 use self::connection::Route;
+use self::headers::RequestHeaders;
 use self::timing::{ConnectionSlot, ConnectionTimes};
 use self::tls::CertExpiry;
 use crate::flow::Session;
 use crate::outcome::{CacheResult, Failure, FailureReason, Outcome};
 use crate::scenario::{CacheRule, Call, Global, Target};
 use crate::template::{Iteration, RenderError};
-use crate::trace_context::{self, TraceId};
+use crate::trace_context::TraceId;
 
 /// Why a target's probe could not be built: a configuration problem, reported at start-up.
 #[derive(Debug, Error)]
@@ -301,7 +302,7 @@ impl Probe {
         iteration: &Iteration,
         session: Option<&Session>,
         url: impl FnOnce(String) -> Result<U, Failure>,
-    ) -> Result<Rendered<U>, Failure> {
+    ) -> Result<Rendered<'_, U>, Failure> {
         let mut rng = rand::rng();
         let mut ctx = iteration.send_context(&mut rng);
         let template = &call.request;
@@ -310,7 +311,7 @@ impl Probe {
             .path
             .render(&mut ctx)
             .map_err(|e| unfilled("path", e))?;
-        let mut headers = self.endpoint.headers.clone();
+        let mut headers = RequestHeaders::new(&self.endpoint.headers);
         if let Some(cookies) =
             session.and_then(|s| s.cookie_header(&path, self.endpoint.is_https()))
         {
@@ -331,10 +332,7 @@ impl Probe {
             // Scenario headers replace target headers of the same name.
             headers.insert(name.clone(), value);
         }
-        let trace_id = self
-            .trace_context
-            .then(|| trace_header(&mut headers))
-            .flatten();
+        let trace_id = self.trace_context.then(|| headers.trace()).flatten();
         let body = match &template.body {
             Some(body) => Some(Bytes::from(
                 body.render(&mut ctx).map_err(|e| unfilled("body", e))?,
@@ -425,12 +423,12 @@ pub struct Reply {
 
 /// A rendered request, before it is handed to reqwest (with a `Url`) or the direct
 /// connection (with the request target it needs).
-struct Rendered<U> {
+struct Rendered<'p, U> {
     method: Method,
     url: U,
     /// The rendered path, for a flow's session ([`Reply::path`]).
     path: Option<String>,
-    headers: HeaderMap,
+    headers: RequestHeaders<'p>,
     body: Option<Bytes>,
     /// The trace id of its `traceparent` header, if it carries a valid one.
     trace_id: Option<TraceId>,
@@ -446,23 +444,10 @@ struct Sent {
     path: Option<String>,
 }
 
-/// Adds a fresh `traceparent` unless the config set one itself (then sent as it is), and
-/// returns the trace id the request carries.
-fn trace_header(headers: &mut HeaderMap) -> Option<TraceId> {
-    match headers.entry(trace_context::TRACEPARENT) {
-        Entry::Occupied(configured) => trace_context::parse(configured.get().as_bytes()),
-        Entry::Vacant(slot) => {
-            let (id, value) = trace_context::generate();
-            slot.insert(value);
-            Some(id)
-        }
-    }
-}
-
-impl Rendered<Url> {
+impl Rendered<'_, Url> {
     fn into_reqwest(self) -> reqwest::Request {
         let mut request = reqwest::Request::new(self.method, self.url);
-        *request.headers_mut() = self.headers;
+        *request.headers_mut() = self.headers.to_map();
         *request.body_mut() = self.body.map(Into::into);
         request
     }
