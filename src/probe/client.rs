@@ -21,6 +21,7 @@ use url::Position;
 
 use super::ProbeErrorKind;
 use super::expect::excerpt;
+use super::headers::BaseHeaders;
 use super::redirect;
 use super::timing::{ConnectTimingLayer, TimedResolver};
 use super::tls::{self, CertExpiry};
@@ -38,7 +39,7 @@ pub(crate) struct Endpoint {
     /// Where the base URL's path starts in `base` (its length when it has none).
     path_start: usize,
     /// User-Agent, marker header, target headers (and `Host` when `tls.server_name` rewrote it).
-    pub(crate) headers: HeaderMap,
+    pub(crate) headers: BaseHeaders,
 }
 
 impl Endpoint {
@@ -188,7 +189,7 @@ fn endpoint(target: &Target, global: &Global, rewrite_host: bool) -> Endpoint {
     Endpoint {
         base: base.as_str().trim_end_matches('/').to_string(),
         path_start,
-        headers,
+        headers: BaseHeaders::new(headers),
     }
 }
 
@@ -201,7 +202,7 @@ mod tests {
         Endpoint {
             base: base.as_str().trim_end_matches('/').to_string(),
             path_start: base[..Position::BeforePath].len(),
-            headers: HeaderMap::new(),
+            headers: BaseHeaders::new(HeaderMap::new()),
         }
     }
 

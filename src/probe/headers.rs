@@ -12,7 +12,7 @@
 //! the base's values of that name dropped, or else appended), then a generated `traceparent`
 //! appended unless one was configured.
 
-use http::header::GetAll;
+use http::header::{CONNECTION, CONTENT_LENGTH, GetAll, HOST, TRANSFER_ENCODING};
 use http::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::trace_context::{self, TRACEPARENT, TraceId};
@@ -20,9 +20,41 @@ use crate::trace_context::{self, TRACEPARENT, TraceId};
 /// The name of a generated `traceparent` line, borrowed by [`RequestHeaders::lines`].
 static TRACEPARENT_NAME: HeaderName = TRACEPARENT;
 
+/// The names every request looks up ([`RequestHeaders::values`]): the direct connection's
+/// framing rules and the trace context.
+static LOOKED_UP: [HeaderName; 5] = [
+    CONNECTION,
+    HOST,
+    TRACEPARENT,
+    TRANSFER_ENCODING,
+    CONTENT_LENGTH,
+];
+
+/// A target's base headers, and whether they have none of the names every request looks up:
+/// then a request that does not set one need not hash the name to find it missing.
+#[derive(Debug)]
+pub(crate) struct BaseHeaders {
+    map: HeaderMap,
+    /// The map has none of [`LOOKED_UP`].
+    plain: bool,
+}
+
+impl BaseHeaders {
+    /// Looks `map` over once.
+    pub(crate) fn new(map: HeaderMap) -> BaseHeaders {
+        let plain = !LOOKED_UP.iter().any(|name| map.contains_key(name));
+        BaseHeaders { map, plain }
+    }
+
+    /// The headers as a map.
+    pub(crate) fn map(&self) -> &HeaderMap {
+        &self.map
+    }
+}
+
 /// The headers one request sends (see the module doc).
 pub(crate) struct RequestHeaders<'a> {
-    base: &'a HeaderMap,
+    base: &'a BaseHeaders,
     /// Headers this request sets, one value per name: each replaces the base's of its name.
     set: HeaderMap,
     /// The `traceparent` generated for this request, when none was configured.
@@ -31,7 +63,7 @@ pub(crate) struct RequestHeaders<'a> {
 
 impl<'a> RequestHeaders<'a> {
     /// The base headers alone.
-    pub(crate) fn new(base: &'a HeaderMap) -> RequestHeaders<'a> {
+    pub(crate) fn new(base: &'a BaseHeaders) -> RequestHeaders<'a> {
         RequestHeaders {
             base,
             set: HeaderMap::new(),
@@ -58,10 +90,13 @@ impl<'a> RequestHeaders<'a> {
     /// The values of `name` the request sends, except a generated `traceparent` (which the
     /// framing rules that ask never look for).
     pub(crate) fn values(&self, name: &HeaderName) -> GetAll<'_, HeaderValue> {
-        if self.set.contains_key(name) {
+        // A name every request looks up that the base lacks can only be in `set`, and an
+        // empty `set` (the usual case) answers without hashing the name.
+        let not_in_base = self.base.plain && LOOKED_UP.contains(name);
+        if not_in_base || self.set.contains_key(name) {
             self.set.get_all(name)
         } else {
-            self.base.get_all(name)
+            self.base.map.get_all(name)
         }
     }
 
@@ -70,7 +105,7 @@ impl<'a> RequestHeaders<'a> {
         // The base's values of one name come one after the other: the first is replaced by
         // the set value, the others dropped.
         let mut replaced: Option<&HeaderName> = None;
-        let base = self.base.iter().filter_map(move |(name, value)| {
+        let base = self.base.map.iter().filter_map(move |(name, value)| {
             if self.set.is_empty() {
                 return Some((name, value.as_bytes()));
             }
@@ -86,7 +121,7 @@ impl<'a> RequestHeaders<'a> {
         let added = self
             .set
             .iter()
-            .filter(|(name, _)| !self.base.contains_key(*name))
+            .filter(|(name, _)| !self.base.map.contains_key(*name))
             .map(|(name, value)| (name, value.as_bytes()));
         let generated = self
             .traceparent
@@ -97,7 +132,7 @@ impl<'a> RequestHeaders<'a> {
 
     /// The headers as one map, for reqwest.
     pub(crate) fn to_map(&self) -> HeaderMap {
-        let mut map = self.base.clone();
+        let mut map = self.base.map.clone();
         for (name, value) in &self.set {
             map.insert(name.clone(), value.clone());
         }
@@ -141,13 +176,13 @@ mod tests {
     /// The lines are those of the map reqwest gets, in its order, whatever the request sets.
     #[test]
     fn lines_are_the_maps_in_its_order() {
-        let base = map(&[
+        let base = BaseHeaders::new(map(&[
             ("user-agent", "synthex"),
             ("accept", "*/*"),
             ("x-team", "a"),
             ("x-team", "b"),
             ("x-last", "z"),
-        ]);
+        ]));
         let sets: [&[(&'static str, &'static str)]; 4] = [
             &[],
             &[("x-team", "c")],
@@ -165,7 +200,7 @@ mod tests {
                 }
                 let id = trace.then(|| headers.trace()).flatten();
                 assert_eq!(trace, id.is_some());
-                let mut expected = base.clone();
+                let mut expected = base.map().clone();
                 for (name, value) in set {
                     expected.insert(
                         HeaderName::from_static(name),
@@ -193,6 +228,14 @@ mod tests {
         headers.insert(ACCEPT, HeaderValue::from_static("text/plain"));
         let accept: Vec<_> = headers.values(&ACCEPT).iter().collect();
         assert_eq!(accept, ["text/plain"]);
+        // A name every request looks up, set by the request on a base without it.
+        headers.insert(CONNECTION, HeaderValue::from_static("close"));
+        let connection: Vec<_> = headers.values(&CONNECTION).iter().collect();
+        assert_eq!(connection, ["close"]);
+        let with_host = BaseHeaders::new(map(&[("host", "example.com")]));
+        let headers = RequestHeaders::new(&with_host);
+        let host: Vec<_> = headers.values(&HOST).iter().collect();
+        assert_eq!(host, ["example.com"]);
     }
 
     /// A configured `traceparent` (target or scenario header) is sent as it is, and its trace
@@ -200,9 +243,9 @@ mod tests {
     #[test]
     fn a_configured_traceparent_is_kept() {
         let configured = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
-        let base = map(&[("traceparent", configured)]);
+        let base = BaseHeaders::new(map(&[("traceparent", configured)]));
         for from_scenario in [false, true] {
-            let empty = HeaderMap::new();
+            let empty = BaseHeaders::new(HeaderMap::new());
             let mut headers = RequestHeaders::new(if from_scenario { &empty } else { &base });
             if from_scenario {
                 headers.insert(TRACEPARENT, HeaderValue::from_static(configured));

@@ -14,10 +14,11 @@
 //! targets use reqwest.
 //!
 //! Submodules: `client` builds the reqwest client, `connection` the direct connection (whose
-//! HTTP/1.1 exchange is `http1`'s), `tls` the rustls configuration and
-//! expiry-recording verifier, `timing` the DNS/connect hooks, `classify` maps errors to failure
-//! reasons, `expect` checks responses, `cache` detects cache hits, `redirect` decides which
-//! redirects are followed and `retry_after` reads how long a 429 or 503 asks clients to wait.
+//! HTTP/1.1 exchange is `http1`'s), `headers` a request's header lines, `tls` the rustls
+//! configuration and expiry-recording verifier, `timing` the DNS/connect hooks, `classify` maps
+//! errors to failure reasons, `expect` checks responses, `cache` detects cache hits, `redirect`
+//! decides which redirects are followed and `retry_after` reads how long a 429 or 503 asks
+//! clients to wait.
 
 mod cache;
 mod classify;
@@ -278,7 +279,7 @@ impl Probe {
     /// target's stats endpoint, which must reach the service exactly as the probes do.
     pub async fn fetch(&self, url: Url) -> Result<(u16, Vec<u8>), Failure> {
         let mut request = reqwest::Request::new(http::Method::GET, url);
-        *request.headers_mut() = self.endpoint.headers.clone();
+        *request.headers_mut() = self.endpoint.headers.map().clone();
         let response = self
             .client
             .execute(request)
