@@ -25,6 +25,7 @@
 //! Ctrl-C, or the grace period over) ends them at once; each is counted as interrupted.
 
 use std::future::Future;
+use std::pin::{Pin, pin};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -189,11 +190,12 @@ impl Workload {
     }
 
     /// Sends `call` (the single request of `planned`) over `send`, recording it unless `cut`
-    /// comes first.
-    async fn single(
+    /// comes first. `send` is pinned where it was made and borrowed: a request's future is a
+    /// few kilobytes, and each move of it (into this future, then into `select!`) was a copy.
+    async fn single<F: Future<Output = Outcome>>(
         &self,
         planned: &Planned,
-        send: impl Future<Output = Outcome>,
+        send: Pin<&mut F>,
         from: Instant,
         cut: &CancellationToken,
     ) {
@@ -254,7 +256,7 @@ impl Exercise for Workload {
         let probe = &self.probes[planned.probe];
         match &planned.scenario.action {
             Action::Request(call) => {
-                let send = probe.run_on(&self.idle[planned.probe], call, from, &iteration);
+                let send = pin!(probe.run_on(&self.idle[planned.probe], call, from, &iteration));
                 self.single(planned, send, from, cut).await
             }
             // An arrival of the open model is a new session: on_start runs before its steps.
@@ -318,11 +320,11 @@ impl Session for User<'_> {
         match &planned.scenario.action {
             Action::Request(call) => match connection {
                 Some(connection) => {
-                    let send = connection.run(call, from, &iteration);
+                    let send = pin!(connection.run(call, from, &iteration));
                     work.single(planned, send, from, cut).await
                 }
                 None => {
-                    let send = probe.run(call, from, &iteration);
+                    let send = pin!(probe.run(call, from, &iteration));
                     work.single(planned, send, from, cut).await
                 }
             },
