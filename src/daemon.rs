@@ -23,6 +23,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::alarm::Alarm;
 use crate::config::{self, ConfigError};
 use crate::data::Mode;
 use crate::definition::{runner_key, same};
@@ -360,6 +361,7 @@ impl Fleet {
                 plan,
                 runner,
                 rng,
+                Alarm::timerfd(),
                 self.requests.clone(),
                 schedule.clone(),
             ));

@@ -525,6 +525,7 @@ mod tests {
             plan,
             Arc::clone(canary),
             StdRng::seed_from_u64(7),
+            crate::alarm::Alarm::tokio(),
             TaskTracker::new(),
             stop.clone(),
         ));

@@ -24,6 +24,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::alarm::Alarm;
 use crate::guard::Admission;
 use crate::metrics::SkipReason;
 use crate::scenario::Target;
@@ -72,12 +73,14 @@ pub trait Dispatch: Send + Sync + 'static {
     fn skipped(&self, reason: SkipReason);
 }
 
-/// Runs the schedule until `shutdown` is cancelled. Requests are spawned on `tracker`, so the
-/// caller can wait for the in-flight ones to finish after the schedule stops.
+/// Runs the schedule until `shutdown` is cancelled, woken at each slot by `alarm`. Requests are
+/// spawned on `tracker`, so the caller can wait for the in-flight ones to finish after the
+/// schedule stops.
 pub async fn run<D: Dispatch, R: Rng + Send>(
     plan: Plan,
     dispatch: Arc<D>,
     mut rng: R,
+    mut alarm: Alarm,
     tracker: TaskTracker,
     shutdown: CancellationToken,
 ) {
@@ -91,7 +94,7 @@ pub async fn run<D: Dispatch, R: Rng + Send>(
         tokio::select! {
             biased;
             () = shutdown.cancelled() => return,
-            () = tokio::time::sleep_until(due) => {}
+            () = alarm.until(due) => {}
         }
         let now = Instant::now();
         let mut paused = false;
@@ -105,7 +108,9 @@ pub async fn run<D: Dispatch, R: Rng + Send>(
                         Ok(permit) => {
                             let scenario = picker.pick(&mut rng);
                             let work = dispatch.dispatch(scenario, measured_start(due, now));
-                            tracker.spawn(hold_permit(work, permit));
+                            // Boxed: a request's future is several KB, which the task would
+                            // otherwise copy when spawned, first polled and finished.
+                            tracker.spawn(hold_permit(Box::pin(work), permit));
                         }
                         Err(_) => dispatch.skipped(SkipReason::InFlightCap),
                     },
@@ -318,6 +323,7 @@ mod tests {
             plan,
             rec,
             StdRng::seed_from_u64(42),
+            Alarm::tokio(),
             tracker.clone(),
             token.clone(),
         ));
@@ -398,6 +404,7 @@ mod tests {
             plan(10.0, 4, vec![1]),
             rec.clone(),
             StdRng::seed_from_u64(1),
+            Alarm::tokio(),
             tracker,
             token.clone(),
         ));
@@ -422,6 +429,7 @@ mod tests {
             plan(1000.0, 200, vec![1]),
             rec.clone(),
             StdRng::seed_from_u64(7),
+            Alarm::tokio(),
             TaskTracker::new(),
             token.clone(),
         ));

@@ -152,3 +152,52 @@ fn a_blocked_runtime_skips_its_slots_as_late() {
         "{late} slots late after a 500 ms stall"
     );
 }
+
+/// A canary's rate, whose period (100 ms) is longer than the 64 ms that tokio's timer wheel
+/// would wake up for twice: the schedule's own timer ([`synthex::alarm`]) starts every slot on
+/// time, one fresh connection each, and the exporter counts exactly what the target received.
+#[test]
+fn a_canary_rate_is_delivered_on_fresh_connections() {
+    let target = CountingTarget::start(Duration::ZERO);
+    let text = format!(
+        "targets:\n  - name: canary\n    base_url: http://{}\n    rate: 10/s\n    scenarios:\n      - {{name: health, request: {{path: /health}}}}\n",
+        target.addr
+    );
+    let config = synthex::config::load_str(&text, std::path::Path::new("canary.yml")).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let page = runtime.block_on(async {
+        let daemon = InProcessDaemon::start(config).await;
+        tokio::time::sleep(Duration::from_millis(3_600)).await;
+        let metrics = daemon.metrics.clone();
+        let page = tokio::task::spawn_blocking(move || http_get(&metrics).unwrap().1)
+            .await
+            .unwrap();
+        daemon.stop().await;
+        page
+    });
+    let arrivals = target.arrivals();
+    let first = *arrivals.first().expect("the target saw requests");
+    let seen = target.rate_over(first, Duration::from_secs(3)) * 3.0;
+    // Three whole seconds from the first arrival: 30 slots, give or take one at each edge (and
+    // one skipped as late on a host too busy to run the daemon for 100 ms).
+    assert!(
+        (28.0..=31.0).contains(&seen),
+        "{seen} requests in 3 s at 10/s"
+    );
+    let (_, capped, finished) = slots(&page);
+    assert_eq!(capped, 0.0, "slots skipped for the in-flight cap");
+    // Every request counted reached the target, each on a connection of its own.
+    assert!(
+        finished >= 29.0 && finished <= target.count() as f64,
+        "synthex counted {finished}, the target {}",
+        target.count()
+    );
+    assert_eq!(
+        target.connections(),
+        target.count() as u64,
+        "connections reused"
+    );
+}
