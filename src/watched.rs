@@ -1,9 +1,9 @@
 //! The watched service's processes (`resources.processes`): which processes belong to each group
 //! on a sample, and the CPU, memory and count gauges they add up to.
 //!
-//! Every sample reads the whole process table afresh (one `/proc/PID/stat` per process), so a
-//! process that exits is gone from the next sample and a restarted one is found at once; nothing
-//! is followed by pid between samples. A group holds the processes its selector matches and their
+//! Every sample reads the whole process table afresh (one read of each `/proc/PID/stat`, a file
+//! [`proc_table::Reader`] keeps open between samples), so a process that exits is gone from the
+//! next sample and a restarted one is found at once; nothing is followed by pid between samples. A group holds the processes its selector matches and their
 //! descendants (a pre-fork server's workers, a wrapper script's program), unless a descendant is
 //! matched by a group of its own. CPU is the group's CPU time (`utime + stime`) consumed between
 //! the previous sample and this one, divided by the time between them.
@@ -15,7 +15,7 @@ use std::time::Instant;
 
 use prometheus::{Gauge, GaugeVec, Opts, Registry};
 
-use crate::proc_table::{self, ProcessStat};
+use crate::proc_table::{self, ProcessStat, Reader};
 use crate::scenario::{ProcessSelector, WatchedProcess};
 
 /// Name of the process-count gauge. Not `…_count`: that suffix belongs to summaries and
@@ -29,6 +29,8 @@ pub struct WatchedGroups {
     needs_exe: bool,
     needs_cmdline: bool,
     identities: HashMap<Identity, Names>,
+    /// Keeps the processes' `stat` files open from one sample to the next.
+    reader: Reader,
     previous: Option<Previous>,
     ticks_per_second: f64,
     page_size: u64,
@@ -124,6 +126,7 @@ impl WatchedGroups {
             needs_exe: needs(|s| matches!(s, ProcessSelector::Exe(_))),
             needs_cmdline: needs(|s| matches!(s, ProcessSelector::Cmdline(_))),
             identities: HashMap::new(),
+            reader: Reader::default(),
             previous: None,
             ticks_per_second: rustix::param::clock_ticks_per_second() as f64,
             page_size: rustix::param::page_size() as u64,
@@ -137,7 +140,7 @@ impl WatchedGroups {
         if self.groups.is_empty() {
             return;
         }
-        let table = match proc_table::read_all() {
+        let table = match self.reader.read() {
             Ok(table) => table,
             Err(err) => {
                 tracing::warn!(error = %err, "cannot read the process table: watched-process gauges not updated");
