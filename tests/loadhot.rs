@@ -6,12 +6,13 @@
 
 mod probe_support;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use http::HeaderValue;
 use probe_support::servers::{self, Server};
 use probe_support::{global, kept, scenario};
-use synthex::outcome::Outcome;
+use synthex::outcome::{CacheResult, Outcome};
 use synthex::probe::Probe;
 use synthex::scenario::{Call, Target};
 use synthex::template::{Iteration, Template};
@@ -189,4 +190,62 @@ async fn a_configured_traceparent_is_sent_as_it_is_on_the_direct_connection() {
             );
         }
     }
+}
+
+/// The response lines a raw server answers each path with: the cache rule's names in an order
+/// other than the rule's, twice, after standard ones, or none of them.
+const CACHE_ANSWERS: [(&str, &str, CacheResult); 5] = [
+    (
+        "/reversed",
+        "CF-Cache-Status: HIT\r\nX-Cache: MISS\r\n",
+        CacheResult::Miss,
+    ),
+    (
+        "/twice",
+        "X-Cache-Status: HIT\r\nX-Cache-Status: MISS\r\n",
+        CacheResult::Hit,
+    ),
+    (
+        "/late",
+        "Server: raw\r\nETag: \"1\"\r\ncf-cache-status: hit\r\n",
+        CacheResult::Hit,
+    ),
+    (
+        "/middle",
+        "CF-Cache-Status: HIT\r\nX-Cache-Status: MISS\r\n",
+        CacheResult::Miss,
+    ),
+    ("/none", "Server: raw\r\nAge: 30\r\n", CacheResult::Unknown),
+];
+
+#[tokio::test]
+async fn the_cache_rule_reads_its_headers_in_the_rules_order_on_both_paths() {
+    let served = Arc::new(AtomicUsize::new(0));
+    let counter = served.clone();
+    let server = servers::raw(move |mut stream| {
+        let counter = counter.clone();
+        async move {
+            loop {
+                let head = servers::read_request_head(&mut stream).await;
+                let Some(path) = head.split(' ').nth(1) else {
+                    return;
+                };
+                let (_, lines, _) = CACHE_ANSWERS.iter().find(|a| a.0 == path).unwrap();
+                let answer = format!("HTTP/1.1 200 OK\r\n{lines}Content-Length: 2\r\n\r\nok");
+                counter.fetch_add(1, Ordering::SeqCst);
+                if stream.write_all(answer.as_bytes()).await.is_err() {
+                    return;
+                }
+            }
+        }
+    })
+    .await;
+    let target = kept(&format!("http://{}", server.addr));
+    for direct in [true, false] {
+        for (path, lines, expected) in CACHE_ANSWERS {
+            let outcome = &send(&target, &scenario(path), direct, 1).await[0];
+            assert_eq!(outcome.cache, expected, "{path} {lines:?} direct={direct}");
+        }
+    }
+    assert_eq!(served.load(Ordering::SeqCst), 2 * CACHE_ANSWERS.len());
 }
