@@ -10,6 +10,8 @@
 FROM rust:1.95-bookworm AS builder
 WORKDIR /src
 COPY Cargo.toml Cargo.lock build.rs ./
+# build.rs passes link/daemon.ld to the linker (the daemon's code placed together).
+COPY link link
 COPY assets assets
 COPY benches benches
 COPY config config

@@ -628,18 +628,63 @@ fn dockerfile_copies_only_what_the_build_context_holds() {
         ignored.iter().any(|l| l == "target"),
         ".dockerignore target/"
     );
-    for line in dockerfile().iter().filter(|l| l.starts_with("COPY ")) {
-        if line.starts_with("COPY --from=") {
-            continue;
-        }
-        let parts: Vec<&str> = line.split_whitespace().skip(1).collect();
-        for source in &parts[..parts.len() - 1] {
-            assert!(repo().join(source).exists(), "COPY {source}: missing");
-            assert!(
-                !ignored.iter().any(|i| i == source),
-                "COPY {source}: excluded by .dockerignore"
-            );
-        }
+    for source in dockerfile_copied_paths() {
+        assert!(repo().join(&source).exists(), "COPY {source}: missing");
+        assert!(
+            !ignored.iter().any(|i| *i == source),
+            "COPY {source}: excluded by .dockerignore"
+        );
+    }
+}
+
+/// The repository paths the builder stage copies into the image (sources of `COPY`, not
+/// `COPY --from=`).
+fn dockerfile_copied_paths() -> Vec<String> {
+    dockerfile()
+        .iter()
+        .filter(|l| l.starts_with("COPY ") && !l.starts_with("COPY --from="))
+        .flat_map(|line| {
+            let parts: Vec<&str> = line.split_whitespace().skip(1).collect();
+            parts[..parts.len() - 1]
+                .iter()
+                .map(|s| s.trim_end_matches('/').to_string())
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+#[test]
+fn dockerfile_copies_every_file_the_release_build_reads() {
+    // build.rs names each file it reads (the release link script among them) with
+    // `rerun-if-changed`; cargo's own configuration (`.cargo/config.toml`) sets compiler flags
+    // the release build depends on. A build inside the image without them fails or differs.
+    let copied = dockerfile_copied_paths();
+    let is_copied = |path: &str| {
+        copied
+            .iter()
+            .any(|c| path == c || path.starts_with(&format!("{c}/")))
+    };
+    let build_rs = read("build.rs");
+    let mut read_by_build: Vec<String> = build_rs
+        .split("rerun-if-changed=")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .filter(|path| !path.starts_with(".git"))
+        .map(str::to_string)
+        .collect();
+    assert!(
+        read_by_build.iter().any(|p| p == "link/daemon.ld"),
+        "build.rs watches the link script: {read_by_build:?}"
+    );
+    if repo().join(".cargo/config.toml").exists() {
+        read_by_build.push(".cargo/config.toml".into());
+    }
+    for path in &read_by_build {
+        assert!(repo().join(path).exists(), "{path}: missing");
+        assert!(
+            is_copied(path),
+            "the Dockerfile does not COPY {path}, which the release build reads"
+        );
     }
 }
 
