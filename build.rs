@@ -44,4 +44,37 @@ fn daemon_code_order() {
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/link/daemon.ld");
         println!("cargo:rustc-link-arg-bin=synthex=-Wl,-T,{script}");
     }
+    if release && target == "x86_64-unknown-linux-gnu" && native_glibc_has_relr() {
+        // The position-independent binary's ~40,000 relative relocations in RELR's packed form
+        // (a few KiB instead of 630 KiB of `.rela.dyn`, which the loader reads at start and the
+        // process then keeps resident). lld marks the binary as needing glibc 2.36
+        // (GLIBC_ABI_DT_RELR), the version it was linked against: an older loader refuses it
+        // with a clear error instead of misrunning it.
+        println!("cargo:rustc-link-arg-bin=synthex=-Wl,-z,pack-relative-relocs");
+    }
+}
+
+/// Whether this is a native build against glibc 2.36 or later, the first whose loader applies
+/// packed (RELR) relocations: `getconf GNU_LIBC_VERSION` prints e.g. `glibc 2.36`.
+fn native_glibc_has_relr() -> bool {
+    if std::env::var("HOST").ok() != std::env::var("TARGET").ok() {
+        return false;
+    }
+    let Some(version) = Command::new("getconf")
+        .arg("GNU_LIBC_VERSION")
+        .output()
+        .ok()
+        .filter(|out| out.status.success())
+        .and_then(|out| String::from_utf8(out.stdout).ok())
+    else {
+        return false;
+    };
+    let mut numbers = version
+        .trim()
+        .trim_start_matches("glibc ")
+        .split('.')
+        .map(|n| n.parse::<u32>().unwrap_or(0));
+    let major = numbers.next().unwrap_or(0);
+    let minor = numbers.next().unwrap_or(0);
+    (major, minor) >= (2, 36)
 }
