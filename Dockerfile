@@ -10,7 +10,9 @@
 FROM rust:1.95-bookworm AS builder
 WORKDIR /src
 COPY Cargo.toml Cargo.lock build.rs ./
-# build.rs passes link/daemon.ld to the linker (the daemon's code placed together).
+# build.rs passes link/daemon.ld to the linker (the daemon's code placed together), whose names
+# are in the symbol mangling .cargo/config.toml selects.
+COPY .cargo .cargo
 COPY link link
 COPY assets assets
 COPY benches benches

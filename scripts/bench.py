@@ -248,15 +248,17 @@ def phase_footprint(tmp, target_port, report):
                   f"**{seen[-1] / 2**20:.1f} MiB**, highest {max(seen) / 2**20:.1f} MiB (goal ≤ 10 MB); at the end "
                   f"synthex's code {where['code'] / 2**20:.1f} MiB, its other file pages {where['binary'] / 2**20:.1f} MiB, "
                   f"shared libraries {where['libraries'] / 2**20:.1f} MiB, anonymous {where['anonymous'] / 2**20:.1f} MiB "
-                  f"(/proc/PID/smaps).\n")
+                  f"(/proc/PID/smaps){outside_text(where)}.\n")
 
 
 def resident_parts(pid):
     """Resident bytes of a process by kind, from /proc/PID/smaps: its executable's code mapping,
-    the executable's other mappings, other files (shared libraries), anonymous memory."""
+    the executable's other mappings, other files (shared libraries), anonymous memory; and of the
+    code, how much lies outside the daemon's section (link/daemon.ld), from /proc/PID/pagemap:
+    more than a few hundred KiB there means the list no longer names what the daemon runs."""
     exe = os.path.realpath(f"/proc/{pid}/exe")
     parts = {"code": 0, "binary": 0, "libraries": 0, "anonymous": 0}
-    kind = None
+    kind, load_bias = None, None
     with open(f"/proc/{pid}/smaps") as f:
         for line in f:
             fields = line.split()
@@ -264,11 +266,38 @@ def resident_parts(pid):
                 path = fields[5] if len(fields) > 5 else ""
                 if path == exe:
                     kind = "code" if "x" in fields[1] else "binary"
+                    start, offset = int(fields[0].split("-")[0], 16), int(fields[2], 16)
+                    load_bias = start - offset if load_bias is None else min(load_bias, start - offset)
                 else:
                     kind = "libraries" if path.startswith("/") else "anonymous"
             elif fields[0] == "Rss:":
                 parts[kind] += int(fields[1]) * 1024
+    parts["code outside the daemon section"] = resident_outside_daemon_section(pid, exe, load_bias)
     return parts
+
+
+def resident_outside_daemon_section(pid, exe, load_bias):
+    """Resident bytes of `exe`'s `.text` (the code link/daemon.ld did not place first); None for a
+    build without the daemon's section."""
+    headers = subprocess.run(["readelf", "-SW", exe], capture_output=True, text=True, check=True).stdout
+    found = re.search(r"\]\s+\.text\s+PROGBITS\s+([0-9a-f]+)\s+[0-9a-f]+\s+([0-9a-f]+)", headers)
+    if ".text.synthex_daemon" not in headers or not found:
+        return None
+    address, size = int(found.group(1), 16), int(found.group(2), 16)
+    first, last = (load_bias + address) // 4096, (load_bias + address + size - 1) // 4096
+    with open(f"/proc/{pid}/pagemap", "rb") as f:
+        f.seek(first * 8)
+        entries = f.read((last - first + 1) * 8)
+    present = sum(1 for i in range(0, len(entries), 8) if entries[i + 7] & 0x80)  # bit 63
+    return present * 4096
+
+
+def outside_text(where):
+    outside = where["code outside the daemon section"]
+    if outside is None:
+        return "; this build has no daemon section (link/daemon.ld not applied)"
+    return f"; of the code, {outside / 2**20:.2f} MiB outside the daemon's section (/proc/PID/pagemap)"
+
 
 
 def phase_rate(tmp, target_port, report):

@@ -14,10 +14,13 @@ on the example config (config/synthex.yml, pointed at the demo target, scraped i
 exposition formats, the status page read, SIGHUP reload) and on scripts/bench.py's footprint
 configs (fresh connections and keep-alive, a watched process), then writes the union of the
 binary's executed functions as section patterns: each function has its own `.text.SYMBOL`
-section, and the pattern puts `*` for the symbol's hash (`17h…E`, which changes whenever the
-crate's code does) and for ThinLTO's `.llvm.N` suffix, so the file stays valid across ordinary
-code changes; a function added since only costs the window around it. `--check` reports how
-many of the executed functions the current file still matches, and fails under 90 %.
+section. Symbols are in Rust's v0 mangling (.cargo/config.toml), which spells out a generic
+function's type arguments where the legacy scheme put a hash of the crate's code (`17h…E`), so a
+function keeps its name across ordinary code changes; the patterns also put `*` for ThinLTO's
+`.llvm.N` suffix and for the hash of the legacy names the standard library was built with. A
+function added since only costs the window around it; bench.py reports how much code is resident
+outside the daemon's section, and `--check` how many of the executed functions the current file
+still matches (it fails under 90 %).
 
 Usage: SYNTHEX_CODE_ORDER=off cargo build --release && python3 scripts/gen-daemon-order.py [--check]
 (needs valgrind, which reads function symbols in `.text` only: hence a build without the script;
@@ -70,9 +73,9 @@ def sections(names):
 
 def script(executed):
     """The linker script: first the executed functions by their exact symbols (together, in
-    first-run order), then patterns with `*` for the symbol hash and ThinLTO's `.llvm.N` suffix,
-    which catch them after a code change renamed them (the hash changes with the crate's code and
-    dependencies), at the price of the other instances of the same generic functions."""
+    first-run order), then patterns with `*` for ThinLTO's `.llvm.N` suffix (it changes with the
+    code around) and for the hash of legacy-mangled names (the standard library's), at the price,
+    for a legacy generic function, of its other instances."""
     loose = dict.fromkeys(
         re.sub(r"17h[0-9a-f]{16}E", "17h*E", re.sub(r"\.llvm\.\d+$", "", name)) + "*" for name in executed
     )
@@ -102,8 +105,15 @@ def executed_symbols(callgrind_out, binary):
 
 
 def defined_symbols(binary):
+    """The binary's function symbols, each with every name at its address: LLVM merges identical
+    functions into one body with the others as aliases, and valgrind reports whichever name it
+    picks, while the linker places the body by its own section's name."""
     out = subprocess.run(["nm", "--defined-only", binary], capture_output=True, text=True, check=True).stdout
-    return {parts[2] for parts in (line.split() for line in out.splitlines()) if len(parts) == 3 and parts[1] in "tTwW"}
+    at = {}
+    for parts in (line.split() for line in out.splitlines()):
+        if len(parts) == 3 and parts[1] in "tTwW":
+            at.setdefault(parts[0], []).append(parts[2])
+    return {name: names for names in at.values() for name in names}
 
 
 def scrape_all(base):
@@ -172,8 +182,8 @@ def main():
     ordered = {}
     for out in outputs:
         for name in executed_symbols(out, binary):
-            if name in defined:
-                ordered.setdefault(name, None)
+            for alias in defined.get(name, []):
+                ordered.setdefault(alias, None)
     if len(ordered) < 500:
         sys.exit(f"only {len(ordered)} functions of {binary} ran: did the daemons start (logs in {tmp})? Was the binary built with SYNTHEX_CODE_ORDER=off?")
     if check:
