@@ -631,7 +631,7 @@ fn dockerfile_copies_only_what_the_build_context_holds() {
     for source in dockerfile_copied_paths() {
         assert!(repo().join(&source).exists(), "COPY {source}: missing");
         assert!(
-            !ignored.iter().any(|i| *i == source),
+            !ignored.contains(&source),
             "COPY {source}: excluded by .dockerignore"
         );
     }
