@@ -76,11 +76,23 @@ def script(executed):
     first-run order), then patterns with `*` for ThinLTO's `.llvm.N` suffix (it changes with the
     code around) and for the hash of legacy-mangled names (the standard library's), at the price,
     for a legacy generic function, of its other instances."""
-    loose = dict.fromkeys(
-        re.sub(r"17h[0-9a-f]{16}E", "17h*E", re.sub(r"\.llvm\.\d+$", "", name)) + "*" for name in executed
-    )
+    loose = dict.fromkeys(loose_pattern(name) for name in executed)
     return (HEADER + "    /* what ran */\n" + sections(executed)
             + "    /* the same after a code change renamed it */\n" + sections(loose) + FOOTER)
+
+
+def loose_pattern(name):
+    """`name` with `*` for what changes without the function changing: ThinLTO's `.llvm.N`
+    suffix, a legacy name's hash, and in a v0 name each crate's disambiguator (`Cs…_`, a hash of
+    the crate's version, features, dependencies and the build profile: it changes with Cargo.lock,
+    the toolchain, or `cargo bench`'s profile) and the back-references (`B…_`, offsets into the
+    name, which move when a disambiguator's length does)."""
+    name = re.sub(r"\.llvm\.\d+$", "", name)
+    name = re.sub(r"17h[0-9a-f]{16}E", "17h*E", name)
+    if name.startswith("_R"):
+        name = re.sub(r"Cs[0-9A-Za-z]+_", "Cs*_", name)
+        name = re.sub(r"B[0-9A-Za-z]*_", "B*_", name)
+    return name + "*"
 
 
 def executed_symbols(callgrind_out, binary):
